@@ -1,0 +1,280 @@
+//! The authorization choke point.
+//!
+//! Who is calling is decided once per HTTP request or WebSocket connection
+//! ([`Actor`]); what they may do in an organisation is resolved at most once
+//! per request per organisation ([`Authz::org`]) from their membership, roles
+//! and single grants, and handed to services as an [`OrgAccess`]. Services
+//! take an `OrgAccess` (or an `Actor`) and ask it before doing anything, so a
+//! resolver cannot reach data without passing through here.
+//!
+//! Another organisation's data is `NOT_FOUND`: a non-member cannot tell an
+//! organisation that exists from one that does not.
+
+use crate::domain::{Action, MemberStatus, Permission, RoleSet, Workflow};
+use crate::service::{ServiceError, ServiceResult};
+use chrono::{DateTime, Utc};
+use entity::{member, organization, permission_grant};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+/// A signed-in person, as established from their session token.
+#[derive(Clone, Debug)]
+pub struct UserSession {
+    pub user_id: String,
+    pub session_id: String,
+    /// This session proved a TOTP code (at sign-in or by `confirmTotp`).
+    pub two_factor_verified: bool,
+    /// When the session was last used before this request.
+    pub last_used_at: DateTime<Utc>,
+}
+
+/// Who is calling.
+#[derive(Clone, Debug)]
+pub enum Actor {
+    Anonymous,
+    User(UserSession),
+    /// The platform operator (`COUNTERSIGN_OPERATOR_TOKEN`).
+    Operator,
+}
+
+impl Actor {
+    /// The signed-in user, or `UNAUTHENTICATED`.
+    pub fn user(&self) -> ServiceResult<&UserSession> {
+        match self {
+            Actor::User(u) => Ok(u),
+            _ => Err(ServiceError::Unauthenticated("sign in first".into())),
+        }
+    }
+
+    /// `FORBIDDEN` unless the caller is the platform operator.
+    pub fn require_operator(&self) -> ServiceResult<()> {
+        match self {
+            Actor::Operator => Ok(()),
+            Actor::Anonymous => Err(ServiceError::Unauthenticated("operator credential required".into())),
+            Actor::User(_) => Err(ServiceError::Forbidden("only the platform operator may do this".into())),
+        }
+    }
+}
+
+/// What one caller may do in one organisation, resolved from the database.
+#[derive(Clone, Debug)]
+pub struct OrgAccess {
+    pub org_id: String,
+    pub user_id: String,
+    pub member_id: String,
+    pub is_owner: bool,
+    pub roles: RoleSet,
+    /// The effective set: role permissions, single grants, and for the Owner everything.
+    pub permissions: BTreeSet<Permission>,
+}
+
+impl OrgAccess {
+    /// True if the caller may do `action` on `workflow`; with an account, the
+    /// permission must cover every account or that one; without, any grant
+    /// of the action on the workflow suffices.
+    pub fn allows(&self, workflow: Workflow, action: Action, account_id: Option<&str>) -> bool {
+        self.permissions.iter().any(|p| {
+            p.workflow == workflow
+                && p.action == action
+                && match (account_id, p.account_id.as_deref()) {
+                    (_, None) => true,
+                    (None, Some(_)) => true,
+                    (Some(want), Some(have)) => want == have,
+                }
+        })
+    }
+
+    /// `FORBIDDEN` unless [`allows`](Self::allows).
+    pub fn require(&self, workflow: Workflow, action: Action, account_id: Option<&str>) -> ServiceResult<()> {
+        if self.allows(workflow, action, account_id) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(format!("requires {} on {}", action.as_str(), workflow.as_str())))
+        }
+    }
+}
+
+/// The effective permissions of a member: the union of their roles' and
+/// grants' permissions (permissions are additive); the Owner has all.
+pub fn effective_permissions(is_owner: bool, roles: &RoleSet, grants: &[Permission]) -> BTreeSet<Permission> {
+    if is_owner {
+        return Workflow::ALL.iter().flat_map(|w| Action::ALL.iter().map(|a| Permission::everywhere(*w, *a))).collect();
+    }
+    let mut set: BTreeSet<Permission> = roles.iter().flat_map(|r| r.permissions()).collect();
+    for g in grants {
+        // A grant on one account adds nothing if the same permission already covers all.
+        if !set.contains(&Permission::everywhere(g.workflow, g.action)) {
+            set.insert(g.clone());
+        }
+    }
+    set
+}
+
+/// Loads a user's active membership and grants and resolves their access.
+/// Not a member (or removed) → `NOT_FOUND`.
+pub async fn resolve<C: ConnectionTrait>(db: &C, org_id: &str, user_id: &str) -> ServiceResult<OrgAccess> {
+    let m = member::Entity::find()
+        .filter(member::Column::OrgId.eq(org_id))
+        .filter(member::Column::UserId.eq(user_id))
+        .filter(member::Column::Status.eq(MemberStatus::Active.as_str()))
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound("organization"))?;
+    let grants = permission_grant::Entity::find()
+        .filter(permission_grant::Column::MemberId.eq(&m.id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|g| {
+            Ok(Permission {
+                workflow: Workflow::parse(&g.workflow).map_err(ServiceError::internal)?,
+                action: Action::parse(&g.action).map_err(ServiceError::internal)?,
+                account_id: g.account_id,
+            })
+        })
+        .collect::<ServiceResult<Vec<_>>>()?;
+    let roles = RoleSet::from_stored(&m.roles).map_err(ServiceError::internal)?;
+    Ok(OrgAccess {
+        permissions: effective_permissions(m.is_owner, &roles, &grants),
+        org_id: m.org_id,
+        user_id: m.user_id,
+        member_id: m.id,
+        is_owner: m.is_owner,
+        roles,
+    })
+}
+
+/// Per-request authorization state: the actor and the organisations resolved so far.
+pub struct Authz {
+    pub actor: Actor,
+    db: DatabaseConnection,
+    now: DateTime<Utc>,
+    resolved: Mutex<HashMap<String, Arc<OrgAccess>>>,
+}
+
+impl Authz {
+    pub fn new(actor: Actor, db: DatabaseConnection, now: DateTime<Utc>) -> Self {
+        Self { actor, db, now, resolved: Mutex::new(HashMap::new()) }
+    }
+
+    /// The caller's access to `org_id`, resolved once per request.
+    ///
+    /// Refuses anonymous callers (`UNAUTHENTICATED`), non-members
+    /// (`NOT_FOUND`), sessions without a verified second factor
+    /// (`TWO_FACTOR_REQUIRED`), and sessions idle longer than the
+    /// organisation allows (`UNAUTHENTICATED`).
+    pub async fn org(&self, org_id: &str) -> ServiceResult<Arc<OrgAccess>> {
+        let user = self.actor.user()?;
+        let mut resolved = self.resolved.lock().await;
+        if let Some(a) = resolved.get(org_id) {
+            return Ok(a.clone());
+        }
+        let access = resolve(&self.db, org_id, &user.user_id).await?;
+        if !user.two_factor_verified {
+            return Err(ServiceError::TwoFactorRequired(
+                "this organisation requires two-factor authentication: enrol with enrollTotp and confirmTotp, \
+                 or sign in with a TOTP code"
+                    .into(),
+            ));
+        }
+        let org = organization::Entity::find_by_id(org_id)
+            .one(&self.db)
+            .await?
+            .ok_or(ServiceError::NotFound("organization"))?;
+        let idle = chrono::Duration::seconds(i64::from(org.session_idle_timeout_secs));
+        if self.now - user.last_used_at > idle {
+            return Err(ServiceError::Unauthenticated("session expired (idle); sign in again".into()));
+        }
+        let access = Arc::new(access);
+        resolved.insert(org_id.to_string(), access.clone());
+        Ok(access)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Role;
+    use Action::*;
+    use Workflow::*;
+
+    fn perms(roles: &[Role]) -> BTreeSet<(Workflow, Action)> {
+        effective_permissions(false, &RoleSet::from_input(roles).unwrap(), &[])
+            .into_iter()
+            .map(|p| (p.workflow, p.action))
+            .collect()
+    }
+
+    /// SPEC §3's role table, row by row.
+    #[test]
+    fn role_table() {
+        let admin = perms(&[Role::Admin]);
+        for w in [ManageAccess, ManagePolicies, ManageAddresses] {
+            for a in Action::ALL {
+                assert!(admin.contains(&(w, *a)));
+            }
+        }
+        assert!(admin.contains(&(InitiateWithdrawal, View)));
+        assert!(!admin.contains(&(InitiateWithdrawal, Initiate)));
+        assert_eq!(admin.len(), 13);
+
+        let maker = perms(&[Role::Maker]);
+        assert_eq!(
+            maker,
+            [
+                (InitiateWithdrawal, View),
+                (InitiateWithdrawal, Initiate),
+                (ManageAddresses, View),
+                (ManageAddresses, Initiate)
+            ]
+            .into_iter()
+            .collect()
+        );
+        let approver = perms(&[Role::Approver]);
+        assert_eq!(
+            approver,
+            [
+                (InitiateWithdrawal, View),
+                (InitiateWithdrawal, Approve),
+                (ManageAddresses, View),
+                (ManageAddresses, Approve)
+            ]
+            .into_iter()
+            .collect()
+        );
+        assert_eq!(
+            perms(&[Role::Signer]),
+            [(InitiateWithdrawal, View), (InitiateWithdrawal, Execute)].into_iter().collect()
+        );
+        let all_view: BTreeSet<_> = Workflow::ALL.iter().map(|w| (*w, View)).collect();
+        assert_eq!(perms(&[Role::Reviewer]), all_view);
+        assert_eq!(perms(&[Role::ReadOnly]), all_view);
+        // Additive: MAKER + SIGNER can both initiate and execute withdrawals.
+        let both = perms(&[Role::Maker, Role::Signer]);
+        assert!(both.contains(&(InitiateWithdrawal, Initiate)) && both.contains(&(InitiateWithdrawal, Execute)));
+    }
+
+    #[test]
+    fn account_scoped_grants() {
+        let grant = Permission { workflow: InitiateWithdrawal, action: Initiate, account_id: Some("acc-1".into()) };
+        let access = OrgAccess {
+            org_id: "o".into(),
+            user_id: "u".into(),
+            member_id: "m".into(),
+            is_owner: false,
+            roles: RoleSet::from_input(&[Role::ReadOnly]).unwrap(),
+            permissions: effective_permissions(false, &RoleSet::from_input(&[Role::ReadOnly]).unwrap(), &[grant]),
+        };
+        assert!(access.allows(InitiateWithdrawal, Initiate, Some("acc-1")));
+        assert!(!access.allows(InitiateWithdrawal, Initiate, Some("acc-2")));
+        assert!(access.require(ManageAccess, Initiate, None).is_err());
+    }
+
+    #[test]
+    fn owner_has_everything() {
+        let all = effective_permissions(true, &RoleSet::default(), &[]);
+        assert_eq!(all.len(), Workflow::ALL.len() * Action::ALL.len());
+    }
+}

@@ -1,0 +1,106 @@
+//! Configuration: defaults, then an optional TOML file, then `COUNTERSIGN_*`
+//! environment variables (SPEC §1).
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use serde::{Deserialize, Serialize};
+use std::{net::SocketAddr, path::PathBuf};
+
+/// Everything the service reads at start-up.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Config {
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// Listen address; port 0 picks a free port (tests).
+    pub bind: SocketAddr,
+    /// Base of links in e-mails; defaults to `http://<bind>`.
+    pub public_url: Option<String>,
+    /// `smtp://host:port`; unset writes mail to `outbox_dir`.
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    /// Where mail goes when no SMTP server is configured.
+    pub outbox_dir: PathBuf,
+    /// Hex of 32 bytes; encrypts secrets at rest.
+    pub master_key: Option<String>,
+    /// Bearer credential of the platform operator; unset refuses operator calls.
+    pub operator_token: Option<String>,
+    /// Sessions unused this long expire (seconds).
+    pub session_idle_secs: i64,
+    /// Sessions expire this long after sign-in, used or not (seconds).
+    pub session_max_secs: i64,
+    /// Wrong passwords tolerated per e-mail within `throttle_window_secs`.
+    pub throttle_per_email: u64,
+    /// Wrong passwords tolerated per client IP within `throttle_window_secs`.
+    pub throttle_per_ip: u64,
+    pub throttle_window_secs: i64,
+    /// Run the job workers inside `serve` (the embedded default).
+    pub run_workers: bool,
+    /// Serve GraphQL introspection (turn off in production if wanted).
+    pub introspection: bool,
+    /// Emit logs as JSON lines.
+    pub log_json: bool,
+}
+
+impl std::fmt::Debug for Config {
+    // Secrets stay out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("bind", &self.bind)
+            .field("public_url", &self.public_url)
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("mail_from", &self.mail_from)
+            .field("outbox_dir", &self.outbox_dir)
+            .field("master_key", &self.master_key.as_ref().map(|_| "<set>"))
+            .field("operator_token", &self.operator_token.as_ref().map(|_| "<set>"))
+            .finish_non_exhaustive()
+    }
+}
+
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***{}", &url[..scheme], &url[at..]),
+        _ => url.to_string(),
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://countersign.db?mode=rwc".into(),
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            smtp_url: None,
+            mail_from: "countersign@localhost".into(),
+            outbox_dir: PathBuf::from("outbox"),
+            master_key: None,
+            operator_token: None,
+            session_idle_secs: 30 * 60,
+            session_max_secs: 12 * 3600,
+            throttle_per_email: 5,
+            throttle_per_ip: 20,
+            throttle_window_secs: 15 * 60,
+            run_workers: true,
+            introspection: true,
+            log_json: false,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `COUNTERSIGN_CONFIG` (a TOML file) if set, then the environment.
+    pub fn load() -> Result<Self, Box<figment::Error>> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Ok(path) = std::env::var("COUNTERSIGN_CONFIG") {
+            figment = figment.merge(Toml::file(path));
+        }
+        figment.merge(Env::prefixed("COUNTERSIGN_").ignore(&["config"])).extract().map_err(Box::new)
+    }
+
+    /// The base URL for links in e-mails.
+    pub fn public_url(&self, bound: SocketAddr) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{bound}")).trim_end_matches('/').to_string()
+    }
+}

@@ -1,0 +1,29 @@
+//! Domain types that parse rather than validate: once a value of one of these
+//! types exists it is well-formed, so services never re-check input shape.
+
+mod email;
+mod rbac;
+mod text;
+
+pub use email::Email;
+pub use rbac::{Action, MemberStatus, Permission, Role, RoleSet, Workflow};
+pub use text::{DisplayName, Password};
+
+/// Why a piece of input was refused; becomes `BAD_INPUT` with this message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct ParseError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl ParseError {
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self { field, reason: reason.into() }
+    }
+}
+
+/// A fresh random id (UUID v4 text).
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

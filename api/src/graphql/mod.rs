@@ -1,0 +1,58 @@
+//! The GraphQL schema: thin resolvers over the services.
+//!
+//! - `query`, `mutation`: the root operations; each resolver reads the caller
+//!   from the context, parses input, calls one service function, wraps the
+//!   result in an output type.
+//! - `types`: output types built from entity models.
+//! - `error`: the single mapping to `extensions.code`.
+
+pub mod error;
+mod mutation;
+mod query;
+mod types;
+
+use crate::authz::Authz;
+use crate::state::AppState;
+use async_graphql::{Context, EmptySubscription, Schema};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+pub use error::{ApiError, ApiResult};
+
+pub type AppSchema = Schema<query::QueryRoot, mutation::MutationRoot, EmptySubscription>;
+
+/// Nesting deeper than this is refused before execution.
+pub const MAX_DEPTH: usize = 12;
+/// Query complexity (fields, with list multipliers) refused above this.
+pub const MAX_COMPLEXITY: usize = 2_000;
+
+/// Builds the schema; `state` is shared by every request.
+pub fn build(state: Option<Arc<AppState>>, introspection: bool) -> AppSchema {
+    let mut b = Schema::build(query::QueryRoot, mutation::MutationRoot, EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY);
+    if let Some(state) = state {
+        b = b.data(state);
+    }
+    if !introspection {
+        b = b.disable_introspection();
+    }
+    b.finish()
+}
+
+/// The SDL, as written to `schema.graphql`.
+pub fn sdl() -> String {
+    build(None, true).sdl()
+}
+
+/// The caller's network address, for throttling and API-key IP ranges.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientIp(pub IpAddr);
+
+pub(crate) fn state<'a>(ctx: &Context<'a>) -> &'a AppState {
+    ctx.data_unchecked::<Arc<AppState>>()
+}
+
+pub(crate) fn authz<'a>(ctx: &Context<'a>) -> &'a Authz {
+    ctx.data_unchecked::<Arc<Authz>>()
+}

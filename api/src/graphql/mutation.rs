@@ -1,0 +1,133 @@
+//! Root mutations.
+
+use super::types::{AuthPayload, Organization, Request, RequestResult, TotpEnrollment, User};
+use super::{ApiResult, ClientIp, authz, state};
+use crate::domain::{Action, Role, Workflow};
+use crate::service::operation::Operation;
+use crate::service::{identity, organization as orgs, requests};
+use async_graphql::{Context, ID, Object};
+
+pub struct MutationRoot;
+
+impl MutationRoot {
+    async fn submit(&self, ctx: &Context<'_>, org_id: &ID, op: Operation) -> ApiResult<RequestResult> {
+        let st = state(ctx);
+        let access = authz(ctx).org(org_id).await?;
+        let req = requests::submit(&st.db, &access, op, st.clock.now()).await?;
+        Ok(RequestResult { request: Request(req), api_key: None })
+    }
+}
+
+#[Object]
+impl MutationRoot {
+    /// Creates an account and signs in (enrol TOTP next).
+    async fn sign_up(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+        name: String,
+    ) -> ApiResult<AuthPayload> {
+        let st = state(ctx);
+        let s = identity::sign_up(&st.db, &email, &password, &name, st.clock.now()).await?;
+        Ok(AuthPayload { token: s.token, user: User(s.user) })
+    }
+
+    /// Signs in; `totp` is required once the user has enrolled.
+    async fn sign_in(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+        totp: Option<String>,
+    ) -> ApiResult<AuthPayload> {
+        let st = state(ctx);
+        let ip = ctx.data_unchecked::<ClientIp>().0;
+        let s = identity::sign_in(&st.db, &st.session_policy, &email, &password, totp.as_deref(), ip, st.clock.now())
+            .await?;
+        Ok(AuthPayload { token: s.token, user: User(s.user) })
+    }
+
+    /// Ends the calling session.
+    async fn sign_out(&self, ctx: &Context<'_>) -> ApiResult<bool> {
+        let st = state(ctx);
+        identity::sign_out(&st.db, authz(ctx).actor.user()?, st.clock.now()).await?;
+        Ok(true)
+    }
+
+    /// Starts TOTP enrolment: a secret for an authenticator app.
+    async fn enroll_totp(&self, ctx: &Context<'_>) -> ApiResult<TotpEnrollment> {
+        let e = identity::enroll_totp(&state(ctx).db, authz(ctx).actor.user()?).await?;
+        Ok(TotpEnrollment { secret: e.secret, otpauth_url: e.otpauth_url })
+    }
+
+    /// Confirms enrolment with a current code; this session becomes two-factor verified.
+    async fn confirm_totp(&self, ctx: &Context<'_>, code: String) -> ApiResult<bool> {
+        let st = state(ctx);
+        identity::confirm_totp(&st.db, authz(ctx).actor.user()?, &code, st.clock.now()).await?;
+        Ok(true)
+    }
+
+    /// Creates an organisation; the caller becomes its Owner.
+    async fn create_organization(&self, ctx: &Context<'_>, name: String) -> ApiResult<Organization> {
+        let st = state(ctx);
+        let who = authz(ctx).actor.user()?;
+        let model = orgs::create(&st.db, who, &name, st.clock.now()).await?;
+        let access = std::sync::Arc::new(crate::authz::resolve(&st.db, &model.id, &who.user_id).await?);
+        Ok(Organization { model, access })
+    }
+
+    /// Removes a member (MANAGE_ACCESS). The Owner cannot be removed.
+    async fn remove_member(&self, ctx: &Context<'_>, org_id: ID, member_id: ID) -> ApiResult<RequestResult> {
+        self.submit(ctx, &org_id, Operation::RemoveMember { member_id: member_id.0 }).await
+    }
+
+    /// Replaces a member's roles (MANAGE_ACCESS).
+    async fn set_member_roles(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        member_id: ID,
+        roles: Vec<Role>,
+    ) -> ApiResult<RequestResult> {
+        self.submit(ctx, &org_id, Operation::SetMemberRoles { member_id: member_id.0, roles }).await
+    }
+
+    /// Grants a single permission, optionally on one account (MANAGE_ACCESS).
+    async fn grant_permission(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        member_id: ID,
+        workflow: Workflow,
+        action: Action,
+        account_id: Option<ID>,
+    ) -> ApiResult<RequestResult> {
+        let op = Operation::GrantPermission {
+            member_id: member_id.0,
+            workflow,
+            action,
+            account_id: account_id.map(|a| a.0),
+        };
+        self.submit(ctx, &org_id, op).await
+    }
+
+    /// Revokes a single permission granted earlier (MANAGE_ACCESS).
+    async fn revoke_permission(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        member_id: ID,
+        workflow: Workflow,
+        action: Action,
+        account_id: Option<ID>,
+    ) -> ApiResult<RequestResult> {
+        let op = Operation::RevokePermission {
+            member_id: member_id.0,
+            workflow,
+            action,
+            account_id: account_id.map(|a| a.0),
+        };
+        self.submit(ctx, &org_id, op).await
+    }
+}

@@ -1,0 +1,64 @@
+//! Root queries.
+
+use super::types::{Member, Organization, Permission, Request, User};
+use super::{ApiResult, authz, state};
+use crate::authz::Actor;
+use crate::service::{identity, membership, organization as orgs, requests};
+use async_graphql::{Context, ID, Object};
+
+pub struct QueryRoot;
+
+/// The caller.
+pub struct Viewer;
+
+#[Object]
+impl Viewer {
+    /// The signed-in person; null for anonymous and operator callers.
+    async fn user(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
+        match &authz(ctx).actor {
+            Actor::User(u) => Ok(Some(User(identity::user(&state(ctx).db, &u.user_id).await?))),
+            _ => Ok(None),
+        }
+    }
+    /// Whether this session has proved a second factor.
+    async fn two_factor_verified(&self, ctx: &Context<'_>) -> bool {
+        matches!(&authz(ctx).actor, Actor::User(u) if u.two_factor_verified)
+    }
+    /// Active memberships of the caller.
+    async fn memberships(&self, ctx: &Context<'_>) -> ApiResult<Vec<Member>> {
+        match &authz(ctx).actor {
+            Actor::User(u) => {
+                Ok(membership::of_user(&state(ctx).db, &u.user_id).await?.into_iter().map(Member).collect())
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+    /// The caller's effective permissions in one organisation, resolved on the server.
+    async fn permissions(&self, ctx: &Context<'_>, org_id: ID) -> ApiResult<Vec<Permission>> {
+        let access = authz(ctx).org(&org_id).await?;
+        Ok(access.permissions.iter().cloned().map(Permission::from).collect())
+    }
+}
+
+#[Object]
+impl QueryRoot {
+    /// The caller, whoever they are (anonymous callers get an empty viewer).
+    async fn viewer(&self) -> Viewer {
+        Viewer
+    }
+
+    /// An organisation the caller is a member of; any other is `NOT_FOUND`.
+    async fn organization(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Organization>> {
+        let access = authz(ctx).org(&id).await?;
+        let model = orgs::get(&state(ctx).db, &access).await?;
+        Ok(Some(Organization { model, access }))
+    }
+
+    /// A request of an organisation the caller may view.
+    async fn request(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Request>> {
+        let db = &state(ctx).db;
+        let org_id = requests::org_of(db, &id).await?;
+        let access = authz(ctx).org(&org_id).await?;
+        Ok(Some(Request(requests::get(db, &access, &id).await?)))
+    }
+}

@@ -1,0 +1,373 @@
+//! Output types, built from entity models. Fields that need more data load it
+//! through the services, with the access the parent was resolved with.
+
+use super::{ApiResult, state};
+use crate::authz::OrgAccess;
+use crate::domain::{Action, MemberStatus, Role, RoleSet, Workflow};
+use crate::service::{ServiceError, audit, identity, membership, organization as orgs};
+use async_graphql::{
+    Context, ID, InputObject, Object, SimpleObject,
+    connection::{Connection, Edge},
+};
+use chrono::{DateTime, Utc};
+use entity::{account, audit_record, member, organization, request, user};
+use std::sync::Arc;
+
+/// A person.
+pub struct User(pub user::Model);
+
+#[Object]
+impl User {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Whether the user has confirmed a TOTP authenticator.
+    async fn two_factor_enabled(&self) -> bool {
+        self.0.totp_enabled_at.is_some()
+    }
+}
+
+/// A new session's bearer token, shown once.
+#[derive(SimpleObject)]
+pub struct AuthPayload {
+    pub token: String,
+    pub user: User,
+}
+
+/// A TOTP secret for an authenticator app.
+#[derive(SimpleObject)]
+pub struct TotpEnrollment {
+    pub secret: String,
+    pub otpauth_url: String,
+}
+
+/// One effective permission.
+#[derive(SimpleObject, Clone)]
+pub struct Permission {
+    pub workflow: Workflow,
+    pub action: Action,
+    pub account_id: Option<ID>,
+}
+
+impl From<crate::domain::Permission> for Permission {
+    fn from(p: crate::domain::Permission) -> Self {
+        Self { workflow: p.workflow, action: p.action, account_id: p.account_id.map(ID) }
+    }
+}
+
+/// A membership of one organisation.
+pub struct Member(pub member::Model);
+
+#[Object]
+impl Member {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn user(&self, ctx: &Context<'_>) -> ApiResult<User> {
+        Ok(User(identity::user(&state(ctx).db, &self.0.user_id).await?))
+    }
+    async fn organization_id(&self) -> ID {
+        ID(self.0.org_id.clone())
+    }
+    async fn roles(&self) -> ApiResult<Vec<Role>> {
+        Ok(RoleSet::from_stored(&self.0.roles).map_err(ServiceError::internal)?.to_vec())
+    }
+    async fn status(&self) -> ApiResult<MemberStatus> {
+        Ok(MemberStatus::parse(&self.0.status).map_err(ServiceError::internal)?)
+    }
+    async fn is_owner(&self) -> bool {
+        self.0.is_owner
+    }
+    /// Single permissions granted beyond the member's roles.
+    async fn grants(&self, ctx: &Context<'_>) -> ApiResult<Vec<Permission>> {
+        membership::grants(&state(ctx).db, &self.0.id)
+            .await?
+            .into_iter()
+            .map(|g| {
+                Ok(Permission {
+                    workflow: Workflow::parse(&g.workflow).map_err(ServiceError::internal)?,
+                    action: Action::parse(&g.action).map_err(ServiceError::internal)?,
+                    account_id: g.account_id.map(ID),
+                })
+            })
+            .collect()
+    }
+    async fn joined_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn removed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.removed_at
+    }
+}
+
+/// A segregated balance of an organisation.
+pub struct Account(pub account::Model);
+
+#[Object]
+impl Account {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+}
+
+/// Filters for `Organization.auditLog` and `auditLogCsv`.
+#[derive(InputObject, Default)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    pub actor_id: Option<ID>,
+    pub request_id: Option<ID>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl From<Option<AuditFilter>> for audit::AuditFilter {
+    fn from(f: Option<AuditFilter>) -> Self {
+        let f = f.unwrap_or_default();
+        audit::AuditFilter {
+            action: f.action,
+            actor_id: f.actor_id.map(|i| i.0),
+            request_id: f.request_id.map(|i| i.0),
+            since: f.since,
+            until: f.until,
+        }
+    }
+}
+
+/// One record of the audit trail.
+pub struct AuditRecord(pub audit_record::Model);
+
+#[Object]
+impl AuditRecord {
+    async fn seq(&self) -> i64 {
+        self.0.seq
+    }
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+    /// `USER`, `SERVICE_USER`, `OPERATOR` or `SYSTEM`.
+    async fn actor_kind(&self) -> &str {
+        &self.0.actor_kind
+    }
+    async fn actor_id(&self) -> ID {
+        ID(self.0.actor_id.clone())
+    }
+    async fn action(&self) -> &str {
+        &self.0.action
+    }
+    async fn target(&self) -> Option<&str> {
+        self.0.target.as_deref()
+    }
+    /// State before the change, as JSON text.
+    async fn before(&self) -> Option<&str> {
+        self.0.before.as_deref()
+    }
+    /// State after the change, as JSON text.
+    async fn after(&self) -> Option<&str> {
+        self.0.after.as_deref()
+    }
+    async fn request_id(&self) -> Option<ID> {
+        self.0.request_id.clone().map(ID)
+    }
+    async fn prev_hash(&self) -> &str {
+        &self.0.prev_hash
+    }
+    async fn hash(&self) -> &str {
+        &self.0.hash
+    }
+}
+
+/// The result of re-checking an organisation's audit chain.
+#[derive(SimpleObject)]
+pub struct AuditVerification {
+    pub valid: bool,
+    pub records: i64,
+    pub first_invalid_seq: Option<i64>,
+}
+
+/// An organisation, as seen by one of its members.
+pub struct Organization {
+    pub model: organization::Model,
+    pub access: Arc<OrgAccess>,
+}
+
+#[Object]
+impl Organization {
+    async fn id(&self) -> ID {
+        ID(self.model.id.clone())
+    }
+    async fn name(&self) -> &str {
+        &self.model.name
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.model.created_at
+    }
+    /// Sessions idle longer than this lose access to the organisation.
+    async fn session_idle_timeout_seconds(&self) -> i32 {
+        self.model.session_idle_timeout_secs
+    }
+    async fn accounts(&self, ctx: &Context<'_>) -> ApiResult<Vec<Account>> {
+        Ok(orgs::accounts(&state(ctx).db, &self.access).await?.into_iter().map(Account).collect())
+    }
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = false)] include_removed: bool,
+    ) -> ApiResult<Vec<Member>> {
+        Ok(membership::list(&state(ctx).db, &self.access, include_removed).await?.into_iter().map(Member).collect())
+    }
+    /// The caller's own membership.
+    async fn viewer_member(&self, ctx: &Context<'_>) -> ApiResult<Member> {
+        Ok(Member(membership::find(&state(ctx).db, &self.access.org_id, &self.access.member_id).await?))
+    }
+    /// The audit trail, newest first (VIEW on MANAGE_ACCESS).
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<AuditFilter>,
+        #[graphql(default = 50, validator(minimum = 1, maximum = 500))] first: i32,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, AuditRecord>> {
+        let after_seq = after
+            .map(|c| c.parse::<i64>().map_err(|_| ServiceError::BadInput("after: not a cursor".into())))
+            .transpose()?;
+        let page = audit::page(&state(ctx).db, &self.access, &filter.into(), first as u64, after_seq).await?;
+        let mut conn = Connection::new(after_seq.is_some(), page.has_next_page);
+        conn.edges.extend(page.records.into_iter().map(|r| Edge::new(r.seq.to_string(), AuditRecord(r))));
+        Ok(conn)
+    }
+    /// The audit trail as CSV, oldest first, with hashes (VIEW on MANAGE_ACCESS).
+    async fn audit_log_csv(&self, ctx: &Context<'_>, filter: Option<AuditFilter>) -> ApiResult<String> {
+        Ok(audit::export_csv(&state(ctx).db, &self.access, &filter.into()).await?)
+    }
+    /// Recomputes the audit hash chain (VIEW on MANAGE_ACCESS).
+    async fn audit_verification(&self, ctx: &Context<'_>) -> ApiResult<AuditVerification> {
+        let v = audit::verify(&state(ctx).db, &self.access).await?;
+        Ok(AuditVerification { valid: v.valid, records: v.records, first_invalid_seq: v.first_invalid_seq })
+    }
+}
+
+/// Who made a request.
+pub struct Actor {
+    pub kind: String,
+    pub id: String,
+}
+
+#[Object]
+impl Actor {
+    /// `USER` or `SERVICE_USER`.
+    async fn kind(&self) -> &str {
+        &self.kind
+    }
+    async fn id(&self) -> ID {
+        ID(self.id.clone())
+    }
+    /// The person, when the actor is a user.
+    async fn user(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
+        if self.kind != "USER" {
+            return Ok(None);
+        }
+        Ok(Some(User(identity::user(&state(ctx).db, &self.id).await?)))
+    }
+}
+
+/// One approval of a request.
+#[derive(SimpleObject)]
+pub struct Approval {
+    pub approver: Actor,
+    pub at: DateTime<Utc>,
+}
+
+/// A governed operation and where it stands.
+pub struct Request(pub request::Model);
+
+#[Object]
+impl Request {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn organization_id(&self) -> ID {
+        ID(self.0.org_id.clone())
+    }
+    async fn workflow(&self) -> ApiResult<Workflow> {
+        Ok(Workflow::parse(&self.0.workflow).map_err(ServiceError::internal)?)
+    }
+    async fn operation(&self) -> &str {
+        &self.0.operation
+    }
+    /// The operation's input, as JSON text.
+    async fn payload(&self) -> &str {
+        &self.0.payload
+    }
+    async fn status(&self) -> ApiResult<RequestStatus> {
+        Ok(RequestStatus::parse(&self.0.status).map_err(ServiceError::internal)?)
+    }
+    async fn requester(&self) -> Actor {
+        Actor { kind: self.0.requester_kind.clone(), id: self.0.requester_id.clone() }
+    }
+    async fn approvals(&self) -> Vec<Approval> {
+        Vec::new()
+    }
+    async fn approvals_required(&self) -> i32 {
+        self.0.approvals_required
+    }
+    async fn reason(&self) -> Option<&str> {
+        self.0.reason.as_deref()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// Where a request stands (SPEC §4).
+#[derive(async_graphql::Enum, Copy, Clone, PartialEq, Eq, Debug)]
+pub enum RequestStatus {
+    PendingApproval,
+    Approved,
+    Completed,
+    Rejected,
+    Cancelled,
+    Expired,
+    Failed,
+}
+
+impl RequestStatus {
+    fn parse(s: &str) -> Result<Self, String> {
+        use crate::service::requests::status::*;
+        Ok(match s {
+            PENDING_APPROVAL => Self::PendingApproval,
+            APPROVED => Self::Approved,
+            COMPLETED => Self::Completed,
+            REJECTED => Self::Rejected,
+            CANCELLED => Self::Cancelled,
+            EXPIRED => Self::Expired,
+            FAILED => Self::Failed,
+            other => return Err(format!("unknown request status {other:?}")),
+        })
+    }
+}
+
+/// A newly issued API key; the secret is shown once.
+#[derive(SimpleObject)]
+pub struct NewApiKey {
+    pub key_id: String,
+    pub secret: String,
+}
+
+/// What a governed mutation returns.
+#[derive(SimpleObject)]
+pub struct RequestResult {
+    pub request: Request,
+    pub api_key: Option<NewApiKey>,
+}

@@ -1,0 +1,26 @@
+//! Countersign: governance for crypto and stablecoin treasuries.
+//!
+//! # Layout
+//! - [`domain`]: parsed newtypes and the role table; values that exist are valid.
+//! - [`service`]: the rules, one module per aggregate; functions take a
+//!   connection, the caller's resolved access and parsed input.
+//! - [`authz`]: the single place that decides who may do what.
+//! - [`graphql`]: the schema, thin resolvers, output types, the one error mapping.
+//! - [`http`]: routes (GraphQL over HTTP and WebSocket, health).
+//! - [`startup`]: `Application::build(config)` and graceful shutdown.
+//! - [`clock`], [`config`], [`db`], [`secrets`]: plumbing.
+
+pub mod authz;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod graphql;
+pub mod http;
+pub mod secrets;
+pub mod service;
+pub mod startup;
+pub mod state;
+
+pub use config::Config;
+pub use startup::Application;

@@ -1,0 +1,67 @@
+//! The service layer's error: every rule a domain function can refuse on.
+//!
+//! Each variant corresponds to one stable GraphQL `extensions.code`
+//! (see `graphql::error`, the only place that maps them).
+
+use crate::domain::ParseError;
+use sea_orm::DbErr;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ServiceError {
+    #[error("authentication required: {0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    /// Missing or belonging to another organisation: the two are indistinguishable.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("invalid input: {0}")]
+    BadInput(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    TwoFactorRequired(String),
+    #[error("too many attempts; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: i64 },
+    #[error("{0}")]
+    SelfApproval(String),
+    #[error("{0}")]
+    PolicyLocked(String),
+    #[error("{0}")]
+    Coverage(String),
+    #[error("{0}")]
+    TreasuryNotReady(String),
+    #[error("{message}")]
+    LimitExceeded { layer: &'static str, message: String },
+    #[error("{0}")]
+    InsufficientFunds(String),
+    /// Unexpected failure; the detail is logged, never shown to clients.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+impl From<ParseError> for ServiceError {
+    fn from(e: ParseError) -> Self {
+        ServiceError::BadInput(e.to_string())
+    }
+}
+
+impl From<DbErr> for ServiceError {
+    fn from(e: DbErr) -> Self {
+        ServiceError::Internal(format!("database: {e}"))
+    }
+}
+
+impl ServiceError {
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        ServiceError::Internal(e.to_string())
+    }
+}
+
+/// True when a database error is a unique-constraint violation, so the caller
+/// can turn it into a `CONFLICT` at the query that hit it.
+pub fn is_unique_violation(e: &DbErr) -> bool {
+    matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+}

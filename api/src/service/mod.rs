@@ -1,0 +1,13 @@
+//! Domain services: the rules. One module per aggregate; each function takes a
+//! connection, the caller's resolved access and parsed input, and returns a
+//! model or a [`ServiceError`].
+
+pub mod audit;
+mod error;
+pub mod identity;
+pub mod membership;
+pub mod operation;
+pub mod organization;
+pub mod requests;
+
+pub use error::{ServiceError, ServiceResult, is_unique_violation};

@@ -1,0 +1,171 @@
+//! Governed operations: what a request asks to change, and how it is applied.
+//!
+//! An [`Operation`] is stored as the request's JSON payload. [`check`]
+//! validates it when the request is made; [`apply`] re-validates and performs
+//! it, inside the transaction that marks the request done, because the world
+//! may have changed while it waited for approval.
+
+use super::{ServiceError, ServiceResult, is_unique_violation, membership, organization};
+use crate::domain::{Action, MemberStatus, Role, RoleSet, Workflow, new_id};
+use chrono::{DateTime, Utc};
+use entity::{member, permission_grant};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// A change someone asks for; one variant per governed operation.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "operation", rename_all = "SCREAMING_SNAKE_CASE", rename_all_fields = "camelCase")]
+pub enum Operation {
+    RemoveMember { member_id: String },
+    SetMemberRoles { member_id: String, roles: Vec<Role> },
+    GrantPermission { member_id: String, workflow: Workflow, action: Action, account_id: Option<String> },
+    RevokePermission { member_id: String, workflow: Workflow, action: Action, account_id: Option<String> },
+}
+
+impl Operation {
+    /// The workflow that governs this operation.
+    pub fn workflow(&self) -> Workflow {
+        match self {
+            Operation::RemoveMember { .. }
+            | Operation::SetMemberRoles { .. }
+            | Operation::GrantPermission { .. }
+            | Operation::RevokePermission { .. } => Workflow::ManageAccess,
+        }
+    }
+
+    /// The stored operation name, e.g. `SET_MEMBER_ROLES`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Operation::RemoveMember { .. } => "REMOVE_MEMBER",
+            Operation::SetMemberRoles { .. } => "SET_MEMBER_ROLES",
+            Operation::GrantPermission { .. } => "GRANT_PERMISSION",
+            Operation::RevokePermission { .. } => "REVOKE_PERMISSION",
+        }
+    }
+
+    /// The account the operation concerns, for account-scoped permissions.
+    pub fn account_id(&self) -> Option<&str> {
+        None
+    }
+
+    pub fn to_json(&self) -> ServiceResult<String> {
+        serde_json::to_string(self).map_err(ServiceError::internal)
+    }
+
+    pub fn from_json(s: &str) -> ServiceResult<Self> {
+        serde_json::from_str(s).map_err(ServiceError::internal)
+    }
+}
+
+/// What applying an operation changed, for the audit record.
+pub struct Applied {
+    pub target: Option<String>,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+/// Validates an operation against the current state without changing it.
+pub async fn check<C: ConnectionTrait>(db: &C, org_id: &str, op: &Operation) -> ServiceResult<()> {
+    match op {
+        Operation::RemoveMember { member_id } => {
+            let m = membership::find_active(db, org_id, member_id).await?;
+            if m.is_owner {
+                return Err(ServiceError::Forbidden("the Owner cannot be removed".into()));
+            }
+        }
+        Operation::SetMemberRoles { member_id, roles } => {
+            RoleSet::from_input(roles)?;
+            membership::find_active(db, org_id, member_id).await?;
+        }
+        Operation::GrantPermission { member_id, account_id, .. }
+        | Operation::RevokePermission { member_id, account_id, .. } => {
+            membership::find_active(db, org_id, member_id).await?;
+            if let Some(a) = account_id {
+                organization::require_account(db, org_id, a).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn member_json(m: &member::Model) -> Value {
+    json!({"memberId": m.id, "userId": m.user_id, "roles": m.roles, "status": m.status})
+}
+
+fn grant_filter(
+    member_id: &str,
+    workflow: Workflow,
+    action: Action,
+    account_id: &Option<String>,
+) -> sea_orm::Select<permission_grant::Entity> {
+    let q = permission_grant::Entity::find()
+        .filter(permission_grant::Column::MemberId.eq(member_id))
+        .filter(permission_grant::Column::Workflow.eq(workflow.as_str()))
+        .filter(permission_grant::Column::Action.eq(action.as_str()));
+    match account_id {
+        Some(a) => q.filter(permission_grant::Column::AccountId.eq(a.as_str())),
+        None => q.filter(permission_grant::Column::AccountId.is_null()),
+    }
+}
+
+/// Performs the operation; call inside the write transaction that completes its request.
+pub async fn apply<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    op: &Operation,
+    now: DateTime<Utc>,
+) -> ServiceResult<Applied> {
+    check(db, org_id, op).await?;
+    match op {
+        Operation::RemoveMember { member_id } => {
+            let m = membership::find_active(db, org_id, member_id).await?;
+            let before = member_json(&m);
+            let mut active: member::ActiveModel = m.into();
+            active.status = Set(MemberStatus::Removed.as_str().into());
+            active.removed_at = Set(Some(now));
+            let m = active.update(db).await?;
+            Ok(Applied { target: Some(member_id.clone()), before: Some(before), after: Some(member_json(&m)) })
+        }
+        Operation::SetMemberRoles { member_id, roles } => {
+            let roles = RoleSet::from_input(roles)?;
+            let m = membership::find_active(db, org_id, member_id).await?;
+            let before = member_json(&m);
+            let mut active: member::ActiveModel = m.into();
+            active.roles = Set(roles.to_stored());
+            let m = active.update(db).await?;
+            Ok(Applied { target: Some(member_id.clone()), before: Some(before), after: Some(member_json(&m)) })
+        }
+        Operation::GrantPermission { member_id, workflow, action, account_id } => {
+            let existing = grant_filter(member_id, *workflow, *action, account_id).one(db).await?;
+            if existing.is_some() {
+                return Err(ServiceError::Conflict("the member already holds this grant".into()));
+            }
+            permission_grant::ActiveModel {
+                id: Set(new_id()),
+                org_id: Set(org_id.to_string()),
+                member_id: Set(member_id.clone()),
+                workflow: Set(workflow.as_str().into()),
+                action: Set(action.as_str().into()),
+                account_id: Set(account_id.clone()),
+                created_at: Set(now),
+            }
+            .insert(db)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) { ServiceError::Conflict("duplicate grant".into()) } else { e.into() }
+            })?;
+            let grant = json!({"workflow": workflow, "action": action, "accountId": account_id});
+            Ok(Applied { target: Some(member_id.clone()), before: None, after: Some(grant) })
+        }
+        Operation::RevokePermission { member_id, workflow, action, account_id } => {
+            let existing = grant_filter(member_id, *workflow, *action, account_id)
+                .one(db)
+                .await?
+                .ok_or(ServiceError::NotFound("grant"))?;
+            permission_grant::Entity::delete_by_id(existing.id).exec(db).await?;
+            let grant = json!({"workflow": workflow, "action": action, "accountId": account_id});
+            Ok(Applied { target: Some(member_id.clone()), before: Some(grant), after: None })
+        }
+    }
+}

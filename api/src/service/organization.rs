@@ -1,0 +1,104 @@
+//! Organisations and their accounts.
+
+use super::audit::{self, AuditActor, Entry, GENESIS};
+use super::{ServiceError, ServiceResult};
+use crate::authz::{OrgAccess, UserSession};
+use crate::db::begin_write;
+use crate::domain::{DisplayName, MemberStatus, Role, RoleSet, new_id};
+use chrono::{DateTime, Utc};
+use entity::{account, member, organization};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+};
+use serde_json::json;
+
+/// Default idle timeout of an organisation's sessions (SPEC §2).
+pub const DEFAULT_IDLE_SECS: i32 = 30 * 60;
+
+/// Creates an organisation with a default account; the caller becomes its
+/// Owner (with the ADMIN role). One transaction, audited.
+pub async fn create(
+    db: &DatabaseConnection,
+    who: &UserSession,
+    name: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<organization::Model> {
+    let name = DisplayName::parse("name", name)?.into_inner();
+    let txn = begin_write(db).await?;
+    let org = organization::ActiveModel {
+        id: Set(new_id()),
+        name: Set(name.clone()),
+        owner_user_id: Set(who.user_id.clone()),
+        session_idle_timeout_secs: Set(DEFAULT_IDLE_SECS),
+        audit_seq: Set(0),
+        audit_head: Set(GENESIS.to_string()),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    let acct = account::ActiveModel {
+        id: Set(new_id()),
+        org_id: Set(org.id.clone()),
+        name: Set("Main".into()),
+        created_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    let owner = member::ActiveModel {
+        id: Set(new_id()),
+        org_id: Set(org.id.clone()),
+        user_id: Set(who.user_id.clone()),
+        roles: Set(RoleSet::from_input(&[Role::Admin])?.to_stored()),
+        is_owner: Set(true),
+        status: Set(MemberStatus::Active.as_str().into()),
+        created_at: Set(now),
+        removed_at: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    audit::append(
+        &txn,
+        Entry {
+            org_id: &org.id,
+            actor: AuditActor::user(&who.user_id),
+            action: "ORGANIZATION_CREATED",
+            target: Some(org.id.clone()),
+            before: None,
+            after: Some(json!({"name": name, "ownerMemberId": owner.id, "defaultAccountId": acct.id})),
+            request_id: None,
+        },
+        now,
+    )
+    .await?;
+    let org =
+        organization::Entity::find_by_id(&org.id).one(&txn).await?.ok_or(ServiceError::NotFound("organization"))?;
+    txn.commit().await?;
+    Ok(org)
+}
+
+/// The organisation the access was resolved for.
+pub async fn get<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceResult<organization::Model> {
+    organization::Entity::find_by_id(&access.org_id).one(db).await?.ok_or(ServiceError::NotFound("organization"))
+}
+
+/// The organisation's accounts, oldest first. Any member may list them.
+pub async fn accounts<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceResult<Vec<account::Model>> {
+    Ok(account::Entity::find()
+        .filter(account::Column::OrgId.eq(&access.org_id))
+        .order_by_asc(account::Column::CreatedAt)
+        .all(db)
+        .await?)
+}
+
+/// `NOT_FOUND` unless `account_id` is an account of this organisation.
+pub async fn require_account<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    account_id: &str,
+) -> ServiceResult<account::Model> {
+    account::Entity::find_by_id(account_id)
+        .filter(account::Column::OrgId.eq(org_id))
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound("account"))
+}

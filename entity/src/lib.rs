@@ -1,0 +1,15 @@
+//! sea-orm models of Countersign's tables.
+//!
+//! Data only: no GraphQL derives, no business rules. Ids are UUID strings
+//! (identical on SQLite and PostgreSQL), times are UTC, and enum-like columns
+//! hold the upper-case names the domain layer parses (`Role`, `Workflow`, …).
+
+pub mod account;
+pub mod audit_record;
+pub mod member;
+pub mod organization;
+pub mod permission_grant;
+pub mod request;
+pub mod session;
+pub mod sign_in_failure;
+pub mod user;

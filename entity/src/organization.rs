@@ -1,0 +1,23 @@
+//! A tenant: an organisation with its owner, settings and audit-chain head.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "organizations")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub name: String,
+    pub owner_user_id: String,
+    /// Sessions idle longer than this lose access to the organisation.
+    pub session_idle_timeout_secs: i32,
+    /// Sequence number of the newest audit record (0 when none).
+    pub audit_seq: i64,
+    /// Hash of the newest audit record; the next record chains to it.
+    pub audit_head: String,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

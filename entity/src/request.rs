@@ -1,0 +1,28 @@
+//! A governed operation and its lifecycle (see SPEC §4).
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "requests")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub org_id: String,
+    pub workflow: String,
+    /// Operation name, e.g. `SET_MEMBER_ROLES`.
+    pub operation: String,
+    /// The operation's input as JSON text.
+    pub payload: String,
+    /// `USER` or `SERVICE_USER`.
+    pub requester_kind: String,
+    pub requester_id: String,
+    pub status: String,
+    pub approvals_required: i32,
+    pub reason: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

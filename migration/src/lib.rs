@@ -1,0 +1,18 @@
+//! Countersign's schema, as sea-orm-migration steps that run on SQLite and PostgreSQL.
+//!
+//! Migrations are append-only: never edit one that has shipped, add a new step.
+
+use sea_orm_migration::async_trait::async_trait;
+pub use sea_orm_migration::prelude::*;
+
+mod m0001_foundation;
+
+/// Applies every step in order; `countersign migrate` and `serve` call `Migrator::up`.
+pub struct Migrator;
+
+#[async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_foundation::Migration)]
+    }
+}

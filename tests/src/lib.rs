@@ -1,0 +1,248 @@
+//! The end-to-end test harness (zero2prod's `spawn_app`, for two databases).
+//!
+//! [`spawn`] starts the real server in-process on an ephemeral port against
+//! a fresh database — a temporary SQLite file, or a new PostgreSQL database
+//! created on `COUNTERSIGN_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`) — with an [`OffsetClock`]
+//! the test can move. Tests speak GraphQL over HTTP with [`TestApp::gql`].
+//! [`both_backends!`] runs one test body against SQLite and PostgreSQL.
+
+use api::clock::{Clock, OffsetClock};
+use api::{Application, Config};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// Which database a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs an async test body `fn(Backend)` once per backend.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn sqlite() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn postgres() {
+                    super::$name($crate::Backend::Postgres).await
+                }
+            }
+        )+
+    };
+}
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub base: String,
+    pub database_url: String,
+    pub clock: Arc<OffsetClock>,
+    pub client: reqwest::Client,
+    /// Where mail lands when no SMTP server is configured.
+    pub outbox: std::path::PathBuf,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+/// The PostgreSQL server tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("COUNTERSIGN_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// Creates a fresh, empty PostgreSQL database and returns its URL.
+pub async fn fresh_postgres_database() -> String {
+    use sea_orm::ConnectionTrait;
+    let admin = postgres_admin_url();
+    let name = format!("cs_test_{}", uuid::Uuid::new_v4().simple());
+    let db = sea_orm::Database::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for the tests: {e}"));
+    db.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+    db.close().await.ok();
+    with_database(&admin, &name)
+}
+
+/// `url` with its database name replaced by `name` (query string kept).
+fn with_database(url: &str, name: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let (authority, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let query = tail.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+    format!("{scheme}://{authority}/{name}{query}")
+}
+
+/// Starts the server against a fresh database of `backend`.
+pub async fn spawn(backend: Backend) -> TestApp {
+    spawn_with(backend, |_| {}).await
+}
+
+/// Like [`spawn`], after letting the test adjust the configuration.
+pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = match backend {
+        Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()),
+        Backend::Postgres => fresh_postgres_database().await,
+    };
+    let mut config = Config {
+        database_url: database_url.clone(),
+        bind: "127.0.0.1:0".parse().expect("addr"),
+        outbox_dir: dir.path().join("outbox"),
+        operator_token: Some("operator-test-token".into()),
+        ..Config::default()
+    };
+    adjust(&mut config);
+    let outbox = config.outbox_dir.clone();
+    let clock = OffsetClock::new();
+    let app = Application::build_with_clock(config, clock.clone()).await.expect("build app");
+    let base = format!("http://{}", app.addr());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let server = tokio::spawn(async move {
+        app.run_until(async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("server");
+    });
+    TestApp {
+        base,
+        database_url,
+        clock,
+        client: reqwest::Client::new(),
+        outbox,
+        shutdown: Some(tx),
+        server: Some(server),
+        _dir: dir,
+    }
+}
+
+/// A signed-in user as a test sees them.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub token: String,
+    pub user_id: String,
+    pub email: String,
+    pub password: String,
+    /// The TOTP secret once enrolled.
+    pub totp_secret: Option<String>,
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+impl TestApp {
+    /// Posts a GraphQL operation and returns the whole response body.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut req =
+            self.client.post(format!("{}/graphql", self.base)).json(&json!({"query": query, "variables": variables}));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("request");
+        resp.json().await.expect("json body")
+    }
+
+    /// Like [`gql`](Self::gql), asserting no errors; returns `data`.
+    pub async fn ok(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let body = self.gql(token, query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body:#}\nquery: {query}");
+        body["data"].clone()
+    }
+
+    /// Like [`gql`](Self::gql), asserting an error; returns its `extensions.code`.
+    pub async fn err(&self, token: Option<&str>, query: &str, variables: Value) -> String {
+        let body = self.gql(token, query, variables).await;
+        let code = body["errors"][0]["extensions"]["code"].as_str();
+        assert!(code.is_some(), "expected an error with a code, got {body:#}\nquery: {query}");
+        code.unwrap_or_default().to_string()
+    }
+
+    /// The current (test-controlled) time.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// A TOTP code for `secret` at the current test time.
+    pub fn totp(&self, secret: &str) -> String {
+        totp_code(secret, self.now())
+    }
+
+    /// Signs up a new user (not yet enrolled in 2FA).
+    pub async fn sign_up(&self, email: &str) -> Session {
+        let d = self
+            .ok(
+                None,
+                "mutation($e:String!,$p:String!,$n:String!){ signUp(email:$e,password:$p,name:$n){ token user{ id } } }",
+                json!({"e": email, "p": PASSWORD, "n": email.split('@').next().unwrap_or("user")}),
+            )
+            .await;
+        Session {
+            token: d["signUp"]["token"].as_str().expect("token").to_string(),
+            user_id: d["signUp"]["user"]["id"].as_str().expect("id").to_string(),
+            email: email.to_string(),
+            password: PASSWORD.to_string(),
+            totp_secret: None,
+        }
+    }
+
+    /// Enrols the session's user in TOTP and confirms it, making the session verified.
+    pub async fn enrol(&self, s: &mut Session) {
+        let d = self.ok(Some(&s.token), "mutation{ enrollTotp{ secret otpauthUrl } }", json!({})).await;
+        let secret = d["enrollTotp"]["secret"].as_str().expect("secret").to_string();
+        let code = self.totp(&secret);
+        self.ok(Some(&s.token), "mutation($c:String!){ confirmTotp(code:$c) }", json!({"c": code})).await;
+        s.totp_secret = Some(secret);
+        // The next code must come from a later time step.
+        self.clock.advance(chrono::Duration::seconds(30));
+    }
+
+    /// A new user, enrolled and verified.
+    pub async fn user(&self, email: &str) -> Session {
+        let mut s = self.sign_up(email).await;
+        self.enrol(&mut s).await;
+        s
+    }
+
+    /// Creates an organisation and returns its id.
+    pub async fn create_org(&self, s: &Session, name: &str) -> String {
+        let d = self
+            .ok(Some(&s.token), "mutation($n:String!){ createOrganization(name:$n){ id } }", json!({"n": name}))
+            .await;
+        d["createOrganization"]["id"].as_str().expect("org id").to_string()
+    }
+
+    /// Opens a direct connection to the test database (for tampering tests).
+    pub async fn db(&self) -> sea_orm::DatabaseConnection {
+        sea_orm::Database::connect(&self.database_url).await.expect("connect to test db")
+    }
+
+    /// Stops the server and waits for it to drain.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.server.take() {
+            let _ = h.await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// RFC 6238 code (SHA-1, 6 digits, 30 s) for a base32 secret at `at`.
+pub fn totp_code(secret: &str, at: chrono::DateTime<chrono::Utc>) -> String {
+    let bytes = totp_rs::Secret::Encoded(secret.to_string()).to_bytes().expect("base32 secret");
+    let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes, None, String::new());
+    totp.generate(at.timestamp() as u64)
+}

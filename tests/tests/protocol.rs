@@ -1,0 +1,99 @@
+//! The HTTP surface: health, error codes for malformed input, limits, schema sync.
+
+use serde_json::json;
+use tests::{Backend, both_backends, spawn};
+
+async fn health_and_malformed_requests(backend: Backend) {
+    let app = spawn(backend).await;
+    let r = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Syntax errors, unknown fields, unknown enum values and bad variables are BAD_INPUT.
+    assert_eq!(app.err(None, "{ viewer { ", json!({})).await, "BAD_INPUT");
+    assert_eq!(app.err(None, "{ viewer { nope } }", json!({})).await, "BAD_INPUT");
+    let owner = app.user("o@example.com").await;
+    let org = app.create_org(&owner, "Acme").await;
+    let q = "mutation($o:ID!){ setMemberRoles(orgId:$o,memberId:\"x\",roles:[OWNER]){ request{ id } } }";
+    assert_eq!(app.err(Some(&owner.token), q, json!({"o": org})).await, "BAD_INPUT");
+    let q = "mutation($o:ID!,$r:[Role!]!){ setMemberRoles(orgId:$o,memberId:\"x\",roles:$r){ request{ id } } }";
+    assert_eq!(app.err(Some(&owner.token), q, json!({"o": org, "r": ["GOD"]})).await, "BAD_INPUT");
+
+    // Too deep.
+    let deep = format!("{{ viewer {{ memberships {{ user {{ id }} {} }} }} }}", "");
+    app.ok(Some(&owner.token), &deep, json!({})).await;
+    let mut nested = String::from("__typename");
+    for _ in 0..20 {
+        nested = format!("__schema {{ types {{ fields {{ type {{ ofType {{ {nested} }} }} }} }} }}");
+    }
+    let q = format!("{{ {nested} }}");
+    assert_eq!(app.err(None, &q, json!({})).await, "BAD_INPUT");
+
+    // Not JSON at all.
+    let r = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .body("nonsense")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_INPUT");
+
+    // Bodies over 1 MiB are refused before parsing.
+    let huge = format!("{{\"query\":\"{{ viewer {{ __typename }} }}\",\"x\":\"{}\"}}", "a".repeat(1024 * 1024 + 10));
+    let r = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .body(huge)
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+}
+
+both_backends!(health_and_malformed_requests);
+
+/// `schema.graphql` at the repository root is the SDL the code exports.
+/// Run with `UPDATE_SCHEMA=1` to rewrite it after changing the schema.
+#[test]
+fn schema_file_is_in_sync() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema.graphql");
+    let sdl = api::graphql::sdl();
+    if std::env::var("UPDATE_SCHEMA").is_ok() {
+        std::fs::write(&path, &sdl).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == sdl,
+        "schema.graphql is out of date: run `UPDATE_SCHEMA=1 cargo test -p tests --test protocol schema_file_is_in_sync`"
+    );
+}
+
+/// The error codes the API can return are exactly SPEC §10's.
+#[test]
+fn error_codes_are_pinned() {
+    assert_eq!(
+        api::graphql::error::CODES,
+        &[
+            "UNAUTHENTICATED",
+            "FORBIDDEN",
+            "NOT_FOUND",
+            "BAD_INPUT",
+            "CONFLICT",
+            "LIMIT_EXCEEDED",
+            "INSUFFICIENT_FUNDS",
+            "TREASURY_NOT_READY",
+            "SELF_APPROVAL",
+            "POLICY_LOCKED",
+            "COVERAGE",
+            "TWO_FACTOR_REQUIRED",
+            "RATE_LIMITED",
+            "OUTSIDE_WINDOW",
+            "PAUSED_LOW_BALANCE",
+            "INTERNAL",
+        ]
+    );
+}
