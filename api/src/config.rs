@@ -37,6 +37,10 @@ pub struct Config {
     pub throttle_window_secs: i64,
     /// Run the job workers inside `serve` (the embedded default).
     pub run_workers: bool,
+    /// First retry delay of a failed e-mail (milliseconds); doubles per attempt.
+    pub mail_retry_base_ms: u64,
+    /// Pending requests expire after this many seconds (SPEC §4: 72 h).
+    pub request_ttl_secs: i64,
     /// Serve GraphQL introspection (turn off in production if wanted).
     pub introspection: bool,
     /// Emit logs as JSON lines.
@@ -83,6 +87,8 @@ impl Default for Config {
             throttle_per_ip: 20,
             throttle_window_secs: 15 * 60,
             run_workers: true,
+            mail_retry_base_ms: 30_000,
+            request_ttl_secs: 72 * 3600,
             introspection: true,
             log_json: false,
         }

@@ -8,7 +8,8 @@
 //! - [`graphql`]: the schema, thin resolvers, output types, the one error mapping.
 //! - [`http`]: routes (GraphQL over HTTP and WebSocket, health).
 //! - [`startup`]: `Application::build(config)` and graceful shutdown.
-//! - [`clock`], [`config`], [`db`], [`secrets`]: plumbing.
+//! - [`jobs`]: what background jobs do (the `workers` crate runs them).
+//! - [`clock`], [`config`], [`db`], [`keys`], [`secrets`]: plumbing.
 
 pub mod authz;
 pub mod clock;
@@ -17,6 +18,8 @@ pub mod db;
 pub mod domain;
 pub mod graphql;
 pub mod http;
+pub mod jobs;
+pub mod keys;
 pub mod secrets;
 pub mod service;
 pub mod startup;

@@ -49,7 +49,8 @@ async fn main() -> anyhow::Result<()> {
             app.run_until(shutdown_signal()).await?;
         }
         Command::Worker => {
-            anyhow::bail!("the worker runtime is not built yet");
+            api::startup::run_worker_process(config, std::sync::Arc::new(api::clock::SystemClock), shutdown_signal())
+                .await?;
         }
         Command::Migrate => {
             let db = api::db::connect(&config.database_url).await?;

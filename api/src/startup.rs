@@ -6,12 +6,15 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::graphql;
 use crate::http::{self, Http};
+use crate::jobs::ApiHandlers;
+use crate::keys::MasterKey;
 use crate::state::AppState;
 use migration::{Migrator, MigratorTrait};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+use workers::{JobQueue, Mailer};
 
 /// A bound, migrated, ready-to-serve instance.
 pub struct Application {
@@ -30,13 +33,11 @@ impl Application {
     /// Connects to the database, applies migrations, binds the listener
     /// (port 0 picks a free one) and assembles the schema.
     pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
-        let db = crate::db::connect(&config.database_url).await?;
-        Migrator::up(&db, None).await?;
         let listener = TcpListener::bind(config.bind).await?;
         let addr = listener.local_addr()?;
         let public_url = config.public_url(addr);
         let introspection = config.introspection;
-        let state = Arc::new(AppState::new(db, clock, config, public_url));
+        let state = Arc::new(open_state(config, clock, public_url).await?);
         let schema = graphql::build(Some(state.clone()), introspection);
         Ok(Self { listener, addr, state, schema })
     }
@@ -52,15 +53,76 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then stops accepting and lets
     /// in-flight requests finish.
+    ///
+    /// With `run_workers` set (the embedded default) the job workers run in
+    /// this process too, and stop with it.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let app = http::router(Http { state: self.state.clone(), schema: self.schema });
         tracing::info!(addr = %self.addr, "countersign listening");
-        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+        let workers = self.state.config.run_workers.then(|| {
+            let mut stop = stop_tx.subscribe();
+            tokio::spawn(run_workers(self.state.clone(), async move {
+                let _ = stop.recv().await;
+            }))
+        });
+        let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
-            .await?;
+            .await;
+        let _ = stop_tx.send(());
+        if let Some(w) = workers {
+            match w.await {
+                Ok(Err(e)) => tracing::error!(error = %e, "job workers stopped with an error"),
+                Err(e) => tracing::error!(error = %e, "job workers panicked"),
+                Ok(Ok(())) => {}
+            }
+        }
         self.state.db.clone().close().await?;
+        served?;
         Ok(())
     }
+}
+
+/// Connects, migrates, and assembles the shared state (also used by `worker`).
+pub async fn open_state(config: Config, clock: SharedClock, public_url: String) -> anyhow::Result<AppState> {
+    let db = crate::db::connect(&config.database_url).await?;
+    Migrator::up(&db, None).await?;
+    let key = MasterKey::load_or_create(config.master_key.as_deref(), &config.database_url)?;
+    let queue = JobQueue::connect(&config.database_url).await?;
+    let mailer = Mailer::new(config.smtp_url.as_deref(), config.outbox_dir.clone())?;
+    match &mailer {
+        Mailer::Smtp(_) => tracing::info!("mail goes to the configured SMTP server"),
+        Mailer::Outbox(dir) => {
+            tracing::info!(outbox = %dir.display(), "no SMTP server configured; mail is written to the outbox")
+        }
+    }
+    Ok(AppState::new(db, clock, config, public_url, key, queue, mailer))
+}
+
+/// Runs the job workers on `state` until `shutdown` resolves.
+pub async fn run_workers(
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let name = format!("countersign-{}-{}", std::process::id(), &crate::domain::new_id()[..8]);
+    tracing::info!(worker = %name, "job workers starting");
+    let handlers = Arc::new(ApiHandlers { state: state.clone() });
+    workers::runtime::run(state.queue.clone(), handlers, name, shutdown).await.map_err(|e| anyhow::anyhow!(e))?;
+    tracing::info!("job workers stopped");
+    Ok(())
+}
+
+/// `countersign worker`: the job workers alone, until `shutdown`.
+pub async fn run_worker_process(
+    config: Config,
+    clock: SharedClock,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let public_url = config.public_url(config.bind);
+    let state = Arc::new(open_state(config, clock, public_url).await?);
+    run_workers(state.clone(), shutdown).await?;
+    state.db.clone().close().await?;
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -2,8 +2,12 @@
 
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::keys::MasterKey;
 use crate::service::identity::SessionPolicy;
+use crate::service::invitations::DeliveryEnv;
+use crate::service::operation::OpEnv;
 use sea_orm::DatabaseConnection;
+use workers::{JobQueue, Mailer};
 
 /// Shared application state (one per process).
 pub struct AppState {
@@ -13,10 +17,22 @@ pub struct AppState {
     pub session_policy: SessionPolicy,
     /// Base of links in e-mails, without a trailing slash.
     pub public_url: String,
+    pub key: MasterKey,
+    /// Where the API enqueues background work.
+    pub queue: JobQueue,
+    pub mailer: Mailer,
 }
 
 impl AppState {
-    pub fn new(db: DatabaseConnection, clock: SharedClock, config: Config, public_url: String) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        clock: SharedClock,
+        config: Config,
+        public_url: String,
+        key: MasterKey,
+        queue: JobQueue,
+        mailer: Mailer,
+    ) -> Self {
         let session_policy = SessionPolicy {
             idle: chrono::Duration::seconds(config.session_idle_secs),
             max_age: chrono::Duration::seconds(config.session_max_secs),
@@ -24,6 +40,22 @@ impl AppState {
             throttle_per_ip: config.throttle_per_ip,
             throttle_window: chrono::Duration::seconds(config.throttle_window_secs),
         };
-        Self { db, clock, config, session_policy, public_url }
+        Self { db, clock, config, session_policy, public_url, key, queue, mailer }
+    }
+
+    /// What governed operations need, at the current time.
+    pub fn op_env(&self) -> OpEnv<'_> {
+        OpEnv { now: self.clock.now(), key: &self.key }
+    }
+
+    /// What invitation delivery needs.
+    pub fn delivery_env(&self) -> DeliveryEnv<'_> {
+        DeliveryEnv {
+            key: &self.key,
+            mailer: &self.mailer,
+            mail_from: &self.config.mail_from,
+            public_url: &self.public_url,
+            retry_base: std::time::Duration::from_millis(self.config.mail_retry_base_ms),
+        }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod audit_record;
+pub mod invitation;
 pub mod member;
 pub mod organization;
 pub mod permission_grant;

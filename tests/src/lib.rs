@@ -7,6 +7,8 @@
 //! the test can move. Tests speak GraphQL over HTTP with [`TestApp::gql`].
 //! [`both_backends!`] runs one test body against SQLite and PostgreSQL.
 
+pub mod smtp;
+
 use api::clock::{Clock, OffsetClock};
 use api::{Application, Config};
 use serde_json::{Value, json};
@@ -41,6 +43,8 @@ macro_rules! both_backends {
 /// A running server and what a test needs to talk to it.
 pub struct TestApp {
     pub base: String,
+    /// The configuration the server runs with (for starting extra worker processes).
+    pub worker_config: Config,
     pub database_url: String,
     pub clock: Arc<OffsetClock>,
     pub client: reqwest::Client,
@@ -95,11 +99,14 @@ pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> T
         bind: "127.0.0.1:0".parse().expect("addr"),
         outbox_dir: dir.path().join("outbox"),
         operator_token: Some("operator-test-token".into()),
+        master_key: Some("42".repeat(32)),
+        mail_retry_base_ms: 50,
         ..Config::default()
     };
     adjust(&mut config);
     let outbox = config.outbox_dir.clone();
     let clock = OffsetClock::new();
+    let worker_config = config.clone();
     let app = Application::build_with_clock(config, clock.clone()).await.expect("build app");
     let base = format!("http://{}", app.addr());
     let (tx, rx) = tokio::sync::oneshot::channel();
@@ -112,6 +119,7 @@ pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> T
     });
     TestApp {
         base,
+        worker_config,
         database_url,
         clock,
         client: reqwest::Client::new(),
@@ -216,6 +224,70 @@ impl TestApp {
         d["createOrganization"]["id"].as_str().expect("org id").to_string()
     }
 
+    /// Starts a separate job-worker runtime (as `countersign worker` would)
+    /// on this app's database; dropping the handle stops it.
+    pub fn start_worker(&self) -> WorkerHandle {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let config = self.worker_config.clone();
+        let clock: api::clock::SharedClock = self.clock.clone();
+        let task = tokio::spawn(async move {
+            api::startup::run_worker_process(config, clock, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("worker process");
+        });
+        WorkerHandle { stop: Some(tx), task: Some(task) }
+    }
+
+    /// Invites `email` with `roles` (as the given admin) and returns the request status.
+    pub async fn invite(&self, admin: &Session, org: &str, email: &str, roles: &[&str]) -> Value {
+        let d = self
+            .ok(
+                Some(&admin.token),
+                "mutation($o:ID!,$e:String!,$r:[Role!]!){ inviteMember(orgId:$o,email:$e,roles:$r){ request{ id status } } }",
+                json!({"o": org, "e": email, "r": roles}),
+            )
+            .await;
+        d["inviteMember"]["request"].clone()
+    }
+
+    /// Waits for an outbox `.eml` addressed to `email` and returns the invitation token in it.
+    pub async fn outbox_token(&self, email: &str) -> String {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            if let Ok(entries) = std::fs::read_dir(&self.outbox) {
+                for e in entries.flatten() {
+                    let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                    if e.path().extension().is_some_and(|x| x == "eml")
+                        && text.contains(&format!("To: {email}"))
+                        && let Some(t) = smtp::invitation_token(&text)
+                    {
+                        let _ = std::fs::remove_file(e.path());
+                        return t;
+                    }
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no invitation e-mail for {email} in the outbox");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Adds a member with `roles` the way people join: invitation e-mail,
+    /// sign-up, acceptance, TOTP enrolment. Needs in-process workers and the outbox.
+    pub async fn add_member(&self, admin: &Session, org: &str, email: &str, roles: &[&str]) -> (Session, String) {
+        let r = self.invite(admin, org, email, roles).await;
+        assert_eq!(r["status"], "COMPLETED", "{r}");
+        let token = self.outbox_token(email).await;
+        let mut s = self.sign_up(email).await;
+        let d = self
+            .ok(Some(&s.token), "mutation($t:String!){ acceptInvitation(token:$t){ id roles } }", json!({"t": token}))
+            .await;
+        let member_id = d["acceptInvitation"]["id"].as_str().expect("member id").to_string();
+        self.enrol(&mut s).await;
+        (s, member_id)
+    }
+
     /// Opens a direct connection to the test database (for tampering tests).
     pub async fn db(&self) -> sea_orm::DatabaseConnection {
         sea_orm::Database::connect(&self.database_url).await.expect("connect to test db")
@@ -245,4 +317,37 @@ pub fn totp_code(secret: &str, at: chrono::DateTime<chrono::Utc>) -> String {
     let bytes = totp_rs::Secret::Encoded(secret.to_string()).to_bytes().expect("base32 secret");
     let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes, None, String::new());
     totp.generate(at.timestamp() as u64)
+}
+
+/// A running worker runtime started by [`TestApp::start_worker`].
+pub struct WorkerHandle {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl WorkerHandle {
+    /// Asks it to shut down gracefully and waits.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+
+    /// Kills it abruptly (no graceful shutdown), like a crashed process.
+    pub fn kill(mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
 }

@@ -1,1 +1,41 @@
-//! placeholder
+//! The background-job runtime.
+//!
+//! This crate knows *how* jobs run (apalis queues in the service's own
+//! database, cron schedules, retries, the mail transport) but not *what* they
+//! do: the rules live in the `api` crate, which implements [`Handlers`] and
+//! hands it to [`runtime::run`]. So the crate graph stays `api → workers`,
+//! never the other way round.
+//!
+//! # Layout
+//! - [`jobs`]: job payloads (serde structs stored in the queue).
+//! - [`queue`]: [`JobQueue`], how the API enqueues work.
+//! - [`mailer`]: SMTP via lettre, or `.eml` files in an outbox directory.
+//! - [`runtime`]: the apalis monitor with the queue workers and schedules.
+
+pub mod jobs;
+pub mod mailer;
+pub mod queue;
+pub mod runtime;
+
+pub use jobs::DeliverInvitation;
+pub use mailer::Mailer;
+pub use queue::JobQueue;
+
+/// A job failed; apalis logs it and the job's own retry rules apply.
+pub type JobError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the jobs do; implemented by the `api` crate.
+#[async_trait::async_trait]
+pub trait Handlers: Send + Sync + 'static {
+    /// Sends one invitation e-mail (idempotent: a sent invitation is not sent again).
+    async fn deliver_invitation(&self, job: DeliverInvitation) -> Result<(), JobError>;
+    /// Every minute: re-enqueues deliveries whose job was lost (crash between
+    /// commit and enqueue, or a worker that died mid-send).
+    async fn sweep_deliveries(&self) -> Result<(), JobError>;
+    /// Every minute: expires requests pending longer than allowed.
+    async fn expire_requests(&self) -> Result<(), JobError>;
+    /// At 00:00 UTC: rolls daily limit counters over to the new day.
+    async fn reset_daily_counters(&self) -> Result<(), JobError>;
+    /// Every minute: recomputes every organisation's balance alert.
+    async fn recompute_balance_alerts(&self) -> Result<(), JobError>;
+}

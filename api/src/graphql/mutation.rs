@@ -1,10 +1,10 @@
 //! Root mutations.
 
-use super::types::{AuthPayload, Organization, Request, RequestResult, TotpEnrollment, User};
+use super::types::{AuthPayload, Member, Organization, Request, RequestResult, TotpEnrollment, User};
 use super::{ApiResult, ClientIp, authz, state};
 use crate::domain::{Action, Role, Workflow};
 use crate::service::operation::Operation;
-use crate::service::{identity, organization as orgs, requests};
+use crate::service::{identity, invitations, organization as orgs, requests};
 use async_graphql::{Context, ID, Object};
 
 pub struct MutationRoot;
@@ -13,7 +13,7 @@ impl MutationRoot {
     async fn submit(&self, ctx: &Context<'_>, org_id: &ID, op: Operation) -> ApiResult<RequestResult> {
         let st = state(ctx);
         let access = authz(ctx).org(org_id).await?;
-        let req = requests::submit(&st.db, &access, op, st.clock.now()).await?;
+        let req = requests::submit(&st.db, &st.op_env(), &st.queue, &access, op).await?;
         Ok(RequestResult { request: Request(req), api_key: None })
     }
 }
@@ -75,6 +75,32 @@ impl MutationRoot {
         let model = orgs::create(&st.db, who, &name, st.clock.now()).await?;
         let access = std::sync::Arc::new(crate::authz::resolve(&st.db, &model.id, &who.user_id).await?);
         Ok(Organization { model, access })
+    }
+
+    /// Accepts an invitation from its e-mailed link; the caller must be signed
+    /// in with the invited e-mail address.
+    async fn accept_invitation(&self, ctx: &Context<'_>, token: String) -> ApiResult<Member> {
+        let st = state(ctx);
+        let m = invitations::accept(&st.db, authz(ctx).actor.user()?, &token, st.clock.now()).await?;
+        Ok(Member(m))
+    }
+
+    /// Invites someone by e-mail with the given roles (MANAGE_ACCESS). The
+    /// e-mail goes out through the job worker; inviting the same address
+    /// again replaces the earlier link.
+    async fn invite_member(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        email: String,
+        roles: Vec<Role>,
+    ) -> ApiResult<RequestResult> {
+        self.submit(ctx, &org_id, Operation::InviteMember { email, roles }).await
+    }
+
+    /// Revokes a pending invitation (MANAGE_ACCESS); its link stops working.
+    async fn revoke_invitation(&self, ctx: &Context<'_>, org_id: ID, invitation_id: ID) -> ApiResult<RequestResult> {
+        self.submit(ctx, &org_id, Operation::RevokeInvitation { invitation_id: invitation_id.0 }).await
     }
 
     /// Removes a member (MANAGE_ACCESS). The Owner cannot be removed.

@@ -4,13 +4,13 @@
 use super::{ApiResult, state};
 use crate::authz::OrgAccess;
 use crate::domain::{Action, MemberStatus, Role, RoleSet, Workflow};
-use crate::service::{ServiceError, audit, identity, membership, organization as orgs};
+use crate::service::{ServiceError, audit, identity, invitations, membership, organization as orgs};
 use async_graphql::{
     Context, ID, InputObject, Object, SimpleObject,
     connection::{Connection, Edge},
 };
 use chrono::{DateTime, Utc};
-use entity::{account, audit_record, member, organization, request, user};
+use entity::{account, audit_record, invitation, member, organization, request, user};
 use std::sync::Arc;
 
 /// A person.
@@ -228,6 +228,12 @@ impl Organization {
     async fn viewer_member(&self, ctx: &Context<'_>) -> ApiResult<Member> {
         Ok(Member(membership::find(&state(ctx).db, &self.access.org_id, &self.access.member_id).await?))
     }
+    /// Invitations, newest first (VIEW on MANAGE_ACCESS).
+    async fn invitations(&self, ctx: &Context<'_>) -> ApiResult<Vec<Invitation>> {
+        let st = state(ctx);
+        let now = st.clock.now();
+        Ok(invitations::list(&st.db, &self.access).await?.into_iter().map(|m| Invitation { model: m, now }).collect())
+    }
     /// The audit trail, newest first (VIEW on MANAGE_ACCESS).
     async fn audit_log(
         &self,
@@ -370,4 +376,82 @@ pub struct NewApiKey {
 pub struct RequestResult {
     pub request: Request,
     pub api_key: Option<NewApiKey>,
+}
+
+/// Where an invitation stands.
+#[derive(async_graphql::Enum, Copy, Clone, PartialEq, Eq, Debug)]
+pub enum InvitationStatus {
+    Pending,
+    Accepted,
+    Revoked,
+    Expired,
+}
+
+/// Where an invitation's e-mail stands.
+#[derive(async_graphql::Enum, Copy, Clone, PartialEq, Eq, Debug)]
+pub enum DeliveryStatus {
+    Queued,
+    Sending,
+    Sent,
+    Failed,
+}
+
+/// An invitation to join the organisation.
+pub struct Invitation {
+    pub model: invitation::Model,
+    /// Expiry is judged against this time.
+    pub now: DateTime<Utc>,
+}
+
+#[Object]
+impl Invitation {
+    async fn id(&self) -> ID {
+        ID(self.model.id.clone())
+    }
+    async fn email(&self) -> &str {
+        &self.model.email
+    }
+    async fn roles(&self) -> ApiResult<Vec<Role>> {
+        Ok(RoleSet::from_stored(&self.model.roles).map_err(ServiceError::internal)?.to_vec())
+    }
+    async fn invited_by(&self, ctx: &Context<'_>) -> ApiResult<User> {
+        Ok(User(identity::user(&state(ctx).db, &self.model.invited_by).await?))
+    }
+    async fn status(&self) -> InvitationStatus {
+        use invitations::status::*;
+        match self.model.status.as_str() {
+            ACCEPTED => InvitationStatus::Accepted,
+            REVOKED => InvitationStatus::Revoked,
+            _ if self.now > self.model.expires_at => InvitationStatus::Expired,
+            _ => InvitationStatus::Pending,
+        }
+    }
+    async fn expires_at(&self) -> DateTime<Utc> {
+        self.model.expires_at
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.model.created_at
+    }
+    async fn accepted_at(&self) -> Option<DateTime<Utc>> {
+        self.model.accepted_at
+    }
+    async fn delivery_status(&self) -> DeliveryStatus {
+        use invitations::delivery::*;
+        match self.model.delivery_status.as_str() {
+            SENDING => DeliveryStatus::Sending,
+            SENT => DeliveryStatus::Sent,
+            FAILED => DeliveryStatus::Failed,
+            _ => DeliveryStatus::Queued,
+        }
+    }
+    async fn delivery_attempts(&self) -> i32 {
+        self.model.delivery_attempts
+    }
+    /// Why the last delivery attempt failed, if it did.
+    async fn last_error(&self) -> Option<&str> {
+        self.model.last_error.as_deref()
+    }
+    async fn sent_at(&self) -> Option<DateTime<Utc>> {
+        self.model.sent_at
+    }
 }

@@ -5,6 +5,7 @@
 pub mod audit;
 mod error;
 pub mod identity;
+pub mod invitations;
 pub mod membership;
 pub mod operation;
 pub mod organization;

@@ -5,18 +5,22 @@
 //! it, inside the transaction that marks the request done, because the world
 //! may have changed while it waited for approval.
 
-use super::{ServiceError, ServiceResult, is_unique_violation, membership, organization};
-use crate::domain::{Action, MemberStatus, Role, RoleSet, Workflow, new_id};
+use super::{ServiceError, ServiceResult, invitations, is_unique_violation, membership, organization};
+use crate::domain::{Action, Email, MemberStatus, Role, RoleSet, Workflow, new_id};
+use crate::keys::MasterKey;
 use chrono::{DateTime, Utc};
 use entity::{member, permission_grant};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use workers::DeliverInvitation;
 
 /// A change someone asks for; one variant per governed operation.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "operation", rename_all = "SCREAMING_SNAKE_CASE", rename_all_fields = "camelCase")]
 pub enum Operation {
+    InviteMember { email: String, roles: Vec<Role> },
+    RevokeInvitation { invitation_id: String },
     RemoveMember { member_id: String },
     SetMemberRoles { member_id: String, roles: Vec<Role> },
     GrantPermission { member_id: String, workflow: Workflow, action: Action, account_id: Option<String> },
@@ -27,7 +31,9 @@ impl Operation {
     /// The workflow that governs this operation.
     pub fn workflow(&self) -> Workflow {
         match self {
-            Operation::RemoveMember { .. }
+            Operation::InviteMember { .. }
+            | Operation::RevokeInvitation { .. }
+            | Operation::RemoveMember { .. }
             | Operation::SetMemberRoles { .. }
             | Operation::GrantPermission { .. }
             | Operation::RevokePermission { .. } => Workflow::ManageAccess,
@@ -37,6 +43,8 @@ impl Operation {
     /// The stored operation name, e.g. `SET_MEMBER_ROLES`.
     pub fn name(&self) -> &'static str {
         match self {
+            Operation::InviteMember { .. } => "INVITE_MEMBER",
+            Operation::RevokeInvitation { .. } => "REVOKE_INVITATION",
             Operation::RemoveMember { .. } => "REMOVE_MEMBER",
             Operation::SetMemberRoles { .. } => "SET_MEMBER_ROLES",
             Operation::GrantPermission { .. } => "GRANT_PERMISSION",
@@ -58,16 +66,31 @@ impl Operation {
     }
 }
 
-/// What applying an operation changed, for the audit record.
+/// What applying an operation changed, for the audit record, and the jobs to
+/// enqueue once it has committed.
 pub struct Applied {
     pub target: Option<String>,
     pub before: Option<Value>,
     pub after: Option<Value>,
+    pub jobs: Vec<DeliverInvitation>,
+}
+
+/// What applying operations needs besides the database.
+pub struct OpEnv<'a> {
+    pub now: DateTime<Utc>,
+    pub key: &'a MasterKey,
 }
 
 /// Validates an operation against the current state without changing it.
 pub async fn check<C: ConnectionTrait>(db: &C, org_id: &str, op: &Operation) -> ServiceResult<()> {
     match op {
+        Operation::InviteMember { email, roles } => {
+            RoleSet::from_input(roles)?;
+            invitations::check_invite(db, org_id, &Email::parse(email)?).await?;
+        }
+        Operation::RevokeInvitation { invitation_id } => {
+            invitations::find_pending(db, org_id, invitation_id).await?;
+        }
         Operation::RemoveMember { member_id } => {
             let m = membership::find_active(db, org_id, member_id).await?;
             if m.is_owner {
@@ -112,12 +135,19 @@ fn grant_filter(
 /// Performs the operation; call inside the write transaction that completes its request.
 pub async fn apply<C: ConnectionTrait>(
     db: &C,
+    env: &OpEnv<'_>,
     org_id: &str,
+    requester_id: &str,
     op: &Operation,
-    now: DateTime<Utc>,
 ) -> ServiceResult<Applied> {
     check(db, org_id, op).await?;
+    let now = env.now;
     match op {
+        Operation::InviteMember { email, roles } => {
+            let (email, roles) = (Email::parse(email)?, RoleSet::from_input(roles)?);
+            invitations::invite(db, org_id, requester_id, &email, &roles, env.key, now).await
+        }
+        Operation::RevokeInvitation { invitation_id } => invitations::revoke(db, org_id, invitation_id).await,
         Operation::RemoveMember { member_id } => {
             let m = membership::find_active(db, org_id, member_id).await?;
             let before = member_json(&m);
@@ -125,7 +155,12 @@ pub async fn apply<C: ConnectionTrait>(
             active.status = Set(MemberStatus::Removed.as_str().into());
             active.removed_at = Set(Some(now));
             let m = active.update(db).await?;
-            Ok(Applied { target: Some(member_id.clone()), before: Some(before), after: Some(member_json(&m)) })
+            Ok(Applied {
+                target: Some(member_id.clone()),
+                before: Some(before),
+                after: Some(member_json(&m)),
+                jobs: vec![],
+            })
         }
         Operation::SetMemberRoles { member_id, roles } => {
             let roles = RoleSet::from_input(roles)?;
@@ -134,7 +169,12 @@ pub async fn apply<C: ConnectionTrait>(
             let mut active: member::ActiveModel = m.into();
             active.roles = Set(roles.to_stored());
             let m = active.update(db).await?;
-            Ok(Applied { target: Some(member_id.clone()), before: Some(before), after: Some(member_json(&m)) })
+            Ok(Applied {
+                target: Some(member_id.clone()),
+                before: Some(before),
+                after: Some(member_json(&m)),
+                jobs: vec![],
+            })
         }
         Operation::GrantPermission { member_id, workflow, action, account_id } => {
             let existing = grant_filter(member_id, *workflow, *action, account_id).one(db).await?;
@@ -156,7 +196,7 @@ pub async fn apply<C: ConnectionTrait>(
                 if is_unique_violation(&e) { ServiceError::Conflict("duplicate grant".into()) } else { e.into() }
             })?;
             let grant = json!({"workflow": workflow, "action": action, "accountId": account_id});
-            Ok(Applied { target: Some(member_id.clone()), before: None, after: Some(grant) })
+            Ok(Applied { target: Some(member_id.clone()), before: None, after: Some(grant), jobs: vec![] })
         }
         Operation::RevokePermission { member_id, workflow, action, account_id } => {
             let existing = grant_filter(member_id, *workflow, *action, account_id)
@@ -165,7 +205,7 @@ pub async fn apply<C: ConnectionTrait>(
                 .ok_or(ServiceError::NotFound("grant"))?;
             permission_grant::Entity::delete_by_id(existing.id).exec(db).await?;
             let grant = json!({"workflow": workflow, "action": action, "accountId": account_id});
-            Ok(Applied { target: Some(member_id.clone()), before: Some(grant), after: None })
+            Ok(Applied { target: Some(member_id.clone()), before: Some(grant), after: None, jobs: vec![] })
         }
     }
 }

@@ -1,0 +1,56 @@
+//! What the background jobs do: the `workers` runtime calls these, and they
+//! call the services.
+
+use crate::service::{invitations, requests};
+use crate::state::AppState;
+use std::sync::Arc;
+use workers::{DeliverInvitation, Handlers, JobError};
+
+/// The API's implementation of the job handlers.
+pub struct ApiHandlers {
+    pub state: Arc<AppState>,
+}
+
+#[async_trait::async_trait]
+impl Handlers for ApiHandlers {
+    async fn deliver_invitation(&self, job: DeliverInvitation) -> Result<(), JobError> {
+        let st = &self.state;
+        let outcome = invitations::deliver(&st.db, &st.delivery_env(), &job.invitation_id, st.clock.now()).await?;
+        if let invitations::Delivery::RetryIn(delay) = outcome {
+            // The retry is a new, delayed job; if enqueueing fails the sweep
+            // finds the invitation queued past its time.
+            st.queue.deliver_invitation(job, Some(delay)).await?;
+        }
+        Ok(())
+    }
+
+    async fn sweep_deliveries(&self) -> Result<(), JobError> {
+        let st = &self.state;
+        for invitation_id in invitations::stuck_deliveries(&st.db, st.clock.now()).await? {
+            tracing::info!(invitation = %invitation_id, "re-enqueueing a delivery whose job went missing");
+            st.queue.deliver_invitation(DeliverInvitation { invitation_id }, None).await?;
+        }
+        Ok(())
+    }
+
+    async fn expire_requests(&self) -> Result<(), JobError> {
+        let st = &self.state;
+        let ttl = chrono::Duration::seconds(st.config.request_ttl_secs);
+        let n = requests::expire_stale(&st.db, ttl, st.clock.now()).await?;
+        if n > 0 {
+            tracing::info!(expired = n, "expired pending requests");
+        }
+        Ok(())
+    }
+
+    async fn reset_daily_counters(&self) -> Result<(), JobError> {
+        // Daily limit counters arrive with withdrawals and risk limits; until
+        // then there is nothing to roll over.
+        Ok(())
+    }
+
+    async fn recompute_balance_alerts(&self) -> Result<(), JobError> {
+        // Balance alerts arrive with holdings; until then there is nothing to recompute.
+        Ok(())
+    }
+}

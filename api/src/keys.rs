@@ -1,0 +1,113 @@
+//! The master key: 32 bytes that protect secrets at rest.
+//!
+//! Configured as hex in `COUNTERSIGN_MASTER_KEY`. On the embedded SQLite
+//! default it is generated once and kept beside the database file
+//! (`<db>.master.key`, mode 0600); with PostgreSQL it must be configured, and
+//! every process of a deployment must share it.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+use std::path::PathBuf;
+
+/// The key itself; `Debug` never shows it.
+#[derive(Clone)]
+pub struct MasterKey([u8; 32]);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(<redacted>)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("COUNTERSIGN_MASTER_KEY must be 64 hex characters (32 bytes)")]
+    Malformed,
+    #[error("COUNTERSIGN_MASTER_KEY is required when the database is not a local SQLite file")]
+    Missing,
+    #[error("master key file {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+}
+
+impl MasterKey {
+    pub fn from_hex(s: &str) -> Result<Self, KeyError> {
+        let bytes = hex::decode(s.trim()).map_err(|_| KeyError::Malformed)?;
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Malformed)?;
+        Ok(Self(arr))
+    }
+
+    /// The configured key, or the one kept beside the SQLite file (created on first start).
+    pub fn load_or_create(configured: Option<&str>, database_url: &str) -> Result<Self, KeyError> {
+        if let Some(hex) = configured {
+            return Self::from_hex(hex);
+        }
+        let path = sqlite_file(database_url).ok_or(KeyError::Missing)?;
+        let path = PathBuf::from(format!("{}.master.key", path.display()));
+        match std::fs::read_to_string(&path) {
+            Ok(s) => Self::from_hex(&s),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut key);
+                write_private(&path, &hex::encode(key)).map_err(|e| KeyError::Io(path.clone(), e))?;
+                tracing::info!(path = %path.display(), "generated a new master key");
+                Ok(Self(key))
+            }
+            Err(e) => Err(KeyError::Io(path, e)),
+        }
+    }
+
+    /// A token derived from the key and `parts`: reproducible by any process
+    /// holding the key, unguessable without it. Used for one-time links, so
+    /// the database and the job queue never hold the link itself.
+    pub fn derive_token(&self, purpose: &str, parts: &[&str]) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(purpose.as_bytes());
+        for p in parts {
+            mac.update(b"\n");
+            mac.update(p.as_bytes());
+        }
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+}
+
+/// The file path of a `sqlite://path?…` URL (None for in-memory or other databases).
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(contents.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_derives() {
+        assert!(MasterKey::from_hex("00").is_err());
+        let k = MasterKey::from_hex(&"11".repeat(32)).unwrap();
+        assert_eq!(k.derive_token("a", &["b"]), k.derive_token("a", &["b"]));
+        assert_ne!(k.derive_token("a", &["b"]), k.derive_token("a", &["c"]));
+        assert!(!format!("{k:?}").contains("11"));
+    }
+
+    #[test]
+    fn finds_the_sqlite_file() {
+        assert_eq!(sqlite_file("sqlite://countersign.db?mode=rwc"), Some(PathBuf::from("countersign.db")));
+        assert_eq!(sqlite_file("sqlite:///tmp/x.db"), Some(PathBuf::from("/tmp/x.db")));
+        assert_eq!(sqlite_file("postgres://h/db"), None);
+    }
+}

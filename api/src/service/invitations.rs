@@ -1,0 +1,442 @@
+//! Invitations: issuing one-time links, accepting them, and delivering the
+//! e-mail exactly once per link as far as the database can tell.
+//!
+//! Delivery is a small state machine on the invitation row:
+//! `QUEUED → SENDING → SENT`, or back to `QUEUED` with a later
+//! `next_attempt_at` after a failure, or `FAILED` after [`MAX_ATTEMPTS`].
+//! A worker first *claims* the row with a conditional update, so two workers
+//! (or a retry racing a sweep) never both send; the send is recorded right
+//! after the SMTP server accepts it, before the queue job is acknowledged. A
+//! worker that dies between those two steps leaves a stale `SENDING` claim,
+//! which the sweeper retries after [`CLAIM_TIMEOUT`]: that narrow window is
+//! the one place a message can go out twice, and it then carries the same
+//! `Message-ID`, so mail systems can drop the copy.
+
+use super::audit::{self, AuditActor, Entry};
+use super::operation::Applied;
+use super::{ServiceError, ServiceResult, identity};
+use crate::authz::{OrgAccess, UserSession};
+use crate::db::begin_write;
+use crate::domain::{Action, Email, MemberStatus, Role, RoleSet, Workflow, new_id};
+use crate::keys::MasterKey;
+use crate::secrets;
+use chrono::{DateTime, Duration, Utc};
+use entity::{invitation, member, organization};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use serde_json::json;
+use workers::{DeliverInvitation, Mailer};
+
+/// How long a link stays valid (SPEC §3).
+pub const VALIDITY: Duration = Duration::days(7);
+/// Attempts before a delivery is marked failed.
+pub const MAX_ATTEMPTS: i32 = 5;
+/// A `SENDING` claim older than this belonged to a worker that died.
+pub const CLAIM_TIMEOUT: Duration = Duration::minutes(5);
+
+pub mod status {
+    pub const PENDING: &str = "PENDING";
+    pub const ACCEPTED: &str = "ACCEPTED";
+    pub const REVOKED: &str = "REVOKED";
+}
+
+pub mod delivery {
+    pub const QUEUED: &str = "QUEUED";
+    pub const SENDING: &str = "SENDING";
+    pub const SENT: &str = "SENT";
+    pub const FAILED: &str = "FAILED";
+}
+
+const TOKEN_PURPOSE: &str = "countersign/invitation";
+
+fn token_for(key: &MasterKey, id: &str, nonce: &str) -> String {
+    key.derive_token(TOKEN_PURPOSE, &[id, nonce])
+}
+
+/// The invitation as its audit record shows it (never the token).
+fn summary(inv: &invitation::Model) -> serde_json::Value {
+    json!({"invitationId": inv.id, "email": inv.email, "roles": inv.roles, "expiresAt": inv.expires_at})
+}
+
+/// Creates an invitation, or replaces the link of a pending one for the same
+/// e-mail (the old link stops working). Runs inside the request's transaction.
+pub async fn invite<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    invited_by: &str,
+    email: &Email,
+    roles: &RoleSet,
+    key: &MasterKey,
+    now: DateTime<Utc>,
+) -> ServiceResult<Applied> {
+    check_invite(db, org_id, email).await?;
+    let nonce = secrets::new_token();
+    let existing = invitation::Entity::find()
+        .filter(invitation::Column::OrgId.eq(org_id))
+        .filter(invitation::Column::Email.eq(email.as_str()))
+        .filter(invitation::Column::Status.eq(status::PENDING))
+        .one(db)
+        .await?;
+    let (inv, before) = match existing {
+        Some(old) => {
+            let before = summary(&old);
+            let token = token_for(key, &old.id, &nonce);
+            let mut a: invitation::ActiveModel = old.into();
+            a.roles = Set(roles.to_stored());
+            a.invited_by = Set(invited_by.to_string());
+            a.token_nonce = Set(nonce);
+            a.token_hash = Set(secrets::digest(&token));
+            a.expires_at = Set(now + VALIDITY);
+            a.delivery_status = Set(delivery::QUEUED.into());
+            a.delivery_attempts = Set(0);
+            a.next_attempt_at = Set(now);
+            a.delivery_claimed_at = Set(None);
+            a.last_error = Set(None);
+            a.sent_at = Set(None);
+            (a.update(db).await?, Some(before))
+        }
+        None => {
+            let id = new_id();
+            let token = token_for(key, &id, &nonce);
+            let inv = invitation::ActiveModel {
+                id: Set(id),
+                org_id: Set(org_id.to_string()),
+                email: Set(email.as_str().to_string()),
+                roles: Set(roles.to_stored()),
+                invited_by: Set(invited_by.to_string()),
+                token_nonce: Set(nonce),
+                token_hash: Set(secrets::digest(&token)),
+                status: Set(status::PENDING.into()),
+                expires_at: Set(now + VALIDITY),
+                created_at: Set(now),
+                accepted_at: Set(None),
+                delivery_status: Set(delivery::QUEUED.into()),
+                delivery_attempts: Set(0),
+                next_attempt_at: Set(now),
+                delivery_claimed_at: Set(None),
+                last_error: Set(None),
+                sent_at: Set(None),
+            }
+            .insert(db)
+            .await?;
+            (inv, None)
+        }
+    };
+    Ok(Applied {
+        target: Some(inv.id.clone()),
+        before,
+        after: Some(summary(&inv)),
+        jobs: vec![DeliverInvitation { invitation_id: inv.id }],
+    })
+}
+
+/// `CONFLICT` when the e-mail already belongs to an active member.
+pub async fn check_invite<C: ConnectionTrait>(db: &C, org_id: &str, email: &Email) -> ServiceResult<()> {
+    let user = entity::user::Entity::find().filter(entity::user::Column::Email.eq(email.as_str())).one(db).await?;
+    if let Some(u) = user {
+        let active = member::Entity::find()
+            .filter(member::Column::OrgId.eq(org_id))
+            .filter(member::Column::UserId.eq(&u.id))
+            .filter(member::Column::Status.eq(MemberStatus::Active.as_str()))
+            .one(db)
+            .await?;
+        if active.is_some() {
+            return Err(ServiceError::Conflict(format!("{email} is already a member")));
+        }
+    }
+    Ok(())
+}
+
+/// Revokes a pending invitation; its link stops working at once.
+pub async fn revoke<C: ConnectionTrait>(db: &C, org_id: &str, invitation_id: &str) -> ServiceResult<Applied> {
+    let inv = find_pending(db, org_id, invitation_id).await?;
+    let before = summary(&inv);
+    let mut a: invitation::ActiveModel = inv.into();
+    a.status = Set(status::REVOKED.into());
+    let inv = a.update(db).await?;
+    Ok(Applied {
+        target: Some(inv.id.clone()),
+        before: Some(before),
+        after: Some(json!({"status": inv.status})),
+        jobs: vec![],
+    })
+}
+
+/// A pending invitation of the organisation; else `NOT_FOUND`.
+pub async fn find_pending<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> ServiceResult<invitation::Model> {
+    invitation::Entity::find_by_id(id)
+        .filter(invitation::Column::OrgId.eq(org_id))
+        .filter(invitation::Column::Status.eq(status::PENDING))
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound("invitation"))
+}
+
+/// Invitations of the organisation, newest first (VIEW on MANAGE_ACCESS).
+pub async fn list<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceResult<Vec<invitation::Model>> {
+    access.require(Workflow::ManageAccess, Action::View, None)?;
+    Ok(invitation::Entity::find()
+        .filter(invitation::Column::OrgId.eq(&access.org_id))
+        .order_by_desc(invitation::Column::CreatedAt)
+        .all(db)
+        .await?)
+}
+
+/// Accepts an invitation: the signed-in user whose e-mail it names becomes an
+/// active member with the invited roles. One transaction, audited.
+pub async fn accept(
+    db: &DatabaseConnection,
+    who: &UserSession,
+    token: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<member::Model> {
+    let txn = begin_write(db).await?;
+    let inv = invitation::Entity::find()
+        .filter(invitation::Column::TokenHash.eq(secrets::digest(token.trim())))
+        .one(&txn)
+        .await?
+        .ok_or(ServiceError::NotFound("invitation"))?;
+    match inv.status.as_str() {
+        status::ACCEPTED => return Err(ServiceError::Conflict("this invitation has already been used".into())),
+        status::REVOKED => return Err(ServiceError::Conflict("this invitation was revoked".into())),
+        _ => {}
+    }
+    if now > inv.expires_at {
+        return Err(ServiceError::Conflict("this invitation has expired; ask for a new one".into()));
+    }
+    let user = identity::user(&txn, &who.user_id).await?;
+    if user.email != inv.email {
+        return Err(ServiceError::Forbidden("this invitation was sent to another e-mail address".into()));
+    }
+    let roles = RoleSet::from_stored(&inv.roles).map_err(ServiceError::internal)?;
+    let existing = member::Entity::find()
+        .filter(member::Column::OrgId.eq(&inv.org_id))
+        .filter(member::Column::UserId.eq(&user.id))
+        .one(&txn)
+        .await?;
+    let m = match existing {
+        Some(m) if m.status == MemberStatus::Active.as_str() => {
+            return Err(ServiceError::Conflict("you are already a member".into()));
+        }
+        Some(m) => {
+            let mut a: member::ActiveModel = m.into();
+            a.roles = Set(roles.to_stored());
+            a.status = Set(MemberStatus::Active.as_str().into());
+            a.removed_at = Set(None);
+            a.update(&txn).await?
+        }
+        None => {
+            member::ActiveModel {
+                id: Set(new_id()),
+                org_id: Set(inv.org_id.clone()),
+                user_id: Set(user.id.clone()),
+                roles: Set(roles.to_stored()),
+                is_owner: Set(false),
+                status: Set(MemberStatus::Active.as_str().into()),
+                created_at: Set(now),
+                removed_at: Set(None),
+            }
+            .insert(&txn)
+            .await?
+        }
+    };
+    // The conditional update makes a link usable once even under races.
+    let res = invitation::Entity::update_many()
+        .col_expr(invitation::Column::Status, Expr::value(status::ACCEPTED))
+        .col_expr(invitation::Column::AcceptedAt, Expr::value(now))
+        .filter(invitation::Column::Id.eq(&inv.id))
+        .filter(invitation::Column::Status.eq(status::PENDING))
+        .exec(&txn)
+        .await?;
+    if res.rows_affected != 1 {
+        return Err(ServiceError::Conflict("this invitation has already been used".into()));
+    }
+    audit::append(
+        &txn,
+        Entry {
+            org_id: &inv.org_id,
+            actor: AuditActor::user(&user.id),
+            action: "INVITATION_ACCEPTED",
+            target: Some(m.id.clone()),
+            before: None,
+            after: Some(json!({"memberId": m.id, "invitationId": inv.id, "roles": m.roles})),
+            request_id: None,
+        },
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(m)
+}
+
+/// What the delivery job needs besides the database.
+pub struct DeliveryEnv<'a> {
+    pub key: &'a MasterKey,
+    pub mailer: &'a Mailer,
+    pub mail_from: &'a str,
+    pub public_url: &'a str,
+    /// First retry delay; doubles each attempt.
+    pub retry_base: std::time::Duration,
+}
+
+/// The outcome of one delivery attempt.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Someone else holds it, it was sent already, or it is no longer pending.
+    NothingToDo,
+    Sent,
+    /// Failed; retry after this delay.
+    RetryIn(std::time::Duration),
+    Failed,
+}
+
+/// One delivery attempt of one invitation (the queue job's body).
+pub async fn deliver(
+    db: &DatabaseConnection,
+    env: &DeliveryEnv<'_>,
+    invitation_id: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<Delivery> {
+    let claim = invitation::Entity::update_many()
+        .col_expr(invitation::Column::DeliveryStatus, Expr::value(delivery::SENDING))
+        .col_expr(invitation::Column::DeliveryClaimedAt, Expr::value(now))
+        .col_expr(invitation::Column::DeliveryAttempts, Expr::col(invitation::Column::DeliveryAttempts).add(1))
+        .filter(invitation::Column::Id.eq(invitation_id))
+        .filter(invitation::Column::Status.eq(status::PENDING))
+        .filter(
+            invitation::Column::DeliveryStatus.eq(delivery::QUEUED).or(invitation::Column::DeliveryStatus
+                .eq(delivery::SENDING)
+                .and(invitation::Column::DeliveryClaimedAt.lt(now - CLAIM_TIMEOUT))),
+        )
+        .exec(db)
+        .await?;
+    if claim.rows_affected != 1 {
+        return Ok(Delivery::NothingToDo);
+    }
+    let inv =
+        invitation::Entity::find_by_id(invitation_id).one(db).await?.ok_or(ServiceError::NotFound("invitation"))?;
+    let result = match compose(db, env, &inv).await {
+        Ok(message) => env
+            .mailer
+            .send(message, &format!("invitation-{}-{}", inv.id, &inv.token_nonce[..8]))
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    // Every update below is keyed on the nonce: if the invitation was re-issued
+    // meanwhile, this attempt's outcome no longer concerns it.
+    let this_issue = || {
+        invitation::Entity::update_many()
+            .filter(invitation::Column::Id.eq(&inv.id))
+            .filter(invitation::Column::TokenNonce.eq(&inv.token_nonce))
+            .filter(invitation::Column::DeliveryStatus.eq(delivery::SENDING))
+    };
+    match result {
+        Ok(()) => {
+            this_issue()
+                .col_expr(invitation::Column::DeliveryStatus, Expr::value(delivery::SENT))
+                .col_expr(invitation::Column::SentAt, Expr::value(now))
+                .col_expr(invitation::Column::LastError, Expr::value(Option::<String>::None))
+                .exec(db)
+                .await?;
+            tracing::info!(invitation = %inv.id, "invitation e-mail sent");
+            Ok(Delivery::Sent)
+        }
+        Err(error) if inv.delivery_attempts >= MAX_ATTEMPTS => {
+            tracing::warn!(invitation = %inv.id, attempts = inv.delivery_attempts, %error, "invitation e-mail failed for good");
+            this_issue()
+                .col_expr(invitation::Column::DeliveryStatus, Expr::value(delivery::FAILED))
+                .col_expr(invitation::Column::LastError, Expr::value(error))
+                .exec(db)
+                .await?;
+            Ok(Delivery::Failed)
+        }
+        Err(error) => {
+            let factor = 2u32.saturating_pow(u32::try_from(inv.delivery_attempts - 1).unwrap_or(0));
+            let delay = env.retry_base.saturating_mul(factor).min(std::time::Duration::from_secs(3600));
+            tracing::warn!(invitation = %inv.id, attempts = inv.delivery_attempts, %error, ?delay, "invitation e-mail failed; will retry");
+            this_issue()
+                .col_expr(invitation::Column::DeliveryStatus, Expr::value(delivery::QUEUED))
+                .col_expr(invitation::Column::LastError, Expr::value(error))
+                .col_expr(
+                    invitation::Column::NextAttemptAt,
+                    Expr::value(now + Duration::from_std(delay).unwrap_or(Duration::hours(1))),
+                )
+                .exec(db)
+                .await?;
+            Ok(Delivery::RetryIn(delay))
+        }
+    }
+}
+
+async fn compose(
+    db: &DatabaseConnection,
+    env: &DeliveryEnv<'_>,
+    inv: &invitation::Model,
+) -> ServiceResult<lettre::Message> {
+    use lettre::message::{Mailbox, MultiPart};
+    let org =
+        organization::Entity::find_by_id(&inv.org_id).one(db).await?.ok_or(ServiceError::NotFound("organization"))?;
+    let inviter = identity::user(db, &inv.invited_by).await?;
+    let roles: Vec<&str> =
+        RoleSet::from_stored(&inv.roles).map_err(ServiceError::internal)?.iter().map(Role::as_str).collect();
+    let link = format!("{}/invite/{}", env.public_url, token_for(env.key, &inv.id, &inv.token_nonce));
+    let expires = inv.expires_at.format("%Y-%m-%d %H:%M UTC");
+    let text = format!(
+        "{inviter} ({inviter_email}) invited you to join {org} on Countersign as {roles}.\n\n\
+         Accept the invitation:\n{link}\n\n\
+         The link works once and expires on {expires}. If you did not expect this, ignore this e-mail.\n",
+        inviter = inviter.name,
+        inviter_email = inviter.email,
+        org = org.name,
+        roles = roles.join(", "),
+    );
+    let html = format!(
+        "<p>{inviter} ({inviter_email}) invited you to join <strong>{org}</strong> on Countersign as {roles}.</p>\
+         <p><a href=\"{link}\">Accept the invitation</a></p>\
+         <p>The link works once and expires on {expires}. If you did not expect this, ignore this e-mail.</p>",
+        inviter = html_escape(&inviter.name),
+        inviter_email = html_escape(&inviter.email),
+        org = html_escape(&org.name),
+        roles = roles.join(", "),
+        link = html_escape(&link),
+    );
+    let from: Mailbox = env.mail_from.parse().map_err(|e| ServiceError::internal(format!("mail_from: {e}")))?;
+    let to: Mailbox = inv.email.parse().map_err(|e| ServiceError::internal(format!("recipient: {e}")))?;
+    lettre::Message::builder()
+        .from(from)
+        .to(to)
+        .subject(format!("You are invited to join {} on Countersign", org.name))
+        .message_id(Some(format!("<invitation-{}-{}@countersign>", inv.id, &inv.token_nonce[..16])))
+        .multipart(MultiPart::alternative_plain_html(text, html))
+        .map_err(ServiceError::internal)
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// Deliveries whose job went missing: queued well past their time (the
+/// process died between commit and enqueue, or the queue lost the job), or
+/// claimed by a worker that stopped answering.
+pub async fn stuck_deliveries<C: ConnectionTrait>(db: &C, now: DateTime<Utc>) -> ServiceResult<Vec<String>> {
+    Ok(invitation::Entity::find()
+        .select_only()
+        .column(invitation::Column::Id)
+        .filter(invitation::Column::Status.eq(status::PENDING))
+        .filter(
+            invitation::Column::DeliveryStatus
+                .eq(delivery::QUEUED)
+                .and(invitation::Column::NextAttemptAt.lt(now - Duration::minutes(2)))
+                .or(invitation::Column::DeliveryStatus
+                    .eq(delivery::SENDING)
+                    .and(invitation::Column::DeliveryClaimedAt.lt(now - CLAIM_TIMEOUT))),
+        )
+        .limit(500)
+        .into_tuple::<String>()
+        .all(db)
+        .await?)
+}

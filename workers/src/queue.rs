@@ -1,0 +1,80 @@
+//! The job queue, stored in the service's own database (apalis-sqlite or
+//! apalis-postgres), so enqueued work survives restarts and is shared by
+//! every `serve` and `worker` process.
+
+use crate::jobs::DeliverInvitation;
+use apalis::prelude::{TaskBuilder, TaskSink};
+use apalis_postgres::PostgresStorage;
+use apalis_sqlite::SqliteStorage;
+use sea_orm::sqlx::postgres::PgPoolOptions;
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("job queue database: {0}")]
+    Database(#[from] sea_orm::sqlx::Error),
+    #[error("job queue setup: {0}")]
+    Setup(String),
+    #[error("enqueueing a job: {0}")]
+    Push(String),
+}
+
+/// Handle for enqueueing jobs; cheap to clone.
+#[derive(Clone)]
+pub enum JobQueue {
+    Sqlite(SqliteStorage<DeliverInvitation>),
+    Postgres(PostgresStorage<DeliverInvitation>),
+}
+
+impl std::fmt::Debug for JobQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JobQueue::Sqlite(_) => "JobQueue::Sqlite",
+            JobQueue::Postgres(_) => "JobQueue::Postgres",
+        })
+    }
+}
+
+/// The queue name of invitation deliveries (stable across releases).
+pub const INVITATIONS_QUEUE: &str = "countersign.deliver_invitation";
+
+impl JobQueue {
+    /// Opens the queue's own small pool on `database_url` and creates the
+    /// queue tables if needed.
+    ///
+    /// The pool is separate from the API's on purpose: apalis tunes its
+    /// SQLite connections for throughput (`synchronous = OFF`), which must not
+    /// leak into the connections that write the ledger and audit trail.
+    pub async fn connect(database_url: &str) -> Result<Self, QueueError> {
+        if database_url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(database_url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(30));
+            let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
+            SqliteStorage::setup(&pool).await.map_err(|e| QueueError::Setup(e.to_string()))?;
+            let config = apalis_sqlite::Config::default().queue(INVITATIONS_QUEUE);
+            Ok(JobQueue::Sqlite(SqliteStorage::new(&pool).with_config(config)))
+        } else {
+            let pool = PgPoolOptions::new().max_connections(4).connect(database_url).await?;
+            PostgresStorage::setup(&pool).await.map_err(|e| QueueError::Setup(e.to_string()))?;
+            let config = apalis_postgres::Config::default().queue(INVITATIONS_QUEUE);
+            Ok(JobQueue::Postgres(PostgresStorage::new(&pool).with_config(config)))
+        }
+    }
+
+    /// Enqueues an invitation delivery, to run after `delay` if given.
+    pub async fn deliver_invitation(&self, job: DeliverInvitation, delay: Option<Duration>) -> Result<(), QueueError> {
+        let mut task = TaskBuilder::new(job);
+        if let Some(d) = delay {
+            task = task.run_after(d);
+        }
+        let task = task.build();
+        match self.clone() {
+            JobQueue::Sqlite(mut s) => s.push_task(task).await.map_err(|e| QueueError::Push(e.to_string())),
+            JobQueue::Postgres(mut s) => s.push_task(task).await.map_err(|e| QueueError::Push(e.to_string())),
+        }
+    }
+}
