@@ -36,7 +36,7 @@ impl Handlers for ApiHandlers {
     async fn expire_requests(&self) -> Result<(), JobError> {
         let st = &self.state;
         let ttl = chrono::Duration::seconds(st.config.request_ttl_secs);
-        let n = requests::expire_stale(&st.db, ttl, st.clock.now()).await?;
+        let n = requests::expire_stale(&st.db, &st.bus, ttl, st.clock.now()).await?;
         if n > 0 {
             tracing::info!(expired = n, "expired pending requests");
         }

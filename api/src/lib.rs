@@ -6,6 +6,7 @@
 //!   connection, the caller's resolved access and parsed input.
 //! - [`authz`]: the single place that decides who may do what.
 //! - [`graphql`]: the schema, thin resolvers, output types, the one error mapping.
+//! - [`events`]: request events for subscriptions.
 //! - [`http`]: routes (GraphQL over HTTP and WebSocket, health).
 //! - [`startup`]: `Application::build(config)` and graceful shutdown.
 //! - [`jobs`]: what background jobs do (the `workers` crate runs them).
@@ -16,6 +17,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod jobs;

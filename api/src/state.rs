@@ -2,10 +2,12 @@
 
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::events::EventBus;
 use crate::keys::MasterKey;
 use crate::service::identity::SessionPolicy;
 use crate::service::invitations::DeliveryEnv;
 use crate::service::operation::OpEnv;
+use crate::service::requests::Engine;
 use sea_orm::DatabaseConnection;
 use workers::{JobQueue, Mailer};
 
@@ -21,6 +23,8 @@ pub struct AppState {
     /// Where the API enqueues background work.
     pub queue: JobQueue,
     pub mailer: Mailer,
+    /// Request events for subscribers in this process.
+    pub bus: EventBus,
 }
 
 impl AppState {
@@ -40,12 +44,17 @@ impl AppState {
             throttle_per_ip: config.throttle_per_ip,
             throttle_window: chrono::Duration::seconds(config.throttle_window_secs),
         };
-        Self { db, clock, config, session_policy, public_url, key, queue, mailer }
+        Self { db, clock, config, session_policy, public_url, key, queue, mailer, bus: EventBus::default() }
     }
 
     /// What governed operations need, at the current time.
     pub fn op_env(&self) -> OpEnv<'_> {
         OpEnv { now: self.clock.now(), key: &self.key }
+    }
+
+    /// The request engine, at the current time.
+    pub fn engine(&self) -> Engine<'_> {
+        Engine { db: &self.db, env: self.op_env(), queue: &self.queue, bus: &self.bus }
     }
 
     /// What invitation delivery needs.

@@ -5,11 +5,13 @@
 //! hold the upper-case names the domain layer parses (`Role`, `Workflow`, …).
 
 pub mod account;
+pub mod approval;
 pub mod audit_record;
 pub mod invitation;
 pub mod member;
 pub mod organization;
 pub mod permission_grant;
+pub mod policy;
 pub mod request;
 pub mod session;
 pub mod sign_in_failure;

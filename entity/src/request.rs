@@ -20,6 +20,10 @@ pub struct Model {
     pub reason: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Why the request waits, in words (e.g. a locked policy).
+    pub waiting_reason: Option<String>,
+    /// The account the request concerns, for account-scoped approvers.
+    pub account_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

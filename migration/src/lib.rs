@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m0001_foundation;
 mod m0002_invitations;
+mod m0003_approvals;
 
 /// Applies every step in order; `countersign migrate` and `serve` call `Migrator::up`.
 pub struct Migrator;
@@ -14,6 +15,10 @@ pub struct Migrator;
 #[async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_foundation::Migration), Box::new(m0002_invitations::Migration)]
+        vec![
+            Box::new(m0001_foundation::Migration),
+            Box::new(m0002_invitations::Migration),
+            Box::new(m0003_approvals::Migration),
+        ]
     }
 }

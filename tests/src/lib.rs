@@ -8,6 +8,7 @@
 //! [`both_backends!`] runs one test body against SQLite and PostgreSQL.
 
 pub mod smtp;
+pub mod ws;
 
 use api::clock::{Clock, OffsetClock};
 use api::{Application, Config};
@@ -43,6 +44,8 @@ macro_rules! both_backends {
 /// A running server and what a test needs to talk to it.
 pub struct TestApp {
     pub base: String,
+    /// The server's shared state, for driving scheduled jobs without waiting for the clock.
+    pub state: Arc<api::state::AppState>,
     /// The configuration the server runs with (for starting extra worker processes).
     pub worker_config: Config,
     pub database_url: String,
@@ -89,6 +92,12 @@ pub async fn spawn(backend: Backend) -> TestApp {
 
 /// Like [`spawn`], after letting the test adjust the configuration.
 pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+    if std::env::var("TEST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(std::env::var("TEST_LOG").unwrap_or_default())
+            .with_test_writer()
+            .try_init();
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = match backend {
         Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()),
@@ -108,6 +117,7 @@ pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> T
     let clock = OffsetClock::new();
     let worker_config = config.clone();
     let app = Application::build_with_clock(config, clock.clone()).await.expect("build app");
+    let state = app.state();
     let base = format!("http://{}", app.addr());
     let (tx, rx) = tokio::sync::oneshot::channel();
     let server = tokio::spawn(async move {
@@ -119,6 +129,7 @@ pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> T
     });
     TestApp {
         base,
+        state,
         worker_config,
         database_url,
         clock,
@@ -196,6 +207,20 @@ impl TestApp {
             password: PASSWORD.to_string(),
             totp_secret: None,
         }
+    }
+
+    /// Signs in again (password and a fresh TOTP code) and returns the new token.
+    pub async fn sign_in(&self, s: &Session) -> String {
+        self.clock.advance(chrono::Duration::seconds(31));
+        let code = s.totp_secret.as_deref().map(|secret| self.totp(secret));
+        let d = self
+            .ok(
+                None,
+                "mutation($e:String!,$p:String!,$c:String){ signIn(email:$e,password:$p,totp:$c){ token } }",
+                json!({"e": s.email, "p": s.password, "c": code}),
+            )
+            .await;
+        d["signIn"]["token"].as_str().expect("token").to_string()
     }
 
     /// Enrols the session's user in TOTP and confirms it, making the session verified.
@@ -286,6 +311,21 @@ impl TestApp {
         let member_id = d["acceptInvitation"]["id"].as_str().expect("member id").to_string();
         self.enrol(&mut s).await;
         (s, member_id)
+    }
+
+    /// Runs the minutely scheduled jobs now, as the worker's cron tick would.
+    pub async fn run_minutely_jobs(&self) {
+        use api::jobs::ApiHandlers;
+        use workers::Handlers;
+        let h = ApiHandlers { state: self.state.clone() };
+        h.sweep_deliveries().await.expect("sweep");
+        h.expire_requests().await.expect("expire");
+        h.recompute_balance_alerts().await.expect("recompute");
+    }
+
+    /// Opens a GraphQL WebSocket (graphql-transport-ws) authenticated with `token`.
+    pub async fn ws(&self, token: &str) -> ws::WsClient {
+        ws::WsClient::connect(&self.base, json!({"token": token})).await
     }
 
     /// Opens a direct connection to the test database (for tampering tests).

@@ -2,10 +2,12 @@
 //! types exists it is well-formed, so services never re-check input shape.
 
 mod email;
+mod money;
 mod rbac;
 mod text;
 
 pub use email::Email;
+pub use money::UsdAmount;
 pub use rbac::{Action, MemberStatus, Permission, Role, RoleSet, Workflow};
 pub use text::{DisplayName, Password};
 

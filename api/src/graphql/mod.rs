@@ -9,17 +9,18 @@
 pub mod error;
 mod mutation;
 mod query;
+mod subscription;
 mod types;
 
 use crate::authz::Authz;
 use crate::state::AppState;
-use async_graphql::{Context, EmptySubscription, Schema};
+use async_graphql::{Context, Schema};
 use std::net::IpAddr;
 use std::sync::Arc;
 
 pub use error::{ApiError, ApiResult};
 
-pub type AppSchema = Schema<query::QueryRoot, mutation::MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot>;
 
 /// Nesting deeper than this is refused before execution.
 pub const MAX_DEPTH: usize = 12;
@@ -28,7 +29,7 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 
 /// Builds the schema; `state` is shared by every request.
 pub fn build(state: Option<Arc<AppState>>, introspection: bool) -> AppSchema {
-    let mut b = Schema::build(query::QueryRoot, mutation::MutationRoot, EmptySubscription)
+    let mut b = Schema::build(query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY);
     if let Some(state) = state {
@@ -51,6 +52,10 @@ pub struct ClientIp(pub IpAddr);
 
 pub(crate) fn state<'a>(ctx: &Context<'a>) -> &'a AppState {
     ctx.data_unchecked::<Arc<AppState>>()
+}
+
+pub(crate) fn state_arc(ctx: &Context<'_>) -> Arc<AppState> {
+    ctx.data_unchecked::<Arc<AppState>>().clone()
 }
 
 pub(crate) fn authz<'a>(ctx: &Context<'a>) -> &'a Authz {

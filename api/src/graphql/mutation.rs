@@ -2,18 +2,38 @@
 
 use super::types::{AuthPayload, Member, Organization, Request, RequestResult, TotpEnrollment, User};
 use super::{ApiResult, ClientIp, authz, state};
+use crate::authz::OrgAccess;
 use crate::domain::{Action, Role, Workflow};
 use crate::service::operation::Operation;
 use crate::service::{identity, invitations, organization as orgs, requests};
-use async_graphql::{Context, ID, Object};
+use crate::state::AppState;
+use async_graphql::{Context, ID, InputObject, Object};
+use rust_decimal::Decimal;
+use std::sync::Arc;
 
 pub struct MutationRoot;
+
+/// A workflow's approval policy.
+#[derive(InputObject)]
+pub struct PolicyInput {
+    pub required_approvals: i32,
+    pub always_require_approval: bool,
+    /// Withdrawals above this USD amount always wait for approval.
+    pub approval_threshold_usd: Option<Decimal>,
+}
+
+/// The caller's access to the organisation a request belongs to.
+async fn request_access<'a>(ctx: &Context<'a>, request_id: &str) -> ApiResult<(&'a AppState, Arc<OrgAccess>)> {
+    let st = state(ctx);
+    let org_id = requests::org_of(&st.db, request_id).await?;
+    Ok((st, authz(ctx).org(&org_id).await?))
+}
 
 impl MutationRoot {
     async fn submit(&self, ctx: &Context<'_>, org_id: &ID, op: Operation) -> ApiResult<RequestResult> {
         let st = state(ctx);
         let access = authz(ctx).org(org_id).await?;
-        let req = requests::submit(&st.db, &st.op_env(), &st.queue, &access, op).await?;
+        let req = requests::submit(&st.engine(), &access, op).await?;
         Ok(RequestResult { request: Request(req), api_key: None })
     }
 }
@@ -101,6 +121,53 @@ impl MutationRoot {
     /// Revokes a pending invitation (MANAGE_ACCESS); its link stops working.
     async fn revoke_invitation(&self, ctx: &Context<'_>, org_id: ID, invitation_id: ID) -> ApiResult<RequestResult> {
         self.submit(ctx, &org_id, Operation::RevokeInvitation { invitation_id: invitation_id.0 }).await
+    }
+
+    /// Sets a workflow's approval policy (MANAGE_POLICIES). A locked policy
+    /// changes only with someone else's approval.
+    async fn set_policy(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        workflow: Workflow,
+        input: PolicyInput,
+    ) -> ApiResult<RequestResult> {
+        let op = Operation::SetPolicy {
+            workflow,
+            required_approvals: input.required_approvals,
+            always_require_approval: input.always_require_approval,
+            approval_threshold_usd: input.approval_threshold_usd.map(|d| d.to_string()),
+        };
+        self.submit(ctx, &org_id, op).await
+    }
+
+    /// Locks a workflow's policy (MANAGE_POLICIES): from then on, changing or
+    /// unlocking it needs approval by someone other than the requester.
+    async fn lock_policy(&self, ctx: &Context<'_>, org_id: ID, workflow: Workflow) -> ApiResult<RequestResult> {
+        self.submit(ctx, &org_id, Operation::LockPolicy { workflow }).await
+    }
+
+    /// Unlocks a locked policy; always waits for someone else's approval.
+    async fn unlock_policy(&self, ctx: &Context<'_>, org_id: ID, workflow: Workflow) -> ApiResult<RequestResult> {
+        self.submit(ctx, &org_id, Operation::UnlockPolicy { workflow }).await
+    }
+
+    /// Approves a pending request (APPROVE on its workflow; never one's own).
+    async fn approve_request(&self, ctx: &Context<'_>, request_id: ID) -> ApiResult<Request> {
+        let (st, access) = request_access(ctx, &request_id).await?;
+        Ok(Request(requests::approve(&st.engine(), &access, &request_id).await?))
+    }
+
+    /// Rejects a pending request (any approver but its requester).
+    async fn reject_request(&self, ctx: &Context<'_>, request_id: ID, reason: Option<String>) -> ApiResult<Request> {
+        let (st, access) = request_access(ctx, &request_id).await?;
+        Ok(Request(requests::reject(&st.engine(), &access, &request_id, reason).await?))
+    }
+
+    /// Cancels one's own pending request.
+    async fn cancel_request(&self, ctx: &Context<'_>, request_id: ID) -> ApiResult<Request> {
+        let (st, access) = request_access(ctx, &request_id).await?;
+        Ok(Request(requests::cancel(&st.engine(), &access, &request_id).await?))
     }
 
     /// Removes a member (MANAGE_ACCESS). The Owner cannot be removed.

@@ -4,13 +4,15 @@
 use super::{ApiResult, state};
 use crate::authz::OrgAccess;
 use crate::domain::{Action, MemberStatus, Role, RoleSet, Workflow};
-use crate::service::{ServiceError, audit, identity, invitations, membership, organization as orgs};
+use crate::service::{
+    ServiceError, audit, identity, invitations, membership, organization as orgs, policies, requests,
+};
 use async_graphql::{
     Context, ID, InputObject, Object, SimpleObject,
     connection::{Connection, Edge},
 };
 use chrono::{DateTime, Utc};
-use entity::{account, audit_record, invitation, member, organization, request, user};
+use entity::{account, audit_record, invitation, member, organization, policy, request, user};
 use std::sync::Arc;
 
 /// A person.
@@ -228,6 +230,33 @@ impl Organization {
     async fn viewer_member(&self, ctx: &Context<'_>) -> ApiResult<Member> {
         Ok(Member(membership::find(&state(ctx).db, &self.access.org_id, &self.access.member_id).await?))
     }
+    /// Approval policies, one per governed workflow that has one.
+    async fn policies(&self, ctx: &Context<'_>) -> ApiResult<Vec<Policy>> {
+        Ok(policies::list(&state(ctx).db, &self.access).await?.into_iter().map(Policy).collect())
+    }
+    /// The request queue: requests of the workflows the caller may view,
+    /// newest first.
+    async fn requests(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<RequestStatus>,
+        workflow: Option<Workflow>,
+        #[graphql(default = 50, validator(minimum = 1, maximum = 200))] first: i32,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, Request>> {
+        let after = after.map(|c| parse_request_cursor(&c)).transpose()?;
+        let has_previous = after.is_some();
+        let q = requests::QueueQuery {
+            status: status.map(|s| s.as_str().to_string()),
+            workflow,
+            first: first as u64,
+            after,
+        };
+        let (rows, more) = requests::queue(&state(ctx).db, &self.access, &q).await?;
+        let mut conn = Connection::new(has_previous, more);
+        conn.edges.extend(rows.into_iter().map(|r| Edge::new(request_cursor(&r), Request(r))));
+        Ok(conn)
+    }
     /// Invitations, newest first (VIEW on MANAGE_ACCESS).
     async fn invitations(&self, ctx: &Context<'_>) -> ApiResult<Vec<Invitation>> {
         let st = state(ctx);
@@ -319,8 +348,34 @@ impl Request {
     async fn requester(&self) -> Actor {
         Actor { kind: self.0.requester_kind.clone(), id: self.0.requester_id.clone() }
     }
-    async fn approvals(&self) -> Vec<Approval> {
-        Vec::new()
+    async fn approvals(&self, ctx: &Context<'_>) -> ApiResult<Vec<Approval>> {
+        Ok(requests::approvals(&state(ctx).db, &self.0.id)
+            .await?
+            .into_iter()
+            .map(|a| Approval { approver: Actor { kind: "USER".into(), id: a.approver_id }, at: a.at })
+            .collect())
+    }
+    /// Members who may still approve: holders of APPROVE on the workflow,
+    /// other than the requester and those who already approved.
+    async fn eligible_approvers(&self, ctx: &Context<'_>) -> ApiResult<Vec<User>> {
+        let db = &state(ctx).db;
+        let mut out = Vec::new();
+        for id in requests::eligible_approvers(db, &self.0).await? {
+            out.push(User(identity::user(db, &id).await?));
+        }
+        Ok(out)
+    }
+    /// Why the request waits, when there is more to say than "for approvals".
+    async fn waiting_reason(&self) -> Option<&str> {
+        self.0.waiting_reason.as_deref()
+    }
+    /// The account the request concerns, if any.
+    async fn account_id(&self) -> Option<ID> {
+        self.0.account_id.clone().map(ID)
+    }
+    /// The request's audit records, oldest first.
+    async fn history(&self, ctx: &Context<'_>) -> ApiResult<Vec<AuditRecord>> {
+        Ok(audit::for_request(&state(ctx).db, &self.0.org_id, &self.0.id).await?.into_iter().map(AuditRecord).collect())
     }
     async fn approvals_required(&self) -> i32 {
         self.0.approvals_required
@@ -349,6 +404,19 @@ pub enum RequestStatus {
 }
 
 impl RequestStatus {
+    pub fn as_str(self) -> &'static str {
+        use crate::service::requests::status::*;
+        match self {
+            Self::PendingApproval => PENDING_APPROVAL,
+            Self::Approved => APPROVED,
+            Self::Completed => COMPLETED,
+            Self::Rejected => REJECTED,
+            Self::Cancelled => CANCELLED,
+            Self::Expired => EXPIRED,
+            Self::Failed => FAILED,
+        }
+    }
+
     fn parse(s: &str) -> Result<Self, String> {
         use crate::service::requests::status::*;
         Ok(match s {
@@ -454,4 +522,52 @@ impl Invitation {
     async fn sent_at(&self) -> Option<DateTime<Utc>> {
         self.model.sent_at
     }
+}
+
+/// A workflow's approval policy.
+pub struct Policy(pub policy::Model);
+
+#[Object]
+impl Policy {
+    async fn workflow(&self) -> ApiResult<Workflow> {
+        Ok(Workflow::parse(&self.0.workflow).map_err(ServiceError::internal)?)
+    }
+    async fn required_approvals(&self) -> i32 {
+        self.0.required_approvals
+    }
+    async fn always_require_approval(&self) -> bool {
+        self.0.always_require_approval
+    }
+    async fn approval_threshold_usd(&self) -> ApiResult<Option<rust_decimal::Decimal>> {
+        Ok(self.0.approval_threshold_usd.as_deref().map(|s| s.parse()).transpose().map_err(ServiceError::internal)?)
+    }
+    async fn locked(&self) -> bool {
+        self.0.locked
+    }
+    /// Increments with every change.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// What happened to a request, for subscribers.
+#[derive(SimpleObject)]
+pub struct RequestEvent {
+    pub request: Request,
+    /// `CREATED`, `APPROVED`, `COMPLETED`, `REJECTED`, `CANCELLED`, `EXPIRED` or `FAILED`.
+    pub kind: String,
+}
+
+fn request_cursor(r: &request::Model) -> String {
+    format!("{}|{}", r.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), r.id)
+}
+
+fn parse_request_cursor(c: &str) -> Result<(DateTime<Utc>, String), ServiceError> {
+    let bad = || ServiceError::BadInput("after: not a cursor".into());
+    let (at, id) = c.split_once('|').ok_or_else(bad)?;
+    let at = DateTime::parse_from_rfc3339(at).map_err(|_| bad())?.with_timezone(&Utc);
+    Ok((at, id.to_string()))
 }

@@ -268,3 +268,17 @@ pub async fn verify<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceRe
     }
     Ok(Verification { valid: true, records: count, first_invalid_seq: None })
 }
+
+/// The audit records of one request, oldest first.
+pub async fn for_request<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    request_id: &str,
+) -> ServiceResult<Vec<audit_record::Model>> {
+    Ok(audit_record::Entity::find()
+        .filter(audit_record::Column::OrgId.eq(org_id))
+        .filter(audit_record::Column::RequestId.eq(request_id))
+        .order_by_asc(audit_record::Column::Seq)
+        .all(db)
+        .await?)
+}

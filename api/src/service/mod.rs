@@ -9,6 +9,7 @@ pub mod invitations;
 pub mod membership;
 pub mod operation;
 pub mod organization;
+pub mod policies;
 pub mod requests;
 
 pub use error::{ServiceError, ServiceResult, is_unique_violation};

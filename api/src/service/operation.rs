@@ -5,6 +5,7 @@
 //! it, inside the transaction that marks the request done, because the world
 //! may have changed while it waited for approval.
 
+use super::policies::{self, PolicySpec};
 use super::{ServiceError, ServiceResult, invitations, is_unique_violation, membership, organization};
 use crate::domain::{Action, Email, MemberStatus, Role, RoleSet, Workflow, new_id};
 use crate::keys::MasterKey;
@@ -19,12 +20,45 @@ use workers::DeliverInvitation;
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "operation", rename_all = "SCREAMING_SNAKE_CASE", rename_all_fields = "camelCase")]
 pub enum Operation {
-    InviteMember { email: String, roles: Vec<Role> },
-    RevokeInvitation { invitation_id: String },
-    RemoveMember { member_id: String },
-    SetMemberRoles { member_id: String, roles: Vec<Role> },
-    GrantPermission { member_id: String, workflow: Workflow, action: Action, account_id: Option<String> },
-    RevokePermission { member_id: String, workflow: Workflow, action: Action, account_id: Option<String> },
+    InviteMember {
+        email: String,
+        roles: Vec<Role>,
+    },
+    RevokeInvitation {
+        invitation_id: String,
+    },
+    RemoveMember {
+        member_id: String,
+    },
+    SetMemberRoles {
+        member_id: String,
+        roles: Vec<Role>,
+    },
+    GrantPermission {
+        member_id: String,
+        workflow: Workflow,
+        action: Action,
+        account_id: Option<String>,
+    },
+    RevokePermission {
+        member_id: String,
+        workflow: Workflow,
+        action: Action,
+        account_id: Option<String>,
+    },
+    SetPolicy {
+        workflow: Workflow,
+        required_approvals: i32,
+        always_require_approval: bool,
+        /// Decimal text.
+        approval_threshold_usd: Option<String>,
+    },
+    LockPolicy {
+        workflow: Workflow,
+    },
+    UnlockPolicy {
+        workflow: Workflow,
+    },
 }
 
 impl Operation {
@@ -37,6 +71,9 @@ impl Operation {
             | Operation::SetMemberRoles { .. }
             | Operation::GrantPermission { .. }
             | Operation::RevokePermission { .. } => Workflow::ManageAccess,
+            Operation::SetPolicy { .. } | Operation::LockPolicy { .. } | Operation::UnlockPolicy { .. } => {
+                Workflow::ManagePolicies
+            }
         }
     }
 
@@ -49,12 +86,24 @@ impl Operation {
             Operation::SetMemberRoles { .. } => "SET_MEMBER_ROLES",
             Operation::GrantPermission { .. } => "GRANT_PERMISSION",
             Operation::RevokePermission { .. } => "REVOKE_PERMISSION",
+            Operation::SetPolicy { .. } => "SET_POLICY",
+            Operation::LockPolicy { .. } => "LOCK_POLICY",
+            Operation::UnlockPolicy { .. } => "UNLOCK_POLICY",
         }
     }
 
     /// The account the operation concerns, for account-scoped permissions.
     pub fn account_id(&self) -> Option<&str> {
         None
+    }
+
+    /// The workflow whose *locked* policy this operation changes, if it does:
+    /// such changes always wait for someone else's approval (SPEC §4).
+    pub fn changes_policy_of(&self) -> Option<Workflow> {
+        match self {
+            Operation::SetPolicy { workflow, .. } | Operation::UnlockPolicy { workflow } => Some(*workflow),
+            _ => None,
+        }
     }
 
     pub fn to_json(&self) -> ServiceResult<String> {
@@ -101,6 +150,17 @@ pub async fn check<C: ConnectionTrait>(db: &C, org_id: &str, op: &Operation) -> 
             RoleSet::from_input(roles)?;
             membership::find_active(db, org_id, member_id).await?;
         }
+        Operation::SetPolicy { workflow, required_approvals, always_require_approval, approval_threshold_usd } => {
+            PolicySpec::parse(
+                *workflow,
+                *required_approvals,
+                *always_require_approval,
+                approval_threshold_usd.clone(),
+            )?;
+        }
+        Operation::LockPolicy { workflow } | Operation::UnlockPolicy { workflow } => {
+            policies::find(db, org_id, *workflow).await?.ok_or(ServiceError::NotFound("policy"))?;
+        }
         Operation::GrantPermission { member_id, account_id, .. }
         | Operation::RevokePermission { member_id, account_id, .. } => {
             membership::find_active(db, org_id, member_id).await?;
@@ -132,8 +192,27 @@ fn grant_filter(
     }
 }
 
-/// Performs the operation; call inside the write transaction that completes its request.
+/// Performs the operation; call inside the write transaction that completes
+/// its request. Refuses (`COVERAGE`) a change that would leave a workflow
+/// with too few eligible approvers besides the requester.
 pub async fn apply<C: ConnectionTrait>(
+    db: &C,
+    env: &OpEnv<'_>,
+    org_id: &str,
+    requester_id: &str,
+    op: &Operation,
+) -> ServiceResult<Applied> {
+    let governs_people = matches!(op.workflow(), Workflow::ManageAccess | Workflow::ManagePolicies);
+    let before = if governs_people { Some(policies::coverage(db, org_id, requester_id).await?) } else { None };
+    let applied = perform(db, env, org_id, requester_id, op).await?;
+    if let Some(before) = before {
+        let after = policies::coverage(db, org_id, requester_id).await?;
+        policies::check_coverage(&before, &after)?;
+    }
+    Ok(applied)
+}
+
+async fn perform<C: ConnectionTrait>(
     db: &C,
     env: &OpEnv<'_>,
     org_id: &str,
@@ -148,6 +227,17 @@ pub async fn apply<C: ConnectionTrait>(
             invitations::invite(db, org_id, requester_id, &email, &roles, env.key, now).await
         }
         Operation::RevokeInvitation { invitation_id } => invitations::revoke(db, org_id, invitation_id).await,
+        Operation::SetPolicy { workflow, required_approvals, always_require_approval, approval_threshold_usd } => {
+            let spec = PolicySpec::parse(
+                *workflow,
+                *required_approvals,
+                *always_require_approval,
+                approval_threshold_usd.clone(),
+            )?;
+            policies::set(db, org_id, *workflow, &spec, now).await
+        }
+        Operation::LockPolicy { workflow } => policies::set_locked(db, org_id, *workflow, true, now).await,
+        Operation::UnlockPolicy { workflow } => policies::set_locked(db, org_id, *workflow, false, now).await,
         Operation::RemoveMember { member_id } => {
             let m = membership::find_active(db, org_id, member_id).await?;
             let before = member_json(&m);

@@ -1,20 +1,26 @@
-//! The request engine: every governed operation becomes a [`request`] row,
-//! and its application is audited in the same transaction.
+//! The request engine (SPEC §4): every governed operation becomes a request
+//! that either completes at once or waits for approvals, and is applied
+//! exactly once, in the transaction that records its outcome and audit.
 //!
-//! Policies and approvals (SPEC §4) are not here yet: an operation submitted
-//! by someone holding INITIATE on its workflow completes at once, which is
-//! what SPEC §4 prescribes for a workflow without a policy.
-//!
-//! [`request`]: entity::request
+//! Concurrency: every path that changes a request begins `IMMEDIATE` on
+//! SQLite and locks the request row (`FOR UPDATE`) on PostgreSQL before
+//! reading its status, so two approvers pressing at once serialize and the
+//! second finds the request no longer pending.
 
 use super::audit::{self, AuditActor, Entry};
 use super::operation::{self, OpEnv, Operation};
-use super::{ServiceError, ServiceResult};
+use super::{ServiceError, ServiceResult, is_unique_violation, policies};
 use crate::authz::OrgAccess;
 use crate::db::begin_write;
-use crate::domain::{Action, new_id};
-use entity::request;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use crate::domain::{Action, Workflow, new_id};
+use crate::events::{EventBus, RequestEventMsg};
+use chrono::{DateTime, Utc};
+use entity::{approval, request};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use serde_json::json;
 use workers::{DeliverInvitation, JobQueue};
 
 /// Request statuses (SPEC §4).
@@ -28,22 +34,74 @@ pub mod status {
     pub const FAILED: &str = "FAILED";
 }
 
+/// What the engine needs besides the database and the caller.
+pub struct Engine<'a> {
+    pub db: &'a DatabaseConnection,
+    pub env: OpEnv<'a>,
+    pub queue: &'a JobQueue,
+    pub bus: &'a EventBus,
+}
+
+/// Whether a new request completes at once or waits, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    CompleteNow,
+    Wait { approvals: i32, reason: Option<String> },
+}
+
+/// SPEC §4's rule, for a member submitting `op`.
+///
+/// - A change to a locked policy waits for someone else, whoever asks.
+/// - No policy: completes at once (the caller already holds INITIATE).
+/// - A policy: EXECUTE completes at once unless `alwaysRequireApproval`;
+///   everyone else waits for `requiredApprovals`.
+pub async fn decide<C: ConnectionTrait>(db: &C, access: &OrgAccess, op: &Operation) -> ServiceResult<Decision> {
+    let own_policy = policies::find(db, &access.org_id, op.workflow()).await?;
+    if let Some(changed) = op.changes_policy_of()
+        && policies::find(db, &access.org_id, changed).await?.is_some_and(|p| p.locked)
+    {
+        return Ok(Decision::Wait {
+            approvals: own_policy.map_or(1, |p| p.required_approvals.max(1)),
+            reason: Some(format!(
+                "POLICY_LOCKED: the {} policy is locked; changing or unlocking it needs approval by someone other than the requester",
+                changed.as_str()
+            )),
+        });
+    }
+    let Some(policy) = own_policy else { return Ok(Decision::CompleteNow) };
+    let executes = access.allows(op.workflow(), Action::Execute, op.account_id());
+    if executes && !policy.always_require_approval {
+        return Ok(Decision::CompleteNow);
+    }
+    Ok(Decision::Wait { approvals: policy.required_approvals, reason: None })
+}
+
+fn event(req: &request::Model, kind: &str) -> RequestEventMsg {
+    RequestEventMsg {
+        org_id: req.org_id.clone(),
+        request_id: req.id.clone(),
+        workflow: req.workflow.clone(),
+        kind: kind.to_string(),
+    }
+}
+
 /// Submits a governed operation on behalf of a member.
 ///
-/// Refuses unless the caller holds INITIATE on the operation's workflow;
-/// refuses bad input before writing anything; otherwise records the request,
-/// applies the operation and appends the audit record in one transaction.
-pub async fn submit(
-    db: &DatabaseConnection,
-    env: &OpEnv<'_>,
-    queue: &JobQueue,
-    access: &OrgAccess,
-    op: Operation,
-) -> ServiceResult<request::Model> {
-    let now = env.now;
+/// Refuses unless the caller holds INITIATE on the operation's workflow, and
+/// refuses bad input before writing anything. A request that completes at
+/// once is applied in the same transaction; one that waits is first tried
+/// against the current state (and rolled back), so a change that could
+/// never apply is refused now rather than after its approvals.
+pub async fn submit(engine: &Engine<'_>, access: &OrgAccess, op: Operation) -> ServiceResult<request::Model> {
     access.require(op.workflow(), Action::Initiate, op.account_id())?;
-    let txn = begin_write(db).await?;
+    let now = engine.env.now;
+    let txn = begin_write(engine.db).await?;
     operation::check(&txn, &access.org_id, &op).await?;
+    let decision = decide(&txn, access, &op).await?;
+    let (status, approvals, reason) = match &decision {
+        Decision::CompleteNow => (status::COMPLETED, 0, None),
+        Decision::Wait { approvals, reason } => (status::PENDING_APPROVAL, *approvals, reason.clone()),
+    };
     let req = request::ActiveModel {
         id: Set(new_id()),
         org_id: Set(access.org_id.clone()),
@@ -52,32 +110,78 @@ pub async fn submit(
         payload: Set(op.to_json()?),
         requester_kind: Set("USER".into()),
         requester_id: Set(access.user_id.clone()),
-        status: Set(status::COMPLETED.into()),
-        approvals_required: Set(0),
+        status: Set(status.into()),
+        approvals_required: Set(approvals),
         reason: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        waiting_reason: Set(reason),
+        account_id: Set(op.account_id().map(str::to_string)),
     }
     .insert(&txn)
     .await?;
-    let applied = operation::apply(&txn, env, &access.org_id, &access.user_id, &op).await?;
+    let actor = AuditActor::user(&access.user_id);
+    let mut events = vec![event(&req, "CREATED")];
+    let mut jobs = Vec::new();
+    match decision {
+        Decision::CompleteNow => {
+            let applied = operation::apply(&txn, &engine.env, &access.org_id, &access.user_id, &op).await?;
+            audit_applied(&txn, &req, &op, actor, applied.target, applied.before, applied.after, now).await?;
+            jobs = applied.jobs;
+            events.push(event(&req, "COMPLETED"));
+        }
+        Decision::Wait { .. } => {
+            let trial = txn.begin().await?;
+            operation::apply(&trial, &engine.env, &access.org_id, &access.user_id, &op).await?;
+            trial.rollback().await?;
+            audit::append(
+                &txn,
+                Entry {
+                    org_id: &access.org_id,
+                    actor,
+                    action: "REQUEST_CREATED",
+                    target: Some(req.id.clone()),
+                    before: None,
+                    after: Some(json!({"operation": req.operation, "payload": serde_json::from_str::<serde_json::Value>(&req.payload).unwrap_or_default(), "approvalsRequired": approvals})),
+                    request_id: Some(req.id.clone()),
+                },
+                now,
+            )
+            .await?;
+        }
+    }
+    txn.commit().await?;
+    enqueue(engine.queue, jobs).await;
+    engine.bus.publish(events);
+    Ok(req)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn audit_applied<C: ConnectionTrait>(
+    db: &C,
+    req: &request::Model,
+    op: &Operation,
+    actor: AuditActor,
+    target: Option<String>,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+    now: DateTime<Utc>,
+) -> ServiceResult<()> {
     audit::append(
-        &txn,
+        db,
         Entry {
-            org_id: &access.org_id,
-            actor: AuditActor::user(&access.user_id),
+            org_id: &req.org_id,
+            actor,
             action: op.name(),
-            target: applied.target,
-            before: applied.before,
-            after: applied.after,
+            target,
+            before,
+            after,
             request_id: Some(req.id.clone()),
         },
         now,
     )
     .await?;
-    txn.commit().await?;
-    enqueue(queue, applied.jobs).await;
-    Ok(req)
+    Ok(())
 }
 
 /// Enqueues jobs after their transaction committed. A failure here loses
@@ -91,14 +195,206 @@ async fn enqueue(queue: &JobQueue, jobs: Vec<DeliverInvitation>) {
     }
 }
 
+/// Loads and locks a request of the caller's organisation for a decision.
+async fn lock_pending(txn: &DatabaseTransaction, access: &OrgAccess, id: &str) -> ServiceResult<request::Model> {
+    let req = request::Entity::find_by_id(id)
+        .filter(request::Column::OrgId.eq(&access.org_id))
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or(ServiceError::NotFound("request"))?;
+    if !may_view(access, &req)? {
+        return Err(ServiceError::NotFound("request"));
+    }
+    if req.status != status::PENDING_APPROVAL {
+        return Err(ServiceError::Conflict(format!("the request is {}, no longer pending", req.status)));
+    }
+    Ok(req)
+}
+
+async fn set_status<C: ConnectionTrait>(
+    db: &C,
+    req: request::Model,
+    status: &str,
+    reason: Option<String>,
+    now: DateTime<Utc>,
+) -> ServiceResult<request::Model> {
+    let mut a: request::ActiveModel = req.into();
+    a.status = Set(status.into());
+    a.updated_at = Set(now);
+    if reason.is_some() {
+        a.reason = Set(reason);
+    }
+    Ok(a.update(db).await?)
+}
+
+/// Approves a pending request. Distinct approvers holding APPROVE on the
+/// workflow (and account); never the requester, whoever they are. The last
+/// approval applies the operation, once; if it can no longer apply, the
+/// request becomes FAILED with the reason.
+pub async fn approve(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> ServiceResult<request::Model> {
+    let now = engine.env.now;
+    let txn = begin_write(engine.db).await?;
+    let req = lock_pending(&txn, access, id).await?;
+    if req.requester_id == access.user_id {
+        return Err(ServiceError::SelfApproval("nobody approves their own request, the Owner included".into()));
+    }
+    let wf = Workflow::parse(&req.workflow).map_err(ServiceError::internal)?;
+    access.require(wf, Action::Approve, req.account_id.as_deref())?;
+    approval::ActiveModel {
+        id: Set(new_id()),
+        request_id: Set(req.id.clone()),
+        org_id: Set(req.org_id.clone()),
+        approver_id: Set(access.user_id.clone()),
+        at: Set(now),
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            ServiceError::Conflict("you already approved this request".into())
+        } else {
+            e.into()
+        }
+    })?;
+    let count = approval::Entity::find().filter(approval::Column::RequestId.eq(&req.id)).count(&txn).await?;
+    let actor = AuditActor::user(&access.user_id);
+    audit::append(
+        &txn,
+        Entry {
+            org_id: &req.org_id,
+            actor: actor.clone(),
+            action: "REQUEST_APPROVED",
+            target: Some(req.id.clone()),
+            before: None,
+            after: Some(json!({"approvals": count, "approvalsRequired": req.approvals_required})),
+            request_id: Some(req.id.clone()),
+        },
+        now,
+    )
+    .await?;
+    let mut events = vec![event(&req, "APPROVED")];
+    let mut jobs = Vec::new();
+    let req = if count >= u64::try_from(req.approvals_required).unwrap_or(0) {
+        let op = Operation::from_json(&req.payload)?;
+        let attempt = txn.begin().await?;
+        match operation::apply(&attempt, &engine.env, &req.org_id, &req.requester_id, &op).await {
+            Ok(applied) => {
+                attempt.commit().await?;
+                audit_applied(&txn, &req, &op, actor, applied.target, applied.before, applied.after, now).await?;
+                jobs = applied.jobs;
+                events.push(event(&req, "COMPLETED"));
+                set_status(&txn, req, status::COMPLETED, None, now).await?
+            }
+            Err(ServiceError::Internal(e)) => return Err(ServiceError::Internal(e)),
+            Err(refusal) => {
+                attempt.rollback().await?;
+                let reason = refusal.to_string();
+                audit::append(
+                    &txn,
+                    Entry {
+                        org_id: &req.org_id,
+                        actor: AuditActor::system("request-engine"),
+                        action: "REQUEST_FAILED",
+                        target: Some(req.id.clone()),
+                        before: None,
+                        after: Some(json!({"reason": reason})),
+                        request_id: Some(req.id.clone()),
+                    },
+                    now,
+                )
+                .await?;
+                events.push(event(&req, "FAILED"));
+                set_status(&txn, req, status::FAILED, Some(reason), now).await?
+            }
+        }
+    } else {
+        set_status(&txn, req, status::PENDING_APPROVAL, None, now).await?
+    };
+    txn.commit().await?;
+    enqueue(engine.queue, jobs).await;
+    engine.bus.publish(events);
+    Ok(req)
+}
+
+/// Rejects a pending request: any member who could approve it, except its requester.
+pub async fn reject(
+    engine: &Engine<'_>,
+    access: &OrgAccess,
+    id: &str,
+    reason: Option<String>,
+) -> ServiceResult<request::Model> {
+    let reason = reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+    if reason.as_ref().is_some_and(|r| r.chars().count() > 1000) {
+        return Err(ServiceError::BadInput("reason: at most 1000 characters".into()));
+    }
+    decide_terminal(engine, access, id, status::REJECTED, reason, |req, access| {
+        if req.requester_id == access.user_id {
+            return Err(ServiceError::Forbidden("cancel your own request instead of rejecting it".into()));
+        }
+        let wf = Workflow::parse(&req.workflow).map_err(ServiceError::internal)?;
+        access.require(wf, Action::Approve, req.account_id.as_deref())
+    })
+    .await
+}
+
+/// Cancels a pending request: its requester only.
+pub async fn cancel(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> ServiceResult<request::Model> {
+    decide_terminal(engine, access, id, status::CANCELLED, None, |req, access| {
+        if req.requester_id != access.user_id {
+            return Err(ServiceError::Forbidden("only the requester may cancel a request".into()));
+        }
+        Ok(())
+    })
+    .await
+}
+
+async fn decide_terminal(
+    engine: &Engine<'_>,
+    access: &OrgAccess,
+    id: &str,
+    to: &'static str,
+    reason: Option<String>,
+    allowed: impl FnOnce(&request::Model, &OrgAccess) -> ServiceResult<()>,
+) -> ServiceResult<request::Model> {
+    let now = engine.env.now;
+    let txn = begin_write(engine.db).await?;
+    let req = lock_pending(&txn, access, id).await?;
+    allowed(&req, access)?;
+    let kind = to;
+    audit::append(
+        &txn,
+        Entry {
+            org_id: &req.org_id,
+            actor: AuditActor::user(&access.user_id),
+            action: if to == status::REJECTED { "REQUEST_REJECTED" } else { "REQUEST_CANCELLED" },
+            target: Some(req.id.clone()),
+            before: Some(json!({"status": req.status})),
+            after: Some(json!({"status": to, "reason": reason})),
+            request_id: Some(req.id.clone()),
+        },
+        now,
+    )
+    .await?;
+    let req = set_status(&txn, req, to, reason, now).await?;
+    txn.commit().await?;
+    engine.bus.publish([event(&req, kind)]);
+    Ok(req)
+}
+
 /// A request of the caller's organisation, if they may VIEW its workflow.
 pub async fn get<C: ConnectionTrait>(db: &C, access: &OrgAccess, id: &str) -> ServiceResult<request::Model> {
     let req = find_in_org(db, &access.org_id, id).await?;
-    let workflow = crate::domain::Workflow::parse(&req.workflow).map_err(ServiceError::internal)?;
-    if !access.allows(workflow, Action::View, None) {
+    if !may_view(access, &req)? {
         return Err(ServiceError::NotFound("request"));
     }
     Ok(req)
+}
+
+/// Members see requests of workflows they may VIEW, and always their own.
+fn may_view(access: &OrgAccess, req: &request::Model) -> ServiceResult<bool> {
+    let workflow = Workflow::parse(&req.workflow).map_err(ServiceError::internal)?;
+    Ok(req.requester_id == access.user_id || access.allows(workflow, Action::View, None))
 }
 
 /// A request by id within one organisation; else `NOT_FOUND`.
@@ -115,6 +411,75 @@ pub async fn org_of<C: ConnectionTrait>(db: &C, id: &str) -> ServiceResult<Strin
     request::Entity::find_by_id(id).one(db).await?.map(|r| r.org_id).ok_or(ServiceError::NotFound("request"))
 }
 
+/// Filters and a page position for the request queue.
+pub struct QueueQuery {
+    pub status: Option<String>,
+    pub workflow: Option<Workflow>,
+    pub first: u64,
+    /// Cursor: `created_at` (RFC 3339) and id of the last request seen.
+    pub after: Option<(DateTime<Utc>, String)>,
+}
+
+/// Requests of workflows the caller may VIEW, newest first.
+pub async fn queue<C: ConnectionTrait>(
+    db: &C,
+    access: &OrgAccess,
+    q: &QueueQuery,
+) -> ServiceResult<(Vec<request::Model>, bool)> {
+    use sea_orm::Condition;
+    let visible: Vec<&str> = Workflow::ALL
+        .iter()
+        .filter(|w| access.allows(**w, Action::View, None))
+        .filter(|w| q.workflow.is_none_or(|want| want == **w))
+        .map(|w| w.as_str())
+        .collect();
+    let mut sel = request::Entity::find()
+        .filter(request::Column::OrgId.eq(&access.org_id))
+        .filter(request::Column::Workflow.is_in(visible));
+    if let Some(s) = &q.status {
+        sel = sel.filter(request::Column::Status.eq(s.as_str()));
+    }
+    if let Some((at, id)) = &q.after {
+        sel =
+            sel.filter(Condition::any().add(request::Column::CreatedAt.lt(*at)).add(
+                Condition::all().add(request::Column::CreatedAt.eq(*at)).add(request::Column::Id.lt(id.as_str())),
+            ));
+    }
+    let mut rows = sel
+        .order_by_desc(request::Column::CreatedAt)
+        .order_by_desc(request::Column::Id)
+        .limit(q.first + 1)
+        .all(db)
+        .await?;
+    let more = rows.len() as u64 > q.first;
+    rows.truncate(q.first as usize);
+    Ok((rows, more))
+}
+
+/// Approvals of a request, oldest first.
+pub async fn approvals<C: ConnectionTrait>(db: &C, request_id: &str) -> ServiceResult<Vec<approval::Model>> {
+    Ok(approval::Entity::find()
+        .filter(approval::Column::RequestId.eq(request_id))
+        .order_by_asc(approval::Column::At)
+        .all(db)
+        .await?)
+}
+
+/// Users who may still approve a pending request: holders of APPROVE on its
+/// workflow who are not its requester and have not approved yet.
+pub async fn eligible_approvers<C: ConnectionTrait>(db: &C, req: &request::Model) -> ServiceResult<Vec<String>> {
+    if req.status != status::PENDING_APPROVAL {
+        return Ok(Vec::new());
+    }
+    let wf = Workflow::parse(&req.workflow).map_err(ServiceError::internal)?;
+    let done: Vec<String> = approvals(db, &req.id).await?.into_iter().map(|a| a.approver_id).collect();
+    let all = policies::approvers(db, &req.org_id).await?;
+    Ok(all
+        .get(&wf)
+        .map(|users| users.iter().filter(|u| **u != req.requester_id && !done.contains(u)).cloned().collect())
+        .unwrap_or_default())
+}
+
 /// How long a request may wait for approval before it expires (SPEC §4).
 pub const DEFAULT_TTL: chrono::Duration = chrono::Duration::hours(72);
 
@@ -123,14 +488,14 @@ pub const DEFAULT_TTL: chrono::Duration = chrono::Duration::hours(72);
 /// workers running at once expire each request once.
 pub async fn expire_stale(
     db: &DatabaseConnection,
+    bus: &EventBus,
     ttl: chrono::Duration,
-    now: chrono::DateTime<chrono::Utc>,
+    now: DateTime<Utc>,
 ) -> ServiceResult<usize> {
-    use sea_orm::{QuerySelect, sea_query::Expr};
-    let stale: Vec<(String, String)> = request::Entity::find()
+    use sea_orm::sea_query::Expr;
+    let stale: Vec<String> = request::Entity::find()
         .select_only()
         .column(request::Column::Id)
-        .column(request::Column::OrgId)
         .filter(request::Column::Status.eq(status::PENDING_APPROVAL))
         .filter(request::Column::CreatedAt.lt(now - ttl))
         .limit(500)
@@ -138,7 +503,7 @@ pub async fn expire_stale(
         .all(db)
         .await?;
     let mut expired = 0;
-    for (id, org_id) in stale {
+    for id in stale {
         let txn = begin_write(db).await?;
         let res = request::Entity::update_many()
             .col_expr(request::Column::Status, Expr::value(status::EXPIRED))
@@ -147,24 +512,26 @@ pub async fn expire_stale(
             .filter(request::Column::Status.eq(status::PENDING_APPROVAL))
             .exec(&txn)
             .await?;
+        let Some(req) = request::Entity::find_by_id(&id).one(&txn).await? else { continue };
         if res.rows_affected == 1 {
             audit::append(
                 &txn,
                 Entry {
-                    org_id: &org_id,
+                    org_id: &req.org_id,
                     actor: AuditActor::system("request-expiry"),
                     action: "REQUEST_EXPIRED",
                     target: Some(id.clone()),
-                    before: Some(serde_json::json!({"status": status::PENDING_APPROVAL})),
-                    after: Some(serde_json::json!({"status": status::EXPIRED})),
+                    before: Some(json!({"status": status::PENDING_APPROVAL})),
+                    after: Some(json!({"status": status::EXPIRED})),
                     request_id: Some(id.clone()),
                 },
                 now,
             )
             .await?;
+            txn.commit().await?;
+            bus.publish([event(&req, "EXPIRED")]);
             expired += 1;
         }
-        txn.commit().await?;
     }
     Ok(expired)
 }

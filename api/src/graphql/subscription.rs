@@ -1,0 +1,47 @@
+//! Root subscriptions (graphql-transport-ws on `/graphql/ws`).
+
+use super::types::{Request, RequestEvent};
+use super::{ApiError, authz, state_arc};
+use crate::authz::{Actor, resolve};
+use crate::domain::{Action, Workflow};
+use crate::service::requests;
+use async_graphql::{Context, ID, Subscription};
+use futures_util::{Stream, StreamExt};
+use tokio_stream::wrappers::BroadcastStream;
+
+pub struct SubscriptionRoot;
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// Every creation and status change of the organisation's requests whose
+    /// workflow the subscriber may VIEW. Access is re-checked for each event,
+    /// so a member who is removed or loses VIEW stops receiving at once.
+    async fn request_events(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+    ) -> Result<impl Stream<Item = RequestEvent> + use<>, ApiError> {
+        let st = state_arc(ctx);
+        let access = authz(ctx).org(&org_id).await?;
+        let Actor::User(user) = &authz(ctx).actor else { unreachable!("org access implies a user") };
+        let user_id = user.user_id.clone();
+        let org_id = access.org_id.clone();
+        let rx = st.bus.subscribe();
+        Ok(BroadcastStream::new(rx).filter_map(move |msg| {
+            let (st, user_id, org_id) = (st.clone(), user_id.clone(), org_id.clone());
+            async move {
+                let msg = msg.ok()?;
+                if msg.org_id != org_id {
+                    return None;
+                }
+                let access = resolve(&st.db, &org_id, &user_id).await.ok()?;
+                let wf = Workflow::parse(&msg.workflow).ok()?;
+                if !access.allows(wf, Action::View, None) {
+                    return None;
+                }
+                let req = requests::find_in_org(&st.db, &org_id, &msg.request_id).await.ok()?;
+                Some(RequestEvent { request: Request(req), kind: msg.kind })
+            }
+        }))
+    }
+}

@@ -1,0 +1,214 @@
+//! Approval policies per workflow, and approver coverage (SPEC §4).
+
+use super::{ServiceError, ServiceResult, operation::Applied};
+use crate::authz::{OrgAccess, effective_permissions};
+use crate::domain::{Action, MemberStatus, Permission, RoleSet, UsdAmount, Workflow, new_id};
+use chrono::{DateTime, Utc};
+use entity::{member, permission_grant, policy};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Most approvals a policy may require.
+pub const MAX_REQUIRED_APPROVALS: i32 = 20;
+
+/// A policy as submitted: parsed and checked.
+#[derive(Clone, Debug)]
+pub struct PolicySpec {
+    pub required_approvals: i32,
+    pub always_require_approval: bool,
+    pub approval_threshold_usd: Option<UsdAmount>,
+}
+
+impl PolicySpec {
+    pub fn parse(
+        workflow: Workflow,
+        required_approvals: i32,
+        always_require_approval: bool,
+        approval_threshold_usd: Option<String>,
+    ) -> ServiceResult<Self> {
+        if !(1..=MAX_REQUIRED_APPROVALS).contains(&required_approvals) {
+            return Err(ServiceError::BadInput(format!("requiredApprovals: must be 1 to {MAX_REQUIRED_APPROVALS}")));
+        }
+        let threshold = approval_threshold_usd.as_deref().map(UsdAmount::from_stored).transpose()?;
+        if threshold.is_some() && workflow != Workflow::InitiateWithdrawal {
+            return Err(ServiceError::BadInput("approvalThresholdUsd: only withdrawals have a threshold".into()));
+        }
+        Ok(Self { required_approvals, always_require_approval, approval_threshold_usd: threshold })
+    }
+}
+
+/// The organisation's policy for a workflow, if any.
+pub async fn find<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    workflow: Workflow,
+) -> ServiceResult<Option<policy::Model>> {
+    Ok(policy::Entity::find()
+        .filter(policy::Column::OrgId.eq(org_id))
+        .filter(policy::Column::Workflow.eq(workflow.as_str()))
+        .one(db)
+        .await?)
+}
+
+/// Every policy of the organisation (any member may read them).
+pub async fn list<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceResult<Vec<policy::Model>> {
+    Ok(policy::Entity::find()
+        .filter(policy::Column::OrgId.eq(&access.org_id))
+        .order_by_asc(policy::Column::Workflow)
+        .all(db)
+        .await?)
+}
+
+fn policy_json(p: &policy::Model) -> serde_json::Value {
+    json!({
+        "workflow": p.workflow,
+        "requiredApprovals": p.required_approvals,
+        "alwaysRequireApproval": p.always_require_approval,
+        "approvalThresholdUsd": p.approval_threshold_usd,
+        "locked": p.locked,
+        "version": p.version,
+    })
+}
+
+/// Creates or replaces a workflow's policy (a locked policy stays locked).
+pub async fn set<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    workflow: Workflow,
+    spec: &PolicySpec,
+    now: DateTime<Utc>,
+) -> ServiceResult<Applied> {
+    let threshold = spec.approval_threshold_usd.map(UsdAmount::to_stored);
+    let (before, after) = match find(db, org_id, workflow).await? {
+        Some(p) => {
+            let before = policy_json(&p);
+            let version = p.version + 1;
+            let mut a: policy::ActiveModel = p.into();
+            a.required_approvals = Set(spec.required_approvals);
+            a.always_require_approval = Set(spec.always_require_approval);
+            a.approval_threshold_usd = Set(threshold);
+            a.version = Set(version);
+            a.updated_at = Set(now);
+            (Some(before), a.update(db).await?)
+        }
+        None => {
+            let p = policy::ActiveModel {
+                id: Set(new_id()),
+                org_id: Set(org_id.to_string()),
+                workflow: Set(workflow.as_str().into()),
+                required_approvals: Set(spec.required_approvals),
+                always_require_approval: Set(spec.always_require_approval),
+                approval_threshold_usd: Set(threshold),
+                locked: Set(false),
+                version: Set(1),
+                updated_at: Set(now),
+            }
+            .insert(db)
+            .await?;
+            (None, p)
+        }
+    };
+    Ok(Applied { target: Some(workflow.as_str().into()), before, after: Some(policy_json(&after)), jobs: vec![] })
+}
+
+/// Locks or unlocks an existing policy.
+pub async fn set_locked<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    workflow: Workflow,
+    locked: bool,
+    now: DateTime<Utc>,
+) -> ServiceResult<Applied> {
+    let p = find(db, org_id, workflow).await?.ok_or(ServiceError::NotFound("policy"))?;
+    if p.locked == locked {
+        return Err(ServiceError::Conflict(format!(
+            "the {} policy is already {}",
+            workflow.as_str(),
+            if locked { "locked" } else { "unlocked" }
+        )));
+    }
+    let before = policy_json(&p);
+    let version = p.version + 1;
+    let mut a: policy::ActiveModel = p.into();
+    a.locked = Set(locked);
+    a.version = Set(version);
+    a.updated_at = Set(now);
+    let after = a.update(db).await?;
+    Ok(Applied {
+        target: Some(workflow.as_str().into()),
+        before: Some(before),
+        after: Some(policy_json(&after)),
+        jobs: vec![],
+    })
+}
+
+/// Per workflow with a policy: (eligible approvers, required approvals).
+pub type Coverage = BTreeMap<Workflow, (usize, i32)>;
+
+/// Counts, for every workflow that has a policy, the active members who hold
+/// APPROVE on it, leaving out `excluding_user` (the requester of a change).
+pub async fn coverage<C: ConnectionTrait>(db: &C, org_id: &str, excluding_user: &str) -> ServiceResult<Coverage> {
+    let approvers = approvers(db, org_id).await?;
+    let mut out = Coverage::new();
+    for p in policy::Entity::find().filter(policy::Column::OrgId.eq(org_id)).all(db).await? {
+        let wf = Workflow::parse(&p.workflow).map_err(ServiceError::internal)?;
+        let eligible =
+            approvers.get(&wf).map_or(0, |users| users.iter().filter(|u| u.as_str() != excluding_user).count());
+        out.insert(wf, (eligible, p.required_approvals));
+    }
+    Ok(out)
+}
+
+/// For each workflow, the users (active members) holding APPROVE on it.
+pub async fn approvers<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+) -> ServiceResult<BTreeMap<Workflow, BTreeSet<String>>> {
+    let members = member::Entity::find()
+        .filter(member::Column::OrgId.eq(org_id))
+        .filter(member::Column::Status.eq(MemberStatus::Active.as_str()))
+        .all(db)
+        .await?;
+    let grants = permission_grant::Entity::find().filter(permission_grant::Column::OrgId.eq(org_id)).all(db).await?;
+    let mut out: BTreeMap<Workflow, BTreeSet<String>> = BTreeMap::new();
+    for m in members {
+        let roles = RoleSet::from_stored(&m.roles).map_err(ServiceError::internal)?;
+        let own: Vec<Permission> = grants
+            .iter()
+            .filter(|g| g.member_id == m.id)
+            .filter_map(|g| {
+                Some(Permission {
+                    workflow: Workflow::parse(&g.workflow).ok()?,
+                    action: Action::parse(&g.action).ok()?,
+                    account_id: g.account_id.clone(),
+                })
+            })
+            .collect();
+        for p in effective_permissions(m.is_owner, &roles, &own) {
+            if p.action == Action::Approve {
+                out.entry(p.workflow).or_default().insert(m.user_id.clone());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Refuses a change that leaves some workflow with fewer eligible approvers
+/// than its policy requires, where the change made it worse (fewer approvers
+/// or a higher requirement than before).
+pub fn check_coverage(before: &Coverage, after: &Coverage) -> ServiceResult<()> {
+    for (wf, (eligible, required)) in after {
+        let (eligible_before, required_before) = before.get(wf).copied().unwrap_or((usize::MAX, 0));
+        let short = (*eligible as i64) < i64::from(*required);
+        if short && (*eligible < eligible_before || *required > required_before) {
+            return Err(ServiceError::Coverage(format!(
+                "{} would have {} eligible approver(s) besides the requester, fewer than the {} its policy requires",
+                wf.as_str(),
+                eligible,
+                required
+            )));
+        }
+    }
+    Ok(())
+}

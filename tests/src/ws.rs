@@ -1,0 +1,93 @@
+//! A graphql-transport-ws client for tests, over a real WebSocket.
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub struct WsClient {
+    socket: Socket,
+}
+
+/// What a connection attempt ended with.
+#[derive(Debug)]
+pub enum Handshake {
+    Acked(Box<WsClient>),
+    /// The server closed the connection (code, reason).
+    Refused(u16, String),
+}
+
+impl WsClient {
+    /// Connects and completes `connection_init`; panics if refused.
+    pub async fn connect(base: &str, init_payload: Value) -> Self {
+        match Self::try_connect(base, init_payload).await {
+            Handshake::Acked(c) => *c,
+            Handshake::Refused(code, reason) => panic!("WebSocket refused: {code} {reason}"),
+        }
+    }
+
+    pub async fn try_connect(base: &str, init_payload: Value) -> Handshake {
+        let url = format!("{}/graphql/ws", base.replacen("http", "ws", 1));
+        let mut req = url.into_client_request().expect("ws request");
+        req.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
+        let (mut socket, _) = tokio_tungstenite::connect_async(req).await.expect("ws connect");
+        let init = json!({"type": "connection_init", "payload": init_payload});
+        socket.send(Message::Text(init.to_string().into())).await.expect("send init");
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), socket.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    let v: Value = serde_json::from_str(&t).expect("json");
+                    if v["type"] == "connection_ack" {
+                        return Handshake::Acked(Box::new(WsClient { socket }));
+                    }
+                }
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    let (code, reason) =
+                        frame.map(|f| (u16::from(f.code), f.reason.to_string())).unwrap_or((0, String::new()));
+                    return Handshake::Refused(code, reason);
+                }
+                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Err(e))) => return Handshake::Refused(0, e.to_string()),
+                Ok(None) => return Handshake::Refused(0, "closed".into()),
+                Err(_) => panic!("no connection_ack within 5 s"),
+            }
+        }
+    }
+
+    /// Starts a subscription with the given id.
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        let msg = json!({"id": id, "type": "subscribe", "payload": {"query": query, "variables": variables}});
+        self.socket.send(Message::Text(msg.to_string().into())).await.expect("send subscribe");
+    }
+
+    /// The next `next`/`error` message's payload, or `None` after `timeout`.
+    pub async fn next(&mut self, timeout: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(tokio::time::Instant::now())?;
+            match tokio::time::timeout(left, self.socket.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    let v: Value = serde_json::from_str(&t).expect("json");
+                    match v["type"].as_str() {
+                        Some("next") => return Some(v["payload"].clone()),
+                        Some("error") => return Some(json!({"errors": v["payload"]})),
+                        Some("ping") => {
+                            let _ = self.socket.send(Message::Text(json!({"type": "pong"}).to_string().into())).await;
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(Some(Ok(_))) => {}
+                _ => return None,
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for WsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WsClient")
+    }
+}
