@@ -269,7 +269,7 @@ async fn locked_policies_need_someone_else(backend: Backend) {
     assert_eq!(status(&d, "setPolicy"), "PENDING_APPROVAL");
     assert!(d["setPolicy"]["request"]["waitingReason"].as_str().unwrap().starts_with("POLICY_LOCKED"));
     let r = request_id(&d, "setPolicy");
-    assert_eq!(app.err(Some(&o.owner.token), APPROVE, json!({"r": r})).await, "SELF_APPROVAL");
+    assert_eq!(app.err(Some(&o.owner.token), APPROVE, json!({"r": r})).await, "POLICY_LOCKED");
     let p = app.ok(Some(&o.owner.token), POLICIES, json!({"o": o.id})).await;
     assert_eq!(p["organization"]["policies"][0]["requiredApprovals"], 2, "unchanged while pending");
     app.ok(Some(&o.admin1.0.token), APPROVE, json!({"r": r})).await;
@@ -285,7 +285,7 @@ async fn locked_policies_need_someone_else(backend: Backend) {
     let d = app.ok(Some(&o.admin1.0.token), UNLOCK, json!({"o": o.id, "w": "INITIATE_WITHDRAWAL"})).await;
     assert_eq!(status(&d, "unlockPolicy"), "PENDING_APPROVAL");
     let r = request_id(&d, "unlockPolicy");
-    assert_eq!(app.err(Some(&o.admin1.0.token), APPROVE, json!({"r": r})).await, "SELF_APPROVAL");
+    assert_eq!(app.err(Some(&o.admin1.0.token), APPROVE, json!({"r": r})).await, "POLICY_LOCKED");
     app.ok(Some(&o.admin2.0.token), APPROVE, json!({"r": r})).await;
     let p = app.ok(Some(&o.owner.token), POLICIES, json!({"o": o.id})).await;
     assert_eq!(p["organization"]["policies"][0]["locked"], false);

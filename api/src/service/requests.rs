@@ -42,6 +42,9 @@ pub struct Engine<'a> {
     pub bus: &'a EventBus,
 }
 
+/// How a waiting reason marks a change to a locked policy.
+const LOCKED_PREFIX: &str = "POLICY_LOCKED";
+
 /// Whether a new request completes at once or waits, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -63,7 +66,7 @@ pub async fn decide<C: ConnectionTrait>(db: &C, access: &OrgAccess, op: &Operati
         return Ok(Decision::Wait {
             approvals: own_policy.map_or(1, |p| p.required_approvals.max(1)),
             reason: Some(format!(
-                "POLICY_LOCKED: the {} policy is locked; changing or unlocking it needs approval by someone other than the requester",
+                "{LOCKED_PREFIX}: the {} policy is locked; changing or unlocking it needs approval by someone other than the requester",
                 changed.as_str()
             )),
         });
@@ -237,6 +240,12 @@ pub async fn approve(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> Servi
     let txn = begin_write(engine.db).await?;
     let req = lock_pending(&txn, access, id).await?;
     if req.requester_id == access.user_id {
+        if req.waiting_reason.as_deref().is_some_and(|r| r.starts_with(LOCKED_PREFIX)) {
+            return Err(ServiceError::PolicyLocked(
+                "this change to a locked policy needs approval by someone other than its requester, whatever their permissions"
+                    .into(),
+            ));
+        }
         return Err(ServiceError::SelfApproval("nobody approves their own request, the Owner included".into()));
     }
     let wf = Workflow::parse(&req.workflow).map_err(ServiceError::internal)?;
