@@ -10,7 +10,7 @@
 //! Another organisation's data is `NOT_FOUND`: a non-member cannot tell an
 //! organisation that exists from one that does not.
 
-use crate::domain::{Action, MemberStatus, Permission, RoleSet, Workflow};
+use crate::domain::{Action, ApiScope, MemberStatus, Permission, RoleSet, ScopeSet, Workflow};
 use crate::service::{ServiceError, ServiceResult};
 use chrono::{DateTime, Utc};
 use entity::{member, organization, permission_grant};
@@ -30,11 +30,27 @@ pub struct UserSession {
     pub last_used_at: DateTime<Utc>,
 }
 
+/// A service user, as established from a signed API-key request.
+#[derive(Clone, Debug)]
+pub struct ServiceUserSession {
+    pub service_user_id: String,
+    pub org_id: String,
+    /// The public key id the request was signed with.
+    pub key_id: String,
+    pub scopes: ScopeSet,
+    /// Accounts the key may touch; `None` = every account.
+    pub account_ids: Option<Vec<String>>,
+    /// Ledger and history queries are clamped to this window.
+    pub query_start: Option<DateTime<Utc>>,
+    pub query_end: Option<DateTime<Utc>>,
+}
+
 /// Who is calling.
 #[derive(Clone, Debug)]
 pub enum Actor {
     Anonymous,
     User(UserSession),
+    ServiceUser(ServiceUserSession),
     /// The platform operator (`COUNTERSIGN_OPERATOR_TOKEN`).
     Operator,
 }
@@ -44,6 +60,9 @@ impl Actor {
     pub fn user(&self) -> ServiceResult<&UserSession> {
         match self {
             Actor::User(u) => Ok(u),
+            Actor::ServiceUser(_) => {
+                Err(ServiceError::Forbidden("service users cannot do this; it is for people".into()))
+            }
             _ => Err(ServiceError::Unauthenticated("sign in first".into())),
         }
     }
@@ -53,7 +72,9 @@ impl Actor {
         match self {
             Actor::Operator => Ok(()),
             Actor::Anonymous => Err(ServiceError::Unauthenticated("operator credential required".into())),
-            Actor::User(_) => Err(ServiceError::Forbidden("only the platform operator may do this".into())),
+            Actor::User(_) | Actor::ServiceUser(_) => {
+                Err(ServiceError::Forbidden("only the platform operator may do this".into()))
+            }
         }
     }
 }
@@ -62,12 +83,15 @@ impl Actor {
 #[derive(Clone, Debug)]
 pub struct OrgAccess {
     pub org_id: String,
+    /// The caller: a user id, or a service user id when `service` is set.
     pub user_id: String,
     pub member_id: String,
     pub is_owner: bool,
     pub roles: RoleSet,
     /// The effective set: role permissions, single grants, and for the Owner everything.
     pub permissions: BTreeSet<Permission>,
+    /// Set when the caller is a service user: its key's scopes and limits.
+    pub service: Option<ServiceUserSession>,
 }
 
 impl OrgAccess {
@@ -84,6 +108,30 @@ impl OrgAccess {
                     (Some(want), Some(have)) => want == have,
                 }
         })
+    }
+
+    /// `USER` or `SERVICE_USER`, as requests and audit records name the caller.
+    pub fn actor_kind(&self) -> &'static str {
+        if self.service.is_some() { "SERVICE_USER" } else { "USER" }
+    }
+
+    /// Members are governed by workflow permissions; a service user's key
+    /// must carry `scope` (SPEC §7).
+    pub fn require_scope(&self, scope: ApiScope) -> ServiceResult<()> {
+        match &self.service {
+            Some(s) if !s.scopes.contains(scope) => {
+                Err(ServiceError::Forbidden(format!("this API key lacks the {} scope", scope.as_str())))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the caller may touch `account_id` (a key may be limited to some accounts).
+    pub fn may_touch_account(&self, account_id: &str) -> bool {
+        match self.service.as_ref().and_then(|s| s.account_ids.as_ref()) {
+            Some(accounts) => accounts.iter().any(|a| a == account_id),
+            None => true,
+        }
     }
 
     /// `FORBIDDEN` unless [`allows`](Self::allows).
@@ -137,6 +185,7 @@ pub async fn resolve<C: ConnectionTrait>(db: &C, org_id: &str, user_id: &str) ->
         .collect::<ServiceResult<Vec<_>>>()?;
     let roles = RoleSet::from_stored(&m.roles).map_err(ServiceError::internal)?;
     Ok(OrgAccess {
+        service: None,
         permissions: effective_permissions(m.is_owner, &roles, &grants),
         org_id: m.org_id,
         user_id: m.user_id,
@@ -166,6 +215,9 @@ impl Authz {
     /// (`TWO_FACTOR_REQUIRED`), and sessions idle longer than the
     /// organisation allows (`UNAUTHENTICATED`).
     pub async fn org(&self, org_id: &str) -> ServiceResult<Arc<OrgAccess>> {
+        if let Actor::ServiceUser(su) = &self.actor {
+            return service_user_access(su, org_id).map(Arc::new);
+        }
         let user = self.actor.user()?;
         let mut resolved = self.resolved.lock().await;
         if let Some(a) = resolved.get(org_id) {
@@ -191,6 +243,39 @@ impl Authz {
         resolved.insert(org_id.to_string(), access.clone());
         Ok(access)
     }
+}
+
+/// A service user's access: only its own organisation; VIEW and INITIATE on
+/// withdrawals with the WITHDRAW scope, on the key's accounts. Never APPROVE
+/// or EXECUTE, never MANAGE_ACCESS or MANAGE_POLICIES (SPEC §2).
+pub fn service_user_access(su: &ServiceUserSession, org_id: &str) -> ServiceResult<OrgAccess> {
+    if su.org_id != org_id {
+        return Err(ServiceError::NotFound("organization"));
+    }
+    let mut permissions = BTreeSet::new();
+    if su.scopes.contains(ApiScope::Withdraw) {
+        for action in [Action::View, Action::Initiate] {
+            match &su.account_ids {
+                None => {
+                    permissions.insert(Permission::everywhere(Workflow::InitiateWithdrawal, action));
+                }
+                Some(accounts) => permissions.extend(accounts.iter().map(|a| Permission {
+                    workflow: Workflow::InitiateWithdrawal,
+                    action,
+                    account_id: Some(a.clone()),
+                })),
+            }
+        }
+    }
+    Ok(OrgAccess {
+        org_id: org_id.to_string(),
+        user_id: su.service_user_id.clone(),
+        member_id: String::new(),
+        is_owner: false,
+        roles: RoleSet::default(),
+        permissions,
+        service: Some(su.clone()),
+    })
 }
 
 #[cfg(test)]
@@ -265,6 +350,7 @@ mod tests {
             member_id: "m".into(),
             is_owner: false,
             roles: RoleSet::from_input(&[Role::ReadOnly]).unwrap(),
+            service: None,
             permissions: effective_permissions(false, &RoleSet::from_input(&[Role::ReadOnly]).unwrap(), &[grant]),
         };
         assert!(access.allows(InitiateWithdrawal, Initiate, Some("acc-1")));

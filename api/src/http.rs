@@ -6,7 +6,7 @@
 
 use crate::authz::{Actor, Authz};
 use crate::graphql::{AppSchema, ClientIp, error::ensure_codes};
-use crate::service::{ServiceResult, identity};
+use crate::service::{ServiceError, ServiceResult, identity, signing};
 use crate::state::AppState;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::{BatchRequest, Data};
@@ -61,6 +61,23 @@ pub async fn actor_for_token(state: &AppState, token: Option<&str>) -> ServiceRe
         .map_or(Actor::Anonymous, Actor::User))
 }
 
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// An authentication failure before GraphQL runs, in GraphQL's error shape.
+fn refusal(e: ServiceError) -> Response {
+    let gql: async_graphql::Error = crate::graphql::ApiError(e.clone()).into();
+    let status = match e {
+        ServiceError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
+        ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let code = gql.extensions.as_ref().and_then(|x| x.get("code")).map(|c| c.to_string().trim_matches('"').to_string());
+    error_response(status, code.as_deref().unwrap_or("INTERNAL"), &gql.message)
+}
+
 fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({"errors": [{"message": message, "extensions": {"code": code}}]});
     (status, Json(body)).into_response()
@@ -78,12 +95,24 @@ async fn graphql_post(
             return error_response(StatusCode::BAD_REQUEST, "BAD_INPUT", &format!("invalid GraphQL request: {e}"));
         }
     };
-    let actor = match actor_for_token(&http.state, bearer(&headers)).await {
+    let actor = if let Some(key_id) = header(&headers, "x-api-key") {
+        let signed = signing::Signed {
+            key_id,
+            nonce: header(&headers, "x-api-nonce").unwrap_or_default(),
+            signature: header(&headers, "x-api-signature").unwrap_or_default(),
+            body: &body,
+            websocket: false,
+            peer: peer.ip(),
+        };
+        signing::authenticate(&http.state.db, &http.state.key, signed, http.state.clock.now())
+            .await
+            .map(Actor::ServiceUser)
+    } else {
+        actor_for_token(&http.state, bearer(&headers)).await
+    };
+    let actor = match actor {
         Ok(a) => a,
-        Err(e) => {
-            tracing::error!(error = %e, "authenticating request");
-            return error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error");
-        }
+        Err(e) => return refusal(e),
     };
     let authz = Arc::new(Authz::new(actor, http.state.db.clone(), http.state.clock.now()));
     let batch = match batch {
@@ -100,10 +129,15 @@ async fn graphql_post(
     Json(response).into_response()
 }
 
-/// Credentials a WebSocket client sends in `connection_init`.
+/// Credentials a WebSocket client sends in `connection_init`: a session
+/// token, or an API key with a nonce and a signature over the nonce alone.
 #[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
 struct ConnectionInit {
     token: Option<String>,
+    api_key: Option<String>,
+    nonce: Option<serde_json::Value>,
+    signature: Option<String>,
     #[serde(rename = "Authorization", alias = "authorization")]
     authorization: Option<String>,
 }
@@ -119,12 +153,32 @@ async fn graphql_ws(
         GraphQLWebSocket::new(socket, http.schema.clone(), protocol)
             .on_connection_init(move |payload| async move {
                 let init: ConnectionInit = serde_json::from_value(payload).unwrap_or_default();
-                let token = init.token.or_else(|| {
-                    init.authorization.and_then(|a| a.strip_prefix("Bearer ").map(|t| t.trim().to_string()))
-                });
-                let actor = actor_for_token(&state, token.as_deref())
-                    .await
-                    .map_err(|_| async_graphql::Error::new("internal error"))?;
+                let actor = if let Some(key_id) = &init.api_key {
+                    let nonce = match &init.nonce {
+                        Some(serde_json::Value::String(s)) => s.clone(),
+                        Some(other) => other.to_string(),
+                        None => String::new(),
+                    };
+                    let signed = signing::Signed {
+                        key_id,
+                        nonce: &nonce,
+                        signature: init.signature.as_deref().unwrap_or_default(),
+                        body: b"",
+                        websocket: true,
+                        peer: peer.ip(),
+                    };
+                    signing::authenticate(&state.db, &state.key, signed, state.clock.now())
+                        .await
+                        .map(Actor::ServiceUser)
+                        .map_err(|e| async_graphql::Error::new(e.to_string()))?
+                } else {
+                    let token = init.token.or_else(|| {
+                        init.authorization.and_then(|a| a.strip_prefix("Bearer ").map(|t| t.trim().to_string()))
+                    });
+                    actor_for_token(&state, token.as_deref())
+                        .await
+                        .map_err(|_| async_graphql::Error::new("internal error"))?
+                };
                 if matches!(actor, Actor::Anonymous) {
                     return Err(async_graphql::Error::new("authentication required"));
                 }

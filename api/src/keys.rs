@@ -72,6 +72,32 @@ impl MasterKey {
     }
 }
 
+impl MasterKey {
+    /// Encrypts a secret for storage (AES-256-GCM, random nonce), bound to
+    /// `context` (e.g. the key id) so a sealed value cannot be moved to another row.
+    pub fn seal(&self, context: &str, plaintext: &[u8]) -> String {
+        use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+        let cipher = aes_gcm::Aes256Gcm::new(&self.0.into());
+        let nonce = aes_gcm::Aes256Gcm::generate_nonce(&mut OsRng);
+        let ct = cipher.encrypt(&nonce, Payload { msg: plaintext, aad: context.as_bytes() }).unwrap_or_default();
+        let mut out = nonce.to_vec();
+        out.extend(ct);
+        URL_SAFE_NO_PAD.encode(out)
+    }
+
+    /// Decrypts what [`seal`](Self::seal) produced for the same `context`.
+    pub fn open(&self, context: &str, sealed: &str) -> Option<Vec<u8>> {
+        use aes_gcm::aead::{Aead, KeyInit, Payload};
+        let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+        if bytes.len() < 12 {
+            return None;
+        }
+        let (nonce, ct) = bytes.split_at(12);
+        let cipher = aes_gcm::Aes256Gcm::new(&self.0.into());
+        cipher.decrypt(aes_gcm::Nonce::from_slice(nonce), Payload { msg: ct, aad: context.as_bytes() }).ok()
+    }
+}
+
 /// The file path of a `sqlite://path?…` URL (None for in-memory or other databases).
 fn sqlite_file(url: &str) -> Option<PathBuf> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
@@ -102,6 +128,10 @@ mod tests {
         assert_eq!(k.derive_token("a", &["b"]), k.derive_token("a", &["b"]));
         assert_ne!(k.derive_token("a", &["b"]), k.derive_token("a", &["c"]));
         assert!(!format!("{k:?}").contains("11"));
+        let sealed = k.seal("cs_a", b"secret");
+        assert_eq!(k.open("cs_a", &sealed).unwrap(), b"secret");
+        assert!(k.open("cs_b", &sealed).is_none(), "bound to its context");
+        assert!(!sealed.contains("secret"));
     }
 
     #[test]

@@ -8,6 +8,8 @@ pub use sea_orm_migration::prelude::*;
 mod m0001_foundation;
 mod m0002_invitations;
 mod m0003_approvals;
+mod m0004_service_users;
+mod m0005_ledger;
 
 /// Applies every step in order; `countersign migrate` and `serve` call `Migrator::up`.
 pub struct Migrator;
@@ -19,6 +21,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_foundation::Migration),
             Box::new(m0002_invitations::Migration),
             Box::new(m0003_approvals::Migration),
+            Box::new(m0004_service_users::Migration),
+            Box::new(m0005_ledger::Migration),
         ]
     }
 }

@@ -1,11 +1,13 @@
 //! Domain types that parse rather than validate: once a value of one of these
 //! types exists it is well-formed, so services never re-check input shape.
 
+mod api_key;
 mod email;
 mod money;
 mod rbac;
 mod text;
 
+pub use api_key::{ApiScope, IpAllowList, Nonce, ScopeSet, Signature, is_key_id};
 pub use email::Email;
 pub use money::UsdAmount;
 pub use rbac::{Action, MemberStatus, Permission, Role, RoleSet, Workflow};

@@ -1,13 +1,17 @@
 //! Root mutations.
 
-use super::types::{AuthPayload, Member, Organization, Request, RequestResult, TotpEnrollment, User};
+use super::types::{
+    Asset, AuthPayload, LedgerEntry, Member, NewApiKey, Organization, Request, RequestResult, TotpEnrollment, User,
+};
 use super::{ApiResult, ClientIp, authz, state};
 use crate::authz::OrgAccess;
-use crate::domain::{Action, Role, Workflow};
+use crate::domain::{Action, ApiScope, Role, Workflow};
 use crate::service::operation::Operation;
-use crate::service::{identity, invitations, organization as orgs, requests};
+use crate::service::service_users::{KeyPatch, KeySettings};
+use crate::service::{identity, invitations, ledger, organization as orgs, requests, service_users};
 use crate::state::AppState;
-use async_graphql::{Context, ID, InputObject, Object};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use std::sync::Arc;
 
@@ -22,6 +26,73 @@ pub struct PolicyInput {
     pub approval_threshold_usd: Option<Decimal>,
 }
 
+/// A new service user and its first key (SPEC §7).
+#[derive(InputObject)]
+pub struct ServiceUserInput {
+    pub name: String,
+    pub scopes: Vec<ApiScope>,
+    /// Accounts the key may touch; omit for every account.
+    pub account_ids: Option<Vec<ID>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Addresses and CIDR ranges, IPv4 or IPv6; omit for anywhere.
+    pub ip_allowlist: Option<Vec<String>>,
+    pub nonce_window: Option<i64>,
+    pub allow_websocket: Option<bool>,
+    pub query_start: Option<DateTime<Utc>>,
+    pub query_end: Option<DateTime<Utc>>,
+}
+
+impl ServiceUserInput {
+    fn settings(&self) -> KeySettings {
+        KeySettings {
+            scopes: self.scopes.clone(),
+            account_ids: self.account_ids.as_ref().map(|v| v.iter().map(|i| i.0.clone()).collect()),
+            expires_at: self.expires_at,
+            ip_allowlist: self.ip_allowlist.clone(),
+            nonce_window: self.nonce_window,
+            allow_websocket: self.allow_websocket.unwrap_or(false),
+            query_start: self.query_start,
+            query_end: self.query_end,
+        }
+    }
+}
+
+/// A change to a key: an omitted field keeps its value, an explicit null clears it.
+#[derive(InputObject, Default)]
+pub struct ApiKeyPatch {
+    pub scopes: Option<Vec<ApiScope>>,
+    pub account_ids: MaybeUndefined<Vec<ID>>,
+    pub expires_at: MaybeUndefined<DateTime<Utc>>,
+    pub ip_allowlist: MaybeUndefined<Vec<String>>,
+    pub nonce_window: MaybeUndefined<i64>,
+    pub allow_websocket: Option<bool>,
+    pub query_start: MaybeUndefined<DateTime<Utc>>,
+    pub query_end: MaybeUndefined<DateTime<Utc>>,
+}
+
+fn tri<T>(v: MaybeUndefined<T>) -> Option<Option<T>> {
+    match v {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(x) => Some(Some(x)),
+    }
+}
+
+impl From<ApiKeyPatch> for KeyPatch {
+    fn from(p: ApiKeyPatch) -> Self {
+        KeyPatch {
+            scopes: p.scopes,
+            account_ids: tri(p.account_ids).map(|o| o.map(|v| v.into_iter().map(|i| i.0).collect())),
+            expires_at: tri(p.expires_at),
+            ip_allowlist: tri(p.ip_allowlist),
+            nonce_window: tri(p.nonce_window),
+            allow_websocket: p.allow_websocket,
+            query_start: tri(p.query_start),
+            query_end: tri(p.query_end),
+        }
+    }
+}
+
 /// The caller's access to the organisation a request belongs to.
 async fn request_access<'a>(ctx: &Context<'a>, request_id: &str) -> ApiResult<(&'a AppState, Arc<OrgAccess>)> {
     let st = state(ctx);
@@ -33,8 +104,9 @@ impl MutationRoot {
     async fn submit(&self, ctx: &Context<'_>, org_id: &ID, op: Operation) -> ApiResult<RequestResult> {
         let st = state(ctx);
         let access = authz(ctx).org(org_id).await?;
-        let req = requests::submit(&st.engine(), &access, op).await?;
-        Ok(RequestResult { request: Request(req), api_key: None })
+        let done = requests::submit(&st.engine(), &access, op).await?;
+        let api_key = done.api_key.map(|k| NewApiKey { key_id: k.key_id, secret: k.secret });
+        Ok(RequestResult { request: Request(done.request), api_key })
     }
 }
 
@@ -150,6 +222,90 @@ impl MutationRoot {
     /// Unlocks a locked policy; always waits for someone else's approval.
     async fn unlock_policy(&self, ctx: &Context<'_>, org_id: ID, workflow: Workflow) -> ApiResult<RequestResult> {
         self.submit(ctx, &org_id, Operation::UnlockPolicy { workflow }).await
+    }
+
+    /// Creates a service user and its first API key (MANAGE_ACCESS). The
+    /// secret is in `apiKey` when this completes at once; otherwise the
+    /// requester claims it once with `claimApiKeySecret` after approval.
+    async fn create_service_user(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        input: ServiceUserInput,
+    ) -> ApiResult<RequestResult> {
+        let op = Operation::CreateServiceUser { name: input.name.clone(), settings: input.settings() };
+        self.submit(ctx, &org_id, op).await
+    }
+
+    /// Adds a key to a service user (MANAGE_ACCESS); `name` is ignored.
+    async fn create_api_key(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        service_user_id: ID,
+        input: ServiceUserInput,
+    ) -> ApiResult<RequestResult> {
+        let op = Operation::CreateApiKey { service_user_id: service_user_id.0, settings: input.settings() };
+        self.submit(ctx, &org_id, op).await
+    }
+
+    /// Changes a key's settings (MANAGE_ACCESS).
+    async fn update_api_key(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        key_id: ID,
+        input: ApiKeyPatch,
+    ) -> ApiResult<RequestResult> {
+        self.submit(ctx, &org_id, Operation::UpdateApiKey { key_id: key_id.0, patch: input.into() }).await
+    }
+
+    /// Issues a new secret (MANAGE_ACCESS); the old one is refused at once.
+    async fn rotate_api_key(&self, ctx: &Context<'_>, org_id: ID, key_id: ID) -> ApiResult<RequestResult> {
+        self.submit(ctx, &org_id, Operation::RotateApiKey { key_id: key_id.0 }).await
+    }
+
+    /// Revokes a key (MANAGE_ACCESS).
+    async fn revoke_api_key(&self, ctx: &Context<'_>, org_id: ID, key_id: ID) -> ApiResult<RequestResult> {
+        self.submit(ctx, &org_id, Operation::RevokeApiKey { key_id: key_id.0 }).await
+    }
+
+    /// Removes a service user and revokes its keys (MANAGE_ACCESS).
+    async fn remove_service_user(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        service_user_id: ID,
+    ) -> ApiResult<RequestResult> {
+        self.submit(ctx, &org_id, Operation::RemoveServiceUser { service_user_id: service_user_id.0 }).await
+    }
+
+    /// Reveals, once, the secret that an approved request of the caller's created or rotated.
+    async fn claim_api_key_secret(&self, ctx: &Context<'_>, request_id: ID) -> ApiResult<NewApiKey> {
+        let (st, access) = request_access(ctx, &request_id).await?;
+        let k = service_users::claim(&st.db, &st.key, &access, &request_id).await?;
+        Ok(NewApiKey { key_id: k.key_id, secret: k.secret })
+    }
+
+    /// Records a credit from custody (platform operator only).
+    async fn credit_account(
+        &self,
+        ctx: &Context<'_>,
+        account_id: ID,
+        asset: String,
+        amount: Decimal,
+        reference: String,
+    ) -> ApiResult<LedgerEntry> {
+        let st = state(ctx);
+        authz(ctx).actor.require_operator()?;
+        Ok(LedgerEntry(ledger::credit(&st.db, &account_id, &asset, amount, &reference, st.clock.now()).await?))
+    }
+
+    /// Sets an asset's USD price (platform operator only).
+    async fn set_asset_price(&self, ctx: &Context<'_>, asset: String, usd_price: Decimal) -> ApiResult<Asset> {
+        let st = state(ctx);
+        authz(ctx).actor.require_operator()?;
+        Ok(Asset(ledger::set_price(&st.db, &asset, usd_price, st.clock.now()).await?))
     }
 
     /// Approves a pending request (APPROVE on its workflow; never one's own).

@@ -1,9 +1,9 @@
 //! Root queries.
 
-use super::types::{Member, Organization, Permission, Request, User};
+use super::types::{Asset, Member, Organization, Permission, Request, ServiceUser, User};
 use super::{ApiResult, authz, state};
 use crate::authz::Actor;
-use crate::service::{identity, membership, organization as orgs, requests};
+use crate::service::{identity, ledger, membership, organization as orgs, requests, service_users};
 use async_graphql::{Context, ID, Object};
 
 pub struct QueryRoot;
@@ -17,6 +17,16 @@ impl Viewer {
     async fn user(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
         match &authz(ctx).actor {
             Actor::User(u) => Ok(Some(User(identity::user(&state(ctx).db, &u.user_id).await?))),
+            _ => Ok(None),
+        }
+    }
+    /// The calling service user, for signed API-key requests.
+    async fn service_user(&self, ctx: &Context<'_>) -> ApiResult<Option<ServiceUser>> {
+        match &authz(ctx).actor {
+            Actor::ServiceUser(su) => {
+                let m = service_users::find_active_user(&state(ctx).db, &su.org_id, &su.service_user_id).await?;
+                Ok(Some(ServiceUser(m)))
+            }
             _ => Ok(None),
         }
     }
@@ -52,6 +62,11 @@ impl QueryRoot {
         let access = authz(ctx).org(&id).await?;
         let model = orgs::get(&state(ctx).db, &access).await?;
         Ok(Some(Organization { model, access }))
+    }
+
+    /// Supported assets and their USD prices.
+    async fn assets(&self, ctx: &Context<'_>) -> ApiResult<Vec<Asset>> {
+        Ok(ledger::assets(&state(ctx).db).await?.into_iter().map(Asset).collect())
     }
 
     /// A request of an organisation the caller may view.

@@ -2,7 +2,7 @@
 
 use super::types::{Request, RequestEvent};
 use super::{ApiError, authz, state_arc};
-use crate::authz::{Actor, resolve};
+use crate::authz::{Actor, resolve, service_user_access};
 use crate::domain::{Action, Workflow};
 use crate::service::requests;
 use async_graphql::{Context, ID, Subscription};
@@ -23,18 +23,21 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = RequestEvent> + use<>, ApiError> {
         let st = state_arc(ctx);
         let access = authz(ctx).org(&org_id).await?;
-        let Actor::User(user) = &authz(ctx).actor else { unreachable!("org access implies a user") };
-        let user_id = user.user_id.clone();
+        let actor = authz(ctx).actor.clone();
         let org_id = access.org_id.clone();
         let rx = st.bus.subscribe();
         Ok(BroadcastStream::new(rx).filter_map(move |msg| {
-            let (st, user_id, org_id) = (st.clone(), user_id.clone(), org_id.clone());
+            let (st, actor, org_id) = (st.clone(), actor.clone(), org_id.clone());
             async move {
                 let msg = msg.ok()?;
                 if msg.org_id != org_id {
                     return None;
                 }
-                let access = resolve(&st.db, &org_id, &user_id).await.ok()?;
+                let access = match &actor {
+                    Actor::User(u) => resolve(&st.db, &org_id, &u.user_id).await.ok()?,
+                    Actor::ServiceUser(su) => service_user_access(su, &org_id).ok()?,
+                    _ => return None,
+                };
                 let wf = Workflow::parse(&msg.workflow).ok()?;
                 if !access.allows(wf, Action::View, None) {
                     return None;

@@ -3,16 +3,17 @@
 
 use super::{ApiResult, state};
 use crate::authz::OrgAccess;
-use crate::domain::{Action, MemberStatus, Role, RoleSet, Workflow};
+use crate::domain::{Action, ApiScope, MemberStatus, Role, RoleSet, ScopeSet, Workflow};
 use crate::service::{
-    ServiceError, audit, identity, invitations, membership, organization as orgs, policies, requests,
+    ServiceError, audit, identity, invitations, ledger, membership, organization as orgs, policies, requests,
+    service_users,
 };
 use async_graphql::{
     Context, ID, InputObject, Object, SimpleObject,
     connection::{Connection, Edge},
 };
 use chrono::{DateTime, Utc};
-use entity::{account, audit_record, invitation, member, organization, policy, request, user};
+use entity::{account, audit_record, invitation, ledger_entry, member, organization, policy, request, user};
 use std::sync::Arc;
 
 /// A person.
@@ -109,15 +110,243 @@ impl Member {
 }
 
 /// A segregated balance of an organisation.
-pub struct Account(pub account::Model);
+pub struct Account {
+    pub model: account::Model,
+    pub access: Arc<OrgAccess>,
+}
 
 #[Object]
 impl Account {
+    async fn id(&self) -> ID {
+        ID(self.model.id.clone())
+    }
+    async fn name(&self) -> &str {
+        &self.model.name
+    }
+    /// Balances per asset (members: VIEW on withdrawals; keys: QUERY_FUNDS).
+    async fn holdings(&self, ctx: &Context<'_>) -> ApiResult<Vec<Holding>> {
+        let db = &state(ctx).db;
+        let mut out = Vec::new();
+        for h in ledger::holdings(db, &self.access, &self.model.id).await? {
+            let asset = ledger::find_asset(db, &h.asset).await?;
+            let (amount, held) = (ledger::dec(&h.amount)?, ledger::dec(&h.held)?);
+            let usd_value = ledger::usd_value(&asset, amount)?;
+            out.push(Holding { asset: h.asset, amount, held, available: amount - held, usd_value });
+        }
+        Ok(out)
+    }
+    /// Ledger entries, newest first (keys: QUERY_LEDGER, clamped to the key's query window).
+    async fn ledger(
+        &self,
+        ctx: &Context<'_>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        #[graphql(default = 50, validator(minimum = 1, maximum = 500))] first: i32,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, LedgerEntry>> {
+        self.history(ctx, ledger::History::Ledger, since, until, first, after).await
+    }
+    /// Credits from custody, newest first (keys: DEPOSIT, clamped to the key's query window).
+    async fn deposits(
+        &self,
+        ctx: &Context<'_>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        #[graphql(default = 50, validator(minimum = 1, maximum = 500))] first: i32,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, LedgerEntry>> {
+        self.history(ctx, ledger::History::Deposits, since, until, first, after).await
+    }
+    /// The ledger as CSV, newest first (keys: EXPORT_DATA, clamped to the key's query window).
+    async fn ledger_csv(
+        &self,
+        ctx: &Context<'_>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> ApiResult<String> {
+        let (rows, _) = ledger::history(
+            &state(ctx).db,
+            &self.access,
+            &self.model.id,
+            ledger::History::Export,
+            since,
+            until,
+            100_000,
+            None,
+        )
+        .await?;
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(["id", "at", "asset", "kind", "amount", "balance_after", "reference"])
+            .map_err(ServiceError::internal)?;
+        for r in rows {
+            let (id, at) = (r.id.to_string(), r.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+            w.write_record([id.as_str(), &at, &r.asset, &r.kind, &r.amount, &r.balance_after, &r.reference])
+                .map_err(ServiceError::internal)?;
+        }
+        Ok(String::from_utf8(w.into_inner().map_err(ServiceError::internal)?).map_err(ServiceError::internal)?)
+    }
+}
+
+impl Account {
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        what: ledger::History,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        first: i32,
+        after: Option<String>,
+    ) -> ApiResult<Connection<String, LedgerEntry>> {
+        let before = after
+            .map(|c| c.parse::<i64>().map_err(|_| ServiceError::BadInput("after: not a cursor".into())))
+            .transpose()?;
+        let (rows, more) =
+            ledger::history(&state(ctx).db, &self.access, &self.model.id, what, since, until, first as u64, before)
+                .await?;
+        let mut conn = Connection::new(before.is_some(), more);
+        conn.edges.extend(rows.into_iter().map(|r| Edge::new(r.id.to_string(), LedgerEntry(r))));
+        Ok(conn)
+    }
+}
+
+/// How much of one asset an account holds.
+#[derive(SimpleObject)]
+pub struct Holding {
+    pub asset: String,
+    pub amount: rust_decimal::Decimal,
+    /// Reserved by open withdrawals.
+    pub held: rust_decimal::Decimal,
+    pub available: rust_decimal::Decimal,
+    /// `amount` at the asset's current USD price (0 while unpriced).
+    pub usd_value: rust_decimal::Decimal,
+}
+
+/// One append-only ledger entry.
+pub struct LedgerEntry(pub ledger_entry::Model);
+
+#[Object]
+impl LedgerEntry {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn account_id(&self) -> ID {
+        ID(self.0.account_id.clone())
+    }
+    async fn asset(&self) -> &str {
+        &self.0.asset
+    }
+    /// `CREDIT` or `DEBIT`.
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+    async fn amount(&self) -> ApiResult<rust_decimal::Decimal> {
+        Ok(ledger::dec(&self.0.amount)?)
+    }
+    async fn balance_after(&self) -> ApiResult<rust_decimal::Decimal> {
+        Ok(ledger::dec(&self.0.balance_after)?)
+    }
+    async fn reference(&self) -> &str {
+        &self.0.reference
+    }
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+}
+
+/// A supported asset.
+pub struct Asset(pub entity::asset::Model);
+
+#[Object]
+impl Asset {
+    async fn symbol(&self) -> &str {
+        &self.0.symbol
+    }
+    async fn decimals(&self) -> i32 {
+        self.0.decimals
+    }
+    async fn is_stablecoin(&self) -> bool {
+        self.0.is_stablecoin
+    }
+    /// Null until the operator sets a price.
+    async fn usd_price(&self) -> ApiResult<Option<rust_decimal::Decimal>> {
+        Ok(self.0.usd_price.as_deref().map(ledger::dec).transpose()?)
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// An API-only identity of the organisation.
+pub struct ServiceUser(pub entity::service_user::Model);
+
+#[Object]
+impl ServiceUser {
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
     async fn name(&self) -> &str {
         &self.0.name
+    }
+    /// `ACTIVE` or `REMOVED`.
+    async fn status(&self) -> &str {
+        &self.0.status
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// Its keys, newest first (never their secrets).
+    async fn keys(&self, ctx: &Context<'_>) -> ApiResult<Vec<ApiKey>> {
+        Ok(service_users::keys(&state(ctx).db, &self.0.id).await?.into_iter().map(ApiKey).collect())
+    }
+}
+
+/// An API key's public face: id, settings, last use. The secret is never here.
+pub struct ApiKey(pub entity::api_key::Model);
+
+#[Object]
+impl ApiKey {
+    async fn key_id(&self) -> &str {
+        &self.0.key_id
+    }
+    /// `ACTIVE` or `REVOKED`.
+    async fn status(&self) -> &str {
+        &self.0.status
+    }
+    async fn scopes(&self) -> ApiResult<Vec<ApiScope>> {
+        Ok(ScopeSet::from_stored(&self.0.scopes).map_err(ServiceError::internal)?.to_vec())
+    }
+    async fn account_ids(&self) -> Option<Vec<ID>> {
+        self.0.account_ids.as_deref().map(|s| s.split(',').map(|a| ID(a.to_string())).collect())
+    }
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expires_at
+    }
+    async fn ip_allowlist(&self) -> Option<Vec<String>> {
+        self.0.ip_allowlist.as_deref().map(|s| s.split(',').map(str::to_string).collect())
+    }
+    async fn nonce_window(&self) -> Option<i64> {
+        self.0.nonce_window
+    }
+    async fn allow_websocket(&self) -> bool {
+        self.0.allow_websocket
+    }
+    async fn query_start(&self) -> Option<DateTime<Utc>> {
+        self.0.query_start
+    }
+    async fn query_end(&self) -> Option<DateTime<Utc>> {
+        self.0.query_end
+    }
+    async fn last_used_at(&self) -> Option<DateTime<Utc>> {
+        self.0.last_used_at
+    }
+    async fn last_used_ip(&self) -> Option<&str> {
+        self.0.last_used_ip.as_deref()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn revoked_at(&self) -> Option<DateTime<Utc>> {
+        self.0.revoked_at
     }
 }
 
@@ -216,8 +445,18 @@ impl Organization {
     async fn session_idle_timeout_seconds(&self) -> i32 {
         self.model.session_idle_timeout_secs
     }
+    /// Accounts (a service user sees those its key may touch).
     async fn accounts(&self, ctx: &Context<'_>) -> ApiResult<Vec<Account>> {
-        Ok(orgs::accounts(&state(ctx).db, &self.access).await?.into_iter().map(Account).collect())
+        Ok(orgs::accounts(&state(ctx).db, &self.access)
+            .await?
+            .into_iter()
+            .filter(|a| self.access.may_touch_account(&a.id))
+            .map(|model| Account { model, access: self.access.clone() })
+            .collect())
+    }
+    /// Service users and their keys (VIEW on MANAGE_ACCESS).
+    async fn service_users(&self, ctx: &Context<'_>) -> ApiResult<Vec<ServiceUser>> {
+        Ok(service_users::list(&state(ctx).db, &self.access).await?.into_iter().map(ServiceUser).collect())
     }
     async fn members(
         &self,

@@ -33,6 +33,11 @@ impl AuditActor {
         Self { kind: "USER", id: user_id.to_string() }
     }
 
+    /// The caller behind an organisation access (member or service user).
+    pub fn of(access: &OrgAccess) -> Self {
+        Self { kind: access.actor_kind(), id: access.user_id.clone() }
+    }
+
     pub fn system(job: &str) -> Self {
         Self { kind: "SYSTEM", id: job.to_string() }
     }

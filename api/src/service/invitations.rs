@@ -130,6 +130,7 @@ pub async fn invite<C: ConnectionTrait>(
         before,
         after: Some(summary(&inv)),
         jobs: vec![DeliverInvitation { invitation_id: inv.id }],
+        secret: None,
     })
 }
 
@@ -162,6 +163,7 @@ pub async fn revoke<C: ConnectionTrait>(db: &C, org_id: &str, invitation_id: &st
         before: Some(before),
         after: Some(json!({"status": inv.status})),
         jobs: vec![],
+        secret: None,
     })
 }
 

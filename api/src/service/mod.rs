@@ -6,10 +6,13 @@ pub mod audit;
 mod error;
 pub mod identity;
 pub mod invitations;
+pub mod ledger;
 pub mod membership;
 pub mod operation;
 pub mod organization;
 pub mod policies;
 pub mod requests;
+pub mod service_users;
+pub mod signing;
 
 pub use error::{ServiceError, ServiceResult, is_unique_violation};

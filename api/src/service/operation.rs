@@ -6,8 +6,9 @@
 //! may have changed while it waited for approval.
 
 use super::policies::{self, PolicySpec};
+use super::service_users::{self, KeyPatch, KeySettings, NewSecret};
 use super::{ServiceError, ServiceResult, invitations, is_unique_violation, membership, organization};
-use crate::domain::{Action, Email, MemberStatus, Role, RoleSet, Workflow, new_id};
+use crate::domain::{Action, DisplayName, Email, MemberStatus, Role, RoleSet, Workflow, new_id};
 use crate::keys::MasterKey;
 use chrono::{DateTime, Utc};
 use entity::{member, permission_grant};
@@ -59,6 +60,27 @@ pub enum Operation {
     UnlockPolicy {
         workflow: Workflow,
     },
+    CreateServiceUser {
+        name: String,
+        settings: KeySettings,
+    },
+    CreateApiKey {
+        service_user_id: String,
+        settings: KeySettings,
+    },
+    UpdateApiKey {
+        key_id: String,
+        patch: KeyPatch,
+    },
+    RotateApiKey {
+        key_id: String,
+    },
+    RevokeApiKey {
+        key_id: String,
+    },
+    RemoveServiceUser {
+        service_user_id: String,
+    },
 }
 
 impl Operation {
@@ -70,7 +92,13 @@ impl Operation {
             | Operation::RemoveMember { .. }
             | Operation::SetMemberRoles { .. }
             | Operation::GrantPermission { .. }
-            | Operation::RevokePermission { .. } => Workflow::ManageAccess,
+            | Operation::RevokePermission { .. }
+            | Operation::CreateServiceUser { .. }
+            | Operation::CreateApiKey { .. }
+            | Operation::UpdateApiKey { .. }
+            | Operation::RotateApiKey { .. }
+            | Operation::RevokeApiKey { .. }
+            | Operation::RemoveServiceUser { .. } => Workflow::ManageAccess,
             Operation::SetPolicy { .. } | Operation::LockPolicy { .. } | Operation::UnlockPolicy { .. } => {
                 Workflow::ManagePolicies
             }
@@ -87,6 +115,12 @@ impl Operation {
             Operation::GrantPermission { .. } => "GRANT_PERMISSION",
             Operation::RevokePermission { .. } => "REVOKE_PERMISSION",
             Operation::SetPolicy { .. } => "SET_POLICY",
+            Operation::CreateServiceUser { .. } => "CREATE_SERVICE_USER",
+            Operation::CreateApiKey { .. } => "CREATE_API_KEY",
+            Operation::UpdateApiKey { .. } => "UPDATE_API_KEY",
+            Operation::RotateApiKey { .. } => "ROTATE_API_KEY",
+            Operation::RevokeApiKey { .. } => "REVOKE_API_KEY",
+            Operation::RemoveServiceUser { .. } => "REMOVE_SERVICE_USER",
             Operation::LockPolicy { .. } => "LOCK_POLICY",
             Operation::UnlockPolicy { .. } => "UNLOCK_POLICY",
         }
@@ -122,6 +156,8 @@ pub struct Applied {
     pub before: Option<Value>,
     pub after: Option<Value>,
     pub jobs: Vec<DeliverInvitation>,
+    /// A newly issued API-key secret, to show once.
+    pub secret: Option<NewSecret>,
 }
 
 /// What applying operations needs besides the database.
@@ -160,6 +196,22 @@ pub async fn check<C: ConnectionTrait>(db: &C, org_id: &str, op: &Operation) -> 
         }
         Operation::LockPolicy { workflow } | Operation::UnlockPolicy { workflow } => {
             policies::find(db, org_id, *workflow).await?.ok_or(ServiceError::NotFound("policy"))?;
+        }
+        Operation::CreateServiceUser { name, settings } => {
+            DisplayName::parse("name", name)?;
+            service_users::check_settings(db, org_id, settings).await?;
+        }
+        Operation::CreateApiKey { service_user_id, settings } => {
+            service_users::find_active_user(db, org_id, service_user_id).await?;
+            service_users::check_settings(db, org_id, settings).await?;
+        }
+        Operation::UpdateApiKey { key_id, .. }
+        | Operation::RotateApiKey { key_id }
+        | Operation::RevokeApiKey { key_id } => {
+            service_users::find_active_key(db, org_id, key_id).await?;
+        }
+        Operation::RemoveServiceUser { service_user_id } => {
+            service_users::find_active_user(db, org_id, service_user_id).await?;
         }
         Operation::GrantPermission { member_id, account_id, .. }
         | Operation::RevokePermission { member_id, account_id, .. } => {
@@ -237,6 +289,18 @@ async fn perform<C: ConnectionTrait>(
             policies::set(db, org_id, *workflow, &spec, now).await
         }
         Operation::LockPolicy { workflow } => policies::set_locked(db, org_id, *workflow, true, now).await,
+        Operation::CreateServiceUser { name, settings } => {
+            service_users::create(db, env.key, org_id, requester_id, name, settings, now).await
+        }
+        Operation::CreateApiKey { service_user_id, settings } => {
+            service_users::add_key(db, env.key, org_id, service_user_id, settings, now).await
+        }
+        Operation::UpdateApiKey { key_id, patch } => service_users::update_key(db, org_id, key_id, patch).await,
+        Operation::RotateApiKey { key_id } => service_users::rotate_key(db, env.key, org_id, key_id).await,
+        Operation::RevokeApiKey { key_id } => service_users::revoke_key(db, org_id, key_id, now).await,
+        Operation::RemoveServiceUser { service_user_id } => {
+            service_users::remove(db, org_id, service_user_id, now).await
+        }
         Operation::UnlockPolicy { workflow } => policies::set_locked(db, org_id, *workflow, false, now).await,
         Operation::RemoveMember { member_id } => {
             let m = membership::find_active(db, org_id, member_id).await?;
@@ -250,6 +314,7 @@ async fn perform<C: ConnectionTrait>(
                 before: Some(before),
                 after: Some(member_json(&m)),
                 jobs: vec![],
+                secret: None,
             })
         }
         Operation::SetMemberRoles { member_id, roles } => {
@@ -264,6 +329,7 @@ async fn perform<C: ConnectionTrait>(
                 before: Some(before),
                 after: Some(member_json(&m)),
                 jobs: vec![],
+                secret: None,
             })
         }
         Operation::GrantPermission { member_id, workflow, action, account_id } => {
@@ -286,7 +352,13 @@ async fn perform<C: ConnectionTrait>(
                 if is_unique_violation(&e) { ServiceError::Conflict("duplicate grant".into()) } else { e.into() }
             })?;
             let grant = json!({"workflow": workflow, "action": action, "accountId": account_id});
-            Ok(Applied { target: Some(member_id.clone()), before: None, after: Some(grant), jobs: vec![] })
+            Ok(Applied {
+                target: Some(member_id.clone()),
+                before: None,
+                after: Some(grant),
+                jobs: vec![],
+                secret: None,
+            })
         }
         Operation::RevokePermission { member_id, workflow, action, account_id } => {
             let existing = grant_filter(member_id, *workflow, *action, account_id)
@@ -295,7 +367,13 @@ async fn perform<C: ConnectionTrait>(
                 .ok_or(ServiceError::NotFound("grant"))?;
             permission_grant::Entity::delete_by_id(existing.id).exec(db).await?;
             let grant = json!({"workflow": workflow, "action": action, "accountId": account_id});
-            Ok(Applied { target: Some(member_id.clone()), before: Some(grant), after: None, jobs: vec![] })
+            Ok(Applied {
+                target: Some(member_id.clone()),
+                before: Some(grant),
+                after: None,
+                jobs: vec![],
+                secret: None,
+            })
         }
     }
 }

@@ -109,7 +109,13 @@ pub async fn set<C: ConnectionTrait>(
             (None, p)
         }
     };
-    Ok(Applied { target: Some(workflow.as_str().into()), before, after: Some(policy_json(&after)), jobs: vec![] })
+    Ok(Applied {
+        target: Some(workflow.as_str().into()),
+        before,
+        after: Some(policy_json(&after)),
+        jobs: vec![],
+        secret: None,
+    })
 }
 
 /// Locks or unlocks an existing policy.
@@ -140,6 +146,7 @@ pub async fn set_locked<C: ConnectionTrait>(
         before: Some(before),
         after: Some(policy_json(&after)),
         jobs: vec![],
+        secret: None,
     })
 }
 

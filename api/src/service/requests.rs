@@ -9,6 +9,7 @@
 
 use super::audit::{self, AuditActor, Entry};
 use super::operation::{self, OpEnv, Operation};
+use super::service_users::{self, NewSecret};
 use super::{ServiceError, ServiceResult, is_unique_violation, policies};
 use crate::authz::OrgAccess;
 use crate::db::begin_write;
@@ -95,7 +96,7 @@ fn event(req: &request::Model, kind: &str) -> RequestEventMsg {
 /// once is applied in the same transaction; one that waits is first tried
 /// against the current state (and rolled back), so a change that could
 /// never apply is refused now rather than after its approvals.
-pub async fn submit(engine: &Engine<'_>, access: &OrgAccess, op: Operation) -> ServiceResult<request::Model> {
+pub async fn submit(engine: &Engine<'_>, access: &OrgAccess, op: Operation) -> ServiceResult<Submitted> {
     access.require(op.workflow(), Action::Initiate, op.account_id())?;
     let now = engine.env.now;
     let txn = begin_write(engine.db).await?;
@@ -111,7 +112,7 @@ pub async fn submit(engine: &Engine<'_>, access: &OrgAccess, op: Operation) -> S
         workflow: Set(op.workflow().as_str().into()),
         operation: Set(op.name().into()),
         payload: Set(op.to_json()?),
-        requester_kind: Set("USER".into()),
+        requester_kind: Set(access.actor_kind().into()),
         requester_id: Set(access.user_id.clone()),
         status: Set(status.into()),
         approvals_required: Set(approvals),
@@ -123,14 +124,20 @@ pub async fn submit(engine: &Engine<'_>, access: &OrgAccess, op: Operation) -> S
     }
     .insert(&txn)
     .await?;
-    let actor = AuditActor::user(&access.user_id);
+    let actor = AuditActor::of(access);
     let mut events = vec![event(&req, "CREATED")];
     let mut jobs = Vec::new();
+    let mut api_key = None;
     match decision {
         Decision::CompleteNow => {
             let applied = operation::apply(&txn, &engine.env, &access.org_id, &access.user_id, &op).await?;
             audit_applied(&txn, &req, &op, actor, applied.target, applied.before, applied.after, now).await?;
             jobs = applied.jobs;
+            if let Some(secret) = applied.secret {
+                // Shown now, in this response: never again.
+                service_users::attach_claim(&txn, &secret.key_id, &req.id, true).await?;
+                api_key = Some(secret);
+            }
             events.push(event(&req, "COMPLETED"));
         }
         Decision::Wait { .. } => {
@@ -156,7 +163,13 @@ pub async fn submit(engine: &Engine<'_>, access: &OrgAccess, op: Operation) -> S
     txn.commit().await?;
     enqueue(engine.queue, jobs).await;
     engine.bus.publish(events);
-    Ok(req)
+    Ok(Submitted { request: req, api_key })
+}
+
+/// A submitted request, and the API-key secret it issued if it completed at once.
+pub struct Submitted {
+    pub request: request::Model,
+    pub api_key: Option<NewSecret>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -290,6 +303,10 @@ pub async fn approve(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> Servi
         match operation::apply(&attempt, &engine.env, &req.org_id, &req.requester_id, &op).await {
             Ok(applied) => {
                 attempt.commit().await?;
+                if let Some(secret) = &applied.secret {
+                    // The requester claims it once with claimApiKeySecret.
+                    service_users::attach_claim(&txn, &secret.key_id, &req.id, false).await?;
+                }
                 audit_applied(&txn, &req, &op, actor, applied.target, applied.before, applied.after, now).await?;
                 jobs = applied.jobs;
                 events.push(event(&req, "COMPLETED"));

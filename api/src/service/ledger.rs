@@ -1,0 +1,260 @@
+//! Assets, holdings and the append-only ledger (SPEC §6): custody credits
+//! from the operator, and reads gated by workflow permissions (members) or
+//! key scopes (service users), with service users' history clamped to their
+//! key's query window.
+
+use super::audit::{self, AuditActor, Entry};
+use super::{ServiceError, ServiceResult, is_unique_violation, organization};
+use crate::authz::OrgAccess;
+use crate::db::begin_write;
+use crate::domain::{Action, ApiScope, Workflow, new_id};
+use chrono::{DateTime, Utc};
+use entity::{account, asset, holding, ledger_entry};
+use rust_decimal::Decimal;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use serde_json::json;
+
+pub mod kind {
+    pub const CREDIT: &str = "CREDIT";
+    pub const DEBIT: &str = "DEBIT";
+}
+
+/// Parses stored decimal text (written by this module).
+pub fn dec(s: &str) -> ServiceResult<Decimal> {
+    s.parse().map_err(|_| ServiceError::internal(format!("stored amount {s:?} is not a decimal")))
+}
+
+/// Every supported asset.
+pub async fn assets<C: ConnectionTrait>(db: &C) -> ServiceResult<Vec<asset::Model>> {
+    Ok(asset::Entity::find().order_by_asc(asset::Column::Symbol).all(db).await?)
+}
+
+pub async fn find_asset<C: ConnectionTrait>(db: &C, symbol: &str) -> ServiceResult<asset::Model> {
+    asset::Entity::find_by_id(symbol.trim().to_uppercase()).one(db).await?.ok_or(ServiceError::NotFound("asset"))
+}
+
+/// A positive amount of `asset`, with no more decimal places than it has.
+pub fn parse_amount(asset: &asset::Model, amount: Decimal) -> ServiceResult<Decimal> {
+    let a = amount.normalize();
+    if a <= Decimal::ZERO {
+        return Err(ServiceError::BadInput("amount: must be positive".into()));
+    }
+    if a.scale() > u32::try_from(asset.decimals).unwrap_or(0) {
+        return Err(ServiceError::BadInput(format!(
+            "amount: {} has at most {} decimal places",
+            asset.symbol, asset.decimals
+        )));
+    }
+    if a > Decimal::from(1_000_000_000_000_000i64) {
+        return Err(ServiceError::BadInput("amount: too large".into()));
+    }
+    Ok(a)
+}
+
+/// Sets an asset's USD price (operator).
+pub async fn set_price(
+    db: &DatabaseConnection,
+    symbol: &str,
+    price: Decimal,
+    now: DateTime<Utc>,
+) -> ServiceResult<asset::Model> {
+    let p = price.normalize();
+    if p <= Decimal::ZERO || p.scale() > 8 {
+        return Err(ServiceError::BadInput("usdPrice: positive, at most 8 decimal places".into()));
+    }
+    let a = find_asset(db, symbol).await?;
+    let mut am: asset::ActiveModel = a.into();
+    am.usd_price = Set(Some(p.to_string()));
+    am.updated_at = Set(now);
+    Ok(am.update(db).await?)
+}
+
+/// Records a credit from custody: the ledger entry and the holding change
+/// commit together, with an audit record. A reference is accepted once per
+/// account (custody may redeliver).
+pub async fn credit(
+    db: &DatabaseConnection,
+    account_id: &str,
+    symbol: &str,
+    amount: Decimal,
+    reference: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<ledger_entry::Model> {
+    let reference = reference.trim();
+    if reference.is_empty() || reference.len() > 200 {
+        return Err(ServiceError::BadInput("reference: 1 to 200 characters".into()));
+    }
+    let asset = find_asset(db, symbol).await?;
+    let amount = parse_amount(&asset, amount)?;
+    let txn = begin_write(db).await?;
+    let acct = account::Entity::find_by_id(account_id).one(&txn).await?.ok_or(ServiceError::NotFound("account"))?;
+    let h = locked_holding(&txn, &acct, &asset.symbol, now).await?;
+    let balance = dec(&h.amount)? + amount;
+    let mut hm: holding::ActiveModel = h.into();
+    hm.amount = Set(balance.to_string());
+    hm.updated_at = Set(now);
+    hm.update(&txn).await?;
+    let entry = ledger_entry::ActiveModel {
+        id: sea_orm::ActiveValue::NotSet,
+        org_id: Set(acct.org_id.clone()),
+        account_id: Set(acct.id.clone()),
+        asset: Set(asset.symbol.clone()),
+        kind: Set(kind::CREDIT.into()),
+        amount: Set(amount.to_string()),
+        balance_after: Set(balance.to_string()),
+        reference: Set(reference.to_string()),
+        request_id: Set(None),
+        at: Set(now),
+    }
+    .insert(&txn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            ServiceError::Conflict(format!("credit {reference:?} was already recorded for this account"))
+        } else {
+            e.into()
+        }
+    })?;
+    audit::append(
+        &txn,
+        Entry {
+            org_id: &acct.org_id,
+            actor: AuditActor { kind: "OPERATOR", id: "operator".into() },
+            action: "ACCOUNT_CREDITED",
+            target: Some(acct.id.clone()),
+            before: None,
+            after: Some(json!({"asset": asset.symbol, "amount": amount.to_string(), "reference": reference, "balance": balance.to_string()})),
+            request_id: None,
+        },
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(entry)
+}
+
+/// The holding row of (account, asset), created empty if missing, locked for update.
+pub async fn locked_holding<C: ConnectionTrait>(
+    db: &C,
+    acct: &account::Model,
+    symbol: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<holding::Model> {
+    let find = || {
+        holding::Entity::find()
+            .filter(holding::Column::AccountId.eq(&acct.id))
+            .filter(holding::Column::Asset.eq(symbol))
+            .lock_exclusive()
+    };
+    if let Some(h) = find().one(db).await? {
+        return Ok(h);
+    }
+    holding::ActiveModel {
+        id: Set(new_id()),
+        org_id: Set(acct.org_id.clone()),
+        account_id: Set(acct.id.clone()),
+        asset: Set(symbol.to_string()),
+        amount: Set("0".into()),
+        held: Set("0".into()),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    find().one(db).await?.ok_or_else(|| ServiceError::internal("holding vanished"))
+}
+
+/// May the caller read balances of `account_id`? Members: VIEW on
+/// withdrawals; service users: the QUERY_FUNDS scope and the account on their key.
+fn require_read(access: &OrgAccess, account_id: &str, scope: ApiScope) -> ServiceResult<()> {
+    if access.service.is_some() {
+        access.require_scope(scope)?;
+        if !access.may_touch_account(account_id) {
+            return Err(ServiceError::NotFound("account"));
+        }
+        return Ok(());
+    }
+    access.require(Workflow::InitiateWithdrawal, Action::View, Some(account_id))
+}
+
+/// The caller's view of an account's holdings.
+pub async fn holdings<C: ConnectionTrait>(
+    db: &C,
+    access: &OrgAccess,
+    account_id: &str,
+) -> ServiceResult<Vec<holding::Model>> {
+    organization::require_account(db, &access.org_id, account_id).await?;
+    require_read(access, account_id, ApiScope::QueryFunds)?;
+    Ok(holding::Entity::find()
+        .filter(holding::Column::AccountId.eq(account_id))
+        .order_by_asc(holding::Column::Asset)
+        .all(db)
+        .await?)
+}
+
+/// Which history a query asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum History {
+    /// Every entry (QUERY_LEDGER for service users).
+    Ledger,
+    /// Credits only (DEPOSIT for service users).
+    Deposits,
+    /// Every entry, for an export (EXPORT_DATA for service users).
+    Export,
+}
+
+/// Ledger entries of an account, newest first, within `[since, until)`;
+/// a service user's range is clamped to its key's query window.
+#[allow(clippy::too_many_arguments)]
+pub async fn history<C: ConnectionTrait>(
+    db: &C,
+    access: &OrgAccess,
+    account_id: &str,
+    what: History,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    first: u64,
+    before_id: Option<i64>,
+) -> ServiceResult<(Vec<ledger_entry::Model>, bool)> {
+    organization::require_account(db, &access.org_id, account_id).await?;
+    let scope = match what {
+        History::Ledger => ApiScope::QueryLedger,
+        History::Deposits => ApiScope::Deposit,
+        History::Export => ApiScope::ExportData,
+    };
+    require_read(access, account_id, scope)?;
+    let (mut since, mut until) = (since, until);
+    if let Some(s) = &access.service {
+        since = [since, s.query_start].into_iter().flatten().max();
+        until = [until, s.query_end].into_iter().flatten().min();
+    }
+    let mut q = ledger_entry::Entity::find().filter(ledger_entry::Column::AccountId.eq(account_id));
+    if what == History::Deposits {
+        q = q.filter(ledger_entry::Column::Kind.eq(kind::CREDIT));
+    }
+    if let Some(t) = since {
+        q = q.filter(ledger_entry::Column::At.gte(t));
+    }
+    if let Some(t) = until {
+        q = q.filter(ledger_entry::Column::At.lt(t));
+    }
+    if let Some(id) = before_id {
+        q = q.filter(ledger_entry::Column::Id.lt(id));
+    }
+    let mut rows = q.order_by_desc(ledger_entry::Column::Id).limit(first + 1).all(db).await?;
+    let more = rows.len() as u64 > first;
+    rows.truncate(first as usize);
+    Ok((rows, more))
+}
+
+/// USD value of `amount` of an asset, in cents (zero while unpriced).
+pub fn usd_value(asset: &asset::Model, amount: Decimal) -> ServiceResult<Decimal> {
+    let mut v = match &asset.usd_price {
+        Some(p) => (dec(p)? * amount).round_dp(2),
+        None => Decimal::ZERO,
+    };
+    v.rescale(2);
+    Ok(v)
+}

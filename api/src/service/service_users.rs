@@ -1,0 +1,455 @@
+//! Service users and their API keys: creation, settings, rotation,
+//! revocation, and the one-time reveal of secrets (SPEC §2, §7).
+//!
+//! A secret is 32 random bytes shown once as base64url text; clients use that
+//! text's ASCII bytes as the HMAC key. It is stored sealed under the master
+//! key (the server must recompute signatures) and revealed exactly once: in
+//! the mutation's payload when the change completes at once, otherwise to the
+//! requester through `claimApiKeySecret` after approval.
+
+use super::operation::Applied;
+use super::{ServiceError, ServiceResult, organization};
+use crate::authz::OrgAccess;
+use crate::domain::{ApiScope, DisplayName, IpAllowList, Nonce, ScopeSet, new_id};
+use crate::keys::MasterKey;
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use entity::{api_key, service_user};
+use rand::RngCore;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::json;
+
+pub mod status {
+    pub const ACTIVE: &str = "ACTIVE";
+    pub const REMOVED: &str = "REMOVED";
+    pub const REVOKED: &str = "REVOKED";
+}
+
+/// The largest nonce window a key may have.
+pub const MAX_NONCE_WINDOW: i64 = 1_000_000;
+
+/// A newly issued secret, to be shown once.
+#[derive(Clone, Debug)]
+pub struct NewSecret {
+    pub key_id: String,
+    pub secret: String,
+}
+
+/// Key settings as submitted (stored in the request payload).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct KeySettings {
+    pub scopes: Vec<ApiScope>,
+    pub account_ids: Option<Vec<String>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub ip_allowlist: Option<Vec<String>>,
+    pub nonce_window: Option<i64>,
+    pub allow_websocket: bool,
+    pub query_start: Option<DateTime<Utc>>,
+    pub query_end: Option<DateTime<Utc>>,
+}
+
+fn some<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Ok(Some(Option::deserialize(d)?))
+}
+
+/// A change to a key's settings: an absent field keeps its value, an
+/// explicit `null` clears it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<ApiScope>>,
+    #[serde(default, deserialize_with = "some", skip_serializing_if = "Option::is_none")]
+    pub account_ids: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "some", skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    #[serde(default, deserialize_with = "some", skip_serializing_if = "Option::is_none")]
+    pub ip_allowlist: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "some", skip_serializing_if = "Option::is_none")]
+    pub nonce_window: Option<Option<i64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_websocket: Option<bool>,
+    #[serde(default, deserialize_with = "some", skip_serializing_if = "Option::is_none")]
+    pub query_start: Option<Option<DateTime<Utc>>>,
+    #[serde(default, deserialize_with = "some", skip_serializing_if = "Option::is_none")]
+    pub query_end: Option<Option<DateTime<Utc>>>,
+}
+
+impl KeyPatch {
+    /// The settings after this patch.
+    pub fn apply_to(&self, mut s: KeySettings) -> KeySettings {
+        if let Some(v) = &self.scopes {
+            s.scopes = v.clone();
+        }
+        if let Some(v) = &self.account_ids {
+            s.account_ids = v.clone();
+        }
+        if let Some(v) = self.expires_at {
+            s.expires_at = v;
+        }
+        if let Some(v) = &self.ip_allowlist {
+            s.ip_allowlist = v.clone();
+        }
+        if let Some(v) = self.nonce_window {
+            s.nonce_window = v;
+        }
+        if let Some(v) = self.allow_websocket {
+            s.allow_websocket = v;
+        }
+        if let Some(v) = self.query_start {
+            s.query_start = v;
+        }
+        if let Some(v) = self.query_end {
+            s.query_end = v;
+        }
+        s
+    }
+}
+
+/// Checks settings against the organisation (accounts exist, ranges parse, windows make sense).
+pub async fn check_settings<C: ConnectionTrait>(db: &C, org_id: &str, s: &KeySettings) -> ServiceResult<()> {
+    if s.scopes.is_empty() {
+        return Err(ServiceError::BadInput("scopes: at least one scope".into()));
+    }
+    if let Some(accounts) = &s.account_ids {
+        if accounts.is_empty() {
+            return Err(ServiceError::BadInput("accountIds: empty; omit it for every account".into()));
+        }
+        for a in accounts {
+            organization::require_account(db, org_id, a).await?;
+        }
+    }
+    if let Some(ips) = &s.ip_allowlist {
+        IpAllowList::parse(ips)?;
+    }
+    if let Some(w) = s.nonce_window
+        && !(1..=MAX_NONCE_WINDOW).contains(&w)
+    {
+        return Err(ServiceError::BadInput(format!("nonceWindow: must be 1 to {MAX_NONCE_WINDOW}")));
+    }
+    if let (Some(a), Some(b)) = (s.query_start, s.query_end)
+        && a >= b
+    {
+        return Err(ServiceError::BadInput("queryEnd: must be after queryStart".into()));
+    }
+    Ok(())
+}
+
+fn settings_of(k: &api_key::Model) -> ServiceResult<KeySettings> {
+    Ok(KeySettings {
+        scopes: ScopeSet::from_stored(&k.scopes).map_err(ServiceError::internal)?.to_vec(),
+        account_ids: k.account_ids.as_deref().map(|s| s.split(',').map(str::to_string).collect()),
+        expires_at: k.expires_at,
+        ip_allowlist: k
+            .ip_allowlist
+            .as_deref()
+            .map(|s| IpAllowList::from_stored(s).map(|l| l.entries()))
+            .transpose()
+            .map_err(ServiceError::internal)?,
+        nonce_window: k.nonce_window,
+        allow_websocket: k.allow_websocket,
+        query_start: k.query_start,
+        query_end: k.query_end,
+    })
+}
+
+fn write_settings(a: &mut api_key::ActiveModel, s: &KeySettings) -> ServiceResult<()> {
+    a.scopes = Set(ScopeSet::from_input(&s.scopes).to_stored());
+    a.account_ids = Set(s.account_ids.as_ref().map(|v| v.join(",")));
+    a.expires_at = Set(s.expires_at);
+    a.ip_allowlist = Set(s.ip_allowlist.as_deref().map(IpAllowList::parse).transpose()?.map(|l| l.to_stored()));
+    a.nonce_window = Set(s.nonce_window);
+    a.allow_websocket = Set(s.allow_websocket);
+    a.query_start = Set(s.query_start);
+    a.query_end = Set(s.query_end);
+    Ok(())
+}
+
+/// What the audit trail records of a key: settings, never the secret.
+fn key_json(k: &api_key::Model) -> serde_json::Value {
+    json!({
+        "keyId": k.key_id, "serviceUserId": k.service_user_id, "status": k.status, "scopes": k.scopes,
+        "accountIds": k.account_ids, "expiresAt": k.expires_at, "ipAllowlist": k.ip_allowlist,
+        "nonceWindow": k.nonce_window, "allowWebsocket": k.allow_websocket,
+        "queryStart": k.query_start, "queryEnd": k.query_end,
+    })
+}
+
+fn random_text(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+/// Issues a key for a service user; returns the key and its secret.
+async fn issue<C: ConnectionTrait>(
+    db: &C,
+    key: &MasterKey,
+    org_id: &str,
+    service_user_id: &str,
+    settings: &KeySettings,
+    now: DateTime<Utc>,
+) -> ServiceResult<(api_key::Model, NewSecret)> {
+    let key_id = format!("cs_{}", random_text(16));
+    let secret = random_text(32);
+    let mut a = api_key::ActiveModel {
+        id: Set(new_id()),
+        key_id: Set(key_id.clone()),
+        org_id: Set(org_id.to_string()),
+        service_user_id: Set(service_user_id.to_string()),
+        status: Set(status::ACTIVE.into()),
+        secret_sealed: Set(key.seal(&key_id, secret.as_bytes())),
+        claim_request_id: Set(None),
+        secret_claimed: Set(false),
+        highest_nonce: Set(Nonce(0).to_stored()),
+        last_used_at: Set(None),
+        last_used_ip: Set(None),
+        created_at: Set(now),
+        revoked_at: Set(None),
+        ..Default::default()
+    };
+    write_settings(&mut a, settings)?;
+    let model = a.insert(db).await?;
+    Ok((model, NewSecret { key_id, secret }))
+}
+
+/// Creates a service user and its first key.
+pub async fn create<C: ConnectionTrait>(
+    db: &C,
+    key: &MasterKey,
+    org_id: &str,
+    created_by: &str,
+    name: &str,
+    settings: &KeySettings,
+    now: DateTime<Utc>,
+) -> ServiceResult<Applied> {
+    let name = DisplayName::parse("name", name)?.into_inner();
+    check_settings(db, org_id, settings).await?;
+    let su = service_user::ActiveModel {
+        id: Set(new_id()),
+        org_id: Set(org_id.to_string()),
+        name: Set(name.clone()),
+        status: Set(status::ACTIVE.into()),
+        created_by: Set(created_by.to_string()),
+        created_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    let (k, secret) = issue(db, key, org_id, &su.id, settings, now).await?;
+    Ok(Applied {
+        target: Some(su.id.clone()),
+        before: None,
+        after: Some(json!({"serviceUserId": su.id, "name": name, "key": key_json(&k)})),
+        jobs: vec![],
+        secret: Some(secret),
+    })
+}
+
+/// Adds another key to a service user.
+pub async fn add_key<C: ConnectionTrait>(
+    db: &C,
+    key: &MasterKey,
+    org_id: &str,
+    service_user_id: &str,
+    settings: &KeySettings,
+    now: DateTime<Utc>,
+) -> ServiceResult<Applied> {
+    find_active_user(db, org_id, service_user_id).await?;
+    check_settings(db, org_id, settings).await?;
+    let (k, secret) = issue(db, key, org_id, service_user_id, settings, now).await?;
+    Ok(Applied {
+        target: Some(k.key_id.clone()),
+        before: None,
+        after: Some(key_json(&k)),
+        jobs: vec![],
+        secret: Some(secret),
+    })
+}
+
+/// Changes a key's settings (omitted fields kept, explicit nulls cleared).
+pub async fn update_key<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    key_id: &str,
+    patch: &KeyPatch,
+) -> ServiceResult<Applied> {
+    let k = find_active_key(db, org_id, key_id).await?;
+    let before = key_json(&k);
+    let settings = patch.apply_to(settings_of(&k)?);
+    check_settings(db, org_id, &settings).await?;
+    let mut a: api_key::ActiveModel = k.into();
+    write_settings(&mut a, &settings)?;
+    let k = a.update(db).await?;
+    Ok(Applied {
+        target: Some(k.key_id.clone()),
+        before: Some(before),
+        after: Some(key_json(&k)),
+        jobs: vec![],
+        secret: None,
+    })
+}
+
+/// Issues a new secret for a key; the old one is refused from now on.
+pub async fn rotate_key<C: ConnectionTrait>(
+    db: &C,
+    key: &MasterKey,
+    org_id: &str,
+    key_id: &str,
+) -> ServiceResult<Applied> {
+    let k = find_active_key(db, org_id, key_id).await?;
+    let secret = random_text(32);
+    let mut a: api_key::ActiveModel = k.into();
+    a.secret_sealed = Set(key.seal(key_id, secret.as_bytes()));
+    a.claim_request_id = Set(None);
+    a.secret_claimed = Set(false);
+    let k = a.update(db).await?;
+    Ok(Applied {
+        target: Some(k.key_id.clone()),
+        before: None,
+        after: Some(json!({"keyId": k.key_id, "rotated": true})),
+        jobs: vec![],
+        secret: Some(NewSecret { key_id: k.key_id, secret }),
+    })
+}
+
+/// Revokes a key at once.
+pub async fn revoke_key<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    key_id: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<Applied> {
+    let k = find_active_key(db, org_id, key_id).await?;
+    let before = key_json(&k);
+    let mut a: api_key::ActiveModel = k.into();
+    a.status = Set(status::REVOKED.into());
+    a.revoked_at = Set(Some(now));
+    let k = a.update(db).await?;
+    Ok(Applied {
+        target: Some(k.key_id.clone()),
+        before: Some(before),
+        after: Some(key_json(&k)),
+        jobs: vec![],
+        secret: None,
+    })
+}
+
+/// Removes a service user and revokes all its keys.
+pub async fn remove<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    service_user_id: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<Applied> {
+    let su = find_active_user(db, org_id, service_user_id).await?;
+    use sea_orm::sea_query::Expr;
+    api_key::Entity::update_many()
+        .col_expr(api_key::Column::Status, Expr::value(status::REVOKED))
+        .col_expr(api_key::Column::RevokedAt, Expr::value(now))
+        .filter(api_key::Column::ServiceUserId.eq(&su.id))
+        .filter(api_key::Column::Status.eq(status::ACTIVE))
+        .exec(db)
+        .await?;
+    let mut a: service_user::ActiveModel = su.into();
+    a.status = Set(status::REMOVED.into());
+    let su = a.update(db).await?;
+    Ok(Applied {
+        target: Some(su.id.clone()),
+        before: None,
+        after: Some(json!({"status": su.status})),
+        jobs: vec![],
+        secret: None,
+    })
+}
+
+/// Records which request's requester may claim a key's new secret, and whether it was already shown.
+pub async fn attach_claim<C: ConnectionTrait>(
+    db: &C,
+    key_id: &str,
+    request_id: &str,
+    shown: bool,
+) -> ServiceResult<()> {
+    use sea_orm::sea_query::Expr;
+    api_key::Entity::update_many()
+        .col_expr(api_key::Column::ClaimRequestId, Expr::value(request_id))
+        .col_expr(api_key::Column::SecretClaimed, Expr::value(shown))
+        .filter(api_key::Column::KeyId.eq(key_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Reveals, once, the secret a completed request created or rotated, to that request's requester.
+pub async fn claim<C: ConnectionTrait>(
+    db: &C,
+    key: &MasterKey,
+    access: &OrgAccess,
+    request_id: &str,
+) -> ServiceResult<NewSecret> {
+    use sea_orm::sea_query::Expr;
+    let req = super::requests::find_in_org(db, &access.org_id, request_id).await?;
+    if req.requester_id != access.user_id {
+        return Err(ServiceError::NotFound("request"));
+    }
+    let k = api_key::Entity::find()
+        .filter(api_key::Column::ClaimRequestId.eq(request_id))
+        .one(db)
+        .await?
+        .ok_or_else(|| ServiceError::Conflict("this request has no secret to claim (yet)".into()))?;
+    let res = api_key::Entity::update_many()
+        .col_expr(api_key::Column::SecretClaimed, Expr::value(true))
+        .filter(api_key::Column::Id.eq(&k.id))
+        .filter(api_key::Column::SecretClaimed.eq(false))
+        .exec(db)
+        .await?;
+    if res.rows_affected != 1 {
+        return Err(ServiceError::Conflict("the secret was already shown; rotate the key for a new one".into()));
+    }
+    let secret =
+        key.open(&k.key_id, &k.secret_sealed).ok_or_else(|| ServiceError::internal("cannot open sealed secret"))?;
+    Ok(NewSecret { key_id: k.key_id, secret: String::from_utf8(secret).map_err(ServiceError::internal)? })
+}
+
+pub async fn find_active_user<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    id: &str,
+) -> ServiceResult<service_user::Model> {
+    service_user::Entity::find_by_id(id)
+        .filter(service_user::Column::OrgId.eq(org_id))
+        .filter(service_user::Column::Status.eq(status::ACTIVE))
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound("service user"))
+}
+
+pub async fn find_active_key<C: ConnectionTrait>(db: &C, org_id: &str, key_id: &str) -> ServiceResult<api_key::Model> {
+    api_key::Entity::find()
+        .filter(api_key::Column::KeyId.eq(key_id))
+        .filter(api_key::Column::OrgId.eq(org_id))
+        .filter(api_key::Column::Status.eq(status::ACTIVE))
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound("API key"))
+}
+
+/// Service users of the organisation (VIEW on MANAGE_ACCESS).
+pub async fn list<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceResult<Vec<service_user::Model>> {
+    access.require(crate::domain::Workflow::ManageAccess, crate::domain::Action::View, None)?;
+    Ok(service_user::Entity::find()
+        .filter(service_user::Column::OrgId.eq(&access.org_id))
+        .order_by_asc(service_user::Column::CreatedAt)
+        .all(db)
+        .await?)
+}
+
+/// A service user's keys, newest first.
+pub async fn keys<C: ConnectionTrait>(db: &C, service_user_id: &str) -> ServiceResult<Vec<api_key::Model>> {
+    Ok(api_key::Entity::find()
+        .filter(api_key::Column::ServiceUserId.eq(service_user_id))
+        .order_by_desc(api_key::Column::CreatedAt)
+        .all(db)
+        .await?)
+}
