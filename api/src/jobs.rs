@@ -1,7 +1,7 @@
 //! What the background jobs do: the `workers` runtime calls these, and they
 //! call the services.
 
-use crate::service::{invitations, requests};
+use crate::service::{invitations, limits, requests};
 use crate::state::AppState;
 use std::sync::Arc;
 use workers::{DeliverInvitation, Handlers, JobError};
@@ -44,8 +44,14 @@ impl Handlers for ApiHandlers {
     }
 
     async fn reset_daily_counters(&self) -> Result<(), JobError> {
-        // Daily limit counters arrive with withdrawals and risk limits; until
-        // then there is nothing to roll over.
+        // Counters are keyed by UTC day, so a new day starts from zero without
+        // this job; it only drops counters no open withdrawal can still touch
+        // (requests expire after 72 h) so the table stays small.
+        let st = &self.state;
+        let dropped = limits::prune(&st.db, st.clock.now(), 35).await?;
+        if dropped > 0 {
+            tracing::info!(dropped, "pruned old daily limit counters");
+        }
         Ok(())
     }
 

@@ -5,6 +5,7 @@
 //! hold the upper-case names the domain layer parses (`Role`, `Workflow`, …).
 
 pub mod account;
+pub mod address;
 pub mod api_key;
 pub mod api_key_nonce;
 pub mod approval;
@@ -13,12 +14,15 @@ pub mod audit_record;
 pub mod holding;
 pub mod invitation;
 pub mod ledger_entry;
+pub mod limit_counter;
 pub mod member;
 pub mod organization;
 pub mod permission_grant;
 pub mod policy;
 pub mod request;
+pub mod risk_limit;
 pub mod service_user;
 pub mod session;
 pub mod sign_in_failure;
 pub mod user;
+pub mod withdrawal;

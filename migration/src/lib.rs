@@ -10,6 +10,7 @@ mod m0002_invitations;
 mod m0003_approvals;
 mod m0004_service_users;
 mod m0005_ledger;
+mod m0006_withdrawals;
 
 /// Applies every step in order; `countersign migrate` and `serve` call `Migrator::up`.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_approvals::Migration),
             Box::new(m0004_service_users::Migration),
             Box::new(m0005_ledger::Migration),
+            Box::new(m0006_withdrawals::Migration),
         ]
     }
 }

@@ -323,6 +323,13 @@ impl TestApp {
         h.recompute_balance_alerts().await.expect("recompute");
     }
 
+    /// Runs the 00:00 UTC job now, as the worker's cron tick would.
+    pub async fn run_daily_jobs(&self) {
+        use api::jobs::ApiHandlers;
+        use workers::Handlers;
+        ApiHandlers { state: self.state.clone() }.reset_daily_counters().await.expect("daily reset");
+    }
+
     /// Opens a GraphQL WebSocket (graphql-transport-ws) authenticated with `token`.
     pub async fn ws(&self, token: &str) -> ws::WsClient {
         ws::WsClient::connect(&self.base, json!({"token": token})).await

@@ -6,8 +6,11 @@ use super::types::{
 use super::{ApiResult, ClientIp, authz, state};
 use crate::authz::OrgAccess;
 use crate::domain::{Action, ApiScope, Role, Workflow};
+use crate::service::addresses::NewAddress;
+use crate::service::limits::LimitLayer;
 use crate::service::operation::Operation;
 use crate::service::service_users::{KeyPatch, KeySettings};
+use crate::service::withdrawals::WithdrawalSpec;
 use crate::service::{identity, invitations, ledger, organization as orgs, requests, service_users};
 use crate::state::AppState;
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
@@ -91,6 +94,39 @@ impl From<ApiKeyPatch> for KeyPatch {
             query_end: tri(p.query_end),
         }
     }
+}
+
+/// A withdrawal address to whitelist.
+#[derive(InputObject)]
+pub struct AddressInput {
+    pub account_id: ID,
+    pub asset: String,
+    pub network: String,
+    pub address: String,
+    pub label: String,
+}
+
+/// A withdrawal.
+#[derive(InputObject)]
+pub struct WithdrawalInput {
+    pub account_id: ID,
+    pub asset: String,
+    pub amount: Decimal,
+    pub address_id: ID,
+    /// Execute in the same call when no approval is needed (needs EXECUTE).
+    pub execute: Option<bool>,
+}
+
+/// Limits of one layer: an omitted value keeps its setting, `null` clears it.
+#[derive(InputObject)]
+pub struct RiskLimitsPatch {
+    pub layer: LimitLayer,
+    /// The key, for the API_KEY layer.
+    pub api_key_id: Option<String>,
+    /// The signer, for the SIGNER layer.
+    pub member_id: Option<ID>,
+    pub per_transaction_max_usd: MaybeUndefined<Decimal>,
+    pub daily_cap_usd: MaybeUndefined<Decimal>,
 }
 
 /// The caller's access to the organisation a request belongs to.
@@ -306,6 +342,57 @@ impl MutationRoot {
         let st = state(ctx);
         authz(ctx).actor.require_operator()?;
         Ok(Asset(ledger::set_price(&st.db, &asset, usd_price, st.clock.now()).await?))
+    }
+
+    /// Whitelists a withdrawal address (MANAGE_ADDRESSES).
+    async fn add_address(&self, ctx: &Context<'_>, org_id: ID, input: AddressInput) -> ApiResult<RequestResult> {
+        let op = Operation::AddAddress(NewAddress {
+            account_id: input.account_id.0,
+            asset: input.asset,
+            network: input.network,
+            address: input.address,
+            label: input.label,
+        });
+        self.submit(ctx, &org_id, op).await
+    }
+
+    /// Removes a whitelisted address (MANAGE_ADDRESSES).
+    async fn remove_address(&self, ctx: &Context<'_>, org_id: ID, address_id: ID) -> ApiResult<RequestResult> {
+        self.submit(ctx, &org_id, Operation::RemoveAddress { address_id: address_id.0 }).await
+    }
+
+    /// Sets risk limits of the organisation, an API key or a signer (MANAGE_POLICIES).
+    async fn set_risk_limits(&self, ctx: &Context<'_>, org_id: ID, input: RiskLimitsPatch) -> ApiResult<RequestResult> {
+        let subject = match input.layer {
+            LimitLayer::Organization => input.api_key_id.or(input.member_id.map(|m| m.0)),
+            LimitLayer::ApiKey => input.api_key_id,
+            LimitLayer::Signer => input.member_id.map(|m| m.0),
+        };
+        let op = Operation::SetRiskLimits {
+            layer: input.layer,
+            subject,
+            per_transaction_max_usd: tri(input.per_transaction_max_usd).map(|o| o.map(|d| d.to_string())),
+            daily_cap_usd: tri(input.daily_cap_usd).map(|o| o.map(|d| d.to_string())),
+        };
+        self.submit(ctx, &org_id, op).await
+    }
+
+    /// Requests a withdrawal to a whitelisted address (INITIATE on withdrawals; keys: WITHDRAW).
+    async fn withdraw(&self, ctx: &Context<'_>, org_id: ID, input: WithdrawalInput) -> ApiResult<RequestResult> {
+        let op = Operation::Withdraw(WithdrawalSpec {
+            account_id: input.account_id.0,
+            asset: input.asset,
+            amount: input.amount.to_string(),
+            address_id: input.address_id.0,
+            execute: input.execute.unwrap_or(false),
+        });
+        self.submit(ctx, &org_id, op).await
+    }
+
+    /// Executes an APPROVED withdrawal (EXECUTE on withdrawals: a signer).
+    async fn execute(&self, ctx: &Context<'_>, request_id: ID) -> ApiResult<Request> {
+        let (st, access) = request_access(ctx, &request_id).await?;
+        Ok(Request(requests::execute(&st.engine(), &access, &request_id).await?))
     }
 
     /// Approves a pending request (APPROVE on its workflow; never one's own).

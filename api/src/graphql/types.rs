@@ -4,9 +4,10 @@
 use super::{ApiResult, state};
 use crate::authz::OrgAccess;
 use crate::domain::{Action, ApiScope, MemberStatus, Role, RoleSet, ScopeSet, Workflow};
+use crate::service::limits::LimitLayer;
 use crate::service::{
-    ServiceError, audit, identity, invitations, ledger, membership, organization as orgs, policies, requests,
-    service_users,
+    ServiceError, addresses, audit, identity, invitations, ledger, limits, membership, organization as orgs, policies,
+    requests, service_users, withdrawals,
 };
 use async_graphql::{
     Context, ID, InputObject, Object, SimpleObject,
@@ -454,6 +455,25 @@ impl Organization {
             .map(|model| Account { model, access: self.access.clone() })
             .collect())
     }
+    /// Whitelisted withdrawal addresses.
+    async fn addresses(&self, ctx: &Context<'_>) -> ApiResult<Vec<Address>> {
+        Ok(addresses::list(&state(ctx).db, &self.access).await?.into_iter().map(Address).collect())
+    }
+    /// Whether withdrawals can run: at least one active MAKER, APPROVER and SIGNER.
+    async fn treasury_readiness(&self, ctx: &Context<'_>) -> ApiResult<TreasuryReadiness> {
+        let r = withdrawals::readiness(&state(ctx).db, &self.access.org_id).await?;
+        let missing: Vec<Role> = r.iter().filter(|(_, ok)| !ok).map(|(role, _)| *role).collect();
+        Ok(TreasuryReadiness { ready: missing.is_empty(), missing_roles: missing })
+    }
+    /// Risk limits of every layer with today's usage (UTC day): the
+    /// organisation, each API key and each signer that has limits.
+    async fn limits(&self, ctx: &Context<'_>) -> ApiResult<Vec<LimitUsage>> {
+        all_usage(ctx, &self.access).await
+    }
+    /// The same as `limits` (usage is part of each entry).
+    async fn usage(&self, ctx: &Context<'_>) -> ApiResult<Vec<LimitUsage>> {
+        all_usage(ctx, &self.access).await
+    }
     /// Service users and their keys (VIEW on MANAGE_ACCESS).
     async fn service_users(&self, ctx: &Context<'_>) -> ApiResult<Vec<ServiceUser>> {
         Ok(service_users::list(&state(ctx).db, &self.access).await?.into_iter().map(ServiceUser).collect())
@@ -611,6 +631,10 @@ impl Request {
     /// The account the request concerns, if any.
     async fn account_id(&self) -> Option<ID> {
         self.0.account_id.clone().map(ID)
+    }
+    /// The withdrawal, when the request is one.
+    async fn withdrawal(&self, ctx: &Context<'_>) -> ApiResult<Option<Withdrawal>> {
+        Ok(withdrawals::of_request(&state(ctx).db, &self.0.id).await?.map(Withdrawal))
     }
     /// The request's audit records, oldest first.
     async fn history(&self, ctx: &Context<'_>) -> ApiResult<Vec<AuditRecord>> {
@@ -809,4 +833,122 @@ fn parse_request_cursor(c: &str) -> Result<(DateTime<Utc>, String), ServiceError
     let (at, id) = c.split_once('|').ok_or_else(bad)?;
     let at = DateTime::parse_from_rfc3339(at).map_err(|_| bad())?.with_timezone(&Utc);
     Ok((at, id.to_string()))
+}
+
+/// A whitelisted withdrawal address.
+pub struct Address(pub entity::address::Model);
+
+#[Object]
+impl Address {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn account_id(&self) -> ID {
+        ID(self.0.account_id.clone())
+    }
+    async fn asset(&self) -> &str {
+        &self.0.asset
+    }
+    async fn network(&self) -> &str {
+        &self.0.network
+    }
+    async fn address(&self) -> &str {
+        &self.0.address
+    }
+    async fn label(&self) -> &str {
+        &self.0.label
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// Whether withdrawals can run.
+#[derive(SimpleObject)]
+pub struct TreasuryReadiness {
+    pub ready: bool,
+    /// Which of MAKER, APPROVER, SIGNER no active member holds.
+    pub missing_roles: Vec<Role>,
+}
+
+/// One limit layer's settings and today's usage (USD).
+pub struct LimitUsage(pub limits::Usage);
+
+#[Object]
+impl LimitUsage {
+    async fn layer(&self) -> LimitLayer {
+        self.0.layer
+    }
+    /// The organisation id, the API key's public id, or the signer's user id.
+    async fn subject(&self) -> &str {
+        &self.0.subject
+    }
+    async fn per_transaction_max_usd(&self) -> Option<rust_decimal::Decimal> {
+        self.0.per_transaction_max
+    }
+    async fn daily_cap_usd(&self) -> Option<rust_decimal::Decimal> {
+        self.0.daily_cap
+    }
+    /// Settled today (UTC).
+    async fn used_today_usd(&self) -> rust_decimal::Decimal {
+        self.0.used_today
+    }
+    /// Reserved by open withdrawals made today.
+    async fn held_usd(&self) -> rust_decimal::Decimal {
+        self.0.held
+    }
+    /// Left under the daily cap (null without one).
+    async fn remaining_usd(&self) -> Option<rust_decimal::Decimal> {
+        self.0.remaining
+    }
+}
+
+/// The money side of a withdrawal request.
+pub struct Withdrawal(pub entity::withdrawal::Model);
+
+#[Object]
+impl Withdrawal {
+    async fn account_id(&self) -> ID {
+        ID(self.0.account_id.clone())
+    }
+    async fn asset(&self) -> &str {
+        &self.0.asset
+    }
+    async fn amount(&self) -> ApiResult<rust_decimal::Decimal> {
+        Ok(ledger::dec(&self.0.amount)?)
+    }
+    /// At the asset's price when the withdrawal was made.
+    async fn usd_value(&self) -> ApiResult<rust_decimal::Decimal> {
+        Ok(ledger::dec(&self.0.usd_value)?)
+    }
+    async fn address_id(&self) -> ID {
+        ID(self.0.address_id.clone())
+    }
+    /// `HELD`, `SETTLED` or `RELEASED`.
+    async fn state(&self) -> &str {
+        &self.0.state
+    }
+    async fn settlement_reference(&self) -> Option<&str> {
+        self.0.settlement_reference.as_deref()
+    }
+    async fn executed_by(&self) -> Option<ID> {
+        self.0.executed_by.clone().map(ID)
+    }
+    async fn executed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.executed_at
+    }
+}
+
+async fn all_usage(ctx: &Context<'_>, access: &OrgAccess) -> ApiResult<Vec<LimitUsage>> {
+    let st = state(ctx);
+    let day = limits::day_of(st.clock.now());
+    let org_id = &access.org_id;
+    let mut out = vec![limits::usage(&st.db, org_id, LimitLayer::Organization, org_id, &day).await?];
+    for l in limits::all(&st.db, org_id).await? {
+        let layer = LimitLayer::parse(&l.layer)?;
+        if layer != LimitLayer::Organization {
+            out.push(limits::usage(&st.db, org_id, layer, &l.subject, &day).await?);
+        }
+    }
+    Ok(out.into_iter().map(LimitUsage).collect())
 }

@@ -22,6 +22,11 @@ pub mod kind {
     pub const DEBIT: &str = "DEBIT";
 }
 
+/// Decimal text as stored: normalised, so `0.00` and `0` read the same.
+pub fn text(d: Decimal) -> String {
+    d.normalize().to_string()
+}
+
 /// Parses stored decimal text (written by this module).
 pub fn dec(s: &str) -> ServiceResult<Decimal> {
     s.parse().map_err(|_| ServiceError::internal(format!("stored amount {s:?} is not a decimal")))
@@ -67,7 +72,7 @@ pub async fn set_price(
     }
     let a = find_asset(db, symbol).await?;
     let mut am: asset::ActiveModel = a.into();
-    am.usd_price = Set(Some(p.to_string()));
+    am.usd_price = Set(Some(text(p)));
     am.updated_at = Set(now);
     Ok(am.update(db).await?)
 }
@@ -94,7 +99,7 @@ pub async fn credit(
     let h = locked_holding(&txn, &acct, &asset.symbol, now).await?;
     let balance = dec(&h.amount)? + amount;
     let mut hm: holding::ActiveModel = h.into();
-    hm.amount = Set(balance.to_string());
+    hm.amount = Set(text(balance));
     hm.updated_at = Set(now);
     hm.update(&txn).await?;
     let entry = ledger_entry::ActiveModel {
@@ -103,8 +108,8 @@ pub async fn credit(
         account_id: Set(acct.id.clone()),
         asset: Set(asset.symbol.clone()),
         kind: Set(kind::CREDIT.into()),
-        amount: Set(amount.to_string()),
-        balance_after: Set(balance.to_string()),
+        amount: Set(text(amount)),
+        balance_after: Set(text(balance)),
         reference: Set(reference.to_string()),
         request_id: Set(None),
         at: Set(now),

@@ -2,11 +2,13 @@
 //! connection, the caller's resolved access and parsed input, and returns a
 //! model or a [`ServiceError`].
 
+pub mod addresses;
 pub mod audit;
 mod error;
 pub mod identity;
 pub mod invitations;
 pub mod ledger;
+pub mod limits;
 pub mod membership;
 pub mod operation;
 pub mod organization;
@@ -14,5 +16,6 @@ pub mod policies;
 pub mod requests;
 pub mod service_users;
 pub mod signing;
+pub mod withdrawals;
 
 pub use error::{ServiceError, ServiceResult, is_unique_violation};

@@ -5,8 +5,11 @@
 //! it, inside the transaction that marks the request done, because the world
 //! may have changed while it waited for approval.
 
+use super::addresses::{self, NewAddress};
+use super::limits::{self, LimitLayer};
 use super::policies::{self, PolicySpec};
 use super::service_users::{self, KeyPatch, KeySettings, NewSecret};
+use super::withdrawals::WithdrawalSpec;
 use super::{ServiceError, ServiceResult, invitations, is_unique_violation, membership, organization};
 use crate::domain::{Action, DisplayName, Email, MemberStatus, Role, RoleSet, Workflow, new_id};
 use crate::keys::MasterKey;
@@ -81,6 +84,20 @@ pub enum Operation {
     RemoveServiceUser {
         service_user_id: String,
     },
+    AddAddress(NewAddress),
+    RemoveAddress {
+        address_id: String,
+    },
+    SetRiskLimits {
+        layer: LimitLayer,
+        /// The API key's public id or the signer's member id; none for the organisation.
+        subject: Option<String>,
+        #[serde(default, deserialize_with = "service_users::some", skip_serializing_if = "Option::is_none")]
+        per_transaction_max_usd: Option<Option<String>>,
+        #[serde(default, deserialize_with = "service_users::some", skip_serializing_if = "Option::is_none")]
+        daily_cap_usd: Option<Option<String>>,
+    },
+    Withdraw(WithdrawalSpec),
 }
 
 impl Operation {
@@ -99,9 +116,12 @@ impl Operation {
             | Operation::RotateApiKey { .. }
             | Operation::RevokeApiKey { .. }
             | Operation::RemoveServiceUser { .. } => Workflow::ManageAccess,
-            Operation::SetPolicy { .. } | Operation::LockPolicy { .. } | Operation::UnlockPolicy { .. } => {
-                Workflow::ManagePolicies
-            }
+            Operation::SetPolicy { .. }
+            | Operation::LockPolicy { .. }
+            | Operation::UnlockPolicy { .. }
+            | Operation::SetRiskLimits { .. } => Workflow::ManagePolicies,
+            Operation::AddAddress(_) | Operation::RemoveAddress { .. } => Workflow::ManageAddresses,
+            Operation::Withdraw(_) => Workflow::InitiateWithdrawal,
         }
     }
 
@@ -122,13 +142,21 @@ impl Operation {
             Operation::RevokeApiKey { .. } => "REVOKE_API_KEY",
             Operation::RemoveServiceUser { .. } => "REMOVE_SERVICE_USER",
             Operation::LockPolicy { .. } => "LOCK_POLICY",
+            Operation::AddAddress(_) => "ADD_ADDRESS",
+            Operation::RemoveAddress { .. } => "REMOVE_ADDRESS",
+            Operation::SetRiskLimits { .. } => "SET_RISK_LIMITS",
+            Operation::Withdraw(_) => "WITHDRAW",
             Operation::UnlockPolicy { .. } => "UNLOCK_POLICY",
         }
     }
 
     /// The account the operation concerns, for account-scoped permissions.
     pub fn account_id(&self) -> Option<&str> {
-        None
+        match self {
+            Operation::AddAddress(a) => Some(&a.account_id),
+            Operation::Withdraw(w) => Some(&w.account_id),
+            _ => None,
+        }
     }
 
     /// The workflow whose *locked* policy this operation changes, if it does:
@@ -213,6 +241,20 @@ pub async fn check<C: ConnectionTrait>(db: &C, org_id: &str, op: &Operation) -> 
         Operation::RemoveServiceUser { service_user_id } => {
             service_users::find_active_user(db, org_id, service_user_id).await?;
         }
+        Operation::AddAddress(a) => {
+            addresses::check(db, org_id, a).await?;
+        }
+        Operation::RemoveAddress { address_id } => {
+            addresses::find_active(db, org_id, address_id).await?;
+        }
+        Operation::SetRiskLimits { layer, subject, .. } => {
+            limit_subject(db, org_id, *layer, subject.as_deref()).await?;
+        }
+        Operation::Withdraw(w) => {
+            w.amount
+                .parse::<rust_decimal::Decimal>()
+                .map_err(|_| ServiceError::BadInput("amount: not a decimal".into()))?;
+        }
         Operation::GrantPermission { member_id, account_id, .. }
         | Operation::RevokePermission { member_id, account_id, .. } => {
             membership::find_active(db, org_id, member_id).await?;
@@ -222,6 +264,26 @@ pub async fn check<C: ConnectionTrait>(db: &C, org_id: &str, op: &Operation) -> 
         }
     }
     Ok(())
+}
+
+/// The counter subject of a limit layer: the organisation's id, an active
+/// API key's public id, or an active member's user id (signers).
+async fn limit_subject<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    layer: LimitLayer,
+    subject: Option<&str>,
+) -> ServiceResult<String> {
+    match (layer, subject) {
+        (LimitLayer::Organization, None) => Ok(org_id.to_string()),
+        (LimitLayer::ApiKey, Some(key_id)) => Ok(service_users::find_active_key(db, org_id, key_id).await?.key_id),
+        (LimitLayer::Signer, Some(member_id)) => Ok(membership::find_active(db, org_id, member_id).await?.user_id),
+        (LimitLayer::Organization, Some(_)) => {
+            Err(ServiceError::BadInput("the organisation layer takes no apiKeyId or memberId".into()))
+        }
+        (LimitLayer::ApiKey, None) => Err(ServiceError::BadInput("apiKeyId: required for the API_KEY layer".into())),
+        (LimitLayer::Signer, None) => Err(ServiceError::BadInput("memberId: required for the SIGNER layer".into())),
+    }
 }
 
 fn member_json(m: &member::Model) -> Value {
@@ -289,6 +351,13 @@ async fn perform<C: ConnectionTrait>(
             policies::set(db, org_id, *workflow, &spec, now).await
         }
         Operation::LockPolicy { workflow } => policies::set_locked(db, org_id, *workflow, true, now).await,
+        Operation::AddAddress(a) => addresses::add(db, org_id, a, now).await,
+        Operation::RemoveAddress { address_id } => addresses::remove(db, org_id, address_id).await,
+        Operation::SetRiskLimits { layer, subject, per_transaction_max_usd, daily_cap_usd } => {
+            let subject = limit_subject(db, org_id, *layer, subject.as_deref()).await?;
+            limits::set(db, org_id, *layer, &subject, per_transaction_max_usd, daily_cap_usd, now).await
+        }
+        Operation::Withdraw(_) => Err(ServiceError::internal("withdrawals settle through execute, not apply")),
         Operation::CreateServiceUser { name, settings } => {
             service_users::create(db, env.key, org_id, requester_id, name, settings, now).await
         }

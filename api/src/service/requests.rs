@@ -10,13 +10,14 @@
 use super::audit::{self, AuditActor, Entry};
 use super::operation::{self, OpEnv, Operation};
 use super::service_users::{self, NewSecret};
-use super::{ServiceError, ServiceResult, is_unique_violation, policies};
+use super::{ServiceError, ServiceResult, is_unique_violation, ledger, policies, withdrawals};
 use crate::authz::OrgAccess;
 use crate::db::begin_write;
 use crate::domain::{Action, Workflow, new_id};
 use crate::events::{EventBus, RequestEventMsg};
 use chrono::{DateTime, Utc};
 use entity::{approval, request};
+use rust_decimal::Decimal;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
@@ -59,7 +60,13 @@ pub enum Decision {
 /// - No policy: completes at once (the caller already holds INITIATE).
 /// - A policy: EXECUTE completes at once unless `alwaysRequireApproval`;
 ///   everyone else waits for `requiredApprovals`.
-pub async fn decide<C: ConnectionTrait>(db: &C, access: &OrgAccess, op: &Operation) -> ServiceResult<Decision> {
+/// - A withdrawal above the policy's `approvalThresholdUsd` waits too.
+pub async fn decide<C: ConnectionTrait>(
+    db: &C,
+    access: &OrgAccess,
+    op: &Operation,
+    usd: Option<Decimal>,
+) -> ServiceResult<Decision> {
     let own_policy = policies::find(db, &access.org_id, op.workflow()).await?;
     if let Some(changed) = op.changes_policy_of()
         && policies::find(db, &access.org_id, changed).await?.is_some_and(|p| p.locked)
@@ -74,7 +81,9 @@ pub async fn decide<C: ConnectionTrait>(db: &C, access: &OrgAccess, op: &Operati
     }
     let Some(policy) = own_policy else { return Ok(Decision::CompleteNow) };
     let executes = access.allows(op.workflow(), Action::Execute, op.account_id());
-    if executes && !policy.always_require_approval {
+    let threshold = policy.approval_threshold_usd.as_deref().map(ledger::dec).transpose()?;
+    let above_threshold = matches!((usd, threshold), (Some(v), Some(t)) if v > t);
+    if executes && !policy.always_require_approval && !above_threshold {
         return Ok(Decision::CompleteNow);
     }
     Ok(Decision::Wait { approvals: policy.required_approvals, reason: None })
@@ -101,13 +110,19 @@ pub async fn submit(engine: &Engine<'_>, access: &OrgAccess, op: Operation) -> S
     let now = engine.env.now;
     let txn = begin_write(engine.db).await?;
     operation::check(&txn, &access.org_id, &op).await?;
-    let decision = decide(&txn, access, &op).await?;
-    let (status, approvals, reason) = match &decision {
-        Decision::CompleteNow => (status::COMPLETED, 0, None),
-        Decision::Wait { approvals, reason } => (status::PENDING_APPROVAL, *approvals, reason.clone()),
+    let id = new_id();
+    let usd = match &op {
+        Operation::Withdraw(w) => Some(withdrawals::open(&txn, access, &id, w, now).await?),
+        _ => None,
+    };
+    let decision = decide(&txn, access, &op, usd).await?;
+    let (status, approvals, reason) = match (&decision, &op) {
+        (Decision::CompleteNow, Operation::Withdraw(_)) => (status::APPROVED, 0, None),
+        (Decision::CompleteNow, _) => (status::COMPLETED, 0, None),
+        (Decision::Wait { approvals, reason }, _) => (status::PENDING_APPROVAL, *approvals, reason.clone()),
     };
     let req = request::ActiveModel {
-        id: Set(new_id()),
+        id: Set(id),
         org_id: Set(access.org_id.clone()),
         workflow: Set(op.workflow().as_str().into()),
         operation: Set(op.name().into()),
@@ -124,12 +139,24 @@ pub async fn submit(engine: &Engine<'_>, access: &OrgAccess, op: Operation) -> S
     }
     .insert(&txn)
     .await?;
+    let mut req = req;
     let actor = AuditActor::of(access);
     let mut events = vec![event(&req, "CREATED")];
     let mut jobs = Vec::new();
     let mut api_key = None;
-    match decision {
-        Decision::CompleteNow => {
+    match (decision, &op) {
+        (Decision::CompleteNow, Operation::Withdraw(w)) => {
+            audit_withdrawal_created(&txn, &req, actor, usd, now).await?;
+            events.push(event(&req, "APPROVED"));
+            if w.execute {
+                withdrawals::settle(&txn, access, &req, now).await?;
+                let mut a: request::ActiveModel = req.clone().into();
+                a.status = Set(status::COMPLETED.into());
+                req = a.update(&txn).await?;
+                events.push(event(&req, "COMPLETED"));
+            }
+        }
+        (Decision::CompleteNow, _) => {
             let applied = operation::apply(&txn, &engine.env, &access.org_id, &access.user_id, &op).await?;
             audit_applied(&txn, &req, &op, actor, applied.target, applied.before, applied.after, now).await?;
             jobs = applied.jobs;
@@ -140,7 +167,10 @@ pub async fn submit(engine: &Engine<'_>, access: &OrgAccess, op: Operation) -> S
             }
             events.push(event(&req, "COMPLETED"));
         }
-        Decision::Wait { .. } => {
+        (Decision::Wait { .. }, Operation::Withdraw(_)) => {
+            audit_withdrawal_created(&txn, &req, actor, usd, now).await?;
+        }
+        (Decision::Wait { .. }, _) => {
             let trial = txn.begin().await?;
             operation::apply(&trial, &engine.env, &access.org_id, &access.user_id, &op).await?;
             trial.rollback().await?;
@@ -164,6 +194,31 @@ pub async fn submit(engine: &Engine<'_>, access: &OrgAccess, op: Operation) -> S
     enqueue(engine.queue, jobs).await;
     engine.bus.publish(events);
     Ok(Submitted { request: req, api_key })
+}
+
+async fn audit_withdrawal_created<C: ConnectionTrait>(
+    db: &C,
+    req: &request::Model,
+    actor: AuditActor,
+    usd: Option<Decimal>,
+    now: DateTime<Utc>,
+) -> ServiceResult<()> {
+    let payload: serde_json::Value = serde_json::from_str(&req.payload).unwrap_or_default();
+    audit::append(
+        db,
+        Entry {
+            org_id: &req.org_id,
+            actor,
+            action: "WITHDRAWAL_REQUESTED",
+            target: Some(req.id.clone()),
+            before: None,
+            after: Some(json!({"withdrawal": payload, "usdValue": usd.map(|u| u.to_string()), "status": req.status})),
+            request_id: Some(req.id.clone()),
+        },
+        now,
+    )
+    .await?;
+    Ok(())
 }
 
 /// A submitted request, and the API-key secret it issued if it completed at once.
@@ -297,8 +352,11 @@ pub async fn approve(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> Servi
     .await?;
     let mut events = vec![event(&req, "APPROVED")];
     let mut jobs = Vec::new();
-    let req = if count >= u64::try_from(req.approvals_required).unwrap_or(0) {
-        let op = Operation::from_json(&req.payload)?;
+    let op = Operation::from_json(&req.payload)?;
+    let req = if count >= u64::try_from(req.approvals_required).unwrap_or(0) && matches!(op, Operation::Withdraw(_)) {
+        // Approved withdrawals wait for a signer; funds and capacity stay held.
+        set_status(&txn, req, status::APPROVED, None, now).await?
+    } else if count >= u64::try_from(req.approvals_required).unwrap_or(0) {
         let attempt = txn.begin().await?;
         match operation::apply(&attempt, &engine.env, &req.org_id, &req.requester_id, &op).await {
             Ok(applied) => {
@@ -340,6 +398,33 @@ pub async fn approve(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> Servi
     txn.commit().await?;
     enqueue(engine.queue, jobs).await;
     engine.bus.publish(events);
+    Ok(req)
+}
+
+/// Executes an APPROVED withdrawal (EXECUTE on withdrawals for its
+/// account): the signer's daily cap, then settlement against the ledger.
+pub async fn execute(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> ServiceResult<request::Model> {
+    let now = engine.env.now;
+    let txn = begin_write(engine.db).await?;
+    let req = request::Entity::find_by_id(id)
+        .filter(request::Column::OrgId.eq(&access.org_id))
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or(ServiceError::NotFound("request"))?;
+    if !may_view(access, &req)? {
+        return Err(ServiceError::NotFound("request"));
+    }
+    if req.status != status::APPROVED {
+        return Err(ServiceError::Conflict(format!(
+            "only APPROVED withdrawals execute; this request is {}",
+            req.status
+        )));
+    }
+    withdrawals::settle(&txn, access, &req, now).await?;
+    let req = set_status(&txn, req, status::COMPLETED, None, now).await?;
+    txn.commit().await?;
+    engine.bus.publish([event(&req, "COMPLETED")]);
     Ok(req)
 }
 
@@ -387,6 +472,7 @@ async fn decide_terminal(
     let txn = begin_write(engine.db).await?;
     let req = lock_pending(&txn, access, id).await?;
     allowed(&req, access)?;
+    withdrawals::release(&txn, &req.id, now).await?;
     let kind = to;
     audit::append(
         &txn,
@@ -540,6 +626,7 @@ pub async fn expire_stale(
             .await?;
         let Some(req) = request::Entity::find_by_id(&id).one(&txn).await? else { continue };
         if res.rows_affected == 1 {
+            withdrawals::release(&txn, &req.id, now).await?;
             audit::append(
                 &txn,
                 Entry {

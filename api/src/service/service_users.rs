@@ -50,7 +50,9 @@ pub struct KeySettings {
     pub query_end: Option<DateTime<Utc>>,
 }
 
-fn some<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+/// Deserializes a present field (even `null`) as `Some`, so an absent field
+/// (`None`) differs from an explicit null (`Some(None)`).
+pub(crate) fn some<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Ok(Some(Option::deserialize(d)?))
 }
 

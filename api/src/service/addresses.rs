@@ -1,0 +1,119 @@
+//! Whitelisted withdrawal addresses (MANAGE_ADDRESSES operations).
+
+use super::operation::Applied;
+use super::{ServiceError, ServiceResult, ledger, organization};
+use crate::authz::OrgAccess;
+use crate::domain::{Action, DisplayName, Workflow, new_id};
+use chrono::{DateTime, Utc};
+use entity::address;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+pub mod status {
+    pub const ACTIVE: &str = "ACTIVE";
+    pub const REMOVED: &str = "REMOVED";
+}
+
+/// An address as submitted.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct NewAddress {
+    pub account_id: String,
+    pub asset: String,
+    pub network: String,
+    pub address: String,
+    pub label: String,
+}
+
+fn bounded(field: &'static str, s: &str, max: usize) -> ServiceResult<String> {
+    let t = s.trim();
+    if t.is_empty() || t.chars().count() > max || t.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(ServiceError::BadInput(format!("{field}: 1 to {max} characters, no spaces")));
+    }
+    Ok(t.to_string())
+}
+
+/// Validates an address against the organisation; returns it normalised.
+pub async fn check<C: ConnectionTrait>(db: &C, org_id: &str, a: &NewAddress) -> ServiceResult<NewAddress> {
+    organization::require_account(db, org_id, &a.account_id).await?;
+    let asset = ledger::find_asset(db, &a.asset).await?;
+    let n = NewAddress {
+        account_id: a.account_id.clone(),
+        asset: asset.symbol,
+        network: bounded("network", &a.network, 64)?.to_lowercase(),
+        address: bounded("address", &a.address, 200)?,
+        label: DisplayName::parse("label", &a.label)?.into_inner(),
+    };
+    let dup = address::Entity::find()
+        .filter(address::Column::AccountId.eq(&n.account_id))
+        .filter(address::Column::Asset.eq(&n.asset))
+        .filter(address::Column::Network.eq(&n.network))
+        .filter(address::Column::Address.eq(&n.address))
+        .filter(address::Column::Status.eq(status::ACTIVE))
+        .one(db)
+        .await?;
+    if dup.is_some() {
+        return Err(ServiceError::Conflict("this address is already whitelisted for the account and asset".into()));
+    }
+    Ok(n)
+}
+
+pub async fn add<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    a: &NewAddress,
+    now: DateTime<Utc>,
+) -> ServiceResult<Applied> {
+    let n = check(db, org_id, a).await?;
+    let row = address::ActiveModel {
+        id: Set(new_id()),
+        org_id: Set(org_id.to_string()),
+        account_id: Set(n.account_id.clone()),
+        asset: Set(n.asset.clone()),
+        network: Set(n.network.clone()),
+        address: Set(n.address.clone()),
+        label: Set(n.label.clone()),
+        status: Set(status::ACTIVE.into()),
+        created_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(Applied { target: Some(row.id.clone()), before: None, after: Some(json!(n)), jobs: vec![], secret: None })
+}
+
+pub async fn find_active<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> ServiceResult<address::Model> {
+    address::Entity::find_by_id(id)
+        .filter(address::Column::OrgId.eq(org_id))
+        .filter(address::Column::Status.eq(status::ACTIVE))
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound("address"))
+}
+
+pub async fn remove<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> ServiceResult<Applied> {
+    let a = find_active(db, org_id, id).await?;
+    let before = json!({"address": a.address, "asset": a.asset, "network": a.network, "label": a.label});
+    let mut am: address::ActiveModel = a.into();
+    am.status = Set(status::REMOVED.into());
+    let a = am.update(db).await?;
+    Ok(Applied { target: Some(a.id), before: Some(before), after: None, jobs: vec![], secret: None })
+}
+
+/// Active addresses the caller may see (VIEW on MANAGE_ADDRESSES or on withdrawals).
+pub async fn list<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceResult<Vec<address::Model>> {
+    if !access.allows(Workflow::ManageAddresses, Action::View, None)
+        && !access.allows(Workflow::InitiateWithdrawal, Action::View, None)
+    {
+        return Err(ServiceError::Forbidden("requires VIEW on MANAGE_ADDRESSES".into()));
+    }
+    Ok(address::Entity::find()
+        .filter(address::Column::OrgId.eq(&access.org_id))
+        .filter(address::Column::Status.eq(status::ACTIVE))
+        .order_by_asc(address::Column::CreatedAt)
+        .all(db)
+        .await?
+        .into_iter()
+        .filter(|a| access.may_touch_account(&a.account_id))
+        .collect())
+}

@@ -1,0 +1,298 @@
+//! Risk limits (SPEC §5): per-transaction maximum and daily cap, in USD, for
+//! three layers — the organisation, an API key, a signer — and their daily
+//! counters.
+//!
+//! A counter belongs to one (layer, subject, UTC day). Capacity is *held* on
+//! the counter of the day a withdrawal is made, *released* if it never
+//! settles, and *used* when it does; so a counter of an earlier day never
+//! counts against today, whether or not the reset job has run. Every change
+//! runs in the caller's write transaction with the counter row locked
+//! (`FOR UPDATE` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite): concurrent
+//! withdrawals serialize on it and `held + used` never passes the cap.
+
+use super::ledger::{self, dec};
+use super::operation::Applied;
+use super::{ServiceError, ServiceResult};
+use crate::domain::{UsdAmount, new_id};
+use chrono::{DateTime, Utc};
+use entity::{limit_counter, risk_limit};
+use rust_decimal::Decimal;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// A limit layer.
+#[derive(async_graphql::Enum, Serialize, Deserialize, Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LimitLayer {
+    Organization,
+    ApiKey,
+    Signer,
+}
+
+impl LimitLayer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitLayer::Organization => "ORGANIZATION",
+            LimitLayer::ApiKey => "API_KEY",
+            LimitLayer::Signer => "SIGNER",
+        }
+    }
+
+    pub fn parse(s: &str) -> ServiceResult<Self> {
+        match s {
+            "ORGANIZATION" => Ok(LimitLayer::Organization),
+            "API_KEY" => Ok(LimitLayer::ApiKey),
+            "SIGNER" => Ok(LimitLayer::Signer),
+            other => Err(ServiceError::internal(format!("unknown limit layer {other:?}"))),
+        }
+    }
+}
+
+/// The UTC day a time falls on, as counters key it.
+pub fn day_of(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+pub async fn find<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    layer: LimitLayer,
+    subject: &str,
+) -> ServiceResult<Option<risk_limit::Model>> {
+    Ok(risk_limit::Entity::find()
+        .filter(risk_limit::Column::OrgId.eq(org_id))
+        .filter(risk_limit::Column::Layer.eq(layer.as_str()))
+        .filter(risk_limit::Column::Subject.eq(subject))
+        .one(db)
+        .await?)
+}
+
+/// Every configured limit of the organisation.
+pub async fn all<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<Vec<risk_limit::Model>> {
+    Ok(risk_limit::Entity::find().filter(risk_limit::Column::OrgId.eq(org_id)).all(db).await?)
+}
+
+fn parse_opt(field: &'static str, v: &Option<Option<String>>) -> ServiceResult<Option<Option<String>>> {
+    v.as_ref()
+        .map(|o| {
+            o.as_deref()
+                .map(|s| {
+                    UsdAmount::from_stored(s).map(|a| a.to_stored()).map_err(|_| {
+                        ServiceError::BadInput(format!("{field}: a non-negative USD amount with at most 2 decimals"))
+                    })
+                })
+                .transpose()
+        })
+        .transpose()
+}
+
+/// Sets a layer's limits: an omitted value keeps its setting, `null` clears it.
+pub async fn set<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    layer: LimitLayer,
+    subject: &str,
+    per_tx: &Option<Option<String>>,
+    daily: &Option<Option<String>>,
+    now: DateTime<Utc>,
+) -> ServiceResult<Applied> {
+    let per_tx = parse_opt("perTransactionMaxUsd", per_tx)?;
+    let daily = parse_opt("dailyCapUsd", daily)?;
+    let existing = find(db, org_id, layer, subject).await?;
+    let before = existing
+        .as_ref()
+        .map(|r| json!({"perTransactionMaxUsd": r.per_transaction_max_usd, "dailyCapUsd": r.daily_cap_usd}));
+    let row = match existing {
+        Some(r) => {
+            let mut a: risk_limit::ActiveModel = r.into();
+            if let Some(v) = per_tx {
+                a.per_transaction_max_usd = Set(v);
+            }
+            if let Some(v) = daily {
+                a.daily_cap_usd = Set(v);
+            }
+            a.updated_at = Set(now);
+            a.update(db).await?
+        }
+        None => {
+            risk_limit::ActiveModel {
+                id: Set(new_id()),
+                org_id: Set(org_id.to_string()),
+                layer: Set(layer.as_str().into()),
+                subject: Set(subject.to_string()),
+                per_transaction_max_usd: Set(per_tx.flatten()),
+                daily_cap_usd: Set(daily.flatten()),
+                updated_at: Set(now),
+            }
+            .insert(db)
+            .await?
+        }
+    };
+    Ok(Applied {
+        target: Some(format!("{}:{}", layer.as_str(), subject)),
+        before,
+        after: Some(json!({"perTransactionMaxUsd": row.per_transaction_max_usd, "dailyCapUsd": row.daily_cap_usd})),
+        jobs: vec![],
+        secret: None,
+    })
+}
+
+/// The counter of (layer, subject, day), created at zero if missing, locked.
+async fn counter<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    layer: LimitLayer,
+    subject: &str,
+    day: &str,
+) -> ServiceResult<limit_counter::Model> {
+    let fresh = limit_counter::ActiveModel {
+        id: Set(new_id()),
+        org_id: Set(org_id.to_string()),
+        layer: Set(layer.as_str().into()),
+        subject: Set(subject.to_string()),
+        day: Set(day.to_string()),
+        held_usd: Set("0".into()),
+        used_usd: Set("0".into()),
+    };
+    limit_counter::Entity::insert(fresh)
+        .on_conflict(
+            OnConflict::columns([
+                limit_counter::Column::Layer,
+                limit_counter::Column::Subject,
+                limit_counter::Column::Day,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    limit_counter::Entity::find()
+        .filter(limit_counter::Column::Layer.eq(layer.as_str()))
+        .filter(limit_counter::Column::Subject.eq(subject))
+        .filter(limit_counter::Column::Day.eq(day))
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .ok_or_else(|| ServiceError::internal("limit counter vanished"))
+}
+
+fn exceeded(layer: LimitLayer, what: &str, usd: Decimal, limit: Decimal) -> ServiceError {
+    ServiceError::LimitExceeded {
+        layer: layer.as_str(),
+        message: format!("{} {what} of {limit} USD would be exceeded by {usd} USD", layer.as_str()),
+    }
+}
+
+/// Checks the layer's limits for `usd` and, if they hold, reserves it on the
+/// day's counter (`use_now` moves it straight to used: the signer layer,
+/// checked at execution).
+pub async fn reserve<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    layer: LimitLayer,
+    subject: &str,
+    day: &str,
+    usd: Decimal,
+    use_now: bool,
+) -> ServiceResult<()> {
+    let limit = find(db, org_id, layer, subject).await?;
+    let per_tx = limit.as_ref().and_then(|l| l.per_transaction_max_usd.as_deref()).map(dec).transpose()?;
+    let daily = limit.as_ref().and_then(|l| l.daily_cap_usd.as_deref()).map(dec).transpose()?;
+    if let Some(max) = per_tx
+        && usd > max
+    {
+        return Err(exceeded(layer, "per-transaction maximum", usd, max));
+    }
+    let c = counter(db, org_id, layer, subject, day).await?;
+    let (held, used) = (dec(&c.held_usd)?, dec(&c.used_usd)?);
+    if let Some(cap) = daily
+        && held + used + usd > cap
+    {
+        return Err(exceeded(layer, "daily cap", usd, cap));
+    }
+    let mut a: limit_counter::ActiveModel = c.into();
+    if use_now {
+        a.used_usd = Set(ledger::text(used + usd));
+    } else {
+        a.held_usd = Set(ledger::text(held + usd));
+    }
+    a.update(db).await?;
+    Ok(())
+}
+
+/// Moves a reservation off `held`: into `used` when it settled, or away when it was released.
+pub async fn settle<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    layer: LimitLayer,
+    subject: &str,
+    day: &str,
+    usd: Decimal,
+    consumed: bool,
+) -> ServiceResult<()> {
+    let c = counter(db, org_id, layer, subject, day).await?;
+    let (held, used) = (dec(&c.held_usd)?, dec(&c.used_usd)?);
+    let mut a: limit_counter::ActiveModel = c.into();
+    a.held_usd = Set(ledger::text((held - usd).max(Decimal::ZERO)));
+    if consumed {
+        a.used_usd = Set(ledger::text(used + usd));
+    }
+    a.update(db).await?;
+    Ok(())
+}
+
+/// A layer's settings and today's figures.
+#[derive(Clone, Debug)]
+pub struct Usage {
+    pub layer: LimitLayer,
+    pub subject: String,
+    pub per_transaction_max: Option<Decimal>,
+    pub daily_cap: Option<Decimal>,
+    pub used_today: Decimal,
+    pub held: Decimal,
+    /// `None` when there is no daily cap.
+    pub remaining: Option<Decimal>,
+}
+
+/// Usage of one layer and subject on `day` (read without locking).
+pub async fn usage<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    layer: LimitLayer,
+    subject: &str,
+    day: &str,
+) -> ServiceResult<Usage> {
+    let limit = find(db, org_id, layer, subject).await?;
+    let per_tx = limit.as_ref().and_then(|l| l.per_transaction_max_usd.as_deref()).map(dec).transpose()?;
+    let daily = limit.as_ref().and_then(|l| l.daily_cap_usd.as_deref()).map(dec).transpose()?;
+    let c = limit_counter::Entity::find()
+        .filter(limit_counter::Column::Layer.eq(layer.as_str()))
+        .filter(limit_counter::Column::Subject.eq(subject))
+        .filter(limit_counter::Column::Day.eq(day))
+        .one(db)
+        .await?;
+    let (held, used) = match &c {
+        Some(c) => (dec(&c.held_usd)?, dec(&c.used_usd)?),
+        None => (Decimal::ZERO, Decimal::ZERO),
+    };
+    Ok(Usage {
+        layer,
+        subject: subject.to_string(),
+        per_transaction_max: per_tx,
+        daily_cap: daily,
+        used_today: used,
+        held,
+        remaining: daily.map(|cap| (cap - held - used).max(Decimal::ZERO)),
+    })
+}
+
+/// The daily reset: counters of past days count for nothing already (they
+/// are keyed by day); this drops those older than `keep_days` so the table
+/// stays small. Idempotent.
+pub async fn prune<C: ConnectionTrait>(db: &C, now: DateTime<Utc>, keep_days: i64) -> ServiceResult<u64> {
+    let oldest = day_of(now - chrono::Duration::days(keep_days));
+    let res = limit_counter::Entity::delete_many().filter(limit_counter::Column::Day.lt(oldest)).exec(db).await?;
+    Ok(res.rows_affected)
+}

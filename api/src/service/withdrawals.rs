@@ -1,0 +1,238 @@
+//! Withdrawals (SPEC §5): Maker → Approver → Signer, against whitelisted
+//! addresses and available balances, within three layers of risk limits.
+//!
+//! [`open`] runs inside the request's creation transaction: readiness,
+//! whitelist, available balance, then limits (organisation, then API key),
+//! holding funds and capacity. [`release`] undoes the holds when a request
+//! ends without settling; [`execute`] settles an APPROVED withdrawal against
+//! the ledger, checking the signer's own cap.
+
+use super::audit::{self, AuditActor, Entry};
+use super::ledger::{self, dec};
+use super::limits::{self, LimitLayer};
+use super::{ServiceError, ServiceResult, addresses};
+use crate::authz::OrgAccess;
+use crate::domain::{Action, ApiScope, MemberStatus, Role, RoleSet, Workflow};
+use chrono::{DateTime, Utc};
+use entity::{account, holding, ledger_entry, member, request, withdrawal};
+use rust_decimal::Decimal;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+pub mod state {
+    pub const HELD: &str = "HELD";
+    pub const SETTLED: &str = "SETTLED";
+    pub const RELEASED: &str = "RELEASED";
+}
+
+/// A withdrawal as submitted.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct WithdrawalSpec {
+    pub account_id: String,
+    pub asset: String,
+    /// Decimal text.
+    pub amount: String,
+    pub address_id: String,
+    /// Execute in the same call when no approval is needed (needs EXECUTE).
+    pub execute: bool,
+}
+
+/// Which of MAKER, APPROVER and SIGNER the organisation's active members cover.
+pub async fn readiness<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<[(Role, bool); 3]> {
+    let members = member::Entity::find()
+        .filter(member::Column::OrgId.eq(org_id))
+        .filter(member::Column::Status.eq(MemberStatus::Active.as_str()))
+        .all(db)
+        .await?;
+    let roles: Vec<RoleSet> = members.iter().filter_map(|m| RoleSet::from_stored(&m.roles).ok()).collect();
+    Ok([Role::Maker, Role::Approver, Role::Signer].map(|r| (r, roles.iter().any(|s| s.contains(r)))))
+}
+
+/// Checks everything about a new withdrawal and reserves funds and capacity.
+/// Returns its USD value (at the asset's current price). Inside the request's transaction.
+pub async fn open<C: ConnectionTrait>(
+    db: &C,
+    access: &OrgAccess,
+    request_id: &str,
+    w: &WithdrawalSpec,
+    now: DateTime<Utc>,
+) -> ServiceResult<Decimal> {
+    access.require_scope(ApiScope::Withdraw)?;
+    if !access.may_touch_account(&w.account_id) {
+        return Err(ServiceError::NotFound("account"));
+    }
+    let missing: Vec<&str> =
+        readiness(db, &access.org_id).await?.iter().filter(|(_, ok)| !ok).map(|(r, _)| r.as_str()).collect();
+    if !missing.is_empty() {
+        return Err(ServiceError::TreasuryNotReady(format!(
+            "withdrawals need at least one active member holding each of MAKER, APPROVER and SIGNER; missing: {}",
+            missing.join(", ")
+        )));
+    }
+    let acct = account::Entity::find_by_id(&w.account_id)
+        .filter(account::Column::OrgId.eq(&access.org_id))
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound("account"))?;
+    let asset = ledger::find_asset(db, &w.asset).await?;
+    let amount = ledger::parse_amount(
+        &asset,
+        w.amount.parse().map_err(|_| ServiceError::BadInput("amount: not a decimal".into()))?,
+    )?;
+    let price = asset
+        .usd_price
+        .as_deref()
+        .map(dec)
+        .transpose()?
+        .ok_or_else(|| ServiceError::BadInput(format!("asset: {} has no USD price yet", asset.symbol)))?;
+    let addr = addresses::find_active(db, &access.org_id, &w.address_id).await?;
+    if addr.account_id != acct.id || addr.asset != asset.symbol {
+        return Err(ServiceError::BadInput("addressId: whitelisted for another account or asset".into()));
+    }
+    let h = ledger::locked_holding(db, &acct, &asset.symbol, now).await?;
+    let (balance, held) = (dec(&h.amount)?, dec(&h.held)?);
+    if balance - held < amount {
+        return Err(ServiceError::InsufficientFunds(format!(
+            "available {} {} (balance {} less {} held by open withdrawals) is less than {}",
+            balance - held,
+            asset.symbol,
+            balance,
+            held,
+            amount
+        )));
+    }
+    let usd = amount * price;
+    let day = limits::day_of(now);
+    limits::reserve(db, &access.org_id, LimitLayer::Organization, &access.org_id, &day, usd, false).await?;
+    let key_id = access.service.as_ref().map(|s| s.key_id.clone());
+    if let Some(k) = &key_id {
+        limits::reserve(db, &access.org_id, LimitLayer::ApiKey, k, &day, usd, false).await?;
+    }
+    let mut hm: holding::ActiveModel = h.into();
+    hm.held = Set(ledger::text(held + amount));
+    hm.updated_at = Set(now);
+    hm.update(db).await?;
+    withdrawal::ActiveModel {
+        request_id: Set(request_id.to_string()),
+        org_id: Set(access.org_id.clone()),
+        account_id: Set(acct.id),
+        asset: Set(asset.symbol),
+        amount: Set(ledger::text(amount)),
+        usd_value: Set(ledger::text(usd)),
+        address_id: Set(addr.id),
+        limit_day: Set(day),
+        api_key_id: Set(key_id),
+        state: Set(state::HELD.into()),
+        settlement_reference: Set(None),
+        executed_by: Set(None),
+        executed_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(usd)
+}
+
+async fn held_withdrawal<C: ConnectionTrait>(db: &C, request_id: &str) -> ServiceResult<Option<withdrawal::Model>> {
+    Ok(withdrawal::Entity::find_by_id(request_id).filter(withdrawal::Column::State.eq(state::HELD)).one(db).await?)
+}
+
+/// Moves the capacity holds off `held` (into `used` when `consumed`).
+async fn settle_holds<C: ConnectionTrait>(db: &C, w: &withdrawal::Model, consumed: bool) -> ServiceResult<()> {
+    let usd = dec(&w.usd_value)?;
+    limits::settle(db, &w.org_id, LimitLayer::Organization, &w.org_id, &w.limit_day, usd, consumed).await?;
+    if let Some(k) = &w.api_key_id {
+        limits::settle(db, &w.org_id, LimitLayer::ApiKey, k, &w.limit_day, usd, consumed).await?;
+    }
+    Ok(())
+}
+
+/// Releases funds and capacity of a withdrawal that ended without settling
+/// (rejected, cancelled, expired, failed). A no-op for other requests.
+pub async fn release<C: ConnectionTrait>(db: &C, request_id: &str, now: DateTime<Utc>) -> ServiceResult<()> {
+    let Some(w) = held_withdrawal(db, request_id).await? else { return Ok(()) };
+    let acct = account::Entity::find_by_id(&w.account_id).one(db).await?.ok_or(ServiceError::NotFound("account"))?;
+    let h = ledger::locked_holding(db, &acct, &w.asset, now).await?;
+    let held = dec(&h.held)?;
+    let mut hm: holding::ActiveModel = h.into();
+    hm.held = Set(ledger::text((held - dec(&w.amount)?).max(Decimal::ZERO)));
+    hm.updated_at = Set(now);
+    hm.update(db).await?;
+    settle_holds(db, &w, false).await?;
+    let mut wm: withdrawal::ActiveModel = w.into();
+    wm.state = Set(state::RELEASED.into());
+    wm.update(db).await?;
+    Ok(())
+}
+
+/// Settles an APPROVED withdrawal: the signer's cap, the debit, the ledger
+/// entry and the settlement reference. Inside the caller's transaction,
+/// with the request row already locked and its status checked.
+pub async fn settle<C: ConnectionTrait>(
+    db: &C,
+    signer: &OrgAccess,
+    req: &request::Model,
+    now: DateTime<Utc>,
+) -> ServiceResult<String> {
+    signer.require(Workflow::InitiateWithdrawal, Action::Execute, req.account_id.as_deref())?;
+    let w = held_withdrawal(db, &req.id)
+        .await?
+        .ok_or_else(|| ServiceError::Conflict("this request has no withdrawal to execute".into()))?;
+    let usd = dec(&w.usd_value)?;
+    limits::reserve(db, &w.org_id, LimitLayer::Signer, &signer.user_id, &limits::day_of(now), usd, true).await?;
+    let acct = account::Entity::find_by_id(&w.account_id).one(db).await?.ok_or(ServiceError::NotFound("account"))?;
+    let h = ledger::locked_holding(db, &acct, &w.asset, now).await?;
+    let amount = dec(&w.amount)?;
+    let (balance, held) = (dec(&h.amount)? - amount, dec(&h.held)? - amount);
+    if balance < Decimal::ZERO || held < Decimal::ZERO {
+        return Err(ServiceError::internal(format!("holding of {} would go negative settling {}", w.asset, req.id)));
+    }
+    let mut hm: holding::ActiveModel = h.into();
+    hm.amount = Set(ledger::text(balance));
+    hm.held = Set(ledger::text(held));
+    hm.updated_at = Set(now);
+    hm.update(db).await?;
+    let reference = format!("stl_{}", crate::domain::new_id().replace('-', ""));
+    ledger_entry::ActiveModel {
+        id: sea_orm::ActiveValue::NotSet,
+        org_id: Set(w.org_id.clone()),
+        account_id: Set(w.account_id.clone()),
+        asset: Set(w.asset.clone()),
+        kind: Set(ledger::kind::DEBIT.into()),
+        amount: Set(ledger::text(amount)),
+        balance_after: Set(ledger::text(balance)),
+        reference: Set(reference.clone()),
+        request_id: Set(Some(req.id.clone())),
+        at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    settle_holds(db, &w, true).await?;
+    audit::append(
+        db,
+        Entry {
+            org_id: &w.org_id,
+            actor: AuditActor::of(signer),
+            action: "WITHDRAWAL_EXECUTED",
+            target: Some(req.id.clone()),
+            before: None,
+            after: Some(json!({"asset": w.asset, "amount": w.amount, "usdValue": w.usd_value, "settlementReference": reference})),
+            request_id: Some(req.id.clone()),
+        },
+        now,
+    )
+    .await?;
+    let mut wm: withdrawal::ActiveModel = w.into();
+    wm.state = Set(state::SETTLED.into());
+    wm.settlement_reference = Set(Some(reference.clone()));
+    wm.executed_by = Set(Some(signer.user_id.clone()));
+    wm.executed_at = Set(Some(now));
+    wm.update(db).await?;
+    Ok(reference)
+}
+
+/// The withdrawal behind a request, if it is one.
+pub async fn of_request<C: ConnectionTrait>(db: &C, request_id: &str) -> ServiceResult<Option<withdrawal::Model>> {
+    Ok(withdrawal::Entity::find_by_id(request_id).one(db).await?)
+}

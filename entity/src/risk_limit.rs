@@ -1,0 +1,20 @@
+//! A per-transaction maximum and daily cap (USD, decimal text) for one layer and subject.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "risk_limits")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub org_id: String,
+    pub layer: String,
+    pub subject: String,
+    pub per_transaction_max_usd: Option<String>,
+    pub daily_cap_usd: Option<String>,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

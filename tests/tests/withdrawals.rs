@@ -1,0 +1,347 @@
+//! Withdrawals and risk limits (SPEC §5, §6), end to end: Maker → Approver →
+//! Signer with live events, balances, three limit layers at their
+//! boundaries, concurrency, and the UTC day.
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use tests::{Backend, Session, TestApp, both_backends, spawn};
+
+const WITHDRAW: &str = "mutation($o:ID!,$i:WithdrawalInput!){ withdraw(orgId:$o,input:$i){ request{ id status approvalsRequired withdrawal{ usdValue state } } } }";
+const EXECUTE: &str = "mutation($r:ID!){ execute(requestId:$r){ id status withdrawal{ state settlementReference } } }";
+const APPROVE: &str = "mutation($r:ID!){ approveRequest(requestId:$r){ id status } }";
+const LIMITS: &str = "mutation($o:ID!,$i:RiskLimitsPatch!){ setRiskLimits(orgId:$o,input:$i){ request{ status } } }";
+const USAGE: &str = "query($o:ID!){ organization(id:$o){ usage{ layer subject perTransactionMaxUsd dailyCapUsd usedTodayUsd heldUsd remainingUsd } } }";
+const HOLDINGS: &str =
+    "query($o:ID!){ organization(id:$o){ accounts{ holdings{ asset amount held available usdValue } } } }";
+
+struct Treasury {
+    org: String,
+    account: String,
+    owner: Session,
+    maker: Session,
+    approver: Session,
+    signer: (Session, String),
+    usdc_address: String,
+    eth_address: String,
+}
+
+async fn treasury(app: &TestApp) -> Treasury {
+    let owner = app.user("owner@example.com").await;
+    let org = app.create_org(&owner, "Acme").await;
+    let d =
+        app.ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ accounts{ id } } }", json!({"o": org})).await;
+    let account = d["organization"]["accounts"][0]["id"].as_str().unwrap().to_string();
+    let (maker, _) = app.add_member(&owner, &org, "maker@example.com", &["MAKER"]).await;
+    let (approver, _) = app.add_member(&owner, &org, "approver@example.com", &["APPROVER"]).await;
+    let add = "mutation($o:ID!,$i:AddressInput!){ addAddress(orgId:$o,input:$i){ request{ id status } } }";
+    let mut ids = Vec::new();
+    for (asset, addr) in [("USDC", "0xA11ce"), ("ETH", "0xB0b")] {
+        let d = app
+            .ok(Some(&owner.token), add, json!({"o": org, "i": {"accountId": account, "asset": asset, "network": "ethereum", "address": addr, "label": format!("{asset} cold")}}))
+            .await;
+        assert_eq!(d["addAddress"]["request"]["status"], "COMPLETED");
+        let list = app
+            .ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ addresses{ id asset } } }", json!({"o": org}))
+            .await;
+        let id =
+            list["organization"]["addresses"].as_array().unwrap().iter().find(|a| a["asset"] == asset).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        ids.push(id);
+    }
+    app.credit(&account, "USDC", "10000", "custody-usdc-1").await;
+    app.credit(&account, "ETH", "10", "custody-eth-1").await;
+    app.ok(
+        Some("operator-test-token"),
+        "mutation{ setAssetPrice(asset:\"ETH\",usdPrice:\"2000.02\"){ symbol } }",
+        json!({}),
+    )
+    .await;
+
+    // Not ready until someone holds SIGNER.
+    let body = app
+        .gql(
+            Some(&maker.token),
+            WITHDRAW,
+            json!({"o": org, "i": {"accountId": account, "asset": "USDC", "amount": "1", "addressId": ids[0]}}),
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "TREASURY_NOT_READY", "{body}");
+    let signer = app.add_member(&owner, &org, "signer@example.com", &["SIGNER"]).await;
+    Treasury { org, account, owner, maker, approver, signer, usdc_address: ids[0].clone(), eth_address: ids[1].clone() }
+}
+
+fn w(t: &Treasury, asset: &str, amount: &str) -> Value {
+    let addr = if asset == "ETH" { &t.eth_address } else { &t.usdc_address };
+    json!({"o": t.org, "i": {"accountId": t.account, "asset": asset, "amount": amount, "addressId": addr}})
+}
+
+fn code(body: &Value) -> (&str, &str) {
+    let ext = &body["errors"][0]["extensions"];
+    (ext["code"].as_str().unwrap_or(""), ext["layer"].as_str().unwrap_or(""))
+}
+
+async fn usage(app: &TestApp, t: &Treasury, layer: &str) -> Value {
+    let d = app.ok(Some(&t.owner.token), USAGE, json!({"o": t.org})).await;
+    d["organization"]["usage"].as_array().unwrap().iter().find(|u| u["layer"] == layer).cloned().unwrap_or(Value::Null)
+}
+
+async fn maker_approver_signer(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = treasury(&app).await;
+    app.ok(
+        Some(&t.owner.token),
+        "mutation($o:ID!){ setPolicy(orgId:$o,workflow:INITIATE_WITHDRAWAL,input:{requiredApprovals:1,alwaysRequireApproval:false,approvalThresholdUsd:\"1000\"}){ request{ status } } }",
+        json!({"o": t.org}),
+    )
+    .await;
+    let mut ws = app.ws(&t.owner.token).await;
+    ws.subscribe(
+        "1",
+        "subscription($o:ID!){ requestEvents(orgId:$o){ kind request{ id status } } }",
+        json!({"o": t.org}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let d = app.ok(Some(&t.maker.token), WITHDRAW, w(&t, "USDC", "500.25")).await;
+    let r = d["withdraw"]["request"]["id"].as_str().unwrap().to_string();
+    assert_eq!(d["withdraw"]["request"]["status"], "PENDING_APPROVAL", "makers hold no EXECUTE");
+    assert_eq!(d["withdraw"]["request"]["withdrawal"]["usdValue"], "500.25");
+    let h = app.ok(Some(&t.owner.token), HOLDINGS, json!({"o": t.org})).await;
+    let usdc = h["organization"]["accounts"][0]["holdings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["asset"] == "USDC")
+        .unwrap()
+        .clone();
+    assert_eq!((usdc["held"].as_str(), usdc["available"].as_str()), (Some("500.25"), Some("9499.75")));
+    assert_eq!(app.err(Some(&t.signer.0.token), EXECUTE, json!({"r": r})).await, "CONFLICT", "not approved yet");
+    assert_eq!(app.ok(Some(&t.approver.token), APPROVE, json!({"r": r})).await["approveRequest"]["status"], "APPROVED");
+    assert_eq!(app.err(Some(&t.maker.token), EXECUTE, json!({"r": r})).await, "FORBIDDEN", "makers do not sign");
+    let d = app.ok(Some(&t.signer.0.token), EXECUTE, json!({"r": r})).await;
+    assert_eq!(d["execute"]["status"], "COMPLETED");
+    assert!(d["execute"]["withdrawal"]["settlementReference"].as_str().unwrap().starts_with("stl_"));
+    let mut kinds = Vec::new();
+    for _ in 0..3 {
+        let e = ws.next(Duration::from_secs(1)).await.expect("event within 1 s");
+        assert_eq!(e["data"]["requestEvents"]["request"]["id"], r.as_str());
+        kinds.push(e["data"]["requestEvents"]["kind"].as_str().unwrap().to_string());
+    }
+    assert_eq!(kinds, ["CREATED", "APPROVED", "COMPLETED"]);
+    let h = app.ok(Some(&t.owner.token), HOLDINGS, json!({"o": t.org})).await;
+    let usdc = h["organization"]["accounts"][0]["holdings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["asset"] == "USDC")
+        .unwrap()
+        .clone();
+    assert_eq!((usdc["amount"].as_str(), usdc["held"].as_str()), (Some("9499.75"), Some("0")));
+    let l = app
+        .ok(
+            Some(&t.owner.token),
+            "query($o:ID!){ organization(id:$o){ accounts{ ledger{ edges{ node{ kind amount balanceAfter } } } } } }",
+            json!({"o": t.org}),
+        )
+        .await;
+    assert_eq!(
+        l["organization"]["accounts"][0]["ledger"]["edges"][0]["node"],
+        json!({"kind": "DEBIT", "amount": "500.25", "balanceAfter": "9499.75"})
+    );
+
+    // A maker who is also a signer executes in the same call when no approval is needed…
+    let (ms, _) = app.add_member(&t.owner, &t.org, "makersigner@example.com", &["MAKER", "SIGNER"]).await;
+    let mut v = w(&t, "USDC", "100");
+    v["i"]["execute"] = json!(true);
+    let d = app.ok(Some(&ms.token), WITHDRAW, v.clone()).await;
+    assert_eq!(d["withdraw"]["request"]["status"], "COMPLETED");
+    // …but above the threshold it waits, whoever asks.
+    v["i"]["amount"] = json!("1000.01");
+    let d = app.ok(Some(&ms.token), WITHDRAW, v).await;
+    assert_eq!(d["withdraw"]["request"]["status"], "PENDING_APPROVAL");
+    let pending = d["withdraw"]["request"]["id"].as_str().unwrap().to_string();
+    // Rejection releases the hold.
+    app.ok(
+        Some(&t.approver.token),
+        "mutation($r:ID!){ rejectRequest(requestId:$r,reason:\"too much\"){ status } }",
+        json!({"r": pending}),
+    )
+    .await;
+    let h = app.ok(Some(&t.owner.token), HOLDINGS, json!({"o": t.org})).await;
+    let usdc = h["organization"]["accounts"][0]["holdings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["asset"] == "USDC")
+        .unwrap()
+        .clone();
+    assert_eq!((usdc["amount"].as_str(), usdc["held"].as_str()), (Some("9399.75"), Some("0")));
+
+    // Bad input and missing funds write nothing.
+    for (asset, amount, want) in [
+        ("USDC", "20000", "INSUFFICIENT_FUNDS"),
+        ("USDC", "0.0000001", "BAD_INPUT"),
+        ("USDC", "-5", "BAD_INPUT"),
+        ("USDC", "0", "BAD_INPUT"),
+    ] {
+        let body = app.gql(Some(&t.maker.token), WITHDRAW, w(&t, asset, amount)).await;
+        assert_eq!(code(&body).0, want, "{asset} {amount}: {body}");
+    }
+    let mut wrong = w(&t, "USDC", "1");
+    wrong["i"]["addressId"] = json!(t.eth_address);
+    assert_eq!(code(&app.gql(Some(&t.maker.token), WITHDRAW, wrong).await).0, "BAD_INPUT", "an ETH address for USDC");
+    assert_eq!(usage(&app, &t, "ORGANIZATION").await["heldUsd"], "0");
+}
+
+async fn limit_layers_refuse_at_their_boundaries(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = treasury(&app).await;
+    let org_layer = |per: Value, cap: Value| json!({"o": t.org, "i": {"layer": "ORGANIZATION", "perTransactionMaxUsd": per, "dailyCapUsd": cap}});
+    app.ok(Some(&t.owner.token), LIMITS, org_layer(json!("1000.00"), json!("2000.00"))).await;
+    // Per transaction: equal passes, one cent over fails; in ETH at 2000.02, 0.5 ETH is 1000.01.
+    let body = app.gql(Some(&t.maker.token), WITHDRAW, w(&t, "USDC", "1000.01")).await;
+    assert_eq!(code(&body), ("LIMIT_EXCEEDED", "ORGANIZATION"), "{body}");
+    assert_eq!(
+        code(&app.gql(Some(&t.maker.token), WITHDRAW, w(&t, "ETH", "0.5")).await),
+        ("LIMIT_EXCEEDED", "ORGANIZATION")
+    );
+    let first = app.ok(Some(&t.maker.token), WITHDRAW, w(&t, "USDC", "1000.00")).await;
+    assert_eq!(first["withdraw"]["request"]["status"], "APPROVED", "no policy: approved, waiting for a signer");
+    app.ok(Some(&t.maker.token), WITHDRAW, w(&t, "ETH", "0.25")).await; // 500.005 USD
+    app.ok(Some(&t.maker.token), WITHDRAW, w(&t, "USDC", "499.99")).await; // 1999.995 held
+    let body = app.gql(Some(&t.maker.token), WITHDRAW, w(&t, "USDC", "0.006")).await;
+    assert_eq!(code(&body), ("LIMIT_EXCEEDED", "ORGANIZATION"), "the daily cap: {body}");
+    app.ok(Some(&t.maker.token), WITHDRAW, w(&t, "USDC", "0.005")).await; // exactly 2000
+    let u = usage(&app, &t, "ORGANIZATION").await;
+    assert_eq!((u["dailyCapUsd"].as_str(), u["remainingUsd"].as_str()), (Some("2000"), Some("0")), "{u}");
+
+    // An omitted field keeps its value; null clears it.
+    app.ok(Some(&t.owner.token), LIMITS, json!({"o": t.org, "i": {"layer": "ORGANIZATION", "dailyCapUsd": null}}))
+        .await;
+    let u = usage(&app, &t, "ORGANIZATION").await;
+    assert_eq!((u["perTransactionMaxUsd"].as_str(), u["dailyCapUsd"].clone()), (Some("1000"), Value::Null));
+
+    // The signer's own cap is checked at execution; the request stays APPROVED.
+    let signer_layer = json!({"o": t.org, "i": {"layer": "SIGNER", "memberId": t.signer.1, "dailyCapUsd": "999.99"}});
+    app.ok(Some(&t.owner.token), LIMITS, signer_layer).await;
+    let r = first["withdraw"]["request"]["id"].as_str().unwrap();
+    let body = app.gql(Some(&t.signer.0.token), EXECUTE, json!({"r": r})).await;
+    assert_eq!(code(&body), ("LIMIT_EXCEEDED", "SIGNER"), "{body}");
+    app.ok(
+        Some(&t.owner.token),
+        LIMITS,
+        json!({"o": t.org, "i": {"layer": "SIGNER", "memberId": t.signer.1, "dailyCapUsd": "1000"}}),
+    )
+    .await;
+    assert_eq!(app.ok(Some(&t.signer.0.token), EXECUTE, json!({"r": r})).await["execute"]["status"], "COMPLETED");
+    let s = usage(&app, &t, "SIGNER").await;
+    assert_eq!((s["usedTodayUsd"].as_str(), s["remainingUsd"].as_str()), (Some("1000"), Some("0")));
+    let o = usage(&app, &t, "ORGANIZATION").await;
+    assert_eq!(o["usedTodayUsd"], "1000");
+
+    // The API-key layer, for a service user with WITHDRAW.
+    let create = "mutation($o:ID!){ createServiceUser(orgId:$o,input:{name:\"bot\",scopes:[WITHDRAW]}){ apiKey{ keyId secret } } }";
+    let d = app.ok(Some(&t.owner.token), create, json!({"o": t.org})).await;
+    let key = (
+        d["createServiceUser"]["apiKey"]["keyId"].as_str().unwrap().to_string(),
+        d["createServiceUser"]["apiKey"]["secret"].as_str().unwrap().to_string(),
+    );
+    app.ok(
+        Some(&t.owner.token),
+        LIMITS,
+        json!({"o": t.org, "i": {"layer": "API_KEY", "apiKeyId": key.0, "perTransactionMaxUsd": "100"}}),
+    )
+    .await;
+    let (_, body) = app.signed(&key, 1, WITHDRAW, w(&t, "USDC", "100.01")).await;
+    assert_eq!(code(&body), ("LIMIT_EXCEEDED", "API_KEY"), "{body}");
+    let (_, body) = app.signed(&key, 2, WITHDRAW, w(&t, "USDC", "100")).await;
+    assert_eq!(body["data"]["withdraw"]["request"]["status"], "APPROVED", "{body}");
+    // With a policy a key's withdrawal always waits.
+    app.ok(
+        Some(&t.owner.token),
+        "mutation($o:ID!){ setPolicy(orgId:$o,workflow:INITIATE_WITHDRAWAL,input:{requiredApprovals:1,alwaysRequireApproval:false}){ request{ status } } }",
+        json!({"o": t.org}),
+    )
+    .await;
+    let (_, body) = app.signed(&key, 3, WITHDRAW, w(&t, "USDC", "10")).await;
+    assert_eq!(body["data"]["withdraw"]["request"]["status"], "PENDING_APPROVAL", "{body}");
+    let k = usage(&app, &t, "API_KEY").await;
+    assert_eq!((k["subject"].as_str(), k["heldUsd"].as_str()), (Some(key.0.as_str()), Some("110")));
+}
+
+async fn concurrent_withdrawals_never_pass_the_daily_cap(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = treasury(&app).await;
+    app.ok(Some(&t.owner.token), LIMITS, json!({"o": t.org, "i": {"layer": "ORGANIZATION", "dailyCapUsd": "1000"}}))
+        .await;
+    let sends = (0..64).map(|_| app.gql(Some(&t.maker.token), WITHDRAW, w(&t, "USDC", "50")));
+    let results = futures_util::future::join_all(sends).await;
+    let accepted = results.iter().filter(|b| b.get("errors").is_none()).count();
+    let refused = results.iter().filter(|b| code(b) == ("LIMIT_EXCEEDED", "ORGANIZATION")).count();
+    assert_eq!(
+        (accepted, refused),
+        (20, 44),
+        "{:?}",
+        results.iter().find(|b| b.get("errors").is_some() && code(b).0 != "LIMIT_EXCEEDED")
+    );
+    let u = usage(&app, &t, "ORGANIZATION").await;
+    assert_eq!((u["heldUsd"].as_str(), u["remainingUsd"].as_str()), (Some("1000"), Some("0")));
+    let h = app.ok(Some(&t.owner.token), HOLDINGS, json!({"o": t.org})).await;
+    let usdc = h["organization"]["accounts"][0]["holdings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["asset"] == "USDC")
+        .unwrap()
+        .clone();
+    assert_eq!(usdc["held"], "1000");
+}
+
+async fn counters_belong_to_the_utc_day(backend: Backend) {
+    // The worker's cron ticks on the wall clock, so the reset job does not run
+    // at this test-clock midnight: the new day must not depend on it.
+    let app = spawn(backend).await;
+    let t = treasury(&app).await;
+    app.ok(Some(&t.owner.token), LIMITS, json!({"o": t.org, "i": {"layer": "ORGANIZATION", "dailyCapUsd": "100"}}))
+        .await;
+    // 23:59 UTC today (the test clock), with the reset worker nowhere near running.
+    let now = app.now();
+    let before_midnight = now.date_naive().and_hms_opt(23, 58, 0).unwrap().and_utc();
+    app.clock.set(before_midnight);
+    let maker = app.sign_in(&t.maker).await;
+    let owner = app.sign_in(&t.owner).await;
+    assert_eq!(app.now().date_naive(), before_midnight.date_naive(), "still before midnight");
+    app.ok(Some(&maker), WITHDRAW, w(&t, "USDC", "100")).await;
+    assert_eq!(code(&app.gql(Some(&maker), WITHDRAW, w(&t, "USDC", "1")).await), ("LIMIT_EXCEEDED", "ORGANIZATION"));
+    app.clock.advance(chrono::Duration::minutes(2));
+    let d = app.ok(Some(&maker), WITHDRAW, w(&t, "USDC", "100")).await;
+    assert_eq!(d["withdraw"]["request"]["status"], "APPROVED", "a new UTC day, a new counter");
+    let u = app.ok(Some(&owner), USAGE, json!({"o": t.org})).await;
+    assert_eq!(u["organization"]["usage"][0]["heldUsd"], "100", "today's counter holds only today's");
+
+    // The daily job keeps the counter table small, and is idempotent.
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = app.db().await;
+    let count = |db: sea_orm::DatabaseConnection| async move {
+        let rows = db
+            .query_all_raw(Statement::from_string(db.get_database_backend(), "SELECT id FROM limit_counters"))
+            .await
+            .unwrap();
+        rows.len()
+    };
+    assert_eq!(count(db.clone()).await, 2);
+    app.clock.advance(chrono::Duration::days(36));
+    app.run_daily_jobs().await;
+    app.run_daily_jobs().await;
+    assert_eq!(count(db).await, 0);
+}
+
+both_backends!(
+    maker_approver_signer,
+    limit_layers_refuse_at_their_boundaries,
+    concurrent_withdrawals_never_pass_the_daily_cap,
+    counters_belong_to_the_utc_day,
+);
