@@ -19,10 +19,12 @@ pub struct RequestEventMsg {
     pub kind: String,
 }
 
-/// Fan-out of request events to subscribers in this process.
+/// Fan-out of request and balance-alert events to subscribers in this process.
 #[derive(Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<RequestEventMsg>,
+    /// Organisation ids whose balance alert changed state.
+    alerts: broadcast::Sender<String>,
 }
 
 impl Default for EventBus {
@@ -30,7 +32,8 @@ impl Default for EventBus {
         // A subscriber further behind than this misses events (and is told so
         // by the channel); 4096 covers bursts far beyond a treasury's pace.
         let (tx, _) = broadcast::channel(4096);
-        Self { tx }
+        let (alerts, _) = broadcast::channel(4096);
+        Self { tx, alerts }
     }
 }
 
@@ -44,5 +47,14 @@ impl EventBus {
 
     pub fn subscribe(&self) -> broadcast::Receiver<RequestEventMsg> {
         self.tx.subscribe()
+    }
+
+    /// Announces that `org_id`'s balance alert changed state.
+    pub fn publish_alert(&self, org_id: &str) {
+        let _ = self.alerts.send(org_id.to_string());
+    }
+
+    pub fn subscribe_alerts(&self) -> broadcast::Receiver<String> {
+        self.alerts.subscribe()
     }
 }

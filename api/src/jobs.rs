@@ -1,10 +1,10 @@
 //! What the background jobs do: the `workers` runtime calls these, and they
 //! call the services.
 
-use crate::service::{invitations, limits, requests};
+use crate::service::{balance_alerts, invitations, limits, notifications, requests};
 use crate::state::AppState;
 use std::sync::Arc;
-use workers::{DeliverInvitation, Handlers, JobError};
+use workers::{DeliverInvitation, DeliverNotification, Handlers, JobError};
 
 /// The API's implementation of the job handlers.
 pub struct ApiHandlers {
@@ -24,11 +24,25 @@ impl Handlers for ApiHandlers {
         Ok(())
     }
 
+    async fn deliver_notification(&self, job: DeliverNotification) -> Result<(), JobError> {
+        let st = &self.state;
+        let outcome = notifications::deliver(&st.db, &st.delivery_env(), &job.notification_id, st.clock.now()).await?;
+        if let invitations::Delivery::RetryIn(delay) = outcome {
+            st.queue.deliver_notification(job, Some(delay)).await?;
+        }
+        Ok(())
+    }
+
     async fn sweep_deliveries(&self) -> Result<(), JobError> {
         let st = &self.state;
-        for invitation_id in invitations::stuck_deliveries(&st.db, st.clock.now()).await? {
+        let now = st.clock.now();
+        for invitation_id in invitations::stuck_deliveries(&st.db, now).await? {
             tracing::info!(invitation = %invitation_id, "re-enqueueing a delivery whose job went missing");
             st.queue.deliver_invitation(DeliverInvitation { invitation_id }, None).await?;
+        }
+        for notification_id in notifications::stuck(&st.db, now).await? {
+            tracing::info!(notification = %notification_id, "re-enqueueing a notification whose job went missing");
+            st.queue.deliver_notification(DeliverNotification { notification_id }, None).await?;
         }
         Ok(())
     }
@@ -56,7 +70,12 @@ impl Handlers for ApiHandlers {
     }
 
     async fn recompute_balance_alerts(&self) -> Result<(), JobError> {
-        // Balance alerts arrive with holdings; until then there is nothing to recompute.
+        let st = &self.state;
+        let (changed, jobs) = balance_alerts::recompute_all(&st.db, st.clock.now()).await?;
+        requests::enqueue(&st.queue, jobs).await;
+        for org in &changed {
+            st.bus.publish_alert(org);
+        }
         Ok(())
     }
 }

@@ -11,6 +11,7 @@ mod m0003_approvals;
 mod m0004_service_users;
 mod m0005_ledger;
 mod m0006_withdrawals;
+mod m0007_balance_alerts;
 
 /// Applies every step in order; `countersign migrate` and `serve` call `Migrator::up`.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_service_users::Migration),
             Box::new(m0005_ledger::Migration),
             Box::new(m0006_withdrawals::Migration),
+            Box::new(m0007_balance_alerts::Migration),
         ]
     }
 }

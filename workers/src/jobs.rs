@@ -9,3 +9,17 @@ use serde::{Deserialize, Serialize};
 pub struct DeliverInvitation {
     pub invitation_id: String,
 }
+
+/// Deliver one notification e-mail (see the `notifications` table).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeliverNotification {
+    pub notification_id: String,
+}
+
+/// What the mail queue carries.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind")]
+pub enum MailJob {
+    Invitation(DeliverInvitation),
+    Notification(DeliverNotification),
+}

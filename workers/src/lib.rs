@@ -17,7 +17,7 @@ pub mod mailer;
 pub mod queue;
 pub mod runtime;
 
-pub use jobs::DeliverInvitation;
+pub use jobs::{DeliverInvitation, DeliverNotification, MailJob};
 pub use mailer::Mailer;
 pub use queue::JobQueue;
 
@@ -29,6 +29,8 @@ pub type JobError = Box<dyn std::error::Error + Send + Sync>;
 pub trait Handlers: Send + Sync + 'static {
     /// Sends one invitation e-mail (idempotent: a sent invitation is not sent again).
     async fn deliver_invitation(&self, job: DeliverInvitation) -> Result<(), JobError>;
+    /// Sends one notification e-mail (idempotent like invitations).
+    async fn deliver_notification(&self, job: DeliverNotification) -> Result<(), JobError>;
     /// Every minute: re-enqueues deliveries whose job was lost (crash between
     /// commit and enqueue, or a worker that died mid-send).
     async fn sweep_deliveries(&self) -> Result<(), JobError>;

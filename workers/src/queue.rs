@@ -2,7 +2,7 @@
 //! apalis-postgres), so enqueued work survives restarts and is shared by
 //! every `serve` and `worker` process.
 
-use crate::jobs::DeliverInvitation;
+use crate::jobs::{DeliverInvitation, DeliverNotification, MailJob};
 use apalis::prelude::{TaskBuilder, TaskSink};
 use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
@@ -24,8 +24,8 @@ pub enum QueueError {
 /// Handle for enqueueing jobs; cheap to clone.
 #[derive(Clone)]
 pub enum JobQueue {
-    Sqlite(SqliteStorage<DeliverInvitation>),
-    Postgres(PostgresStorage<DeliverInvitation>),
+    Sqlite(SqliteStorage<MailJob>),
+    Postgres(PostgresStorage<MailJob>),
 }
 
 impl std::fmt::Debug for JobQueue {
@@ -37,8 +37,8 @@ impl std::fmt::Debug for JobQueue {
     }
 }
 
-/// The queue name of invitation deliveries (stable across releases).
-pub const INVITATIONS_QUEUE: &str = "countersign.deliver_invitation";
+/// The queue name of e-mail deliveries (stable across releases).
+pub const INVITATIONS_QUEUE: &str = "countersign.mail";
 
 impl JobQueue {
     /// Opens the queue's own small pool on `database_url` and creates the
@@ -67,6 +67,19 @@ impl JobQueue {
 
     /// Enqueues an invitation delivery, to run after `delay` if given.
     pub async fn deliver_invitation(&self, job: DeliverInvitation, delay: Option<Duration>) -> Result<(), QueueError> {
+        self.push(MailJob::Invitation(job), delay).await
+    }
+
+    /// Enqueues a notification e-mail, to run after `delay` if given.
+    pub async fn deliver_notification(
+        &self,
+        job: DeliverNotification,
+        delay: Option<Duration>,
+    ) -> Result<(), QueueError> {
+        self.push(MailJob::Notification(job), delay).await
+    }
+
+    async fn push(&self, job: MailJob, delay: Option<Duration>) -> Result<(), QueueError> {
         let mut task = TaskBuilder::new(job);
         if let Some(d) = delay {
             task = task.run_after(d);

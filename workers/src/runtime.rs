@@ -6,11 +6,14 @@
 //! two processes ticking at the same minute do the work once in effect.
 
 use crate::queue::JobQueue;
-use crate::{DeliverInvitation, Handlers, JobError};
+use crate::{Handlers, JobError, MailJob};
 use apalis::prelude::*;
 use apalis_cron::{CronScheduler, Tick};
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// How often a queue worker looks for new jobs pushed by other processes.
@@ -21,8 +24,41 @@ const MINUTELY: &str = "0 * * * * *";
 /// 00:00:00 UTC every day.
 const DAILY_UTC_MIDNIGHT: &str = "0 0 0 * * *";
 
-async fn deliver(job: DeliverInvitation, handlers: Data<Arc<dyn Handlers>>) -> Result<(), JobError> {
-    handlers.deliver_invitation(job).await
+/// Wakes a queue worker every `every`, so it notices jobs pushed by other
+/// processes.
+///
+/// apalis's own `IntervalStrategy` replaces its timer when it fires without
+/// polling the new one, so no waker is registered for the next tick; a
+/// worker whose fetch then parks can sleep until the 30 s heartbeat. This
+/// strategy always leaves a polled timer behind (see `PollStrategy`'s contract).
+struct EveryInterval {
+    every: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl EveryInterval {
+    fn new(every: Duration) -> Self {
+        Self { every, sleep: Box::pin(tokio::time::sleep(every)) }
+    }
+}
+
+impl PollStrategy for EveryInterval {
+    fn poll_drive(&mut self, cx: &mut Context<'_>, _: &PollSnapshot) -> Poll<Option<()>> {
+        let mut fired = false;
+        while self.sleep.as_mut().poll(cx).is_ready() {
+            fired = true;
+            let next = tokio::time::Instant::now() + self.every;
+            self.sleep.as_mut().reset(next);
+        }
+        if fired { Poll::Ready(Some(())) } else { Poll::Pending }
+    }
+}
+
+async fn deliver(job: MailJob, handlers: Data<Arc<dyn Handlers>>) -> Result<(), JobError> {
+    match job {
+        MailJob::Invitation(j) => handlers.deliver_invitation(j).await,
+        MailJob::Notification(j) => handlers.deliver_notification(j).await,
+    }
 }
 
 async fn minutely(_tick: Tick, handlers: Data<Arc<dyn Handlers>>) -> Result<(), JobError> {
@@ -66,13 +102,13 @@ pub async fn run(
         monitor = match queue {
             JobQueue::Sqlite(storage) => monitor.register(move |_| {
                 WorkerBuilder::new(name.clone())
-                    .backend(storage.clone().poll_with_interval(POLL))
+                    .backend(storage.clone().poll_with_strategy(EveryInterval::new(POLL)))
                     .data(handlers.clone())
                     .build(deliver)
             }),
             JobQueue::Postgres(storage) => monitor.register(move |_| {
                 WorkerBuilder::new(name.clone())
-                    .backend(storage.clone().poll_with_interval(POLL))
+                    .backend(storage.clone().poll_with_strategy(EveryInterval::new(POLL)))
                     .data(handlers.clone())
                     .build(deliver)
             }),

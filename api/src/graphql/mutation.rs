@@ -334,14 +334,14 @@ impl MutationRoot {
     ) -> ApiResult<LedgerEntry> {
         let st = state(ctx);
         authz(ctx).actor.require_operator()?;
-        Ok(LedgerEntry(ledger::credit(&st.db, &account_id, &asset, amount, &reference, st.clock.now()).await?))
+        Ok(LedgerEntry(ledger::credit(&st.engine(), &account_id, &asset, amount, &reference).await?))
     }
 
     /// Sets an asset's USD price (platform operator only).
     async fn set_asset_price(&self, ctx: &Context<'_>, asset: String, usd_price: Decimal) -> ApiResult<Asset> {
         let st = state(ctx);
         authz(ctx).actor.require_operator()?;
-        Ok(Asset(ledger::set_price(&st.db, &asset, usd_price, st.clock.now()).await?))
+        Ok(Asset(ledger::set_price(&st.engine(), &asset, usd_price).await?))
     }
 
     /// Whitelists a withdrawal address (MANAGE_ADDRESSES).
@@ -387,6 +387,18 @@ impl MutationRoot {
             execute: input.execute.unwrap_or(false),
         });
         self.submit(ctx, &org_id, op).await
+    }
+
+    /// Sets the stablecoin balance alert threshold (MANAGE_POLICIES); `null`
+    /// clears it (UNCONFIGURED).
+    async fn set_balance_alert(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        threshold_usd: Option<Decimal>,
+    ) -> ApiResult<RequestResult> {
+        self.submit(ctx, &org_id, Operation::SetBalanceAlert { threshold_usd: threshold_usd.map(|d| d.to_string()) })
+            .await
     }
 
     /// Executes an APPROVED withdrawal (EXECUTE on withdrawals: a signer).

@@ -1,10 +1,10 @@
 //! Root subscriptions (graphql-transport-ws on `/graphql/ws`).
 
-use super::types::{Request, RequestEvent};
+use super::types::{BalanceAlert, Request, RequestEvent};
 use super::{ApiError, authz, state_arc};
 use crate::authz::{Actor, resolve, service_user_access};
 use crate::domain::{Action, Workflow};
-use crate::service::requests;
+use crate::service::{balance_alerts, requests};
 use async_graphql::{Context, ID, Subscription};
 use futures_util::{Stream, StreamExt};
 use tokio_stream::wrappers::BroadcastStream;
@@ -13,6 +13,32 @@ pub struct SubscriptionRoot;
 
 #[Subscription]
 impl SubscriptionRoot {
+    /// Each change of the organisation's balance alert state (members only).
+    async fn balance_alert_changed(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+    ) -> Result<impl Stream<Item = BalanceAlert> + use<>, ApiError> {
+        let st = state_arc(ctx);
+        let access = authz(ctx).org(&org_id).await?;
+        let actor = authz(ctx).actor.clone();
+        let org_id = access.org_id.clone();
+        let rx = st.bus.subscribe_alerts();
+        Ok(BroadcastStream::new(rx).filter_map(move |msg| {
+            let (st, actor, org_id) = (st.clone(), actor.clone(), org_id.clone());
+            async move {
+                if msg.ok()? != org_id {
+                    return None;
+                }
+                // Still a member? (Removal stops the stream's events at once.)
+                if let Actor::User(u) = &actor {
+                    resolve(&st.db, &org_id, &u.user_id).await.ok()?;
+                }
+                balance_alerts::get(&st.db, &org_id).await.ok().map(BalanceAlert::from)
+            }
+        }))
+    }
+
     /// Every creation and status change of the organisation's requests whose
     /// workflow the subscriber may VIEW. Access is re-checked for each event,
     /// so a member who is removed or loses VIEW stops receiving at once.

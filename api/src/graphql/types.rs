@@ -6,8 +6,8 @@ use crate::authz::OrgAccess;
 use crate::domain::{Action, ApiScope, MemberStatus, Role, RoleSet, ScopeSet, Workflow};
 use crate::service::limits::LimitLayer;
 use crate::service::{
-    ServiceError, addresses, audit, identity, invitations, ledger, limits, membership, organization as orgs, policies,
-    requests, service_users, withdrawals,
+    ServiceError, addresses, audit, balance_alerts, identity, invitations, ledger, limits, membership,
+    organization as orgs, policies, requests, service_users, withdrawals,
 };
 use async_graphql::{
     Context, ID, InputObject, Object, SimpleObject,
@@ -454,6 +454,10 @@ impl Organization {
             .filter(|a| self.access.may_touch_account(&a.id))
             .map(|model| Account { model, access: self.access.clone() })
             .collect())
+    }
+    /// The stablecoin balance alert (any member).
+    async fn balance_alert(&self, ctx: &Context<'_>) -> ApiResult<BalanceAlert> {
+        Ok(BalanceAlert::from(balance_alerts::get(&state(ctx).db, &self.access.org_id).await?))
     }
     /// Whitelisted withdrawal addresses.
     async fn addresses(&self, ctx: &Context<'_>) -> ApiResult<Vec<Address>> {
@@ -951,4 +955,36 @@ async fn all_usage(ctx: &Context<'_>, access: &OrgAccess) -> ApiResult<Vec<Limit
         }
     }
     Ok(out.into_iter().map(LimitUsage).collect())
+}
+
+/// A balance alert's state.
+#[derive(async_graphql::Enum, Copy, Clone, PartialEq, Eq, Debug)]
+pub enum AlertState {
+    Healthy,
+    Low,
+    Unconfigured,
+}
+
+/// The organisation's stablecoin balance alert.
+#[derive(SimpleObject)]
+pub struct BalanceAlert {
+    pub state: AlertState,
+    pub threshold_usd: Option<rust_decimal::Decimal>,
+    /// The USD value of every stablecoin holding across the organisation's accounts, now.
+    pub total_stablecoin_usd: rust_decimal::Decimal,
+    /// When the state last changed.
+    pub changed_at: Option<DateTime<Utc>>,
+}
+
+impl From<balance_alerts::AlertView> for BalanceAlert {
+    fn from(v: balance_alerts::AlertView) -> Self {
+        let state = match v.state.as_str() {
+            balance_alerts::state::HEALTHY => AlertState::Healthy,
+            balance_alerts::state::LOW => AlertState::Low,
+            _ => AlertState::Unconfigured,
+        };
+        let mut total = v.total;
+        total.rescale(2);
+        Self { state, threshold_usd: v.threshold, total_stablecoin_usd: total, changed_at: v.changed_at }
+    }
 }

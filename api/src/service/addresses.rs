@@ -79,7 +79,14 @@ pub async fn add<C: ConnectionTrait>(
     }
     .insert(db)
     .await?;
-    Ok(Applied { target: Some(row.id.clone()), before: None, after: Some(json!(n)), jobs: vec![], secret: None })
+    Ok(Applied {
+        target: Some(row.id.clone()),
+        before: None,
+        after: Some(json!(n)),
+        jobs: vec![],
+        secret: None,
+        alert_changed: false,
+    })
 }
 
 pub async fn find_active<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> ServiceResult<address::Model> {
@@ -97,7 +104,14 @@ pub async fn remove<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> Servi
     let mut am: address::ActiveModel = a.into();
     am.status = Set(status::REMOVED.into());
     let a = am.update(db).await?;
-    Ok(Applied { target: Some(a.id), before: Some(before), after: None, jobs: vec![], secret: None })
+    Ok(Applied {
+        target: Some(a.id),
+        before: Some(before),
+        after: None,
+        jobs: vec![],
+        secret: None,
+        alert_changed: false,
+    })
 }
 
 /// Active addresses the caller may see (VIEW on MANAGE_ADDRESSES or on withdrawals).

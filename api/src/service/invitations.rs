@@ -28,26 +28,16 @@ use sea_orm::{
     QuerySelect, Set,
 };
 use serde_json::json;
-use workers::{DeliverInvitation, Mailer};
+use workers::{DeliverInvitation, MailJob, Mailer};
 
 /// How long a link stays valid (SPEC §3).
 pub const VALIDITY: Duration = Duration::days(7);
-/// Attempts before a delivery is marked failed.
-pub const MAX_ATTEMPTS: i32 = 5;
-/// A `SENDING` claim older than this belonged to a worker that died.
-pub const CLAIM_TIMEOUT: Duration = Duration::minutes(5);
+pub use super::delivery::{CLAIM_TIMEOUT, MAX_ATTEMPTS, status as delivery};
 
 pub mod status {
     pub const PENDING: &str = "PENDING";
     pub const ACCEPTED: &str = "ACCEPTED";
     pub const REVOKED: &str = "REVOKED";
-}
-
-pub mod delivery {
-    pub const QUEUED: &str = "QUEUED";
-    pub const SENDING: &str = "SENDING";
-    pub const SENT: &str = "SENT";
-    pub const FAILED: &str = "FAILED";
 }
 
 const TOKEN_PURPOSE: &str = "countersign/invitation";
@@ -129,8 +119,9 @@ pub async fn invite<C: ConnectionTrait>(
         target: Some(inv.id.clone()),
         before,
         after: Some(summary(&inv)),
-        jobs: vec![DeliverInvitation { invitation_id: inv.id }],
+        jobs: vec![MailJob::Invitation(DeliverInvitation { invitation_id: inv.id })],
         secret: None,
+        alert_changed: false,
     })
 }
 
@@ -164,6 +155,7 @@ pub async fn revoke<C: ConnectionTrait>(db: &C, org_id: &str, invitation_id: &st
         after: Some(json!({"status": inv.status})),
         jobs: vec![],
         secret: None,
+        alert_changed: false,
     })
 }
 
@@ -357,8 +349,7 @@ pub async fn deliver(
             Ok(Delivery::Failed)
         }
         Err(error) => {
-            let factor = 2u32.saturating_pow(u32::try_from(inv.delivery_attempts - 1).unwrap_or(0));
-            let delay = env.retry_base.saturating_mul(factor).min(std::time::Duration::from_secs(3600));
+            let delay = super::delivery::backoff(env.retry_base, inv.delivery_attempts);
             tracing::warn!(invitation = %inv.id, attempts = inv.delivery_attempts, %error, ?delay, "invitation e-mail failed; will retry");
             this_issue()
                 .col_expr(invitation::Column::DeliveryStatus, Expr::value(delivery::QUEUED))

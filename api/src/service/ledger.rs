@@ -4,17 +4,15 @@
 //! key's query window.
 
 use super::audit::{self, AuditActor, Entry};
-use super::{ServiceError, ServiceResult, is_unique_violation, organization};
+use super::requests::{self, Engine};
+use super::{ServiceError, ServiceResult, balance_alerts, is_unique_violation, organization};
 use crate::authz::OrgAccess;
 use crate::db::begin_write;
 use crate::domain::{Action, ApiScope, Workflow, new_id};
 use chrono::{DateTime, Utc};
 use entity::{account, asset, holding, ledger_entry};
 use rust_decimal::Decimal;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde_json::json;
 
 pub mod kind {
@@ -59,13 +57,11 @@ pub fn parse_amount(asset: &asset::Model, amount: Decimal) -> ServiceResult<Deci
     Ok(a)
 }
 
-/// Sets an asset's USD price (operator).
-pub async fn set_price(
-    db: &DatabaseConnection,
-    symbol: &str,
-    price: Decimal,
-    now: DateTime<Utc>,
-) -> ServiceResult<asset::Model> {
+/// Sets an asset's USD price (operator). Every organisation's balance alert
+/// is recomputed right after, from one set-based read (and again by the
+/// minutely schedule, should this process stop in between).
+pub async fn set_price(engine: &Engine<'_>, symbol: &str, price: Decimal) -> ServiceResult<asset::Model> {
+    let (db, now) = (engine.db, engine.env.now);
     let p = price.normalize();
     if p <= Decimal::ZERO || p.scale() > 8 {
         return Err(ServiceError::BadInput("usdPrice: positive, at most 8 decimal places".into()));
@@ -74,20 +70,28 @@ pub async fn set_price(
     let mut am: asset::ActiveModel = a.into();
     am.usd_price = Set(Some(text(p)));
     am.updated_at = Set(now);
-    Ok(am.update(db).await?)
+    let asset = am.update(db).await?;
+    if asset.is_stablecoin {
+        let (changed, jobs) = balance_alerts::recompute_all(db, now).await?;
+        requests::enqueue(engine.queue, jobs).await;
+        for org in &changed {
+            engine.bus.publish_alert(org);
+        }
+    }
+    Ok(asset)
 }
 
 /// Records a credit from custody: the ledger entry and the holding change
 /// commit together, with an audit record. A reference is accepted once per
 /// account (custody may redeliver).
 pub async fn credit(
-    db: &DatabaseConnection,
+    engine: &Engine<'_>,
     account_id: &str,
     symbol: &str,
     amount: Decimal,
     reference: &str,
-    now: DateTime<Utc>,
 ) -> ServiceResult<ledger_entry::Model> {
+    let (db, now) = (engine.db, engine.env.now);
     let reference = reference.trim();
     if reference.is_empty() || reference.len() > 200 {
         return Err(ServiceError::BadInput("reference: 1 to 200 characters".into()));
@@ -137,7 +141,12 @@ pub async fn credit(
         now,
     )
     .await?;
+    let (alert_changed, jobs) = balance_alerts::recompute_org(&txn, &acct.org_id, now).await?;
     txn.commit().await?;
+    requests::enqueue(engine.queue, jobs).await;
+    if alert_changed {
+        engine.bus.publish_alert(&acct.org_id);
+    }
     Ok(entry)
 }
 

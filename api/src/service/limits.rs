@@ -136,6 +136,7 @@ pub async fn set<C: ConnectionTrait>(
         after: Some(json!({"perTransactionMaxUsd": row.per_transaction_max_usd, "dailyCapUsd": row.daily_cap_usd})),
         jobs: vec![],
         secret: None,
+        alert_changed: false,
     })
 }
 

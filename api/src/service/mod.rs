@@ -4,12 +4,15 @@
 
 pub mod addresses;
 pub mod audit;
+pub mod balance_alerts;
+pub mod delivery;
 mod error;
 pub mod identity;
 pub mod invitations;
 pub mod ledger;
 pub mod limits;
 pub mod membership;
+pub mod notifications;
 pub mod operation;
 pub mod organization;
 pub mod policies;

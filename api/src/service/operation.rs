@@ -6,6 +6,7 @@
 //! may have changed while it waited for approval.
 
 use super::addresses::{self, NewAddress};
+use super::balance_alerts;
 use super::limits::{self, LimitLayer};
 use super::policies::{self, PolicySpec};
 use super::service_users::{self, KeyPatch, KeySettings, NewSecret};
@@ -18,7 +19,7 @@ use entity::{member, permission_grant};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use workers::DeliverInvitation;
+use workers::MailJob;
 
 /// A change someone asks for; one variant per governed operation.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -98,6 +99,10 @@ pub enum Operation {
         daily_cap_usd: Option<Option<String>>,
     },
     Withdraw(WithdrawalSpec),
+    SetBalanceAlert {
+        /// Decimal text; `None` clears the alert (UNCONFIGURED).
+        threshold_usd: Option<String>,
+    },
 }
 
 impl Operation {
@@ -119,7 +124,8 @@ impl Operation {
             Operation::SetPolicy { .. }
             | Operation::LockPolicy { .. }
             | Operation::UnlockPolicy { .. }
-            | Operation::SetRiskLimits { .. } => Workflow::ManagePolicies,
+            | Operation::SetRiskLimits { .. }
+            | Operation::SetBalanceAlert { .. } => Workflow::ManagePolicies,
             Operation::AddAddress(_) | Operation::RemoveAddress { .. } => Workflow::ManageAddresses,
             Operation::Withdraw(_) => Workflow::InitiateWithdrawal,
         }
@@ -146,6 +152,7 @@ impl Operation {
             Operation::RemoveAddress { .. } => "REMOVE_ADDRESS",
             Operation::SetRiskLimits { .. } => "SET_RISK_LIMITS",
             Operation::Withdraw(_) => "WITHDRAW",
+            Operation::SetBalanceAlert { .. } => "SET_BALANCE_ALERT",
             Operation::UnlockPolicy { .. } => "UNLOCK_POLICY",
         }
     }
@@ -183,9 +190,11 @@ pub struct Applied {
     pub target: Option<String>,
     pub before: Option<Value>,
     pub after: Option<Value>,
-    pub jobs: Vec<DeliverInvitation>,
+    pub jobs: Vec<MailJob>,
     /// A newly issued API-key secret, to show once.
     pub secret: Option<NewSecret>,
+    /// The organisation's balance alert changed state (publish after commit).
+    pub alert_changed: bool,
 }
 
 /// What applying operations needs besides the database.
@@ -249,6 +258,9 @@ pub async fn check<C: ConnectionTrait>(db: &C, org_id: &str, op: &Operation) -> 
         }
         Operation::SetRiskLimits { layer, subject, .. } => {
             limit_subject(db, org_id, *layer, subject.as_deref()).await?;
+        }
+        Operation::SetBalanceAlert { threshold_usd } => {
+            threshold_usd.as_deref().map(crate::domain::UsdAmount::from_stored).transpose()?;
         }
         Operation::Withdraw(w) => {
             w.amount
@@ -358,6 +370,7 @@ async fn perform<C: ConnectionTrait>(
             limits::set(db, org_id, *layer, &subject, per_transaction_max_usd, daily_cap_usd, now).await
         }
         Operation::Withdraw(_) => Err(ServiceError::internal("withdrawals settle through execute, not apply")),
+        Operation::SetBalanceAlert { threshold_usd } => balance_alerts::set(db, org_id, threshold_usd, now).await,
         Operation::CreateServiceUser { name, settings } => {
             service_users::create(db, env.key, org_id, requester_id, name, settings, now).await
         }
@@ -384,6 +397,7 @@ async fn perform<C: ConnectionTrait>(
                 after: Some(member_json(&m)),
                 jobs: vec![],
                 secret: None,
+                alert_changed: false,
             })
         }
         Operation::SetMemberRoles { member_id, roles } => {
@@ -399,6 +413,7 @@ async fn perform<C: ConnectionTrait>(
                 after: Some(member_json(&m)),
                 jobs: vec![],
                 secret: None,
+                alert_changed: false,
             })
         }
         Operation::GrantPermission { member_id, workflow, action, account_id } => {
@@ -427,6 +442,7 @@ async fn perform<C: ConnectionTrait>(
                 after: Some(grant),
                 jobs: vec![],
                 secret: None,
+                alert_changed: false,
             })
         }
         Operation::RevokePermission { member_id, workflow, action, account_id } => {
@@ -442,6 +458,7 @@ async fn perform<C: ConnectionTrait>(
                 after: None,
                 jobs: vec![],
                 secret: None,
+                alert_changed: false,
             })
         }
     }

@@ -115,6 +115,7 @@ pub async fn set<C: ConnectionTrait>(
         after: Some(policy_json(&after)),
         jobs: vec![],
         secret: None,
+        alert_changed: false,
     })
 }
 
@@ -147,6 +148,7 @@ pub async fn set_locked<C: ConnectionTrait>(
         after: Some(policy_json(&after)),
         jobs: vec![],
         secret: None,
+        alert_changed: false,
     })
 }
 

@@ -23,7 +23,7 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
-use workers::{DeliverInvitation, JobQueue};
+use workers::{JobQueue, MailJob};
 
 /// Request statuses (SPEC §4).
 pub mod status {
@@ -144,12 +144,15 @@ pub async fn submit(engine: &Engine<'_>, access: &OrgAccess, op: Operation) -> S
     let mut events = vec![event(&req, "CREATED")];
     let mut jobs = Vec::new();
     let mut api_key = None;
+    let mut alert_changed = false;
     match (decision, &op) {
         (Decision::CompleteNow, Operation::Withdraw(w)) => {
             audit_withdrawal_created(&txn, &req, actor, usd, now).await?;
             events.push(event(&req, "APPROVED"));
             if w.execute {
-                withdrawals::settle(&txn, access, &req, now).await?;
+                let (changed, mail) = withdrawals::settle(&txn, access, &req, now).await?;
+                alert_changed = changed;
+                jobs = mail;
                 let mut a: request::ActiveModel = req.clone().into();
                 a.status = Set(status::COMPLETED.into());
                 req = a.update(&txn).await?;
@@ -160,6 +163,7 @@ pub async fn submit(engine: &Engine<'_>, access: &OrgAccess, op: Operation) -> S
             let applied = operation::apply(&txn, &engine.env, &access.org_id, &access.user_id, &op).await?;
             audit_applied(&txn, &req, &op, actor, applied.target, applied.before, applied.after, now).await?;
             jobs = applied.jobs;
+            alert_changed = applied.alert_changed;
             if let Some(secret) = applied.secret {
                 // Shown now, in this response: never again.
                 service_users::attach_claim(&txn, &secret.key_id, &req.id, true).await?;
@@ -193,6 +197,9 @@ pub async fn submit(engine: &Engine<'_>, access: &OrgAccess, op: Operation) -> S
     txn.commit().await?;
     enqueue(engine.queue, jobs).await;
     engine.bus.publish(events);
+    if alert_changed {
+        engine.bus.publish_alert(&access.org_id);
+    }
     Ok(Submitted { request: req, api_key })
 }
 
@@ -258,9 +265,13 @@ async fn audit_applied<C: ConnectionTrait>(
 /// Enqueues jobs after their transaction committed. A failure here loses
 /// nothing: the rows they concern are already committed in a state the
 /// minutely sweep picks up.
-async fn enqueue(queue: &JobQueue, jobs: Vec<DeliverInvitation>) {
+pub async fn enqueue(queue: &JobQueue, jobs: Vec<MailJob>) {
     for job in jobs {
-        if let Err(e) = queue.deliver_invitation(job.clone(), None).await {
+        let pushed = match job.clone() {
+            MailJob::Invitation(j) => queue.deliver_invitation(j, None).await,
+            MailJob::Notification(j) => queue.deliver_notification(j, None).await,
+        };
+        if let Err(e) = pushed {
             tracing::warn!(error = %e, ?job, "could not enqueue; the sweep will retry");
         }
     }
@@ -352,6 +363,7 @@ pub async fn approve(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> Servi
     .await?;
     let mut events = vec![event(&req, "APPROVED")];
     let mut jobs = Vec::new();
+    let mut alert_changed = false;
     let op = Operation::from_json(&req.payload)?;
     let req = if count >= u64::try_from(req.approvals_required).unwrap_or(0) && matches!(op, Operation::Withdraw(_)) {
         // Approved withdrawals wait for a signer; funds and capacity stay held.
@@ -367,6 +379,7 @@ pub async fn approve(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> Servi
                 }
                 audit_applied(&txn, &req, &op, actor, applied.target, applied.before, applied.after, now).await?;
                 jobs = applied.jobs;
+                alert_changed = applied.alert_changed;
                 events.push(event(&req, "COMPLETED"));
                 set_status(&txn, req, status::COMPLETED, None, now).await?
             }
@@ -398,6 +411,9 @@ pub async fn approve(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> Servi
     txn.commit().await?;
     enqueue(engine.queue, jobs).await;
     engine.bus.publish(events);
+    if alert_changed {
+        engine.bus.publish_alert(&req.org_id);
+    }
     Ok(req)
 }
 
@@ -421,10 +437,14 @@ pub async fn execute(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> Servi
             req.status
         )));
     }
-    withdrawals::settle(&txn, access, &req, now).await?;
+    let (alert_changed, jobs) = withdrawals::settle(&txn, access, &req, now).await?;
     let req = set_status(&txn, req, status::COMPLETED, None, now).await?;
     txn.commit().await?;
+    enqueue(engine.queue, jobs).await;
     engine.bus.publish([event(&req, "COMPLETED")]);
+    if alert_changed {
+        engine.bus.publish_alert(&req.org_id);
+    }
     Ok(req)
 }
 

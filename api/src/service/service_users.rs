@@ -246,6 +246,7 @@ pub async fn create<C: ConnectionTrait>(
         after: Some(json!({"serviceUserId": su.id, "name": name, "key": key_json(&k)})),
         jobs: vec![],
         secret: Some(secret),
+        alert_changed: false,
     })
 }
 
@@ -267,6 +268,7 @@ pub async fn add_key<C: ConnectionTrait>(
         after: Some(key_json(&k)),
         jobs: vec![],
         secret: Some(secret),
+        alert_changed: false,
     })
 }
 
@@ -290,6 +292,7 @@ pub async fn update_key<C: ConnectionTrait>(
         after: Some(key_json(&k)),
         jobs: vec![],
         secret: None,
+        alert_changed: false,
     })
 }
 
@@ -313,6 +316,7 @@ pub async fn rotate_key<C: ConnectionTrait>(
         after: Some(json!({"keyId": k.key_id, "rotated": true})),
         jobs: vec![],
         secret: Some(NewSecret { key_id: k.key_id, secret }),
+        alert_changed: false,
     })
 }
 
@@ -335,6 +339,7 @@ pub async fn revoke_key<C: ConnectionTrait>(
         after: Some(key_json(&k)),
         jobs: vec![],
         secret: None,
+        alert_changed: false,
     })
 }
 
@@ -363,6 +368,7 @@ pub async fn remove<C: ConnectionTrait>(
         after: Some(json!({"status": su.status})),
         jobs: vec![],
         secret: None,
+        alert_changed: false,
     })
 }
 

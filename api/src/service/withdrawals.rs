@@ -10,7 +10,7 @@
 use super::audit::{self, AuditActor, Entry};
 use super::ledger::{self, dec};
 use super::limits::{self, LimitLayer};
-use super::{ServiceError, ServiceResult, addresses};
+use super::{ServiceError, ServiceResult, addresses, balance_alerts};
 use crate::authz::OrgAccess;
 use crate::domain::{Action, ApiScope, MemberStatus, Role, RoleSet, Workflow};
 use chrono::{DateTime, Utc};
@@ -19,6 +19,7 @@ use rust_decimal::Decimal;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use workers::MailJob;
 
 pub mod state {
     pub const HELD: &str = "HELD";
@@ -167,14 +168,15 @@ pub async fn release<C: ConnectionTrait>(db: &C, request_id: &str, now: DateTime
 }
 
 /// Settles an APPROVED withdrawal: the signer's cap, the debit, the ledger
-/// entry and the settlement reference. Inside the caller's transaction,
-/// with the request row already locked and its status checked.
+/// entry and the settlement reference, and the balance alert it may move.
+/// Inside the caller's transaction, with the request row already locked and
+/// its status checked. Returns whether the alert changed, and mail to send.
 pub async fn settle<C: ConnectionTrait>(
     db: &C,
     signer: &OrgAccess,
     req: &request::Model,
     now: DateTime<Utc>,
-) -> ServiceResult<String> {
+) -> ServiceResult<(bool, Vec<MailJob>)> {
     signer.require(Workflow::InitiateWithdrawal, Action::Execute, req.account_id.as_deref())?;
     let w = held_withdrawal(db, &req.id)
         .await?
@@ -228,8 +230,8 @@ pub async fn settle<C: ConnectionTrait>(
     wm.settlement_reference = Set(Some(reference.clone()));
     wm.executed_by = Set(Some(signer.user_id.clone()));
     wm.executed_at = Set(Some(now));
-    wm.update(db).await?;
-    Ok(reference)
+    let w = wm.update(db).await?;
+    balance_alerts::recompute_org(db, &w.org_id, now).await
 }
 
 /// The withdrawal behind a request, if it is one.
