@@ -279,7 +279,7 @@ impl TestApp {
 
     /// Waits for an outbox `.eml` addressed to `email` and returns the invitation token in it.
     pub async fn outbox_token(&self, email: &str) -> String {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
             if let Ok(entries) = std::fs::read_dir(&self.outbox) {
                 for e in entries.flatten() {

@@ -210,23 +210,33 @@ pub async fn set<C: ConnectionTrait>(
 pub async fn recompute_all(db: &DatabaseConnection, now: DateTime<Utc>) -> ServiceResult<(Vec<String>, Vec<MailJob>)> {
     let alerts = balance_alert::Entity::find().all(db).await?;
     let totals = totals(db, None).await?;
-    let (mut changed, mut jobs) = (Vec::new(), Vec::new());
+    let mut moved = Vec::new();
     for a in alerts {
         let total = totals.get(&a.org_id).copied().unwrap_or_default();
         let threshold = a.threshold_usd.as_deref().map(dec).transpose()?;
-        if classify(threshold, total) == a.state && dec(&a.total_usd)? == total {
-            continue;
+        if classify(threshold, total) != a.state || dec(&a.total_usd)? != total {
+            moved.push(a.org_id);
         }
+    }
+    // Organisations are independent; grouping them bounds the commits (and
+    // fsyncs) when many move at once, e.g. after a stablecoin price change.
+    let (mut changed, mut jobs) = (Vec::new(), Vec::new());
+    for group in moved.chunks(RECOMPUTE_BATCH) {
         let txn = begin_write(db).await?;
-        let (did_change, more) = recompute_org(&txn, &a.org_id, now).await?;
-        txn.commit().await?;
-        if did_change {
-            changed.push(a.org_id.clone());
+        for org_id in group {
+            let (did_change, more) = recompute_org(&txn, org_id, now).await?;
+            if did_change {
+                changed.push(org_id.clone());
+            }
+            jobs.extend(more);
         }
-        jobs.extend(more);
+        txn.commit().await?;
     }
     Ok((changed, jobs))
 }
+
+/// Organisations recomputed per transaction by [`recompute_all`].
+const RECOMPUTE_BATCH: usize = 200;
 
 /// What `organization.balanceAlert` shows: the stored state, with the total computed now.
 pub struct AlertView {
