@@ -25,8 +25,6 @@ impl std::fmt::Debug for MasterKey {
 pub enum KeyError {
     #[error("COUNTERSIGN_MASTER_KEY must be 64 hex characters (32 bytes)")]
     Malformed,
-    #[error("COUNTERSIGN_MASTER_KEY is required when the database is not a local SQLite file")]
-    Missing,
     #[error("master key file {0}: {1}")]
     Io(PathBuf, std::io::Error),
 }
@@ -38,13 +36,23 @@ impl MasterKey {
         Ok(Self(arr))
     }
 
-    /// The configured key, or the one kept beside the SQLite file (created on first start).
+    /// The configured key, or the one kept beside the SQLite file (created on
+    /// first start). Without a SQLite file (PostgreSQL) an unconfigured key is
+    /// kept in `./countersign.master.key`, with a warning: every process of a
+    /// deployment must share it, so production should configure it.
     pub fn load_or_create(configured: Option<&str>, database_url: &str) -> Result<Self, KeyError> {
         if let Some(hex) = configured {
             return Self::from_hex(hex);
         }
-        let path = sqlite_file(database_url).ok_or(KeyError::Missing)?;
-        let path = PathBuf::from(format!("{}.master.key", path.display()));
+        let path = match sqlite_file(database_url) {
+            Some(db) => PathBuf::from(format!("{}.master.key", db.display())),
+            None => {
+                tracing::warn!(
+                    "COUNTERSIGN_MASTER_KEY is not set; using ./countersign.master.key (share it across processes)"
+                );
+                PathBuf::from("countersign.master.key")
+            }
+        };
         match std::fs::read_to_string(&path) {
             Ok(s) => Self::from_hex(&s),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

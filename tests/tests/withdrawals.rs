@@ -239,6 +239,25 @@ async fn limit_layers_refuse_at_their_boundaries(backend: Backend) {
     assert_eq!(app.ok(Some(&t.signer.0.token), EXECUTE, json!({"r": r})).await["execute"]["status"], "COMPLETED");
     let s = usage(&app, &t, "SIGNER").await;
     assert_eq!((s["usedTodayUsd"].as_str(), s["remainingUsd"].as_str()), (Some("1000"), Some("0")));
+    let m = app
+        .ok(
+            Some(&t.owner.token),
+            "query($o:ID!){ organization(id:$o){ members{ id signerUsage{ dailyCapUsd usedTodayUsd } } } }",
+            json!({"o": t.org}),
+        )
+        .await;
+    let signer = m["organization"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == t.signer.1.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        signer["signerUsage"],
+        json!({"dailyCapUsd": "1000", "usedTodayUsd": "1000"}),
+        "usage shown on the member too"
+    );
     let o = usage(&app, &t, "ORGANIZATION").await;
     assert_eq!(o["usedTodayUsd"], "1000");
 
@@ -270,6 +289,18 @@ async fn limit_layers_refuse_at_their_boundaries(backend: Backend) {
     assert_eq!(body["data"]["withdraw"]["request"]["status"], "PENDING_APPROVAL", "{body}");
     let k = usage(&app, &t, "API_KEY").await;
     assert_eq!((k["subject"].as_str(), k["heldUsd"].as_str()), (Some(key.0.as_str()), Some("110")));
+    let d = app
+        .ok(
+            Some(&t.owner.token),
+            "query($o:ID!){ organization(id:$o){ serviceUsers{ keys{ usage{ perTransactionMaxUsd heldUsd } } } } }",
+            json!({"o": t.org}),
+        )
+        .await;
+    assert_eq!(
+        d["organization"]["serviceUsers"][0]["keys"][0]["usage"],
+        json!({"perTransactionMaxUsd": "100", "heldUsd": "110"}),
+        "and on the key"
+    );
 }
 
 async fn concurrent_withdrawals_never_pass_the_daily_cap(backend: Backend) {

@@ -105,6 +105,12 @@ impl Member {
     async fn joined_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// This member's signer limit and today's usage (UTC day).
+    async fn signer_usage(&self, ctx: &Context<'_>) -> ApiResult<LimitUsage> {
+        let st = state(ctx);
+        let day = limits::day_of(st.clock.now());
+        Ok(LimitUsage(limits::usage(&st.db, &self.0.org_id, LimitLayer::Signer, &self.0.user_id, &day).await?))
+    }
     async fn removed_at(&self) -> Option<DateTime<Utc>> {
         self.0.removed_at
     }
@@ -349,6 +355,12 @@ impl ApiKey {
     async fn revoked_at(&self) -> Option<DateTime<Utc>> {
         self.0.revoked_at
     }
+    /// This key's limit and today's usage (UTC day).
+    async fn usage(&self, ctx: &Context<'_>) -> ApiResult<LimitUsage> {
+        let st = state(ctx);
+        let day = limits::day_of(st.clock.now());
+        Ok(LimitUsage(limits::usage(&st.db, &self.0.org_id, LimitLayer::ApiKey, &self.0.key_id, &day).await?))
+    }
 }
 
 /// Filters for `Organization.auditLog` and `auditLogCsv`.
@@ -458,6 +470,18 @@ impl Organization {
     /// The stablecoin balance alert (any member).
     async fn balance_alert(&self, ctx: &Context<'_>) -> ApiResult<BalanceAlert> {
         Ok(BalanceAlert::from(balance_alerts::get(&state(ctx).db, &self.access.org_id).await?))
+    }
+    /// Changes of the balance alert's state, newest first.
+    async fn balance_alert_history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50, validator(minimum = 1, maximum = 500))] first: i32,
+    ) -> ApiResult<Vec<BalanceAlertChange>> {
+        Ok(balance_alerts::history(&state(ctx).db, &self.access.org_id, first as u64)
+            .await?
+            .into_iter()
+            .map(BalanceAlertChange)
+            .collect())
     }
     /// Whitelisted withdrawal addresses.
     async fn addresses(&self, ctx: &Context<'_>) -> ApiResult<Vec<Address>> {
@@ -986,5 +1010,24 @@ impl From<balance_alerts::AlertView> for BalanceAlert {
         let mut total = v.total;
         total.rescale(2);
         Self { state, threshold_usd: v.threshold, total_stablecoin_usd: total, changed_at: v.changed_at }
+    }
+}
+
+/// One recorded change of the balance alert.
+pub struct BalanceAlertChange(pub entity::balance_alert_history::Model);
+
+#[Object]
+impl BalanceAlertChange {
+    async fn state(&self) -> &str {
+        &self.0.state
+    }
+    async fn total_stablecoin_usd(&self) -> ApiResult<rust_decimal::Decimal> {
+        Ok(ledger::dec(&self.0.total_usd)?)
+    }
+    async fn threshold_usd(&self) -> ApiResult<Option<rust_decimal::Decimal>> {
+        Ok(self.0.threshold_usd.as_deref().map(ledger::dec).transpose()?)
+    }
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
     }
 }

@@ -260,3 +260,18 @@ pub async fn get<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<Aler
         None => AlertView { threshold: None, state: state::UNCONFIGURED.into(), total, changed_at: None },
     })
 }
+
+/// Recorded changes, newest first.
+pub async fn history<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    first: u64,
+) -> ServiceResult<Vec<balance_alert_history::Model>> {
+    use sea_orm::QueryOrder;
+    Ok(balance_alert_history::Entity::find()
+        .filter(balance_alert_history::Column::OrgId.eq(org_id))
+        .order_by_desc(balance_alert_history::Column::Id)
+        .limit(first)
+        .all(db)
+        .await?)
+}
