@@ -1,12 +1,19 @@
-//! Request events for subscribers.
+//! Request and balance-alert events for subscribers.
 //!
 //! Services publish after their transaction commits; each subscription
 //! filters by organisation and re-checks the subscriber's access per event.
-//! This bus is in-process (one `serve` process); several processes need a
-//! shared channel such as PostgreSQL LISTEN/NOTIFY in front of it.
+//!
+//! On SQLite (one process) events fan out in memory. On PostgreSQL every
+//! process may have subscribers, so events travel through `NOTIFY` on one
+//! channel and every process — the publisher included — delivers what its
+//! `LISTEN` connection receives: an event reaches subscribers of any `serve`
+//! process, in the order it was published.
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
+
+/// The PostgreSQL channel events travel on.
+pub const CHANNEL: &str = "countersign_events";
 
 /// Something happened to a request.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -19,39 +26,115 @@ pub struct RequestEventMsg {
     pub kind: String,
 }
 
-/// Fan-out of request and balance-alert events to subscribers in this process.
+/// What crosses process boundaries.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "type")]
+enum Wire {
+    Request(RequestEventMsg),
+    Alert { org_id: String },
+}
+
+/// Fan-out of request and balance-alert events to subscribers.
 #[derive(Clone)]
 pub struct EventBus {
-    tx: broadcast::Sender<RequestEventMsg>,
+    requests: broadcast::Sender<RequestEventMsg>,
     /// Organisation ids whose balance alert changed state.
     alerts: broadcast::Sender<String>,
+    /// Set on PostgreSQL: events go out through `NOTIFY`, in order.
+    outbound: Option<mpsc::UnboundedSender<Wire>>,
 }
 
 impl Default for EventBus {
+    /// An in-process bus.
     fn default() -> Self {
         // A subscriber further behind than this misses events (and is told so
         // by the channel); 4096 covers bursts far beyond a treasury's pace.
-        let (tx, _) = broadcast::channel(4096);
+        let (requests, _) = broadcast::channel(4096);
         let (alerts, _) = broadcast::channel(4096);
-        Self { tx, alerts }
+        Self { requests, alerts, outbound: None }
     }
 }
 
 impl EventBus {
+    /// A bus shared by every process on this PostgreSQL database: one task
+    /// `LISTEN`s and delivers locally, one sends `NOTIFY` for what is
+    /// published here. Both end when the pool closes.
+    pub async fn postgres(pool: sea_orm::sqlx::PgPool) -> Result<Self, sea_orm::sqlx::Error> {
+        use sea_orm::sqlx::postgres::PgListener;
+        let mut bus = Self::default();
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen(CHANNEL).await?;
+        let local = bus.clone();
+        let listen_pool = pool.clone();
+        tokio::spawn(async move {
+            loop {
+                match listener.recv().await {
+                    Ok(n) => match serde_json::from_str::<Wire>(n.payload()) {
+                        Ok(w) => local.deliver(w),
+                        Err(e) => tracing::warn!(error = %e, "ignoring a malformed event"),
+                    },
+                    Err(_) if listen_pool.is_closed() => break,
+                    Err(e) => {
+                        // PgListener reconnects on the next recv; events sent
+                        // meanwhile are lost to this process's subscribers.
+                        tracing::warn!(error = %e, "event listener lost its connection; reconnecting");
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    }
+                }
+            }
+        });
+        let (tx, mut rx) = mpsc::unbounded_channel::<Wire>();
+        tokio::spawn(async move {
+            while let Some(w) = rx.recv().await {
+                let Ok(payload) = serde_json::to_string(&w) else { continue };
+                let sent =
+                    sea_orm::sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(&payload).execute(&pool).await;
+                if let Err(e) = sent {
+                    if pool.is_closed() {
+                        break;
+                    }
+                    tracing::warn!(error = %e, "could not publish an event");
+                }
+            }
+        });
+        bus.outbound = Some(tx);
+        Ok(bus)
+    }
+
+    fn deliver(&self, w: Wire) {
+        // No subscribers is not an error.
+        match w {
+            Wire::Request(e) => {
+                let _ = self.requests.send(e);
+            }
+            Wire::Alert { org_id } => {
+                let _ = self.alerts.send(org_id);
+            }
+        }
+    }
+
+    fn send(&self, w: Wire) {
+        match &self.outbound {
+            Some(out) => {
+                let _ = out.send(w);
+            }
+            None => self.deliver(w),
+        }
+    }
+
     pub fn publish(&self, events: impl IntoIterator<Item = RequestEventMsg>) {
         for e in events {
-            // No subscribers is not an error.
-            let _ = self.tx.send(e);
+            self.send(Wire::Request(e));
         }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<RequestEventMsg> {
-        self.tx.subscribe()
+        self.requests.subscribe()
     }
 
     /// Announces that `org_id`'s balance alert changed state.
     pub fn publish_alert(&self, org_id: &str) {
-        let _ = self.alerts.send(org_id.to_string());
+        self.send(Wire::Alert { org_id: org_id.to_string() });
     }
 
     pub fn subscribe_alerts(&self) -> broadcast::Receiver<String> {

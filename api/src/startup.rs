@@ -4,10 +4,12 @@
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
+use crate::events::EventBus;
 use crate::graphql;
 use crate::http::{self, Http};
 use crate::jobs::ApiHandlers;
 use crate::keys::MasterKey;
+use crate::service::identity::SessionPolicy;
 use crate::state::AppState;
 use migration::{Migrator, MigratorTrait};
 use std::future::Future;
@@ -96,7 +98,12 @@ pub async fn open_state(config: Config, clock: SharedClock, public_url: String) 
             tracing::info!(outbox = %dir.display(), "no SMTP server configured; mail is written to the outbox")
         }
     }
-    Ok(AppState::new(db, clock, config, public_url, key, queue, mailer))
+    let bus = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => EventBus::postgres(db.get_postgres_connection_pool().clone()).await?,
+        _ => EventBus::default(),
+    };
+    let session_policy = SessionPolicy::from(&config);
+    Ok(AppState { db, clock, config, session_policy, public_url, key, queue, mailer, bus })
 }
 
 /// Runs the job workers on `state` until `shutdown` resolves.

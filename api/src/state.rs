@@ -23,30 +23,11 @@ pub struct AppState {
     /// Where the API enqueues background work.
     pub queue: JobQueue,
     pub mailer: Mailer,
-    /// Request events for subscribers in this process.
+    /// Request and balance-alert events (shared by every process on PostgreSQL).
     pub bus: EventBus,
 }
 
 impl AppState {
-    pub fn new(
-        db: DatabaseConnection,
-        clock: SharedClock,
-        config: Config,
-        public_url: String,
-        key: MasterKey,
-        queue: JobQueue,
-        mailer: Mailer,
-    ) -> Self {
-        let session_policy = SessionPolicy {
-            idle: chrono::Duration::seconds(config.session_idle_secs),
-            max_age: chrono::Duration::seconds(config.session_max_secs),
-            throttle_per_email: config.throttle_per_email,
-            throttle_per_ip: config.throttle_per_ip,
-            throttle_window: chrono::Duration::seconds(config.throttle_window_secs),
-        };
-        Self { db, clock, config, session_policy, public_url, key, queue, mailer, bus: EventBus::default() }
-    }
-
     /// What governed operations need, at the current time.
     pub fn op_env(&self) -> OpEnv<'_> {
         OpEnv { now: self.clock.now(), key: &self.key }
@@ -65,6 +46,18 @@ impl AppState {
             mail_from: &self.config.mail_from,
             public_url: &self.public_url,
             retry_base: std::time::Duration::from_millis(self.config.mail_retry_base_ms),
+        }
+    }
+}
+
+impl From<&Config> for SessionPolicy {
+    fn from(config: &Config) -> Self {
+        SessionPolicy {
+            idle: chrono::Duration::seconds(config.session_idle_secs),
+            max_age: chrono::Duration::seconds(config.session_max_secs),
+            throttle_per_email: config.throttle_per_email,
+            throttle_per_ip: config.throttle_per_ip,
+            throttle_window: chrono::Duration::seconds(config.throttle_window_secs),
         }
     }
 }

@@ -103,6 +103,16 @@ pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> T
         Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()),
         Backend::Postgres => fresh_postgres_database().await,
     };
+    start(dir, database_url, adjust).await
+}
+
+/// Starts another server on `other`'s database, as a second `serve` process
+/// of the same deployment would run (same master key, its own clock and outbox).
+pub async fn spawn_sharing(other: &TestApp) -> TestApp {
+    start(tempfile::tempdir().expect("temp dir"), other.database_url.clone(), |_| {}).await
+}
+
+async fn start(dir: tempfile::TempDir, database_url: String, adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config {
         database_url: database_url.clone(),
         bind: "127.0.0.1:0".parse().expect("addr"),
