@@ -6,6 +6,7 @@
 
 use crate::authz::{Actor, Authz};
 use crate::graphql::{AppSchema, ClientIp, error::ensure_codes};
+use crate::secrets;
 use crate::service::{ServiceError, ServiceResult, identity, signing};
 use crate::state::AppState;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
@@ -43,16 +44,12 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Establishes who is calling from a bearer credential: the operator token,
 /// a live session, or nobody.
 pub async fn actor_for_token(state: &AppState, token: Option<&str>) -> ServiceResult<Actor> {
     let Some(token) = token.filter(|t| !t.is_empty()) else { return Ok(Actor::Anonymous) };
     if let Some(op) = &state.config.operator_token
-        && constant_time_eq(op.as_bytes(), token.as_bytes())
+        && secrets::constant_time_eq(op.as_bytes(), token.as_bytes())
     {
         return Ok(Actor::Operator);
     }

@@ -267,7 +267,7 @@ async fn accept_totp_code<C: ConnectionTrait>(
     let now_step = u64::try_from(now.timestamp()).unwrap_or(0) / TOTP_STEP;
     let matched = [now_step.saturating_sub(1), now_step, now_step + 1]
         .into_iter()
-        .find(|step| constant_time_eq(totp.generate(step * TOTP_STEP).as_bytes(), code.as_bytes()));
+        .find(|step| secrets::constant_time_eq(totp.generate(step * TOTP_STEP).as_bytes(), code.as_bytes()));
     let Some(step) = matched else { return Ok(false) };
     let step = step as i64;
     use sea_orm::sea_query::ExprTrait;
@@ -278,10 +278,6 @@ async fn accept_totp_code<C: ConnectionTrait>(
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A TOTP secret to put in an authenticator app.

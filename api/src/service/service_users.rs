@@ -12,10 +12,9 @@ use super::{ServiceError, ServiceResult, organization};
 use crate::authz::OrgAccess;
 use crate::domain::{ApiScope, DisplayName, IpAllowList, Nonce, ScopeSet, new_id};
 use crate::keys::MasterKey;
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use crate::secrets;
 use chrono::{DateTime, Utc};
 use entity::{api_key, service_user};
-use rand::RngCore;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
@@ -179,12 +178,6 @@ fn key_json(k: &api_key::Model) -> serde_json::Value {
     })
 }
 
-fn random_text(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    URL_SAFE_NO_PAD.encode(b)
-}
-
 /// Issues a key for a service user; returns the key and its secret.
 async fn issue<C: ConnectionTrait>(
     db: &C,
@@ -194,8 +187,8 @@ async fn issue<C: ConnectionTrait>(
     settings: &KeySettings,
     now: DateTime<Utc>,
 ) -> ServiceResult<(api_key::Model, NewSecret)> {
-    let key_id = format!("cs_{}", random_text(16));
-    let secret = random_text(32);
+    let key_id = format!("cs_{}", secrets::random_text(16));
+    let secret = secrets::random_text(32);
     let mut a = api_key::ActiveModel {
         id: Set(new_id()),
         key_id: Set(key_id.clone()),
@@ -304,7 +297,7 @@ pub async fn rotate_key<C: ConnectionTrait>(
     key_id: &str,
 ) -> ServiceResult<Applied> {
     let k = find_active_key(db, org_id, key_id).await?;
-    let secret = random_text(32);
+    let secret = secrets::random_text(32);
     let mut a: api_key::ActiveModel = k.into();
     a.secret_sealed = Set(key.seal(key_id, secret.as_bytes()));
     a.claim_request_id = Set(None);
