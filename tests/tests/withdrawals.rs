@@ -82,6 +82,18 @@ fn code(body: &Value) -> (&str, &str) {
     (ext["code"].as_str().unwrap_or(""), ext["layer"].as_str().unwrap_or(""))
 }
 
+/// The account's USDC holding, as the Owner sees it.
+async fn usdc_holding(app: &TestApp, t: &Treasury) -> Value {
+    let h = app.ok(Some(&t.owner.token), HOLDINGS, json!({"o": t.org})).await;
+    h["organization"]["accounts"][0]["holdings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["asset"] == "USDC")
+        .unwrap()
+        .clone()
+}
+
 async fn usage(app: &TestApp, t: &Treasury, layer: &str) -> Value {
     let d = app.ok(Some(&t.owner.token), USAGE, json!({"o": t.org})).await;
     d["organization"]["usage"].as_array().unwrap().iter().find(|u| u["layer"] == layer).cloned().unwrap_or(Value::Null)
@@ -109,14 +121,7 @@ async fn maker_approver_signer(backend: Backend) {
     let r = d["withdraw"]["request"]["id"].as_str().unwrap().to_string();
     assert_eq!(d["withdraw"]["request"]["status"], "PENDING_APPROVAL", "makers hold no EXECUTE");
     assert_eq!(d["withdraw"]["request"]["withdrawal"]["usdValue"], "500.25");
-    let h = app.ok(Some(&t.owner.token), HOLDINGS, json!({"o": t.org})).await;
-    let usdc = h["organization"]["accounts"][0]["holdings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["asset"] == "USDC")
-        .unwrap()
-        .clone();
+    let usdc = usdc_holding(&app, &t).await;
     assert_eq!((usdc["held"].as_str(), usdc["available"].as_str()), (Some("500.25"), Some("9499.75")));
     assert_eq!(app.err(Some(&t.signer.0.token), EXECUTE, json!({"r": r})).await, "CONFLICT", "not approved yet");
     assert_eq!(app.ok(Some(&t.approver.token), APPROVE, json!({"r": r})).await["approveRequest"]["status"], "APPROVED");
@@ -131,14 +136,7 @@ async fn maker_approver_signer(backend: Backend) {
         kinds.push(e["data"]["requestEvents"]["kind"].as_str().unwrap().to_string());
     }
     assert_eq!(kinds, ["CREATED", "APPROVED", "COMPLETED"]);
-    let h = app.ok(Some(&t.owner.token), HOLDINGS, json!({"o": t.org})).await;
-    let usdc = h["organization"]["accounts"][0]["holdings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["asset"] == "USDC")
-        .unwrap()
-        .clone();
+    let usdc = usdc_holding(&app, &t).await;
     assert_eq!((usdc["amount"].as_str(), usdc["held"].as_str()), (Some("9499.75"), Some("0")));
     let l = app
         .ok(
@@ -170,14 +168,7 @@ async fn maker_approver_signer(backend: Backend) {
         json!({"r": pending}),
     )
     .await;
-    let h = app.ok(Some(&t.owner.token), HOLDINGS, json!({"o": t.org})).await;
-    let usdc = h["organization"]["accounts"][0]["holdings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["asset"] == "USDC")
-        .unwrap()
-        .clone();
+    let usdc = usdc_holding(&app, &t).await;
     assert_eq!((usdc["amount"].as_str(), usdc["held"].as_str()), (Some("9399.75"), Some("0")));
 
     // Bad input and missing funds write nothing.
@@ -320,14 +311,7 @@ async fn concurrent_withdrawals_never_pass_the_daily_cap(backend: Backend) {
     );
     let u = usage(&app, &t, "ORGANIZATION").await;
     assert_eq!((u["heldUsd"].as_str(), u["remainingUsd"].as_str()), (Some("1000"), Some("0")));
-    let h = app.ok(Some(&t.owner.token), HOLDINGS, json!({"o": t.org})).await;
-    let usdc = h["organization"]["accounts"][0]["holdings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["asset"] == "USDC")
-        .unwrap()
-        .clone();
+    let usdc = usdc_holding(&app, &t).await;
     assert_eq!(usdc["held"], "1000");
 }
 
