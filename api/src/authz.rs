@@ -13,8 +13,8 @@
 use crate::domain::{Action, ApiScope, MemberStatus, Permission, RoleSet, ScopeSet, Workflow};
 use crate::service::{ServiceError, ServiceResult};
 use chrono::{DateTime, Utc};
-use entity::{member, organization, permission_grant};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use entity::{member, organization, permission_grant, user};
+use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -170,10 +170,13 @@ pub async fn resolve<C: ConnectionTrait>(db: &C, org_id: &str, user_id: &str) ->
         .one(db)
         .await?
         .ok_or(ServiceError::NotFound("organization"))?;
-    let grants = permission_grant::Entity::find()
-        .filter(permission_grant::Column::MemberId.eq(&m.id))
-        .all(db)
-        .await?
+    let grants = permission_grant::Entity::find().filter(permission_grant::Column::MemberId.eq(&m.id)).all(db).await?;
+    access_of(m, grants)
+}
+
+/// A member's access from their row and their grants' rows.
+fn access_of(m: member::Model, grants: Vec<permission_grant::Model>) -> ServiceResult<OrgAccess> {
+    let grants = grants
         .into_iter()
         .map(|g| {
             Ok(Permission {
@@ -195,17 +198,67 @@ pub async fn resolve<C: ConnectionTrait>(db: &C, org_id: &str, user_id: &str) ->
     })
 }
 
+/// [`resolve`] for every active member of `org_id` at once, by user id, in
+/// two queries: for work that must check many members at the same moment
+/// (delivering one event to every subscriber of an organisation).
+pub async fn resolve_all<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<HashMap<String, OrgAccess>> {
+    let active = || {
+        member::Entity::find()
+            .filter(member::Column::OrgId.eq(org_id))
+            .filter(member::Column::Status.eq(MemberStatus::Active.as_str()))
+    };
+    let members = active().all(db).await?;
+    let mut grants: HashMap<String, Vec<permission_grant::Model>> = HashMap::new();
+    let ids = active().select_only().column(member::Column::Id).into_query();
+    for g in
+        permission_grant::Entity::find().filter(permission_grant::Column::MemberId.in_subquery(ids)).all(db).await?
+    {
+        grants.entry(g.member_id.clone()).or_default().push(g);
+    }
+    members
+        .into_iter()
+        .map(|m| {
+            let own = grants.remove(&m.id).unwrap_or_default();
+            Ok((m.user_id.clone(), access_of(m, own)?))
+        })
+        .collect()
+}
+
 /// Per-request authorization state: the actor and the organisations resolved so far.
 pub struct Authz {
     pub actor: Actor,
     db: DatabaseConnection,
     now: DateTime<Utc>,
     resolved: Mutex<HashMap<String, Arc<OrgAccess>>>,
+    /// Users read for this request in one batch ([`Authz::prime_users`]).
+    users: std::sync::Mutex<HashMap<String, user::Model>>,
 }
 
 impl Authz {
     pub fn new(actor: Actor, db: DatabaseConnection, now: DateTime<Utc>) -> Self {
-        Self { actor, db, now, resolved: Mutex::new(HashMap::new()) }
+        Self { actor, db, now, resolved: Mutex::new(HashMap::new()), users: Default::default() }
+    }
+
+    /// Reads the users behind a list (e.g. an organisation's members) in one
+    /// query, so that resolving each item's `user` does not read them one by one.
+    pub async fn prime_users(&self, ids: &[String]) -> ServiceResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let found =
+            user::Entity::find().filter(user::Column::Id.is_in(ids.iter().map(String::as_str))).all(&self.db).await?;
+        if let Ok(mut users) = self.users.lock() {
+            users.extend(found.into_iter().map(|u| (u.id.clone(), u)));
+        }
+        Ok(())
+    }
+
+    /// A user, from this request's batch if primed, else from the database.
+    pub async fn user(&self, id: &str) -> ServiceResult<user::Model> {
+        if let Some(u) = self.users.lock().ok().and_then(|users| users.get(id).cloned()) {
+            return Ok(u);
+        }
+        crate::service::identity::user(&self.db, id).await
     }
 
     /// The caller's access to `org_id`, resolved once per request.

@@ -13,8 +13,12 @@ use std::{net::SocketAddr, path::PathBuf};
 pub struct Config {
     /// `sqlite://…` or `postgres://…`.
     pub database_url: String,
+    /// PostgreSQL connections this process may hold (SQLite uses a fixed few).
+    pub db_max_connections: u32,
     /// Listen address; port 0 picks a free port (tests).
     pub bind: SocketAddr,
+    /// Where `countersign worker` serves `/livez`, `/readyz` and `/metrics`.
+    pub worker_bind: SocketAddr,
     /// Base of links in e-mails; defaults to `http://<bind>`.
     pub public_url: Option<String>,
     /// `smtp://host:port`; unset writes mail to `outbox_dir`.
@@ -45,6 +49,19 @@ pub struct Config {
     pub introspection: bool,
     /// Emit logs as JSON lines.
     pub log_json: bool,
+    /// A `SENDING` e-mail claim older than this belonged to a worker that died (seconds).
+    pub mail_claim_timeout_secs: i64,
+    /// GraphQL requests each identity (user, API key, operator; anonymous
+    /// callers per IP) may make per minute, per process; 0 turns it off.
+    pub rate_limit_per_minute: u32,
+    /// Requests an identity may make at once before the per-minute rate applies.
+    pub rate_limit_burst: u32,
+    /// Open WebSocket connections allowed per identity, per process.
+    pub ws_max_per_identity: usize,
+    /// A request (body included) that takes longer than this is cut off with 408 (seconds).
+    pub request_timeout_secs: u64,
+    /// A WebSocket that has not sent `connection_init` within this is closed (seconds).
+    pub ws_init_timeout_secs: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -74,7 +91,9 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             database_url: "sqlite://countersign.db?mode=rwc".into(),
+            db_max_connections: crate::db::DEFAULT_PG_POOL,
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            worker_bind: SocketAddr::from(([127, 0, 0, 1], 8081)),
             public_url: None,
             smtp_url: None,
             mail_from: "countersign@localhost".into(),
@@ -91,6 +110,12 @@ impl Default for Config {
             request_ttl_secs: 72 * 3600,
             introspection: true,
             log_json: false,
+            mail_claim_timeout_secs: crate::service::delivery::CLAIM_TIMEOUT_SECS,
+            rate_limit_per_minute: 1200,
+            rate_limit_burst: 200,
+            ws_max_per_identity: 32,
+            request_timeout_secs: 30,
+            ws_init_timeout_secs: 10,
         }
     }
 }

@@ -14,10 +14,26 @@ use sea_orm::{
 };
 use std::time::Duration;
 
-/// Opens the pool; on SQLite also turns on WAL and foreign-key checks.
+/// PostgreSQL connections per process unless configured
+/// (`COUNTERSIGN_DB_MAX_CONNECTIONS`): every `serve` and `worker` process
+/// holds up to this many, and together they must stay under the server's
+/// `max_connections` (100 by default).
+pub const DEFAULT_PG_POOL: u32 = 32;
+
+/// Opens the pool with the default size; see [`connect_with`].
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, DEFAULT_PG_POOL).await
+}
+
+/// Opens the pool (`pg_pool` connections at most on PostgreSQL); on SQLite
+/// also turns on WAL and foreign-key checks.
+///
+/// Waiting for a connection gives up after 10 s, well inside the request
+/// deadline, so an exhausted pool or a full server answers with an error
+/// rather than a timeout.
+pub async fn connect_with(url: &str, pg_pool: u32) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(url.to_owned());
-    opts.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(30));
+    opts.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(10));
     if url.starts_with("sqlite:") {
         // A handful of connections: readers run beside the single writer (WAL);
         // a writer waits up to 30 s for the lock instead of failing.
@@ -28,7 +44,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 .foreign_keys(true)
         });
     } else {
-        opts.max_connections(32).min_connections(1);
+        opts.max_connections(pg_pool.max(2)).min_connections(1);
     }
     Database::connect(opts).await
 }

@@ -10,6 +10,8 @@
 //! process, in the order it was published.
 
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{broadcast, mpsc};
 
 /// The PostgreSQL channel events travel on.
@@ -26,6 +28,25 @@ pub struct RequestEventMsg {
     pub kind: String,
 }
 
+/// A request event as this process hands it to its subscribers: every
+/// subscriber receives the same `Arc`, so what the first of them loads to
+/// render the event (the request, and the organisation's members' access)
+/// is shared by the rest instead of being loaded once per subscriber.
+#[derive(Debug)]
+pub struct Delivered {
+    pub msg: RequestEventMsg,
+    /// Filled once, by the first subscriber that needs it; `None` if loading failed.
+    pub view: tokio::sync::OnceCell<Option<Arc<EventView>>>,
+}
+
+/// What rendering one event needs, read once after it was delivered.
+#[derive(Debug)]
+pub struct EventView {
+    pub request: entity::request::Model,
+    /// Active members' access to the event's organisation, by user id.
+    pub members: std::collections::HashMap<String, crate::authz::OrgAccess>,
+}
+
 /// What crosses process boundaries.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type")]
@@ -37,11 +58,13 @@ enum Wire {
 /// Fan-out of request and balance-alert events to subscribers.
 #[derive(Clone)]
 pub struct EventBus {
-    requests: broadcast::Sender<RequestEventMsg>,
+    requests: broadcast::Sender<Arc<Delivered>>,
     /// Organisation ids whose balance alert changed state.
     alerts: broadcast::Sender<String>,
     /// Set on PostgreSQL: events go out through `NOTIFY`, in order.
     outbound: Option<mpsc::UnboundedSender<Wire>>,
+    /// Whether events from other processes can reach us (readiness).
+    connected: Arc<AtomicBool>,
 }
 
 impl Default for EventBus {
@@ -51,7 +74,7 @@ impl Default for EventBus {
         // by the channel); 4096 covers bursts far beyond a treasury's pace.
         let (requests, _) = broadcast::channel(4096);
         let (alerts, _) = broadcast::channel(4096);
-        Self { requests, alerts, outbound: None }
+        Self { requests, alerts, outbound: None, connected: Arc::new(AtomicBool::new(true)) }
     }
 }
 
@@ -68,7 +91,9 @@ impl EventBus {
         let listen_pool = pool.clone();
         tokio::spawn(async move {
             loop {
-                match listener.recv().await {
+                let received = listener.recv().await;
+                local.connected.store(received.is_ok(), Ordering::Release);
+                match received {
                     Ok(n) => match serde_json::from_str::<Wire>(n.payload()) {
                         Ok(w) => local.deliver(w),
                         Err(e) => tracing::warn!(error = %e, "ignoring a malformed event"),
@@ -101,11 +126,17 @@ impl EventBus {
         Ok(bus)
     }
 
+    /// False while the PostgreSQL listener is reconnecting (events from
+    /// other processes are being missed); always true in memory.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
     fn deliver(&self, w: Wire) {
         // No subscribers is not an error.
         match w {
-            Wire::Request(e) => {
-                let _ = self.requests.send(e);
+            Wire::Request(msg) => {
+                let _ = self.requests.send(Arc::new(Delivered { msg, view: tokio::sync::OnceCell::new() }));
             }
             Wire::Alert { org_id } => {
                 let _ = self.alerts.send(org_id);
@@ -128,7 +159,7 @@ impl EventBus {
         }
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<RequestEventMsg> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Delivered>> {
         self.requests.subscribe()
     }
 

@@ -1,11 +1,20 @@
-//! HTTP routes: GraphQL over HTTP and WebSocket, and health.
+//! HTTP routes: GraphQL over HTTP and WebSocket, and the operations routes
+//! (liveness, readiness, Prometheus metrics).
 //!
 //! The GraphQL POST handler reads the raw body itself (rather than through
 //! the async-graphql-axum extractor) so that the body-size limit applies and
 //! so that signed API-key requests can be verified over the exact bytes sent.
+//!
+//! Abuse protection lives here, at the edge: a per-identity request rate
+//! (429 `RATE_LIMITED` with `Retry-After`), a cap on WebSockets per identity,
+//! a deadline on every request including its body (408), and a deadline on
+//! a WebSocket's `connection_init`, so slow or silent clients cannot hold
+//! connections open for free.
 
 use crate::authz::{Actor, Authz};
 use crate::graphql::{AppSchema, ClientIp, error::ensure_codes};
+use crate::limiter::Identity;
+use crate::metrics::{CodeLabels, HttpLabels, Metrics, RouteLabels};
 use crate::secrets;
 use crate::service::{ServiceError, ServiceResult, identity, signing};
 use crate::state::AppState;
@@ -13,14 +22,21 @@ use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::{BatchRequest, Data};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, State, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use sea_orm::ConnectionTrait;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tower_http::LatencyUnit;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 /// Requests with larger bodies are refused (SPEC §1).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -31,13 +47,50 @@ pub struct Http {
     pub schema: AppSchema,
 }
 
+/// The API: GraphQL over HTTP and WebSocket, plus [`ops_router`].
 pub fn router(http: Http) -> Router {
+    let state = http.state.clone();
+    let deadline = Duration::from_secs(state.config.request_timeout_secs);
     Router::new()
         .route("/graphql", get(graphql_ws).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
-        .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(http)
+        .merge(ops_router(state.clone()))
+        .merge(crate::console::router())
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, deadline))
+        .layer(middleware::from_fn_with_state(state.metrics.clone(), track))
+        // One access-log line per request (method, path, status, latency),
+        // inside a span that the request's own log lines carry.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Micros)),
+        )
+}
+
+/// What every process serves, `worker` included: `/livez` (the process
+/// answers), `/readyz` and `/healthz` (it can do its work: the database
+/// answers and, on PostgreSQL, the event listener is connected) and
+/// `/metrics` (Prometheus text format).
+pub fn ops_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/livez", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/healthz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// Counts each request and its latency by route and status.
+async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics.http_duration.get_or_create(&RouteLabels { route: route.clone() }).observe(started.elapsed().as_secs_f64());
+    metrics.http_requests.get_or_create(&HttpLabels { route, status: response.status().as_u16() }).inc();
+    response
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -68,16 +121,30 @@ fn refusal(e: ServiceError) -> Response {
     let status = match e {
         ServiceError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
         ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
+        ServiceError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::BAD_REQUEST,
     };
-    let code = gql.extensions.as_ref().and_then(|x| x.get("code")).map(|c| c.to_string().trim_matches('"').to_string());
-    error_response(status, code.as_deref().unwrap_or("INTERNAL"), &gql.message)
+    let extensions = gql.extensions.as_ref().map(|x| serde_json::to_value(x).unwrap_or_default());
+    let body = serde_json::json!({"errors": [{"message": gql.message, "extensions": extensions}]});
+    let mut response = (status, Json(body)).into_response();
+    if let ServiceError::RateLimited { retry_after_secs } = e {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
+    }
+    response
 }
 
 fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
     let body = serde_json::json!({"errors": [{"message": message, "extensions": {"code": code}}]});
     (status, Json(body)).into_response()
+}
+
+/// Takes one request from the caller's allowance, or refuses with the wait.
+fn rate_limit(state: &AppState, actor: &Actor, peer: SocketAddr) -> ServiceResult<()> {
+    state.limiter.check(&Identity::of(actor, peer.ip())).map_err(|wait| {
+        state.metrics.rate_limited.inc();
+        ServiceError::RateLimited { retry_after_secs: i64::try_from(wait.as_secs()).unwrap_or(i64::MAX) + 1 }
+    })
 }
 
 async fn graphql_post(
@@ -107,7 +174,7 @@ async fn graphql_post(
     } else {
         actor_for_token(&http.state, bearer(&headers)).await
     };
-    let actor = match actor {
+    let actor = match actor.and_then(|a| rate_limit(&http.state, &a, peer).map(|()| a)) {
         Ok(a) => a,
         Err(e) => return refusal(e),
     };
@@ -119,9 +186,17 @@ async fn graphql_post(
         }
     };
     let mut response = http.schema.execute_batch(batch).await;
-    match &mut response {
-        async_graphql::BatchResponse::Single(r) => ensure_codes(r),
-        async_graphql::BatchResponse::Batch(rs) => rs.iter_mut().for_each(ensure_codes),
+    let responses = match &mut response {
+        async_graphql::BatchResponse::Single(r) => std::slice::from_mut(r),
+        async_graphql::BatchResponse::Batch(rs) => rs.as_mut_slice(),
+    };
+    for r in responses {
+        ensure_codes(r);
+        for e in &r.errors {
+            let code = e.extensions.as_ref().and_then(|x| x.get("code")).map(|c| c.to_string());
+            let code = code.unwrap_or_default().trim_matches('"').to_string();
+            http.state.metrics.graphql_errors.get_or_create(&CodeLabels { code }).inc();
+        }
     }
     Json(response).into_response()
 }
@@ -147,8 +222,12 @@ async fn graphql_ws(
 ) -> Response {
     upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| async move {
         let state = http.state.clone();
-        GraphQLWebSocket::new(socket, http.schema.clone(), protocol)
+        let init_deadline = Duration::from_secs(state.config.ws_init_timeout_secs);
+        let initialised = Arc::new(AtomicBool::new(false));
+        let init_seen = initialised.clone();
+        let serve = GraphQLWebSocket::new(socket, http.schema.clone(), protocol)
             .on_connection_init(move |payload| async move {
+                init_seen.store(true, Ordering::Release);
                 let init: ConnectionInit = serde_json::from_value(payload).unwrap_or_default();
                 let actor = if let Some(key_id) = &init.api_key {
                     let nonce = match &init.nonce {
@@ -179,23 +258,50 @@ async fn graphql_ws(
                 if matches!(actor, Actor::Anonymous) {
                     return Err(async_graphql::Error::new("authentication required"));
                 }
+                let slot = state.limiter.open_ws(Identity::of(&actor, peer.ip())).ok_or_else(|| {
+                    async_graphql::Error::new("RATE_LIMITED: too many WebSocket connections for this identity")
+                })?;
                 let mut data = Data::default();
                 data.insert(Arc::new(Authz::new(actor, state.db.clone(), state.clock.now())));
                 data.insert(ClientIp(peer.ip()));
+                // Held for as long as the connection lives.
+                data.insert(slot);
                 Ok(data)
             })
-            .serve()
-            .await
+            .serve();
+        // A client that never sends `connection_init` is dropped.
+        let silent = async {
+            tokio::time::sleep(init_deadline).await;
+            if initialised.load(Ordering::Acquire) {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            () = serve => {}
+            () = silent => tracing::debug!(%peer, "WebSocket closed: no connection_init in time"),
+        }
     })
 }
 
-/// 200 when the database answers, 503 otherwise.
-async fn healthz(State(http): State<Http>) -> impl IntoResponse {
-    match http.state.db.execute_unprepared("SELECT 1").await {
-        Ok(_) => (StatusCode::OK, "ok"),
+/// 200 when the database answers and the event listener is connected, 503 otherwise.
+async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    if let Err(e) = state.db.execute_unprepared("SELECT 1").await {
+        tracing::warn!(error = %e, "readiness: database unreachable");
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable");
+    }
+    if !state.bus.is_connected() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "event listener disconnected");
+    }
+    (StatusCode::OK, "ok")
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    match state.metrics.render(&state.db).await {
+        Ok(text) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
+            .into_response(),
         Err(e) => {
-            tracing::warn!(error = %e, "health check: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+            tracing::warn!(error = %e, "metrics: could not read the backlog");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
         }
     }
 }

@@ -9,11 +9,21 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
-/// The key itself; `Debug` never shows it.
+/// The key itself; `Debug` never shows it. Clones share one cache of
+/// opened secrets ([`MasterKey::open_cached`]).
 #[derive(Clone)]
-pub struct MasterKey([u8; 32]);
+pub struct MasterKey([u8; 32], Opened);
+
+/// Secrets opened so far, by context: the sealed text they were opened from
+/// and the plaintext.
+type Opened = Arc<Mutex<HashMap<String, (String, Arc<Vec<u8>>)>>>;
+
+/// Opened secrets kept at most; the cache starts over beyond this.
+const OPENED_MAX: usize = 10_000;
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -30,10 +40,14 @@ pub enum KeyError {
 }
 
 impl MasterKey {
+    fn new(key: [u8; 32]) -> Self {
+        Self(key, Arc::default())
+    }
+
     pub fn from_hex(s: &str) -> Result<Self, KeyError> {
         let bytes = hex::decode(s.trim()).map_err(|_| KeyError::Malformed)?;
         let arr: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Malformed)?;
-        Ok(Self(arr))
+        Ok(Self::new(arr))
     }
 
     /// The configured key, or the one kept beside the SQLite file (created on
@@ -60,7 +74,7 @@ impl MasterKey {
                 rand::rngs::OsRng.fill_bytes(&mut key);
                 write_private(&path, &hex::encode(key)).map_err(|e| KeyError::Io(path.clone(), e))?;
                 tracing::info!(path = %path.display(), "generated a new master key");
-                Ok(Self(key))
+                Ok(Self::new(key))
             }
             Err(e) => Err(KeyError::Io(path, e)),
         }
@@ -106,6 +120,29 @@ impl MasterKey {
     }
 }
 
+impl MasterKey {
+    /// [`open`](Self::open), remembering the plaintext per context: the
+    /// per-request path of signed API-key requests opens the same few
+    /// secrets again and again. A context whose sealed text changed (a
+    /// rotated key) is opened afresh; nothing unopenable is remembered.
+    pub fn open_cached(&self, context: &str, sealed: &str) -> Option<Arc<Vec<u8>>> {
+        if let Ok(opened) = self.1.lock()
+            && let Some((s, plain)) = opened.get(context)
+            && s == sealed
+        {
+            return Some(plain.clone());
+        }
+        let plain = Arc::new(self.open(context, sealed)?);
+        if let Ok(mut opened) = self.1.lock() {
+            if opened.len() >= OPENED_MAX {
+                opened.clear();
+            }
+            opened.insert(context.to_string(), (sealed.to_string(), plain.clone()));
+        }
+        Some(plain)
+    }
+}
+
 /// The file path of a `sqlite://path?…` URL (None for in-memory or other databases).
 fn sqlite_file(url: &str) -> Option<PathBuf> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
@@ -139,6 +176,11 @@ mod tests {
         let sealed = k.seal("cs_a", b"secret");
         assert_eq!(k.open("cs_a", &sealed).unwrap(), b"secret");
         assert!(k.open("cs_b", &sealed).is_none(), "bound to its context");
+        assert_eq!(k.open_cached("cs_a", &sealed).unwrap().as_slice(), b"secret");
+        assert_eq!(k.clone().open_cached("cs_a", &sealed).unwrap().as_slice(), b"secret", "from the cache");
+        assert!(k.open_cached("cs_b", &sealed).is_none());
+        let resealed = k.seal("cs_a", b"rotated");
+        assert_eq!(k.open_cached("cs_a", &resealed).unwrap().as_slice(), b"rotated", "a new sealed text is opened");
         assert!(!sealed.contains("secret"));
     }
 

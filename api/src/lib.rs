@@ -7,14 +7,18 @@
 //! - [`authz`]: the single place that decides who may do what.
 //! - [`graphql`]: the schema, thin resolvers, output types, the one error mapping.
 //! - [`events`]: request events for subscriptions.
-//! - [`http`]: routes (GraphQL over HTTP and WebSocket, health).
+//! - [`http`]: routes (GraphQL over HTTP and WebSocket, health, metrics); [`console`]: the web console.
 //! - [`startup`]: `Application::build(config)` and graceful shutdown.
 //! - [`jobs`]: what background jobs do (the `workers` crate runs them).
+//! - [`cli`]: the `countersign` command line.
+//! - [`metrics`], [`limiter`]: Prometheus metrics; per-identity rate limits and WebSocket caps.
 //! - [`clock`], [`config`], [`db`], [`keys`], [`secrets`]: plumbing.
 
 pub mod authz;
+pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod domain;
 pub mod events;
@@ -22,6 +26,8 @@ pub mod graphql;
 pub mod http;
 pub mod jobs;
 pub mod keys;
+pub mod limiter;
+pub mod metrics;
 pub mod secrets;
 pub mod service;
 pub mod startup;

@@ -9,10 +9,14 @@ use crate::graphql;
 use crate::http::{self, Http};
 use crate::jobs::ApiHandlers;
 use crate::keys::MasterKey;
+use crate::limiter::Limiter;
+use crate::metrics::Metrics;
 use crate::service::identity::SessionPolicy;
 use crate::state::AppState;
 use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, TransactionTrait};
 use std::future::Future;
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -68,9 +72,18 @@ impl Application {
                 let _ = stop.recv().await;
             }))
         });
+        let limiter = self.state.limiter.clone();
+        let housekeeping = tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                every.tick().await;
+                limiter.forget_idle();
+            }
+        });
         let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
+        housekeeping.abort();
         let _ = stop_tx.send(());
         if let Some(w) = workers {
             match w.await {
@@ -87,8 +100,8 @@ impl Application {
 
 /// Connects, migrates, and assembles the shared state (also used by `worker`).
 pub async fn open_state(config: Config, clock: SharedClock, public_url: String) -> anyhow::Result<AppState> {
-    let db = crate::db::connect(&config.database_url).await?;
-    Migrator::up(&db, None).await?;
+    let db = crate::db::connect_with(&config.database_url, config.db_max_connections).await?;
+    migrate(&db).await?;
     let key = MasterKey::load_or_create(config.master_key.as_deref(), &config.database_url)?;
     let queue = JobQueue::connect(&config.database_url).await?;
     let mailer = Mailer::new(config.smtp_url.as_deref(), config.outbox_dir.clone())?;
@@ -103,8 +116,33 @@ pub async fn open_state(config: Config, clock: SharedClock, public_url: String) 
         _ => EventBus::default(),
     };
     let session_policy = SessionPolicy::from(&config);
-    Ok(AppState { db, clock, config, session_policy, public_url, key, queue, mailer, bus })
+    let metrics = Arc::new(Metrics::default());
+    let limiter = Arc::new(Limiter::new(
+        config.rate_limit_per_minute,
+        config.rate_limit_burst,
+        config.ws_max_per_identity,
+        metrics.ws_open.clone(),
+    ));
+    Ok(AppState { db, clock, config, session_policy, public_url, key, queue, mailer, bus, metrics, limiter })
 }
+
+/// Applies pending migrations. On PostgreSQL several processes may start at
+/// once, so they take turns under an advisory lock held by the migration's
+/// transaction.
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        Migrator::up(db, None).await?;
+        return Ok(());
+    }
+    let txn = db.begin().await?;
+    txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")).await?;
+    Migrator::up(&txn, None).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// The advisory-lock key migrations serialise on ("cs-migr" in ASCII).
+const MIGRATION_LOCK: i64 = 0x0063_732d_6d69_6772;
 
 /// Runs the job workers on `state` until `shutdown` resolves.
 pub async fn run_workers(
@@ -125,11 +163,23 @@ pub async fn run_worker_process(
     clock: SharedClock,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.worker_bind).await?;
     let public_url = config.public_url(config.bind);
     let state = Arc::new(open_state(config, clock, public_url).await?);
-    run_workers(state.clone(), shutdown).await?;
+    tracing::info!(addr = %listener.local_addr()?, "worker serving /livez, /readyz and /metrics");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let ops = tokio::spawn(
+        axum::serve(listener, http::ops_router(state.clone()).into_make_service())
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.await;
+            })
+            .into_future(),
+    );
+    let ran = run_workers(state.clone(), shutdown).await;
+    let _ = stop_tx.send(());
+    let _ = ops.await;
     state.db.clone().close().await?;
-    Ok(())
+    ran
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -4,11 +4,14 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::events::EventBus;
 use crate::keys::MasterKey;
+use crate::limiter::Limiter;
+use crate::metrics::Metrics;
 use crate::service::identity::SessionPolicy;
 use crate::service::invitations::DeliveryEnv;
 use crate::service::operation::OpEnv;
 use crate::service::requests::Engine;
 use sea_orm::DatabaseConnection;
+use std::sync::Arc;
 use workers::{JobQueue, Mailer};
 
 /// Shared application state (one per process).
@@ -25,6 +28,9 @@ pub struct AppState {
     pub mailer: Mailer,
     /// Request and balance-alert events (shared by every process on PostgreSQL).
     pub bus: EventBus,
+    pub metrics: Arc<Metrics>,
+    /// Per-identity request rate and WebSocket caps.
+    pub limiter: Arc<Limiter>,
 }
 
 impl AppState {
@@ -46,6 +52,7 @@ impl AppState {
             mail_from: &self.config.mail_from,
             public_url: &self.public_url,
             retry_base: std::time::Duration::from_millis(self.config.mail_retry_base_ms),
+            claim_timeout: chrono::Duration::seconds(self.config.mail_claim_timeout_secs),
         }
     }
 }

@@ -15,6 +15,8 @@ pub struct Model {
     /// Hash of the newest audit record; the next record chains to it.
     pub audit_head: String,
     pub created_at: DateTimeUtc,
+    /// Refuse new withdrawals while the stablecoin balance alert is LOW.
+    pub pause_on_low_balance: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -24,6 +24,9 @@ pub struct Model {
     pub waiting_reason: Option<String>,
     /// The account the request concerns, for account-scoped approvers.
     pub account_id: Option<String>,
+    /// The version of the workflow's policy the request was created under
+    /// (`None`: no policy); later policy changes do not touch it.
+    pub policy_version: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,7 @@ mod m0004_service_users;
 mod m0005_ledger;
 mod m0006_withdrawals;
 mod m0007_balance_alerts;
+mod m0008_policy_versions_and_pause;
 
 /// Applies every step in order; `countersign migrate` and `serve` call `Migrator::up`.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_ledger::Migration),
             Box::new(m0006_withdrawals::Migration),
             Box::new(m0007_balance_alerts::Migration),
+            Box::new(m0008_policy_versions_and_pause::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@
 //! the test can move. Tests speak GraphQL over HTTP with [`TestApp::gql`].
 //! [`both_backends!`] runs one test body against SQLite and PostgreSQL.
 
+pub mod process;
 pub mod smtp;
 pub mod ws;
 
@@ -116,6 +117,7 @@ async fn start(dir: tempfile::TempDir, database_url: String, adjust: impl FnOnce
     let mut config = Config {
         database_url: database_url.clone(),
         bind: "127.0.0.1:0".parse().expect("addr"),
+        worker_bind: "127.0.0.1:0".parse().expect("addr"),
         outbox_dir: dir.path().join("outbox"),
         operator_token: Some("operator-test-token".into()),
         master_key: Some("42".repeat(32)),

@@ -28,6 +28,16 @@ impl SmtpSink {
 
     /// Listens on `port` (to bring a "down" server back on the address a service was configured with).
     pub async fn start_on(port: u16) -> Self {
+        Self::listen(port, Duration::ZERO).await
+    }
+
+    /// A sink that waits `delay` after receiving each message before it
+    /// answers `250`, so a sender can be caught (and killed) mid-conversation.
+    pub async fn start_slow(delay: Duration) -> Self {
+        Self::listen(0, delay).await
+    }
+
+    async fn listen(port: u16, delay: Duration) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind SMTP sink");
         let addr = listener.local_addr().expect("addr");
         let messages = Arc::new(Mutex::new(Vec::new()));
@@ -36,7 +46,7 @@ impl SmtpSink {
             while let Ok((stream, _)) = listener.accept().await {
                 let store = store.clone();
                 tokio::spawn(async move {
-                    let _ = session(stream, store).await;
+                    let _ = session(stream, store, delay).await;
                 });
             }
         });
@@ -72,7 +82,7 @@ impl Drop for SmtpSink {
     }
 }
 
-async fn session(stream: TcpStream, store: Arc<Mutex<Vec<Received>>>) -> std::io::Result<()> {
+async fn session(stream: TcpStream, store: Arc<Mutex<Vec<Received>>>, delay: Duration) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read).lines();
     write.write_all(b"220 sink.test ESMTP\r\n").await?;
@@ -100,6 +110,7 @@ async fn session(stream: TcpStream, store: Arc<Mutex<Vec<Received>>>) -> std::io
             if let Ok(mut m) = store.lock() {
                 m.push(Received { rcpt_to: std::mem::take(&mut rcpt_to), data });
             }
+            tokio::time::sleep(delay).await;
             write.write_all(b"250 OK queued\r\n").await?;
         } else if upper == "QUIT" {
             write.write_all(b"221 bye\r\n").await?;

@@ -1,8 +1,8 @@
 //! Tenancy: every organisation-scoped mutation and query of the schema,
-//! discovered by introspection, called by a member of another organisation
-//! and by a service user of another organisation, is refused (NOT_FOUND or
-//! FORBIDDEN) and changes nothing. A new resolver that forgets to ask
-//! `authz` fails here.
+//! discovered by introspection, called by a member of another organisation,
+//! by a service user of another organisation, and by the organisation's own
+//! service user holding no scope that gates anything, is refused (NOT_FOUND or FORBIDDEN) and
+//! changes nothing. A new resolver that forgets to ask `authz` fails here.
 
 use serde_json::{Map, Value, json};
 use tests::{Backend, TestApp, both_backends, spawn};
@@ -11,7 +11,12 @@ use tests::{Backend, TestApp, both_backends, spawn};
 const PERSONAL: &[&str] =
     &["signUp", "signIn", "signOut", "enrollTotp", "confirmTotp", "createOrganization", "acceptInvitation"];
 
+/// Root queries that take no organisation: they answer about the caller or
+/// the public asset list. Any other root query must refuse outsiders.
+const UNSCOPED_QUERIES: &[&str] = &["viewer", "assets"];
+
 const INTROSPECT: &str = "{ __schema { mutationType { fields { name args { name type { ...T } } } }
+  queryType { fields { name args { name type { ...T } } } }
   types { name kind inputFields { name type { ...T } } enumValues { name } } } }
   fragment T on __Type { kind name ofType { kind name ofType { kind name ofType { kind name } } } }";
 
@@ -53,6 +58,7 @@ fn value(name: &str, ty: &Value, types: &[Value], ids: &Map<String, Value>) -> V
             "Int" => json!(1),
             "Boolean" => json!(false),
             "DateTime" => json!("2030-01-01T00:00:00Z"),
+            "JSON" => json!({"operation": "SET_LOW_BALANCE_PAUSE", "enabled": true}),
             other => panic!("no sample value for scalar {other}"),
         },
     };
@@ -113,7 +119,6 @@ async fn other_organisations_can_reach_nothing(backend: Backend) {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    let before = audit_len(&app, &owner.token, &org).await;
 
     // The attackers: a member of another organisation, and that organisation's
     // service user holding a scope that gates nothing.
@@ -126,6 +131,16 @@ async fn other_organisations_can_reach_nothing(backend: Backend) {
         d["createServiceUser"]["apiKey"]["keyId"].as_str().unwrap().to_string(),
         d["createServiceUser"]["apiKey"]["secret"].as_str().unwrap().to_string(),
     );
+    // And an insider with nothing to use: the victim's own service user whose
+    // only scope (EARN) gates no resolver (a key needs at least one scope).
+    let d = app
+        .ok(Some(&owner.token), "mutation($o:ID!){ createServiceUser(orgId:$o,input:{name:\"idle\",scopes:[EARN]}){ apiKey{ keyId secret } } }", json!({"o": org}))
+        .await;
+    let ghost = (
+        d["createServiceUser"]["apiKey"]["keyId"].as_str().unwrap().to_string(),
+        d["createServiceUser"]["apiKey"]["secret"].as_str().unwrap().to_string(),
+    );
+    let before = audit_len(&app, &owner.token, &org).await;
 
     let schema = app.ok(None, INTROSPECT, json!({})).await;
     let types = schema["__schema"]["types"].as_array().unwrap().clone();
@@ -152,24 +167,51 @@ async fn other_organisations_can_reach_nothing(backend: Backend) {
         let code = body["errors"][0]["extensions"]["code"].as_str().unwrap_or("none").to_string();
         assert!(["NOT_FOUND", "FORBIDDEN"].contains(&code.as_str()), "{name} as another organisation's member: {body}");
         nonce += 1;
-        let (_, body) = app.signed(&mkey, nonce, &q, Value::Object(vars)).await;
+        let (_, body) = app.signed(&mkey, nonce, &q, Value::Object(vars.clone())).await;
         let code = body["errors"][0]["extensions"]["code"].as_str().unwrap_or("none").to_string();
         assert!(
             ["NOT_FOUND", "FORBIDDEN"].contains(&code.as_str()),
             "{name} as another organisation's service user: {body}"
         );
+        let (_, body) = app.signed(&ghost, nonce, &q, Value::Object(vars)).await;
+        let code = body["errors"][0]["extensions"]["code"].as_str().unwrap_or("none").to_string();
+        assert!(["NOT_FOUND", "FORBIDDEN"].contains(&code.as_str()), "{name} as a service user without scopes: {body}");
         checked += 1;
     }
     assert!(checked >= 25, "walked {checked} mutations");
-    for q in [
-        "query($id:ID!){ organization(id:$id){ id } }",
-        "query($requestId:ID!){ request(id:$requestId){ id } }",
-        "query($orgId:ID!){ viewer{ permissions(orgId:$orgId){ action } } }",
-    ] {
-        let vars = json!({"id": org, "requestId": ids["requestId"], "orgId": org});
+    // Every root query that takes arguments, with the victim's ids; the
+    // viewer's per-organisation permissions too.
+    let mut queries =
+        vec![("query($orgId:ID!){ viewer{ permissions(orgId:$orgId){ action } } }".to_string(), json!({"orgId": org}))];
+    for f in schema["__schema"]["queryType"]["fields"].as_array().unwrap() {
+        let name = f["name"].as_str().unwrap();
+        let args = f["args"].as_array().unwrap();
+        if args.is_empty() {
+            assert!(UNSCOPED_QUERIES.contains(&name), "root query {name} takes no organisation: classify it");
+            continue;
+        }
+        let decls: Vec<String> =
+            args.iter().map(|a| format!("${}: {}", a["name"].as_str().unwrap(), type_ref(&a["type"]))).collect();
+        let uses: Vec<String> = args.iter().map(|a| format!("{0}: ${0}", a["name"].as_str().unwrap())).collect();
+        let mut vars: Map<String, Value> = args
+            .iter()
+            .map(|a| {
+                let n = a["name"].as_str().unwrap();
+                (n.to_string(), value(n, &a["type"], &types, &ids))
+            })
+            .collect();
+        // `id` means the organisation for `organization`, the request for `request`.
+        if name == "request" {
+            vars.insert("id".into(), ids["requestId"].clone());
+        }
+        let q = format!("query({}) {{ {}({}) {{ __typename }} }}", decls.join(", "), name, uses.join(", "));
+        queries.push((q, Value::Object(vars)));
+    }
+    assert!(queries.len() >= 5, "{queries:?}");
+    for (q, vars) in &queries {
         assert_eq!(app.err(Some(&mallory.token), q, vars.clone()).await, "NOT_FOUND", "{q}");
         nonce += 1;
-        let (_, body) = app.signed(&mkey, nonce, q, vars).await;
+        let (_, body) = app.signed(&mkey, nonce, q, vars.clone()).await;
         assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_FOUND", "{q}: {body}");
     }
     assert_eq!(audit_len(&app, &owner.token, &org).await, before, "nothing changed in the victim organisation");

@@ -40,6 +40,16 @@ impl std::fmt::Debug for JobQueue {
 /// The queue name of e-mail deliveries (stable across releases).
 pub const INVITATIONS_QUEUE: &str = "countersign.mail";
 
+/// Jobs of our queue waiting to run, as one SQL query over apalis's tables
+/// (for the `countersign_queue_depth` gauge); `$1` / `?` is the queue name.
+pub fn depth_sql(postgres: bool) -> &'static str {
+    if postgres {
+        "SELECT COUNT(*) FROM apalis.jobs WHERE job_type = $1 AND status = 'Pending'"
+    } else {
+        "SELECT COUNT(*) FROM Jobs WHERE job_type = ? AND status = 'Pending'"
+    }
+}
+
 impl JobQueue {
     /// Opens the queue's own small pool on `database_url` and creates the
     /// queue tables if needed.

@@ -7,9 +7,12 @@ mod money;
 mod rbac;
 mod text;
 
+#[cfg(test)]
+mod proptests;
+
 pub use api_key::{ApiScope, IpAllowList, Nonce, ScopeSet, Signature, is_key_id};
 pub use email::Email;
-pub use money::UsdAmount;
+pub use money::{UsdAmount, is_plain_decimal};
 pub use rbac::{Action, MemberStatus, Permission, Role, RoleSet, Workflow};
 pub use text::{DisplayName, Password};
 

@@ -1,5 +1,6 @@
 //! Amounts of money. `Decimal` everywhere, never floating point; stored as
-//! decimal text so SQLite keeps them exact too.
+//! decimal text so SQLite keeps them exact too. Money is accepted as text in
+//! one form only, [`is_plain_decimal`].
 
 use super::ParseError;
 use rust_decimal::Decimal;
@@ -26,11 +27,14 @@ impl UsdAmount {
         Ok(Self(v.abs()))
     }
 
-    /// From a stored decimal string (written by [`to_stored`](Self::to_stored)).
+    /// From decimal text: a stored value (written by [`to_stored`](Self::to_stored))
+    /// or an operation's payload. Only [plain decimals](is_plain_decimal).
     pub fn from_stored(s: &str) -> Result<Self, ParseError> {
-        let d: Decimal =
-            s.parse().map_err(|_| ParseError::new("amount", format!("stored value {s:?} is not a decimal")))?;
-        Self::parse("amount", d)
+        let bad = || ParseError::new("amount", "not a plain decimal such as \"1250.50\"");
+        if !is_plain_decimal(s) {
+            return Err(bad());
+        }
+        Self::parse("amount", s.parse().map_err(|_| bad())?)
     }
 
     pub fn to_stored(self) -> String {
@@ -40,6 +44,19 @@ impl UsdAmount {
     pub fn value(self) -> Decimal {
         self.0
     }
+}
+
+/// `-?digits[.digits]` with at most 28 significant digits (what `Decimal`
+/// holds exactly): no exponent, `+`, separators, padding, NaN or infinity.
+pub fn is_plain_decimal(s: &str) -> bool {
+    let body = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    !int.is_empty()
+        && digits(int)
+        && digits(frac)
+        && frac.is_empty() != body.contains('.')
+        && int.trim_start_matches('0').len() + frac.len() <= 28
 }
 
 #[cfg(test)]
@@ -59,5 +76,8 @@ mod tests {
         assert_eq!(MAX_USD, d("1000000000000000000"));
         let a = UsdAmount::parse("x", d("10.25")).unwrap();
         assert_eq!(UsdAmount::from_stored(&a.to_stored()).unwrap(), a);
+        for loose in ["1_0", "1e3", " 1", "+1", "1.", ".5", "NaN"] {
+            assert!(UsdAmount::from_stored(loose).is_err(), "{loose}");
+        }
     }
 }

@@ -41,25 +41,32 @@ impl<E: Into<ServiceError>> From<E> for ApiError {
     }
 }
 
+/// The stable `extensions.code` of a service error (SPEC §10).
+pub fn code(e: &ServiceError) -> &'static str {
+    use ServiceError::*;
+    match e {
+        Unauthenticated(_) => "UNAUTHENTICATED",
+        Forbidden(_) => "FORBIDDEN",
+        NotFound(_) => "NOT_FOUND",
+        BadInput(_) => "BAD_INPUT",
+        Conflict(_) => "CONFLICT",
+        TwoFactorRequired(_) => "TWO_FACTOR_REQUIRED",
+        RateLimited { .. } => "RATE_LIMITED",
+        SelfApproval(_) => "SELF_APPROVAL",
+        PolicyLocked(_) => "POLICY_LOCKED",
+        Coverage(_) => "COVERAGE",
+        TreasuryNotReady(_) => "TREASURY_NOT_READY",
+        PausedLowBalance(_) => "PAUSED_LOW_BALANCE",
+        LimitExceeded { .. } => "LIMIT_EXCEEDED",
+        InsufficientFunds(_) => "INSUFFICIENT_FUNDS",
+        Internal(_) => "INTERNAL",
+    }
+}
+
 impl From<ApiError> for async_graphql::Error {
     fn from(ApiError(e): ApiError) -> Self {
         use ServiceError::*;
-        let code = match &e {
-            Unauthenticated(_) => "UNAUTHENTICATED",
-            Forbidden(_) => "FORBIDDEN",
-            NotFound(_) => "NOT_FOUND",
-            BadInput(_) => "BAD_INPUT",
-            Conflict(_) => "CONFLICT",
-            TwoFactorRequired(_) => "TWO_FACTOR_REQUIRED",
-            RateLimited { .. } => "RATE_LIMITED",
-            SelfApproval(_) => "SELF_APPROVAL",
-            PolicyLocked(_) => "POLICY_LOCKED",
-            Coverage(_) => "COVERAGE",
-            TreasuryNotReady(_) => "TREASURY_NOT_READY",
-            LimitExceeded { .. } => "LIMIT_EXCEEDED",
-            InsufficientFunds(_) => "INSUFFICIENT_FUNDS",
-            Internal(_) => "INTERNAL",
-        };
+        let code = code(&e);
         let message = match &e {
             Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");

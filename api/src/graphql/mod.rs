@@ -7,8 +7,10 @@
 //! - `error`: the single mapping to `extensions.code`.
 
 pub mod error;
+mod guard;
 mod mutation;
 mod query;
+mod simulation;
 mod subscription;
 mod types;
 
@@ -31,7 +33,8 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 pub fn build(state: Option<Arc<AppState>>, introspection: bool) -> AppSchema {
     let mut b = Schema::build(query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot)
         .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY);
+        .limit_complexity(MAX_COMPLEXITY)
+        .extension(guard::GuardFactory { introspection });
     if let Some(state) = state {
         b = b.data(state);
     }

@@ -117,6 +117,18 @@ pub struct WithdrawalInput {
     pub execute: Option<bool>,
 }
 
+impl From<WithdrawalInput> for WithdrawalSpec {
+    fn from(input: WithdrawalInput) -> Self {
+        WithdrawalSpec {
+            account_id: input.account_id.0,
+            asset: input.asset,
+            amount: input.amount.to_string(),
+            address_id: input.address_id.0,
+            execute: input.execute.unwrap_or(false),
+        }
+    }
+}
+
 /// Limits of one layer: an omitted value keeps its setting, `null` clears it.
 #[derive(InputObject)]
 pub struct RiskLimitsPatch {
@@ -379,14 +391,7 @@ impl MutationRoot {
 
     /// Requests a withdrawal to a whitelisted address (INITIATE on withdrawals; keys: WITHDRAW).
     async fn withdraw(&self, ctx: &Context<'_>, org_id: ID, input: WithdrawalInput) -> ApiResult<RequestResult> {
-        let op = Operation::Withdraw(WithdrawalSpec {
-            account_id: input.account_id.0,
-            asset: input.asset,
-            amount: input.amount.to_string(),
-            address_id: input.address_id.0,
-            execute: input.execute.unwrap_or(false),
-        });
-        self.submit(ctx, &org_id, op).await
+        self.submit(ctx, &org_id, Operation::Withdraw(input.into())).await
     }
 
     /// Sets the stablecoin balance alert threshold (MANAGE_POLICIES); `null`
@@ -399,6 +404,13 @@ impl MutationRoot {
     ) -> ApiResult<RequestResult> {
         self.submit(ctx, &org_id, Operation::SetBalanceAlert { threshold_usd: threshold_usd.map(|d| d.to_string()) })
             .await
+    }
+
+    /// Opts in to (or out of) pausing new withdrawals while the stablecoin
+    /// balance alert is LOW (MANAGE_POLICIES); refused withdrawals get
+    /// `PAUSED_LOW_BALANCE`, and pausing and resuming are audited.
+    async fn set_low_balance_pause(&self, ctx: &Context<'_>, org_id: ID, enabled: bool) -> ApiResult<RequestResult> {
+        self.submit(ctx, &org_id, Operation::SetLowBalancePause { enabled }).await
     }
 
     /// Executes an APPROVED withdrawal (EXECUTE on withdrawals: a signer).

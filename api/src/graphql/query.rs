@@ -1,10 +1,14 @@
 //! Root queries.
 
+use super::mutation::WithdrawalInput;
+use super::simulation::Simulation;
 use super::types::{Asset, Member, Organization, Permission, Request, ServiceUser, User};
 use super::{ApiResult, authz, state};
 use crate::authz::Actor;
+use crate::service::operation::Operation;
+use crate::service::{ServiceError, simulation};
 use crate::service::{identity, ledger, membership, organization as orgs, requests, service_users};
-use async_graphql::{Context, ID, Object};
+use async_graphql::{Context, ID, Json, Object};
 
 pub struct QueryRoot;
 
@@ -50,6 +54,14 @@ impl Viewer {
     }
 }
 
+impl QueryRoot {
+    async fn simulate_op(&self, ctx: &Context<'_>, org_id: &ID, op: Operation) -> ApiResult<Simulation> {
+        let st = state(ctx);
+        let access = authz(ctx).org(org_id).await?;
+        Ok(Simulation(simulation::simulate(&st.engine(), &access, op).await?))
+    }
+}
+
 #[Object]
 impl QueryRoot {
     /// The caller, whoever they are (anonymous callers get an empty viewer).
@@ -75,5 +87,31 @@ impl QueryRoot {
         let org_id = requests::org_of(db, &id).await?;
         let access = authz(ctx).org(&org_id).await?;
         Ok(Some(Request(requests::get(db, &access, &id).await?)))
+    }
+
+    /// What `withdraw` would do now, writing nothing: refused (with every
+    /// failing check and limit layer), completes at once, or waits for
+    /// approvals from whom; and each limit layer's usage afterwards.
+    async fn simulate_withdrawal(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        input: WithdrawalInput,
+    ) -> ApiResult<Simulation> {
+        self.simulate_op(ctx, &org_id, Operation::Withdraw(input.into())).await
+    }
+
+    /// What any governed operation would do now, writing nothing. The
+    /// operation is its request payload, e.g.
+    /// `{"operation": "INVITE_MEMBER", "email": "a@example.com", "roles": ["MAKER"]}`.
+    async fn simulate(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        operation: Json<serde_json::Value>,
+    ) -> ApiResult<Simulation> {
+        let op: Operation =
+            serde_json::from_value(operation.0).map_err(|e| ServiceError::BadInput(format!("operation: {e}")))?;
+        self.simulate_op(ctx, &org_id, op).await
     }
 }

@@ -1,13 +1,47 @@
 //! Root subscriptions (graphql-transport-ws on `/graphql/ws`).
+//!
+//! A subscriber that falls so far behind that the bus drops events for it
+//! (a slow or stalled client) gets one error and the end of its stream
+//! instead of a silent gap: a treasury console that missed an approval would
+//! show a wrong queue, one that is told can re-read and subscribe again.
 
 use super::types::{BalanceAlert, Request, RequestEvent};
 use super::{ApiError, authz, state_arc};
-use crate::authz::{Actor, resolve, service_user_access};
+use crate::authz::{Actor, resolve, resolve_all, service_user_access};
 use crate::domain::{Action, Workflow};
-use crate::service::{balance_alerts, requests};
+use crate::events::{EventView, RequestEventMsg};
+use crate::service::{ServiceError, balance_alerts, requests};
 use async_graphql::{Context, ID, Subscription};
-use futures_util::{Stream, StreamExt};
+use futures_util::{Stream, StreamExt, future};
+use std::sync::Arc;
+use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+/// The bus's messages for one subscriber, ending after an error if the
+/// subscriber lagged and messages were dropped.
+fn lossless<T: Clone + Send + 'static>(rx: broadcast::Receiver<T>) -> impl Stream<Item = Result<T, ApiError>> {
+    BroadcastStream::new(rx).scan(false, |ended, msg| {
+        if *ended {
+            return future::ready(None);
+        }
+        future::ready(Some(msg.map_err(|BroadcastStreamRecvError::Lagged(missed)| {
+            *ended = true;
+            tracing::warn!(missed, "a subscriber fell behind; ending its subscription");
+            ApiError(ServiceError::Conflict(format!(
+                "this subscription fell {missed} events behind and was ended; re-read and subscribe again"
+            )))
+        })))
+    })
+}
+
+/// The request and every active member's access, read after the event was
+/// delivered; so a member removed before it is not told of it.
+async fn event_view(db: &sea_orm::DatabaseConnection, msg: &RequestEventMsg) -> Option<Arc<EventView>> {
+    let request = requests::find_in_org(db, &msg.org_id, &msg.request_id).await.ok()?;
+    let members = resolve_all(db, &msg.org_id).await.ok()?;
+    Some(Arc::new(EventView { request, members }))
+}
 
 pub struct SubscriptionRoot;
 
@@ -18,23 +52,27 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         org_id: ID,
-    ) -> Result<impl Stream<Item = BalanceAlert> + use<>, ApiError> {
+    ) -> Result<impl Stream<Item = Result<BalanceAlert, ApiError>> + use<>, ApiError> {
         let st = state_arc(ctx);
         let access = authz(ctx).org(&org_id).await?;
         let actor = authz(ctx).actor.clone();
         let org_id = access.org_id.clone();
         let rx = st.bus.subscribe_alerts();
-        Ok(BroadcastStream::new(rx).filter_map(move |msg| {
+        Ok(lossless(rx).filter_map(move |msg| {
             let (st, actor, org_id) = (st.clone(), actor.clone(), org_id.clone());
             async move {
-                if msg.ok()? != org_id {
+                let changed = match msg {
+                    Ok(changed) => changed,
+                    Err(e) => return Some(Err(e)),
+                };
+                if changed != org_id {
                     return None;
                 }
                 // Still a member? (Removal stops the stream's events at once.)
                 if let Actor::User(u) = &actor {
                     resolve(&st.db, &org_id, &u.user_id).await.ok()?;
                 }
-                balance_alerts::get(&st.db, &org_id).await.ok().map(BalanceAlert::from)
+                balance_alerts::get(&st.db, &org_id).await.ok().map(|a| Ok(BalanceAlert::from(a)))
             }
         }))
     }
@@ -46,31 +84,58 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         org_id: ID,
-    ) -> Result<impl Stream<Item = RequestEvent> + use<>, ApiError> {
+    ) -> Result<impl Stream<Item = Result<RequestEvent, ApiError>> + use<>, ApiError> {
         let st = state_arc(ctx);
         let access = authz(ctx).org(&org_id).await?;
         let actor = authz(ctx).actor.clone();
         let org_id = access.org_id.clone();
         let rx = st.bus.subscribe();
-        Ok(BroadcastStream::new(rx).filter_map(move |msg| {
+        Ok(lossless(rx).filter_map(move |delivered| {
             let (st, actor, org_id) = (st.clone(), actor.clone(), org_id.clone());
             async move {
-                let msg = msg.ok()?;
+                let delivered = match delivered {
+                    Ok(d) => d,
+                    Err(e) => return Some(Err(e)),
+                };
+                let msg = &delivered.msg;
                 if msg.org_id != org_id {
                     return None;
                 }
+                // Read once per event for all of this process's subscribers.
+                let view = delivered.view.get_or_init(|| event_view(&st.db, msg)).await.clone()?;
+                let user_access;
                 let access = match &actor {
-                    Actor::User(u) => resolve(&st.db, &org_id, &u.user_id).await.ok()?,
-                    Actor::ServiceUser(su) => service_user_access(su, &org_id).ok()?,
+                    Actor::User(u) => view.members.get(&u.user_id)?,
+                    Actor::ServiceUser(su) => {
+                        user_access = service_user_access(su, &org_id).ok()?;
+                        &user_access
+                    }
                     _ => return None,
                 };
                 let wf = Workflow::parse(&msg.workflow).ok()?;
                 if !access.allows(wf, Action::View, None) {
                     return None;
                 }
-                let req = requests::find_in_org(&st.db, &org_id, &msg.request_id).await.ok()?;
-                Some(RequestEvent { request: Request(req), kind: msg.kind })
+                Some(Ok(RequestEvent { request: Request(view.request.clone()), kind: msg.kind.clone() }))
             }
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_lagging_subscriber_is_told_and_ended() {
+        let (tx, rx) = broadcast::channel(2);
+        let mut stream = Box::pin(lossless(rx));
+        tx.send(1).unwrap();
+        assert_eq!(stream.next().await.map(|r| r.ok()), Some(Some(1)));
+        for n in 2..=6 {
+            tx.send(n).unwrap();
+        }
+        assert!(matches!(stream.next().await, Some(Err(_))), "the gap is reported");
+        assert!(stream.next().await.is_none(), "and the stream ends");
     }
 }

@@ -1,7 +1,7 @@
 //! Output types, built from entity models. Fields that need more data load it
 //! through the services, with the access the parent was resolved with.
 
-use super::{ApiResult, state};
+use super::{ApiResult, authz, state};
 use crate::authz::OrgAccess;
 use crate::domain::{Action, ApiScope, MemberStatus, Role, RoleSet, ScopeSet, Workflow};
 use crate::service::limits::LimitLayer;
@@ -74,7 +74,7 @@ impl Member {
         ID(self.0.id.clone())
     }
     async fn user(&self, ctx: &Context<'_>) -> ApiResult<User> {
-        Ok(User(identity::user(&state(ctx).db, &self.0.user_id).await?))
+        Ok(User(authz(ctx).user(&self.0.user_id).await?))
     }
     async fn organization_id(&self) -> ID {
         ID(self.0.org_id.clone())
@@ -133,9 +133,13 @@ impl Account {
     /// Balances per asset (members: VIEW on withdrawals; keys: QUERY_FUNDS).
     async fn holdings(&self, ctx: &Context<'_>) -> ApiResult<Vec<Holding>> {
         let db = &state(ctx).db;
+        let holdings = ledger::holdings(db, &self.access, &self.model.id).await?;
+        // Every asset in one read (a short table) rather than one read per holding.
+        let assets: std::collections::HashMap<String, entity::asset::Model> =
+            ledger::assets(db).await?.into_iter().map(|a| (a.symbol.clone(), a)).collect();
         let mut out = Vec::new();
-        for h in ledger::holdings(db, &self.access, &self.model.id).await? {
-            let asset = ledger::find_asset(db, &h.asset).await?;
+        for h in holdings {
+            let asset = assets.get(&h.asset).cloned().ok_or(ServiceError::NotFound("asset"))?;
             let (amount, held) = (ledger::dec(&h.amount)?, ledger::dec(&h.held)?);
             let usd_value = ledger::usd_value(&asset, amount)?;
             out.push(Holding { asset: h.asset, amount, held, available: amount - held, usd_value });
@@ -458,6 +462,10 @@ impl Organization {
     async fn session_idle_timeout_seconds(&self) -> i32 {
         self.model.session_idle_timeout_secs
     }
+    /// Whether new withdrawals pause while the balance alert is LOW.
+    async fn pause_on_low_balance(&self) -> bool {
+        self.model.pause_on_low_balance
+    }
     /// Accounts (a service user sees those its key may touch).
     async fn accounts(&self, ctx: &Context<'_>) -> ApiResult<Vec<Account>> {
         Ok(orgs::accounts(&state(ctx).db, &self.access)
@@ -511,7 +519,11 @@ impl Organization {
         ctx: &Context<'_>,
         #[graphql(default = false)] include_removed: bool,
     ) -> ApiResult<Vec<Member>> {
-        Ok(membership::list(&state(ctx).db, &self.access, include_removed).await?.into_iter().map(Member).collect())
+        let members = membership::list(&state(ctx).db, &self.access, include_removed).await?;
+        // Each member's `user` comes from one read of them all.
+        let ids: Vec<String> = members.iter().map(|m| m.user_id.clone()).collect();
+        authz(ctx).prime_users(&ids).await?;
+        Ok(members.into_iter().map(Member).collect())
     }
     /// The caller's own membership.
     async fn viewer_member(&self, ctx: &Context<'_>) -> ApiResult<Member> {
@@ -646,11 +658,8 @@ impl Request {
     /// other than the requester and those who already approved.
     async fn eligible_approvers(&self, ctx: &Context<'_>) -> ApiResult<Vec<User>> {
         let db = &state(ctx).db;
-        let mut out = Vec::new();
-        for id in requests::eligible_approvers(db, &self.0).await? {
-            out.push(User(identity::user(db, &id).await?));
-        }
-        Ok(out)
+        let ids = requests::eligible_approvers(db, &self.0).await?;
+        Ok(identity::users(db, &ids).await?.into_iter().map(User).collect())
     }
     /// Why the request waits, when there is more to say than "for approvals".
     async fn waiting_reason(&self) -> Option<&str> {
@@ -670,6 +679,11 @@ impl Request {
     }
     async fn approvals_required(&self) -> i32 {
         self.0.approvals_required
+    }
+    /// The version of the workflow's policy this request was created under
+    /// (null: no policy); a later policy change does not alter what it needs.
+    async fn policy_version(&self) -> Option<i32> {
+        self.0.policy_version
     }
     async fn reason(&self) -> Option<&str> {
         self.0.reason.as_deref()
@@ -970,15 +984,7 @@ impl Withdrawal {
 async fn all_usage(ctx: &Context<'_>, access: &OrgAccess) -> ApiResult<Vec<LimitUsage>> {
     let st = state(ctx);
     let day = limits::day_of(st.clock.now());
-    let org_id = &access.org_id;
-    let mut out = vec![limits::usage(&st.db, org_id, LimitLayer::Organization, org_id, &day).await?];
-    for l in limits::all(&st.db, org_id).await? {
-        let layer = LimitLayer::parse(&l.layer)?;
-        if layer != LimitLayer::Organization {
-            out.push(limits::usage(&st.db, org_id, layer, &l.subject, &day).await?);
-        }
-    }
-    Ok(out.into_iter().map(LimitUsage).collect())
+    Ok(limits::usage_all(&st.db, &access.org_id, &day).await?.into_iter().map(LimitUsage).collect())
 }
 
 /// A balance alert's state.
@@ -998,6 +1004,9 @@ pub struct BalanceAlert {
     pub total_stablecoin_usd: rust_decimal::Decimal,
     /// When the state last changed.
     pub changed_at: Option<DateTime<Utc>>,
+    /// New withdrawals are refused (`PAUSED_LOW_BALANCE`): the organisation
+    /// opted in with `setLowBalancePause` and the state is LOW.
+    pub withdrawals_paused: bool,
 }
 
 impl From<balance_alerts::AlertView> for BalanceAlert {
@@ -1009,7 +1018,13 @@ impl From<balance_alerts::AlertView> for BalanceAlert {
         };
         let mut total = v.total;
         total.rescale(2);
-        Self { state, threshold_usd: v.threshold, total_stablecoin_usd: total, changed_at: v.changed_at }
+        Self {
+            state,
+            threshold_usd: v.threshold,
+            total_stablecoin_usd: total,
+            changed_at: v.changed_at,
+            withdrawals_paused: v.withdrawals_paused,
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use entity::{balance_alert, balance_alert_history, member, organization, user};
 use rust_decimal::Decimal;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QuerySelect, Set, Statement,
+    QueryOrder, QuerySelect, Set, Statement,
 };
 use serde_json::json;
 use std::collections::HashMap;
@@ -125,23 +125,66 @@ pub async fn recompute_org<C: ConnectionTrait>(
         now,
     )
     .await?;
+    let pausing = organization::Entity::find_by_id(org_id).one(db).await?.is_some_and(|o| o.pause_on_low_balance);
+    if pausing && (new_state == state::LOW) != (alert.state == state::LOW) {
+        let action = if new_state == state::LOW { "WITHDRAWALS_PAUSED" } else { "WITHDRAWALS_RESUMED" };
+        audit::append(
+            db,
+            Entry {
+                org_id,
+                actor: AuditActor::system("balance-alert"),
+                action,
+                target: Some(org_id.to_string()),
+                before: Some(json!({"withdrawalsPaused": alert.state == state::LOW})),
+                after: Some(json!({"withdrawalsPaused": new_state == state::LOW, "alertState": new_state})),
+                request_id: None,
+            },
+            now,
+        )
+        .await?;
+    }
     let mut jobs = Vec::new();
     if new_state == state::LOW {
         let org =
             organization::Entity::find_by_id(org_id).one(db).await?.ok_or(ServiceError::NotFound("organization"))?;
         for to in admin_emails(db, org_id).await? {
-            let body = format!(
-                "The stablecoin balance of {} is LOW: {} USD, below the alert threshold of {} USD.\n\n\
-                 This e-mail goes to the organisation's administrators once per change to LOW.\n",
-                org.name,
-                text(total),
-                alert.threshold_usd.as_deref().unwrap_or("?"),
-            );
-            let subject = format!("Countersign: {} stablecoin balance is LOW", org.name);
+            let (subject, body) = low_mail(&org.name, total, alert.threshold_usd.as_deref());
             jobs.push(MailJob::Notification(notifications::queue(db, org_id, &to, &subject, &body, now).await?));
         }
     }
     Ok((true, jobs))
+}
+
+/// Why new withdrawals are refused right now, if the organisation pauses
+/// them while its balance alert is LOW and it is.
+pub async fn paused<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<Option<String>> {
+    let org = organization::Entity::find_by_id(org_id).one(db).await?.ok_or(ServiceError::NotFound("organization"))?;
+    if !org.pause_on_low_balance {
+        return Ok(None);
+    }
+    let alert = balance_alert::Entity::find_by_id(org_id).one(db).await?;
+    Ok(alert.filter(|a| a.state == state::LOW).map(|a| {
+        format!(
+            "withdrawals are paused while the stablecoin balance ({} USD) is below the alert threshold ({} USD)",
+            a.total_usd,
+            a.threshold_usd.as_deref().unwrap_or("?")
+        )
+    }))
+}
+
+/// Turns the pause-on-LOW setting on or off (a MANAGE_POLICIES operation).
+pub async fn set_pause<C: ConnectionTrait>(db: &C, org_id: &str, enabled: bool) -> ServiceResult<Applied> {
+    let org = organization::Entity::find_by_id(org_id).one(db).await?.ok_or(ServiceError::NotFound("organization"))?;
+    let before = json!({"pauseOnLowBalance": org.pause_on_low_balance});
+    let mut o: organization::ActiveModel = org.into();
+    o.pause_on_low_balance = Set(enabled);
+    o.update(db).await?;
+    Ok(Applied {
+        target: Some(org_id.to_string()),
+        before: Some(before),
+        after: Some(json!({"pauseOnLowBalance": enabled})),
+        ..Applied::default()
+    })
 }
 
 async fn admin_emails<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<Vec<String>> {
@@ -223,16 +266,197 @@ pub async fn recompute_all(db: &DatabaseConnection, now: DateTime<Utc>) -> Servi
     let (mut changed, mut jobs) = (Vec::new(), Vec::new());
     for group in moved.chunks(RECOMPUTE_BATCH) {
         let txn = begin_write(db).await?;
-        for org_id in group {
-            let (did_change, more) = recompute_org(&txn, org_id, now).await?;
-            if did_change {
-                changed.push(org_id.clone());
-            }
-            jobs.extend(more);
-        }
+        let (did_change, more) = recompute_group(&txn, group, now).await?;
         txn.commit().await?;
+        changed.extend(did_change);
+        jobs.extend(more);
     }
     Ok((changed, jobs))
+}
+
+/// [`recompute_org`] for a group of organisations inside one write
+/// transaction, with set-based reads and writes: the alerts locked and the
+/// totals read in one query each, history and audit records inserted in
+/// bulk. Returns the organisations whose state changed and the mail to send.
+async fn recompute_group<C: ConnectionTrait>(
+    db: &C,
+    group: &[String],
+    now: DateTime<Utc>,
+) -> ServiceResult<(Vec<String>, Vec<MailJob>)> {
+    let alerts = balance_alert::Entity::find()
+        .filter(balance_alert::Column::OrgId.is_in(group.iter().map(String::as_str)))
+        .order_by_asc(balance_alert::Column::OrgId)
+        .lock_exclusive()
+        .all(db)
+        .await?;
+    let totals = totals_of(db, group).await?;
+    let (mut changed, mut history, mut entries) = (Vec::new(), Vec::new(), Vec::new());
+    for alert in alerts {
+        let org_id = alert.org_id.clone();
+        let total = totals.get(&org_id).copied().unwrap_or_default();
+        let threshold = alert.threshold_usd.as_deref().map(dec).transpose()?;
+        let new_state = classify(threshold, total);
+        if new_state == alert.state {
+            if dec(&alert.total_usd)? != total {
+                let mut a: balance_alert::ActiveModel = alert.into();
+                a.total_usd = Set(text(total));
+                a.updated_at = Set(now);
+                a.update(db).await?;
+            }
+            continue;
+        }
+        let before = json!({"state": alert.state, "totalUsd": alert.total_usd, "thresholdUsd": alert.threshold_usd});
+        let after = json!({"state": new_state, "totalUsd": text(total), "thresholdUsd": alert.threshold_usd});
+        history.push(balance_alert_history::ActiveModel {
+            id: sea_orm::ActiveValue::NotSet,
+            org_id: Set(org_id.clone()),
+            state: Set(new_state.into()),
+            total_usd: Set(text(total)),
+            threshold_usd: Set(alert.threshold_usd.clone()),
+            at: Set(now),
+        });
+        let mut a: balance_alert::ActiveModel = alert.into();
+        a.state = Set(new_state.into());
+        a.total_usd = Set(text(total));
+        a.changed_at = Set(now);
+        a.updated_at = Set(now);
+        a.update(db).await?;
+        entries.push((org_id.clone(), before, after));
+        changed.push((org_id, new_state, total));
+    }
+    for chunk in history.chunks(audit::BATCH_IDS) {
+        balance_alert_history::Entity::insert_many(chunk.to_vec()).exec_without_returning(db).await?;
+    }
+    // Organisations that pause withdrawals while LOW: entering or leaving
+    // LOW pauses or resumes them, and that is audited too.
+    let pausing: std::collections::HashSet<String> = organization::Entity::find()
+        .filter(organization::Column::Id.is_in(changed.iter().map(|(o, _, _)| o.as_str())))
+        .filter(organization::Column::PauseOnLowBalance.eq(true))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| o.id)
+        .collect();
+    let mut records: Vec<Entry> = Vec::new();
+    for (org_id, before, after) in &entries {
+        records.push(Entry {
+            org_id,
+            actor: AuditActor::system("balance-alert"),
+            action: "BALANCE_ALERT_CHANGED",
+            target: Some(org_id.clone()),
+            before: Some(before.clone()),
+            after: Some(after.clone()),
+            request_id: None,
+        });
+        let (was_low, is_low) = (before["state"] == state::LOW, after["state"] == state::LOW);
+        if pausing.contains(org_id) && was_low != is_low {
+            records.push(Entry {
+                org_id,
+                actor: AuditActor::system("balance-alert"),
+                action: if is_low { "WITHDRAWALS_PAUSED" } else { "WITHDRAWALS_RESUMED" },
+                target: Some(org_id.clone()),
+                before: Some(json!({"withdrawalsPaused": was_low})),
+                after: Some(json!({"withdrawalsPaused": is_low, "alertState": after["state"]})),
+                request_id: None,
+            });
+        }
+    }
+    audit::append_many(db, records, now).await?;
+    let low: Vec<&str> = changed.iter().filter(|(_, s, _)| *s == state::LOW).map(|(o, _, _)| o.as_str()).collect();
+    let mut jobs = Vec::new();
+    if !low.is_empty() {
+        let names: HashMap<String, String> = organization::Entity::find()
+            .filter(organization::Column::Id.is_in(low.iter().copied()))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|o| (o.id, o.name))
+            .collect();
+        let admins = admin_emails_of(db, &low).await?;
+        for (org_id, _, total) in changed.iter().filter(|(_, s, _)| *s == state::LOW) {
+            let name = names.get(org_id).ok_or(ServiceError::NotFound("organization"))?;
+            let threshold = entries
+                .iter()
+                .find(|(o, _, _)| o == org_id)
+                .and_then(|(_, _, after)| after["thresholdUsd"].as_str().map(str::to_string));
+            for to in admins.get(org_id).into_iter().flatten() {
+                let (subject, body) = low_mail(name, *total, threshold.as_deref());
+                jobs.push(MailJob::Notification(notifications::queue(db, org_id, to, &subject, &body, now).await?));
+            }
+        }
+    }
+    Ok((changed.into_iter().map(|(o, _, _)| o).collect(), jobs))
+}
+
+/// The LOW e-mail's subject and body.
+fn low_mail(org_name: &str, total: Decimal, threshold: Option<&str>) -> (String, String) {
+    let body = format!(
+        "The stablecoin balance of {} is LOW: {} USD, below the alert threshold of {} USD.\n\n\
+         This e-mail goes to the organisation's administrators once per change to LOW.\n",
+        org_name,
+        text(total),
+        threshold.unwrap_or("?"),
+    );
+    (format!("Countersign: {org_name} stablecoin balance is LOW"), body)
+}
+
+/// Stablecoin totals of a set of organisations, in one query per 500.
+async fn totals_of<C: ConnectionTrait>(db: &C, orgs: &[String]) -> ServiceResult<HashMap<String, Decimal>> {
+    let backend = db.get_database_backend();
+    let mut out = HashMap::new();
+    for chunk in orgs.chunks(audit::BATCH_IDS) {
+        let p = |n: usize| if backend == DbBackend::Postgres { format!("${n}") } else { "?".to_string() };
+        let list: Vec<String> = (0..chunk.len()).map(|i| p(i + 2)).collect();
+        let sql = format!(
+            "SELECT h.org_id, h.amount, a.usd_price FROM holdings h JOIN assets a ON a.symbol = h.asset \
+             WHERE a.is_stablecoin = {} AND h.org_id IN ({})",
+            p(1),
+            list.join(", ")
+        );
+        let mut values: Vec<sea_orm::Value> = vec![true.into()];
+        values.extend(chunk.iter().map(|o| sea_orm::Value::from(o.as_str())));
+        for r in db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await? {
+            let org: String = r.try_get("", "org_id")?;
+            let amount: String = r.try_get("", "amount")?;
+            let price: Option<String> = r.try_get("", "usd_price")?;
+            let usd = match price {
+                Some(p) => dec(&amount)? * dec(&p)?,
+                None => Decimal::ZERO,
+            };
+            *out.entry(org).or_default() += usd;
+        }
+    }
+    Ok(out)
+}
+
+/// E-mail addresses of the ADMIN members of each organisation, in two queries.
+async fn admin_emails_of<C: ConnectionTrait>(db: &C, orgs: &[&str]) -> ServiceResult<HashMap<String, Vec<String>>> {
+    let members: Vec<member::Model> = member::Entity::find()
+        .filter(member::Column::OrgId.is_in(orgs.iter().copied()))
+        .filter(member::Column::Status.eq(MemberStatus::Active.as_str()))
+        .order_by_asc(member::Column::CreatedAt)
+        .all(db)
+        .await?
+        .into_iter()
+        .filter(|m| RoleSet::from_stored(&m.roles).is_ok_and(|r| r.contains(Role::Admin)))
+        .collect();
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    if members.is_empty() {
+        return Ok(out);
+    }
+    let emails: HashMap<String, String> = user::Entity::find()
+        .filter(user::Column::Id.is_in(members.iter().map(|m| m.user_id.as_str())))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.email))
+        .collect();
+    for m in members {
+        if let Some(e) = emails.get(&m.user_id) {
+            out.entry(m.org_id).or_default().push(e.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// Organisations recomputed per transaction by [`recompute_all`].
@@ -244,20 +468,30 @@ pub struct AlertView {
     pub state: String,
     pub total: Decimal,
     pub changed_at: Option<DateTime<Utc>>,
+    /// New withdrawals are refused now (the organisation opted in and the state is LOW).
+    pub withdrawals_paused: bool,
 }
 
 /// The organisation's alert (any member may see it).
 pub async fn get<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<AlertView> {
     let total = totals(db, Some(org_id)).await?.remove(org_id).unwrap_or_default();
     let a = balance_alert::Entity::find_by_id(org_id).one(db).await?;
+    let withdrawals_paused = paused(db, org_id).await?.is_some();
     Ok(match a {
         Some(a) => AlertView {
             threshold: a.threshold_usd.as_deref().map(dec).transpose()?,
             state: a.state,
             total,
             changed_at: Some(a.changed_at),
+            withdrawals_paused,
         },
-        None => AlertView { threshold: None, state: state::UNCONFIGURED.into(), total, changed_at: None },
+        None => AlertView {
+            threshold: None,
+            state: state::UNCONFIGURED.into(),
+            total,
+            changed_at: None,
+            withdrawals_paused,
+        },
     })
 }
 

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 /// Attempts before a delivery is marked failed.
 pub const MAX_ATTEMPTS: i32 = 5;
-/// A `SENDING` claim older than this belonged to a worker that died.
-pub const CLAIM_TIMEOUT: chrono::Duration = chrono::Duration::minutes(5);
+/// A `SENDING` claim older than this belonged to a worker that died
+/// (the default of `COUNTERSIGN_MAIL_CLAIM_TIMEOUT_SECS`).
+pub const CLAIM_TIMEOUT_SECS: i64 = 300;
 
 pub mod status {
     pub const QUEUED: &str = "QUEUED";

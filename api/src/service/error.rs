@@ -35,6 +35,9 @@ pub enum ServiceError {
     LimitExceeded { layer: &'static str, message: String },
     #[error("{0}")]
     InsufficientFunds(String),
+    /// Withdrawals are paused while the balance alert is LOW (opt-in).
+    #[error("{0}")]
+    PausedLowBalance(String),
     /// Unexpected failure; the detail is logged, never shown to clients.
     #[error("internal error: {0}")]
     Internal(String),

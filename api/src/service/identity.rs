@@ -335,3 +335,18 @@ pub async fn confirm_totp<C: ConnectionTrait>(
 pub async fn user<C: ConnectionTrait>(db: &C, id: &str) -> ServiceResult<user::Model> {
     user::Entity::find_by_id(id).one(db).await?.ok_or(ServiceError::NotFound("user"))
 }
+
+/// Loads users by id in one query, in the order of `ids`; any missing → `NOT_FOUND`.
+pub async fn users<C: ConnectionTrait>(db: &C, ids: &[String]) -> ServiceResult<Vec<user::Model>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found: std::collections::HashMap<String, user::Model> = user::Entity::find()
+        .filter(user::Column::Id.is_in(ids.iter().map(String::as_str)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|u| (u.id.clone(), u))
+        .collect();
+    ids.iter().map(|id| found.get(id).cloned().ok_or(ServiceError::NotFound("user"))).collect()
+}

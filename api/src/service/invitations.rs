@@ -8,7 +8,7 @@
 //! (or a retry racing a sweep) never both send; the send is recorded right
 //! after the SMTP server accepts it, before the queue job is acknowledged. A
 //! worker that dies between those two steps leaves a stale `SENDING` claim,
-//! which the sweeper retries after [`CLAIM_TIMEOUT`]: that narrow window is
+//! which the sweeper retries after the claim timeout: that narrow window is
 //! the one place a message can go out twice, and it then carries the same
 //! `Message-ID`, so mail systems can drop the copy.
 
@@ -32,7 +32,7 @@ use workers::{DeliverInvitation, MailJob, Mailer};
 
 /// How long a link stays valid (SPEC §3).
 pub const VALIDITY: Duration = Duration::days(7);
-pub use super::delivery::{CLAIM_TIMEOUT, MAX_ATTEMPTS, status as delivery};
+pub use super::delivery::{MAX_ATTEMPTS, status as delivery};
 
 pub mod status {
     pub const PENDING: &str = "PENDING";
@@ -274,6 +274,8 @@ pub struct DeliveryEnv<'a> {
     pub public_url: &'a str,
     /// First retry delay; doubles each attempt.
     pub retry_base: std::time::Duration,
+    /// A `SENDING` claim older than this belonged to a worker that died.
+    pub claim_timeout: Duration,
 }
 
 /// The outcome of one delivery attempt.
@@ -303,7 +305,7 @@ pub async fn deliver(
         .filter(
             invitation::Column::DeliveryStatus.eq(delivery::QUEUED).or(invitation::Column::DeliveryStatus
                 .eq(delivery::SENDING)
-                .and(invitation::Column::DeliveryClaimedAt.lt(now - CLAIM_TIMEOUT))),
+                .and(invitation::Column::DeliveryClaimedAt.lt(now - env.claim_timeout))),
         )
         .exec(db)
         .await?;
@@ -413,9 +415,15 @@ fn html_escape(s: &str) -> String {
 }
 
 /// Deliveries whose job went missing: queued well past their time (the
-/// process died between commit and enqueue, or the queue lost the job), or
-/// claimed by a worker that stopped answering.
-pub async fn stuck_deliveries<C: ConnectionTrait>(db: &C, now: DateTime<Utc>) -> ServiceResult<Vec<String>> {
+/// process died between commit and enqueue, or a killed worker had fetched
+/// the job), or claimed by a worker that stopped answering. Both wait the
+/// claim timeout; re-enqueueing one whose job is merely late is harmless,
+/// since a delivery is claimed by a conditional update.
+pub async fn stuck_deliveries<C: ConnectionTrait>(
+    db: &C,
+    now: DateTime<Utc>,
+    claim_timeout: Duration,
+) -> ServiceResult<Vec<String>> {
     Ok(invitation::Entity::find()
         .select_only()
         .column(invitation::Column::Id)
@@ -423,10 +431,10 @@ pub async fn stuck_deliveries<C: ConnectionTrait>(db: &C, now: DateTime<Utc>) ->
         .filter(
             invitation::Column::DeliveryStatus
                 .eq(delivery::QUEUED)
-                .and(invitation::Column::NextAttemptAt.lt(now - Duration::minutes(2)))
+                .and(invitation::Column::NextAttemptAt.lt(now - claim_timeout))
                 .or(invitation::Column::DeliveryStatus
                     .eq(delivery::SENDING)
-                    .and(invitation::Column::DeliveryClaimedAt.lt(now - CLAIM_TIMEOUT))),
+                    .and(invitation::Column::DeliveryClaimedAt.lt(now - claim_timeout))),
         )
         .limit(500)
         .into_tuple::<String>()

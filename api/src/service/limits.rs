@@ -201,18 +201,10 @@ pub async fn reserve<C: ConnectionTrait>(
     let limit = find(db, org_id, layer, subject).await?;
     let per_tx = limit.as_ref().and_then(|l| l.per_transaction_max_usd.as_deref()).map(dec).transpose()?;
     let daily = limit.as_ref().and_then(|l| l.daily_cap_usd.as_deref()).map(dec).transpose()?;
-    if let Some(max) = per_tx
-        && usd > max
-    {
-        return Err(exceeded(layer, "per-transaction maximum", usd, max));
-    }
+    fits(layer, per_tx, None, Decimal::ZERO, usd)?;
     let c = counter(db, org_id, layer, subject, day).await?;
     let (held, used) = (dec(&c.held_usd)?, dec(&c.used_usd)?);
-    if let Some(cap) = daily
-        && held + used + usd > cap
-    {
-        return Err(exceeded(layer, "daily cap", usd, cap));
-    }
+    fits(layer, None, daily, held + used, usd)?;
     let mut a: limit_counter::ActiveModel = c.into();
     if use_now {
         a.used_usd = Set(ledger::text(used + usd));
@@ -221,6 +213,49 @@ pub async fn reserve<C: ConnectionTrait>(
     }
     a.update(db).await?;
     Ok(())
+}
+
+/// Whether `usd` more fits a per-transaction maximum and a daily cap of
+/// which `taken` (held and used) is gone already.
+fn fits(
+    layer: LimitLayer,
+    per_tx: Option<Decimal>,
+    daily: Option<Decimal>,
+    taken: Decimal,
+    usd: Decimal,
+) -> ServiceResult<()> {
+    if let Some(max) = per_tx
+        && usd > max
+    {
+        return Err(exceeded(layer, "per-transaction maximum", usd, max));
+    }
+    if let Some(cap) = daily
+        && taken + usd > cap
+    {
+        return Err(exceeded(layer, "daily cap", usd, cap));
+    }
+    Ok(())
+}
+
+/// Every objection [`reserve`] would have now — the per-transaction maximum
+/// and the daily cap each — without reserving or locking (for dry runs; the
+/// real reservation checks again under the counter's lock).
+pub async fn check<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    layer: LimitLayer,
+    subject: &str,
+    day: &str,
+    usd: Decimal,
+) -> ServiceResult<Vec<ServiceError>> {
+    let u = usage(db, org_id, layer, subject, day).await?;
+    Ok([
+        fits(layer, u.per_transaction_max, None, Decimal::ZERO, usd),
+        fits(layer, None, u.daily_cap, u.held + u.used_today, usd),
+    ]
+    .into_iter()
+    .filter_map(Result::err)
+    .collect())
 }
 
 /// Moves a reservation off `held`: into `used` when it settled, or away when it was released.
@@ -287,6 +322,47 @@ pub async fn usage<C: ConnectionTrait>(
         held,
         remaining: daily.map(|cap| (cap - held - used).max(Decimal::ZERO)),
     })
+}
+
+/// Usage of every layer of the organisation on `day`, as [`usage`] gives
+/// each: the organisation's own first (limited or not), then every other
+/// layer and subject that has limits, in the order [`all`] lists them. Two
+/// queries instead of two per layer.
+pub async fn usage_all<C: ConnectionTrait>(db: &C, org_id: &str, day: &str) -> ServiceResult<Vec<Usage>> {
+    let limits = all(db, org_id).await?;
+    let mut subjects: Vec<&str> = limits.iter().map(|l| l.subject.as_str()).collect();
+    subjects.push(org_id);
+    let counters = limit_counter::Entity::find()
+        .filter(limit_counter::Column::Day.eq(day))
+        .filter(limit_counter::Column::Subject.is_in(subjects))
+        .all(db)
+        .await?;
+    let one = |layer: LimitLayer, subject: &str, limit: Option<&risk_limit::Model>| -> ServiceResult<Usage> {
+        let per_tx = limit.and_then(|l| l.per_transaction_max_usd.as_deref()).map(dec).transpose()?;
+        let daily = limit.and_then(|l| l.daily_cap_usd.as_deref()).map(dec).transpose()?;
+        let (held, used) = match counters.iter().find(|c| c.layer == layer.as_str() && c.subject == subject) {
+            Some(c) => (dec(&c.held_usd)?, dec(&c.used_usd)?),
+            None => (Decimal::ZERO, Decimal::ZERO),
+        };
+        Ok(Usage {
+            layer,
+            subject: subject.to_string(),
+            per_transaction_max: per_tx,
+            daily_cap: daily,
+            used_today: used,
+            held,
+            remaining: daily.map(|cap| (cap - held - used).max(Decimal::ZERO)),
+        })
+    };
+    let own = limits.iter().find(|l| l.layer == LimitLayer::Organization.as_str() && l.subject == org_id);
+    let mut out = vec![one(LimitLayer::Organization, org_id, own)?];
+    for l in &limits {
+        let layer = LimitLayer::parse(&l.layer)?;
+        if layer != LimitLayer::Organization {
+            out.push(one(layer, &l.subject, Some(l))?);
+        }
+    }
+    Ok(out)
 }
 
 /// The daily reset: counters of past days count for nothing already (they

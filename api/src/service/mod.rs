@@ -19,6 +19,7 @@ pub mod policies;
 pub mod requests;
 pub mod service_users;
 pub mod signing;
+pub mod simulation;
 pub mod withdrawals;
 
 pub use error::{ServiceError, ServiceResult, is_unique_violation};

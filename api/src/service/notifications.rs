@@ -2,7 +2,7 @@
 //! the same transaction as the event it reports, a job enqueued after commit,
 //! a claimed send (see `delivery`).
 
-use super::delivery::{self, CLAIM_TIMEOUT, MAX_ATTEMPTS, status};
+use super::delivery::{self, MAX_ATTEMPTS, status};
 use super::invitations::{Delivery, DeliveryEnv};
 use super::{ServiceError, ServiceResult};
 use crate::domain::new_id;
@@ -57,7 +57,7 @@ pub async fn deliver(
         .filter(
             notification::Column::DeliveryStatus.eq(status::QUEUED).or(notification::Column::DeliveryStatus
                 .eq(status::SENDING)
-                .and(notification::Column::DeliveryClaimedAt.lt(now - CLAIM_TIMEOUT))),
+                .and(notification::Column::DeliveryClaimedAt.lt(now - env.claim_timeout))),
         )
         .exec(db)
         .await?;
@@ -112,17 +112,21 @@ pub async fn deliver(
 }
 
 /// Notifications whose job went missing (see `invitations::stuck_deliveries`).
-pub async fn stuck<C: ConnectionTrait>(db: &C, now: DateTime<Utc>) -> ServiceResult<Vec<String>> {
+pub async fn stuck<C: ConnectionTrait>(
+    db: &C,
+    now: DateTime<Utc>,
+    claim_timeout: chrono::Duration,
+) -> ServiceResult<Vec<String>> {
     Ok(notification::Entity::find()
         .select_only()
         .column(notification::Column::Id)
         .filter(
             notification::Column::DeliveryStatus
                 .eq(status::QUEUED)
-                .and(notification::Column::NextAttemptAt.lt(now - Duration::minutes(2)))
+                .and(notification::Column::NextAttemptAt.lt(now - claim_timeout))
                 .or(notification::Column::DeliveryStatus
                     .eq(status::SENDING)
-                    .and(notification::Column::DeliveryClaimedAt.lt(now - CLAIM_TIMEOUT))),
+                    .and(notification::Column::DeliveryClaimedAt.lt(now - claim_timeout))),
         )
         .limit(500)
         .into_tuple::<String>()

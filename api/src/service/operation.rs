@@ -103,6 +103,10 @@ pub enum Operation {
         /// Decimal text; `None` clears the alert (UNCONFIGURED).
         threshold_usd: Option<String>,
     },
+    /// Pause new withdrawals while the balance alert is LOW (or stop doing so).
+    SetLowBalancePause {
+        enabled: bool,
+    },
 }
 
 impl Operation {
@@ -125,7 +129,8 @@ impl Operation {
             | Operation::LockPolicy { .. }
             | Operation::UnlockPolicy { .. }
             | Operation::SetRiskLimits { .. }
-            | Operation::SetBalanceAlert { .. } => Workflow::ManagePolicies,
+            | Operation::SetBalanceAlert { .. }
+            | Operation::SetLowBalancePause { .. } => Workflow::ManagePolicies,
             Operation::AddAddress(_) | Operation::RemoveAddress { .. } => Workflow::ManageAddresses,
             Operation::Withdraw(_) => Workflow::InitiateWithdrawal,
         }
@@ -153,6 +158,7 @@ impl Operation {
             Operation::SetRiskLimits { .. } => "SET_RISK_LIMITS",
             Operation::Withdraw(_) => "WITHDRAW",
             Operation::SetBalanceAlert { .. } => "SET_BALANCE_ALERT",
+            Operation::SetLowBalancePause { .. } => "SET_LOW_BALANCE_PAUSE",
             Operation::UnlockPolicy { .. } => "UNLOCK_POLICY",
         }
     }
@@ -186,6 +192,7 @@ impl Operation {
 
 /// What applying an operation changed, for the audit record, and the jobs to
 /// enqueue once it has committed.
+#[derive(Default)]
 pub struct Applied {
     pub target: Option<String>,
     pub before: Option<Value>,
@@ -262,6 +269,7 @@ pub async fn check<C: ConnectionTrait>(db: &C, org_id: &str, op: &Operation) -> 
         Operation::SetBalanceAlert { threshold_usd } => {
             threshold_usd.as_deref().map(crate::domain::UsdAmount::from_stored).transpose()?;
         }
+        Operation::SetLowBalancePause { .. } => {}
         Operation::Withdraw(w) => {
             w.amount
                 .parse::<rust_decimal::Decimal>()
@@ -371,6 +379,7 @@ async fn perform<C: ConnectionTrait>(
         }
         Operation::Withdraw(_) => Err(ServiceError::internal("withdrawals settle through execute, not apply")),
         Operation::SetBalanceAlert { threshold_usd } => balance_alerts::set(db, org_id, threshold_usd, now).await,
+        Operation::SetLowBalancePause { enabled } => balance_alerts::set_pause(db, org_id, *enabled).await,
         Operation::CreateServiceUser { name, settings } => {
             service_users::create(db, env.key, org_id, requester_id, name, settings, now).await
         }

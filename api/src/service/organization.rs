@@ -33,6 +33,7 @@ pub async fn create(
         audit_seq: Set(0),
         audit_head: Set(GENESIS.to_string()),
         created_at: Set(now),
+        pause_on_low_balance: Set(false),
     }
     .insert(&txn)
     .await?;

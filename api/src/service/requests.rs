@@ -107,15 +107,43 @@ fn event(req: &request::Model, kind: &str) -> RequestEventMsg {
 /// never apply is refused now rather than after its approvals.
 pub async fn submit(engine: &Engine<'_>, access: &OrgAccess, op: Operation) -> ServiceResult<Submitted> {
     access.require(op.workflow(), Action::Initiate, op.account_id())?;
-    let now = engine.env.now;
     let txn = begin_write(engine.db).await?;
-    operation::check(&txn, &access.org_id, &op).await?;
+    let (submitted, effects) = submit_in(&txn, engine, access, op).await?;
+    txn.commit().await?;
+    enqueue(engine.queue, effects.jobs).await;
+    engine.bus.publish(effects.events);
+    if effects.alert_changed {
+        engine.bus.publish_alert(&access.org_id);
+    }
+    Ok(submitted)
+}
+
+/// What a committed submission still has to do: mail to enqueue and events to publish.
+pub struct Effects {
+    pub jobs: Vec<MailJob>,
+    pub events: Vec<RequestEventMsg>,
+    pub alert_changed: bool,
+}
+
+/// Everything [`submit`] writes, inside `txn`, which the caller commits —
+/// or rolls back, as a dry run does ([`super::simulation`]).
+pub async fn submit_in(
+    txn: &DatabaseTransaction,
+    engine: &Engine<'_>,
+    access: &OrgAccess,
+    op: Operation,
+) -> ServiceResult<(Submitted, Effects)> {
+    let now = engine.env.now;
+    operation::check(txn, &access.org_id, &op).await?;
     let id = new_id();
     let usd = match &op {
-        Operation::Withdraw(w) => Some(withdrawals::open(&txn, access, &id, w, now).await?),
+        Operation::Withdraw(w) => Some(withdrawals::open(txn, access, &id, w, now).await?),
         _ => None,
     };
-    let decision = decide(&txn, access, &op, usd).await?;
+    let decision = decide(txn, access, &op, usd).await?;
+    // Recorded so the request shows which policy governs it; later changes
+    // to the policy do not alter what it needs.
+    let policy_version = policies::find(txn, &access.org_id, op.workflow()).await?.map(|p| p.version);
     let (status, approvals, reason) = match (&decision, &op) {
         (Decision::CompleteNow, Operation::Withdraw(_)) => (status::APPROVED, 0, None),
         (Decision::CompleteNow, _) => (status::COMPLETED, 0, None),
@@ -136,8 +164,9 @@ pub async fn submit(engine: &Engine<'_>, access: &OrgAccess, op: Operation) -> S
         updated_at: Set(now),
         waiting_reason: Set(reason),
         account_id: Set(op.account_id().map(str::to_string)),
+        policy_version: Set(policy_version),
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
     let mut req = req;
     let actor = AuditActor::of(access);
@@ -147,39 +176,39 @@ pub async fn submit(engine: &Engine<'_>, access: &OrgAccess, op: Operation) -> S
     let mut alert_changed = false;
     match (decision, &op) {
         (Decision::CompleteNow, Operation::Withdraw(w)) => {
-            audit_withdrawal_created(&txn, &req, actor, usd, now).await?;
+            audit_withdrawal_created(txn, &req, actor, usd, now).await?;
             events.push(event(&req, "APPROVED"));
             if w.execute {
-                let (changed, mail) = withdrawals::settle(&txn, access, &req, now).await?;
+                let (changed, mail) = withdrawals::settle(txn, access, &req, now).await?;
                 alert_changed = changed;
                 jobs = mail;
                 let mut a: request::ActiveModel = req.clone().into();
                 a.status = Set(status::COMPLETED.into());
-                req = a.update(&txn).await?;
+                req = a.update(txn).await?;
                 events.push(event(&req, "COMPLETED"));
             }
         }
         (Decision::CompleteNow, _) => {
-            let applied = operation::apply(&txn, &engine.env, &access.org_id, &access.user_id, &op).await?;
-            audit_applied(&txn, &req, &op, actor, applied.target, applied.before, applied.after, now).await?;
+            let applied = operation::apply(txn, &engine.env, &access.org_id, &access.user_id, &op).await?;
+            audit_applied(txn, &req, &op, actor, applied.target, applied.before, applied.after, now).await?;
             jobs = applied.jobs;
             alert_changed = applied.alert_changed;
             if let Some(secret) = applied.secret {
                 // Shown now, in this response: never again.
-                service_users::attach_claim(&txn, &secret.key_id, &req.id, true).await?;
+                service_users::attach_claim(txn, &secret.key_id, &req.id, true).await?;
                 api_key = Some(secret);
             }
             events.push(event(&req, "COMPLETED"));
         }
         (Decision::Wait { .. }, Operation::Withdraw(_)) => {
-            audit_withdrawal_created(&txn, &req, actor, usd, now).await?;
+            audit_withdrawal_created(txn, &req, actor, usd, now).await?;
         }
         (Decision::Wait { .. }, _) => {
             let trial = txn.begin().await?;
             operation::apply(&trial, &engine.env, &access.org_id, &access.user_id, &op).await?;
             trial.rollback().await?;
             audit::append(
-                &txn,
+                txn,
                 Entry {
                     org_id: &access.org_id,
                     actor,
@@ -194,13 +223,7 @@ pub async fn submit(engine: &Engine<'_>, access: &OrgAccess, op: Operation) -> S
             .await?;
         }
     }
-    txn.commit().await?;
-    enqueue(engine.queue, jobs).await;
-    engine.bus.publish(events);
-    if alert_changed {
-        engine.bus.publish_alert(&access.org_id);
-    }
-    Ok(Submitted { request: req, api_key })
+    Ok((Submitted { request: req, api_key }, Effects { jobs, events, alert_changed }))
 }
 
 async fn audit_withdrawal_created<C: ConnectionTrait>(

@@ -70,8 +70,9 @@ pub async fn authenticate(
             return Err(ServiceError::Forbidden(format!("this API key may not be used from {}", req.peer)));
         }
     }
-    let secret =
-        key.open(&k.key_id, &k.secret_sealed).ok_or_else(|| ServiceError::internal("cannot open sealed secret"))?;
+    let secret = key
+        .open_cached(&k.key_id, &k.secret_sealed)
+        .ok_or_else(|| ServiceError::internal("cannot open sealed secret"))?;
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&secret).map_err(ServiceError::internal)?;
     mac.update(req.nonce.trim().as_bytes());
     mac.update(b"\n");

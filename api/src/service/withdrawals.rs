@@ -51,28 +51,30 @@ pub async fn readiness<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResul
     Ok([Role::Maker, Role::Approver, Role::Signer].map(|r| (r, roles.iter().any(|s| s.contains(r)))))
 }
 
-/// Checks everything about a new withdrawal and reserves funds and capacity.
-/// Returns its USD value (at the asset's current price). Inside the request's transaction.
-pub async fn open<C: ConnectionTrait>(
-    db: &C,
-    access: &OrgAccess,
-    request_id: &str,
-    w: &WithdrawalSpec,
-    now: DateTime<Utc>,
-) -> ServiceResult<Decimal> {
-    access.require_scope(ApiScope::Withdraw)?;
-    if !access.may_touch_account(&w.account_id) {
-        return Err(ServiceError::NotFound("account"));
-    }
+/// Refusal when the organisation lacks an active MAKER, APPROVER or SIGNER.
+async fn not_ready<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<Option<ServiceError>> {
     let missing: Vec<&str> =
-        readiness(db, &access.org_id).await?.iter().filter(|(_, ok)| !ok).map(|(r, _)| r.as_str()).collect();
-    if !missing.is_empty() {
-        return Err(ServiceError::TreasuryNotReady(format!(
+        readiness(db, org_id).await?.iter().filter(|(_, ok)| !ok).map(|(r, _)| r.as_str()).collect();
+    Ok((!missing.is_empty()).then(|| {
+        ServiceError::TreasuryNotReady(format!(
             "withdrawals need at least one active member holding each of MAKER, APPROVER and SIGNER; missing: {}",
             missing.join(", ")
-        )));
-    }
-    let acct = account::Entity::find_by_id(&w.account_id)
+        ))
+    }))
+}
+
+/// What a withdrawal names, resolved and validated: the account, the asset
+/// and its price, the amount in the asset's precision, the address.
+struct Target {
+    account: account::Model,
+    asset: String,
+    amount: Decimal,
+    price: Decimal,
+    address_id: String,
+}
+
+async fn target<C: ConnectionTrait>(db: &C, access: &OrgAccess, w: &WithdrawalSpec) -> ServiceResult<Target> {
+    let account = account::Entity::find_by_id(&w.account_id)
         .filter(account::Column::OrgId.eq(&access.org_id))
         .one(db)
         .await?
@@ -89,21 +91,102 @@ pub async fn open<C: ConnectionTrait>(
         .transpose()?
         .ok_or_else(|| ServiceError::BadInput(format!("asset: {} has no USD price yet", asset.symbol)))?;
     let addr = addresses::find_active(db, &access.org_id, &w.address_id).await?;
-    if addr.account_id != acct.id || addr.asset != asset.symbol {
+    if addr.account_id != account.id || addr.asset != asset.symbol {
         return Err(ServiceError::BadInput("addressId: whitelisted for another account or asset".into()));
     }
-    let h = ledger::locked_holding(db, &acct, &asset.symbol, now).await?;
-    let (balance, held) = (dec(&h.amount)?, dec(&h.held)?);
-    if balance - held < amount {
-        return Err(ServiceError::InsufficientFunds(format!(
+    Ok(Target { account, asset: asset.symbol, amount, price, address_id: addr.id })
+}
+
+fn short_of_funds(t: &Target, balance: Decimal, held: Decimal) -> Option<ServiceError> {
+    (balance - held < t.amount).then(|| {
+        ServiceError::InsufficientFunds(format!(
             "available {} {} (balance {} less {} held by open withdrawals) is less than {}",
             balance - held,
-            asset.symbol,
+            t.asset,
             balance,
             held,
-            amount
-        )));
+            t.amount
+        ))
+    })
+}
+
+/// Every reason [`open`] would refuse this withdrawal now — not only the
+/// first — for dry runs. Reads without locking; `open` decides for real.
+pub async fn assess<C: ConnectionTrait>(
+    db: &C,
+    access: &OrgAccess,
+    w: &WithdrawalSpec,
+    now: DateTime<Utc>,
+) -> ServiceResult<Vec<ServiceError>> {
+    let mut failures = Vec::new();
+    if let Err(e) = access.require_scope(ApiScope::Withdraw) {
+        failures.push(e);
     }
+    if !access.may_touch_account(&w.account_id) {
+        failures.push(ServiceError::NotFound("account"));
+        return Ok(failures);
+    }
+    failures.extend(not_ready(db, &access.org_id).await?);
+    if let Some(reason) = balance_alerts::paused(db, &access.org_id).await? {
+        failures.push(ServiceError::PausedLowBalance(reason));
+    }
+    let t = match target(db, access, w).await {
+        Ok(t) => t,
+        Err(e @ ServiceError::Internal(_)) => return Err(e),
+        Err(e) => {
+            // Nothing further can be judged about an unknown account, asset or address.
+            failures.push(e);
+            return Ok(failures);
+        }
+    };
+    let h = holding::Entity::find()
+        .filter(holding::Column::AccountId.eq(&t.account.id))
+        .filter(holding::Column::Asset.eq(&t.asset))
+        .one(db)
+        .await?;
+    let (balance, held) = match &h {
+        Some(h) => (dec(&h.amount)?, dec(&h.held)?),
+        None => (Decimal::ZERO, Decimal::ZERO),
+    };
+    failures.extend(short_of_funds(&t, balance, held));
+    let usd = t.amount * t.price;
+    let day = limits::day_of(now);
+    // The signer's cap applies at execution, which may never come now (the
+    // request may wait); the dry run's real submission meets it if it does.
+    let mut layers = vec![(LimitLayer::Organization, access.org_id.clone())];
+    layers.extend(access.service.as_ref().map(|s| (LimitLayer::ApiKey, s.key_id.clone())));
+    for (layer, subject) in layers {
+        failures.extend(limits::check(db, &access.org_id, layer, &subject, &day, usd).await?);
+    }
+    Ok(failures)
+}
+
+/// Checks everything about a new withdrawal and reserves funds and capacity.
+/// Returns its USD value (at the asset's current price). Inside the request's transaction.
+pub async fn open<C: ConnectionTrait>(
+    db: &C,
+    access: &OrgAccess,
+    request_id: &str,
+    w: &WithdrawalSpec,
+    now: DateTime<Utc>,
+) -> ServiceResult<Decimal> {
+    access.require_scope(ApiScope::Withdraw)?;
+    if !access.may_touch_account(&w.account_id) {
+        return Err(ServiceError::NotFound("account"));
+    }
+    if let Some(e) = not_ready(db, &access.org_id).await? {
+        return Err(e);
+    }
+    if let Some(reason) = balance_alerts::paused(db, &access.org_id).await? {
+        return Err(ServiceError::PausedLowBalance(reason));
+    }
+    let t = target(db, access, w).await?;
+    let h = ledger::locked_holding(db, &t.account, &t.asset, now).await?;
+    let (balance, held) = (dec(&h.amount)?, dec(&h.held)?);
+    if let Some(e) = short_of_funds(&t, balance, held) {
+        return Err(e);
+    }
+    let Target { account: acct, asset, amount, price, address_id } = t;
     let usd = amount * price;
     let day = limits::day_of(now);
     limits::reserve(db, &access.org_id, LimitLayer::Organization, &access.org_id, &day, usd, false).await?;
@@ -119,10 +202,10 @@ pub async fn open<C: ConnectionTrait>(
         request_id: Set(request_id.to_string()),
         org_id: Set(access.org_id.clone()),
         account_id: Set(acct.id),
-        asset: Set(asset.symbol),
+        asset: Set(asset),
         amount: Set(ledger::text(amount)),
         usd_value: Set(ledger::text(usd)),
-        address_id: Set(addr.id),
+        address_id: Set(address_id),
         limit_day: Set(day),
         api_key_id: Set(key_id),
         state: Set(state::HELD.into()),

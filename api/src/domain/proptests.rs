@@ -1,0 +1,130 @@
+//! Property tests of every input parser: whatever a client sends — any
+//! unicode, any length, odd numerals — parsing returns a value or a
+//! `ParseError`, never panics, and what parses round-trips through storage.
+
+use super::api_key::{ApiScope, IpAllowList, Nonce, Signature, is_key_id};
+use super::{DisplayName, Email, Password, RoleSet, UsdAmount, is_plain_decimal};
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+use std::str::FromStr;
+
+/// Arbitrary text, plus the shapes parsers are most likely to trip on.
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        "\\PC{0,300}",
+        "[0-9a-fA-F.:/ \\-+eE_@]{0,80}",
+        Just("1e999999".to_string()),
+        Just("NaN".to_string()),
+        Just("-0".to_string()),
+        Just("\u{0}".to_string()),
+        Just("9".repeat(10_000)),
+        Just(format!("{}.5", "0".repeat(10_000))),
+        prop_oneof![
+            Just("+1"),
+            Just(" 10"),
+            Just("1,000"),
+            Just("0x10"),
+            Just("Infinity"),
+            Just("1e-999999"),
+            Just("\u{661}\u{662}"),
+            Just("0.0000000000000000000000000001"),
+            Just("79228162514264337593543950335"),
+        ]
+        .prop_map(str::to_string),
+        Just("a@b.".to_string()),
+        Just("::ffff:10.0.0.1/129".to_string()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn text_parsers_never_panic(s in text()) {
+        let _ = Email::parse(&s);
+        let _ = DisplayName::parse("name", &s);
+        let _ = Password::parse(&s);
+        let _ = ApiScope::parse(&s);
+        let _ = Nonce::parse(&s);
+        let _ = Signature::parse(&s);
+        let _ = is_key_id(&s);
+        let _ = IpAllowList::parse(std::slice::from_ref(&s));
+        let _ = IpAllowList::from_stored(&s);
+        let _ = RoleSet::from_stored(&s);
+        let _ = UsdAmount::from_stored(&s);
+    }
+
+    #[test]
+    fn plain_decimals_parse_exactly(s in prop_oneof![text(), "-?0{0,3}[0-9]{1,30}(\\.[0-9]{1,30})?"]) {
+        if is_plain_decimal(&s) {
+            let d = Decimal::from_str(&s).expect("a plain decimal parses");
+            let places = s.split_once('.').map_or(0, |(_, f)| f.len());
+            prop_assert_eq!(d.scale() as usize, places, "no rounding: {}", s);
+        }
+    }
+
+    #[test]
+    fn decimals_display_as_plain_decimals(mantissa in any::<i64>(), scale in 0u32..=28) {
+        let d = Decimal::new(mantissa, scale);
+        prop_assert!(is_plain_decimal(&d.to_string()), "{}", d);
+        prop_assert_eq!(Decimal::from_str(&d.to_string()).ok(), Some(d));
+    }
+
+    #[test]
+    fn decimals_from_any_text_parse_or_refuse(s in text()) {
+        if let Ok(d) = Decimal::from_str(&s)
+            && let Ok(usd) = UsdAmount::parse("amount", d)
+        {
+            prop_assert!(usd.value().scale() <= 2);
+            prop_assert!(!usd.value().is_sign_negative() || usd.value().is_zero());
+            prop_assert_eq!(UsdAmount::from_stored(&usd.to_stored()).map(UsdAmount::value).ok(), Some(usd.value()));
+        }
+    }
+
+    #[test]
+    fn usd_amounts_round_trip(mantissa in any::<i64>(), scale in 0u32..12) {
+        let d = Decimal::new(mantissa, scale);
+        match UsdAmount::parse("amount", d) {
+            Ok(usd) => {
+                prop_assert_eq!(usd.value(), d.normalize().abs());
+                prop_assert_eq!(UsdAmount::from_stored(&usd.to_stored()).map(UsdAmount::value).ok(), Some(usd.value()));
+            }
+            Err(_) => prop_assert!(d.is_sign_negative() || d.normalize().scale() > 2 || d > Decimal::from(10u64.pow(18))),
+        }
+    }
+
+    #[test]
+    fn emails_normalise_idempotently(local in "[a-zA-Z0-9._%+-]{1,30}", domain in "[a-zA-Z0-9-]{1,20}\\.[a-zA-Z]{2,6}") {
+        let raw = format!("{local}@{domain}");
+        if let Ok(e) = Email::parse(&raw) {
+            let again = Email::parse(e.as_str()).expect("a parsed e-mail parses again");
+            prop_assert_eq!(again.as_str(), e.as_str());
+        }
+    }
+
+    #[test]
+    fn nonces_keep_their_order_in_storage(a in any::<u64>(), b in any::<u64>()) {
+        let (na, nb) = (Nonce::parse(&a.to_string()).unwrap(), Nonce::parse(&b.to_string()).unwrap());
+        prop_assert_eq!(na.to_stored().cmp(&nb.to_stored()), a.cmp(&b));
+        prop_assert_eq!(Nonce::from_stored(na.to_stored()), na);
+    }
+
+    #[test]
+    fn signatures_round_trip(bytes in proptest::array::uniform32(any::<u8>())) {
+        let parsed = Signature::parse(&hex::encode(bytes)).expect("64 lowercase hex characters");
+        prop_assert_eq!(parsed.0, bytes);
+        // Lowercase only: the uppercase form parses just when it is the same text.
+        let upper = hex::encode_upper(bytes);
+        prop_assert_eq!(Signature::parse(&upper).is_ok(), upper == hex::encode(bytes));
+    }
+
+    #[test]
+    fn allow_lists_round_trip(a in any::<[u8; 4]>(), prefix in 0u8..=32, v6 in any::<[u16; 8]>(), p6 in 0u8..=128) {
+        let v4 = format!("{}.{}.{}.{}/{prefix}", a[0], a[1], a[2], a[3]);
+        let v6 = format!("{}/{p6}", std::net::Ipv6Addr::from(v6));
+        let list = IpAllowList::parse(&[v4, v6]).expect("valid CIDRs parse");
+        let stored = IpAllowList::from_stored(&list.to_stored()).expect("stored lists parse");
+        prop_assert_eq!(stored.entries(), list.entries());
+    }
+}

@@ -1,0 +1,83 @@
+//! Dry runs in the schema: `simulateWithdrawal` and `simulate` answer what a
+//! governed operation would do, from one [`simulation::Simulation`].
+
+use super::error::code;
+use super::types::{LimitUsage, User};
+use super::{ApiResult, state};
+use crate::service::{ServiceError, identity, requests, simulation};
+use async_graphql::{Context, Enum, Object, SimpleObject};
+
+/// What the real call would do.
+#[derive(Enum, Copy, Clone, PartialEq, Eq, Debug)]
+pub enum SimulatedOutcome {
+    /// It would be refused; `failures` says why.
+    Refused,
+    /// It would take effect at once (a withdrawal: APPROVED for a signer, or COMPLETED with `execute`).
+    CompletesNow,
+    /// It would wait for `approvalsRequired` approvals from `eligibleApprovers`.
+    WaitsForApproval,
+}
+
+/// One check that refuses the operation, as the real call would report it.
+#[derive(SimpleObject)]
+pub struct SimulatedFailure {
+    /// The `extensions.code` the real call would return.
+    pub code: String,
+    pub message: String,
+    /// For `LIMIT_EXCEEDED`: the limit layer.
+    pub layer: Option<String>,
+}
+
+impl From<&ServiceError> for SimulatedFailure {
+    fn from(e: &ServiceError) -> Self {
+        let message = match e {
+            ServiceError::Internal(_) => "internal error".to_string(),
+            other => other.to_string(),
+        };
+        let layer = match e {
+            ServiceError::LimitExceeded { layer, .. } => Some(layer.to_string()),
+            _ => None,
+        };
+        Self { code: code(e).to_string(), message, layer }
+    }
+}
+
+/// The answer of a dry run; nothing was written.
+pub struct Simulation(pub simulation::Simulation);
+
+#[Object]
+impl Simulation {
+    async fn outcome(&self) -> SimulatedOutcome {
+        match &self.0.request {
+            None => SimulatedOutcome::Refused,
+            Some(r) if r.status == requests::status::PENDING_APPROVAL => SimulatedOutcome::WaitsForApproval,
+            Some(_) => SimulatedOutcome::CompletesNow,
+        }
+    }
+    /// Every check that refuses it now (empty unless `outcome` is REFUSED).
+    async fn failures(&self) -> Vec<SimulatedFailure> {
+        self.0.failures.iter().map(SimulatedFailure::from).collect()
+    }
+    /// The status the request would have (null when refused).
+    async fn status(&self) -> Option<&str> {
+        self.0.request.as_ref().map(|r| r.status.as_str())
+    }
+    async fn approvals_required(&self) -> i32 {
+        self.0.request.as_ref().map_or(0, |r| r.approvals_required)
+    }
+    async fn waiting_reason(&self) -> Option<&str> {
+        self.0.request.as_ref().and_then(|r| r.waiting_reason.as_deref())
+    }
+    /// The policy version that would govern it.
+    async fn policy_version(&self) -> Option<i32> {
+        self.0.request.as_ref().and_then(|r| r.policy_version)
+    }
+    /// Who could approve it, when it would wait.
+    async fn eligible_approvers(&self, ctx: &Context<'_>) -> ApiResult<Vec<User>> {
+        Ok(identity::users(&state(ctx).db, &self.0.eligible_approvers).await?.into_iter().map(User).collect())
+    }
+    /// Each limit layer's figures as they would be afterwards (today, UTC).
+    async fn usage_after(&self) -> Vec<LimitUsage> {
+        self.0.usage_after.iter().cloned().map(LimitUsage).collect()
+    }
+}

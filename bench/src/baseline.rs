@@ -1,0 +1,180 @@
+//! The baseline: a bare async-graphql server on the same axum stack, with no
+//! authentication, no database and no middleware.
+//!
+//! Its schema mirrors the names the scenarios query (`viewer.serviceUser`,
+//! `organization.accounts.holdings`, `organization.usage`, `approveRequest`,
+//! `requestEvents`) and answers with constants of the same shape and size,
+//! so the load generator sends byte-for-byte the same requests to both
+//! servers and the ratio isolates what Countersign adds: authentication,
+//! authorization, the database and its own code. The POST handler mirrors
+//! Countersign's (raw body, `BatchRequest`, `execute_batch`, JSON response);
+//! the WebSocket route uses the same `GraphQLWebSocket` and accepts any
+//! `connection_init`.
+
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql::{BatchRequest, Context, ID, Object, Schema, SimpleObject, Subscription};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::body::Bytes;
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures_util::{Stream, StreamExt};
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
+
+type BareSchema = Schema<Query, Mutation, Subscription>;
+
+/// The router: `POST /graphql` and `GET /graphql/ws`, like Countersign's.
+pub fn router() -> Router {
+    let (events, _) = broadcast::channel::<String>(4096);
+    let schema = Schema::build(Query, Mutation, Subscription).data(events).finish();
+    Router::new().route("/graphql", get(ws).post(post)).route("/graphql/ws", get(ws)).with_state(schema)
+}
+
+async fn post(State(schema): State<BareSchema>, body: Bytes) -> Response {
+    let batch: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    Json(schema.execute_batch(batch).await).into_response()
+}
+
+async fn ws(State(schema): State<BareSchema>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
+        GraphQLWebSocket::new(socket, schema, protocol)
+            .on_connection_init(|_| async { Ok(async_graphql::Data::default()) })
+            .serve()
+    })
+}
+
+pub struct Query;
+
+#[derive(SimpleObject)]
+#[graphql(name = "ServiceUser")]
+struct BareServiceUser {
+    name: String,
+}
+
+pub struct Viewer;
+
+#[Object]
+impl Viewer {
+    async fn service_user(&self) -> Option<BareServiceUser> {
+        Some(BareServiceUser { name: "bench-key-0".into() })
+    }
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "Holding")]
+struct BareHolding {
+    asset: String,
+    amount: String,
+    held: String,
+    available: String,
+    usd_value: String,
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "Account")]
+struct BareAccount {
+    id: ID,
+    holdings: Vec<BareHolding>,
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "LimitUsage")]
+struct BareUsage {
+    layer: String,
+    subject: String,
+    per_transaction_max_usd: Option<String>,
+    daily_cap_usd: Option<String>,
+    used_today_usd: String,
+    held_usd: String,
+    remaining_usd: Option<String>,
+}
+
+pub struct Organization(ID);
+
+#[Object]
+impl Organization {
+    async fn id(&self) -> &ID {
+        &self.0
+    }
+    async fn accounts(&self) -> Vec<BareAccount> {
+        vec![BareAccount {
+            id: ID("00000000-0000-0000-0000-000000000000".into()),
+            holdings: vec![BareHolding {
+                asset: "USDC".into(),
+                amount: "1000000".into(),
+                held: "0".into(),
+                available: "1000000".into(),
+                usd_value: "1000000.00".into(),
+            }],
+        }]
+    }
+    async fn usage(&self) -> Vec<BareUsage> {
+        let row = |layer: &str, subject: &str| BareUsage {
+            layer: layer.into(),
+            subject: subject.into(),
+            per_transaction_max_usd: Some("5000".into()),
+            daily_cap_usd: Some("1000000".into()),
+            used_today_usd: "0".into(),
+            held_usd: "0".into(),
+            remaining_usd: Some("1000000".into()),
+        };
+        vec![row("ORGANIZATION", &self.0), row("SIGNER", "00000000-0000-0000-0000-000000000001")]
+    }
+}
+
+#[Object]
+impl Query {
+    async fn viewer(&self) -> Viewer {
+        Viewer
+    }
+    async fn organization(&self, id: ID) -> Option<Organization> {
+        Some(Organization(id))
+    }
+}
+
+#[derive(SimpleObject, Clone)]
+#[graphql(name = "Request")]
+struct BareRequest {
+    id: ID,
+    status: String,
+}
+
+pub struct Mutation;
+
+#[Object]
+impl Mutation {
+    /// Publishes an `APPROVED` event for `request_id` to every subscriber.
+    async fn approve_request(&self, ctx: &Context<'_>, request_id: ID) -> BareRequest {
+        let _ = ctx.data_unchecked::<broadcast::Sender<String>>().send(request_id.to_string());
+        BareRequest { id: request_id, status: "APPROVED".into() }
+    }
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "RequestEvent")]
+struct BareEvent {
+    kind: String,
+    request: BareRequest,
+}
+
+pub struct Subscription;
+
+#[Subscription]
+impl Subscription {
+    async fn request_events(&self, ctx: &Context<'_>, org_id: ID) -> impl Stream<Item = BareEvent> + use<> {
+        let _ = org_id;
+        let rx = ctx.data_unchecked::<broadcast::Sender<String>>().subscribe();
+        BroadcastStream::new(rx).filter_map(|m| async move {
+            m.ok().map(|id| BareEvent {
+                kind: "APPROVED".into(),
+                request: BareRequest { id: ID(id), status: "APPROVED".into() },
+            })
+        })
+    }
+}

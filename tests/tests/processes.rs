@@ -1,0 +1,465 @@
+//! Several real `countersign` processes on one PostgreSQL database (SPEC §1,
+//! issue 8): limits and nonces hold across `serve` processes, a `serve`
+//! killed with SIGKILL mid-traffic loses nothing committed and leaves no
+//! half-applied request while the survivor carries on, and `worker`
+//! processes deliver each queued job once — a killed worker's jobs are
+//! picked up by the next one.
+//!
+//! The in-process app from the usual harness only sets the scene (users,
+//! organisation, credits) and reads the result; the traffic goes to the
+//! processes.
+
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tests::process::{Process, Role};
+use tests::smtp::SmtpSink;
+use tests::ws::WsClient;
+use tests::{Backend, Session, TestApp, countersign_exe, sign, spawn_with};
+
+const WITHDRAW: &str = "mutation($o:ID!,$i:WithdrawalInput!){ withdraw(orgId:$o,input:$i){ request{ id status } } }";
+const APPROVE: &str = "mutation($r:ID!){ approveRequest(requestId:$r){ id status } }";
+const EXECUTE: &str = "mutation($r:ID!){ execute(requestId:$r){ id status } }";
+const LIMITS: &str = "mutation($o:ID!,$i:RiskLimitsPatch!){ setRiskLimits(orgId:$o,input:$i){ request{ status } } }";
+
+/// Posts GraphQL to any process; `Err` when the connection failed (the
+/// process is gone), which tells the caller nothing about whether it committed.
+async fn post(client: &reqwest::Client, base: &str, token: &str, query: &str, vars: Value) -> Result<Value, String> {
+    let r = client
+        .post(format!("{base}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({"query": query, "variables": vars}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    r.json().await.map_err(|e| e.to_string())
+}
+
+fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("none")
+}
+
+/// An organisation that can move USDC: maker, approver, signer, a whitelisted address, funds.
+struct Treasury {
+    org: String,
+    account: String,
+    owner: Session,
+    maker: Session,
+    approver: Session,
+    signer: Session,
+    address: String,
+}
+
+async fn treasury(app: &TestApp, funds: &str) -> Treasury {
+    let owner = app.user("owner@example.com").await;
+    let org = app.create_org(&owner, "Acme").await;
+    let d =
+        app.ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ accounts{ id } } }", json!({"o": org})).await;
+    let account = d["organization"]["accounts"][0]["id"].as_str().unwrap().to_string();
+    let (maker, _) = app.add_member(&owner, &org, "maker@example.com", &["MAKER"]).await;
+    let (approver, _) = app.add_member(&owner, &org, "approver@example.com", &["APPROVER"]).await;
+    let (signer, _) = app.add_member(&owner, &org, "signer@example.com", &["SIGNER"]).await;
+    let add = "mutation($o:ID!,$i:AddressInput!){ addAddress(orgId:$o,input:$i){ request{ status } } }";
+    let input =
+        json!({"accountId": account, "asset": "USDC", "network": "ethereum", "address": "0xA11ce", "label": "cold"});
+    app.ok(Some(&owner.token), add, json!({"o": org, "i": input})).await;
+    let d =
+        app.ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ addresses{ id } } }", json!({"o": org})).await;
+    let address = d["organization"]["addresses"][0]["id"].as_str().unwrap().to_string();
+    app.credit(&account, "USDC", funds, "custody-1").await;
+    // Every withdrawal waits for one approval.
+    app.ok(
+        Some(&owner.token),
+        "mutation($o:ID!){ setPolicy(orgId:$o,workflow:INITIATE_WITHDRAWAL,input:{requiredApprovals:1,alwaysRequireApproval:true}){ request{ status } } }",
+        json!({"o": org}),
+    )
+    .await;
+    Treasury { org, account, owner, maker, approver, signer, address }
+}
+
+fn withdrawal(t: &Treasury, amount: &str) -> Value {
+    json!({"o": t.org, "i": {"accountId": t.account, "asset": "USDC", "amount": amount, "addressId": t.address}})
+}
+
+/// How a `serve` process of these tests is configured: no workers, and a
+/// pool small enough that every process of the concurrently running tests
+/// fits in PostgreSQL's default 100 connections.
+fn serve_config(app: &TestApp) -> api::Config {
+    let mut config = app.worker_config.clone();
+    config.run_workers = false;
+    config.db_max_connections = 6;
+    config
+}
+
+/// Two `serve` processes on `app`'s database.
+async fn two_servers(app: &TestApp) -> (Process, Process) {
+    let a = Process::start(countersign_exe!(), Role::Serve, &serve_config(app)).await;
+    let b = Process::start(countersign_exe!(), Role::Serve, &serve_config(app)).await;
+    (a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn limits_and_nonces_hold_across_processes() {
+    let app = spawn_with(Backend::Postgres, |c| c.db_max_connections = 6).await;
+    let t = treasury(&app, "100000").await;
+    app.ok(Some(&t.owner.token), LIMITS, json!({"o": t.org, "i": {"layer": "ORGANIZATION", "dailyCapUsd": "200"}}))
+        .await;
+    let (a, b) = two_servers(&app).await;
+    let client = reqwest::Client::new();
+    // A subscriber on B hears of requests made through A.
+    let mut ws = WsClient::connect(&b.base, json!({"token": t.owner.token})).await;
+    ws.subscribe("1", "subscription($o:ID!){ requestEvents(orgId:$o){ kind request{ id } } }", json!({"o": t.org}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // 40 withdrawals of 10 against a 200 cap, half through each process.
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let base = if i % 2 == 0 { a.base.clone() } else { b.base.clone() };
+            let (client, token, vars) = (client.clone(), t.maker.token.clone(), withdrawal(&t, "10"));
+            tokio::spawn(async move { post(&client, &base, &token, WITHDRAW, vars).await.expect("process answers") })
+        })
+        .collect();
+    let mut accepted = BTreeSet::new();
+    for task in tasks {
+        let body = task.await.unwrap();
+        match code(&body) {
+            "none" => {
+                accepted.insert(body["data"]["withdraw"]["request"]["id"].as_str().unwrap().to_string());
+            }
+            "LIMIT_EXCEEDED" => {}
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(accepted.len(), 20, "exactly the cap, across two processes");
+    let mut heard = BTreeSet::new();
+    while heard.len() < accepted.len() {
+        let e = ws.next(Duration::from_secs(1)).await.expect("each event reaches B within 1 s");
+        assert_eq!(e["data"]["requestEvents"]["kind"], "CREATED", "{e}");
+        heard.insert(e["data"]["requestEvents"]["request"]["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(heard, accepted, "B's subscriber heard of every request, A's included");
+    let d = app
+        .ok(Some(&t.owner.token), "query($o:ID!){ organization(id:$o){ usage{ layer heldUsd } } }", json!({"o": t.org}))
+        .await;
+    let org_usage =
+        d["organization"]["usage"].as_array().unwrap().iter().find(|u| u["layer"] == "ORGANIZATION").unwrap();
+    assert_eq!(org_usage["heldUsd"], "200");
+
+    // One nonce, sent 30 times at once to both processes: accepted once.
+    let d = app
+        .ok(Some(&t.owner.token), "mutation($o:ID!){ createServiceUser(orgId:$o,input:{name:\"feed\",scopes:[QUERY_FUNDS]}){ apiKey{ keyId secret } } }", json!({"o": t.org}))
+        .await;
+    let key = d["createServiceUser"]["apiKey"]["keyId"].as_str().unwrap().to_string();
+    let secret = d["createServiceUser"]["apiKey"]["secret"].as_str().unwrap().to_string();
+    let body = json!({"query": "{ viewer { __typename } }"}).to_string();
+    let signature = sign(&secret, "7", body.as_bytes());
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let base = if i % 2 == 0 { a.base.clone() } else { b.base.clone() };
+            let (client, key, body, signature) = (client.clone(), key.clone(), body.clone(), signature.clone());
+            tokio::spawn(async move {
+                let r = client
+                    .post(format!("{base}/graphql"))
+                    .header("content-type", "application/json")
+                    .header("X-Api-Key", key)
+                    .header("X-Api-Nonce", "7")
+                    .header("X-Api-Signature", signature)
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("process answers");
+                r.json::<Value>().await.unwrap()
+            })
+        })
+        .collect();
+    let mut codes = BTreeMap::new();
+    for task in tasks {
+        *codes.entry(code(&task.await.unwrap()).to_string()).or_insert(0) += 1;
+    }
+    assert_eq!(codes.get("none"), Some(&1), "one nonce, one acceptance: {codes:?}");
+
+    // Production logs are JSON lines, with an access line per request.
+    let access = a
+        .logs
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|l| l["message"] == "finished processing request" && l["span"]["uri"] == "/graphql")
+        .cloned()
+        .expect("an access log line for /graphql");
+    assert_eq!((access["span"]["method"].as_str(), access["status"].as_u64()), (Some("POST"), Some(200)), "{access}");
+    assert!(access["latency"].is_string() || access["latency"].is_number(), "{access}");
+    a.terminate().await;
+    b.terminate().await;
+}
+
+/// How far a request got, as a client was told.
+fn rank(status: &str) -> u8 {
+    match status {
+        "PENDING_APPROVAL" => 1,
+        "APPROVED" => 2,
+        "COMPLETED" => 3,
+        _ => 0,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_serve_process_killed_mid_traffic_loses_nothing() {
+    let app = spawn_with(Backend::Postgres, |c| c.db_max_connections = 6).await;
+    let t = Arc::new(treasury(&app, "1000000").await);
+    app.ok(Some(&t.owner.token), LIMITS, json!({"o": t.org, "i": {"layer": "ORGANIZATION", "dailyCapUsd": "1000000"}}))
+        .await;
+    let (a, b) = two_servers(&app).await;
+    let bases = Arc::new(Mutex::new(vec![a.base.clone(), b.base.clone()]));
+    let client = reqwest::Client::new();
+    // What clients were told: request id → the furthest acknowledged status.
+    let acked: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let lost_connections = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+
+    // Twelve clients, each creating, approving and executing withdrawals,
+    // every step through whichever process it picks.
+    let clients: Vec<_> = (0..12)
+        .map(|c| {
+            let (t, bases, client, acked) = (t.clone(), bases.clone(), client.clone(), acked.clone());
+            let (stop, lost) = (stop.clone(), lost_connections.clone());
+            tokio::spawn(async move {
+                let mut n = c;
+                while !stop.load(Ordering::Relaxed) {
+                    let mut id = None;
+                    for (step, token) in [(0, &t.maker.token), (1, &t.approver.token), (2, &t.signer.token)] {
+                        n += 1;
+                        let base = {
+                            let b = bases.lock().unwrap();
+                            b[n % b.len()].clone()
+                        };
+                        let (query, vars) = match (step, &id) {
+                            (0, _) => (WITHDRAW, withdrawal(&t, "10")),
+                            (1, Some(r)) => (APPROVE, json!({"r": r})),
+                            (_, Some(r)) => (EXECUTE, json!({"r": r})),
+                            _ => break,
+                        };
+                        let body = match post(&client, &base, token, query, vars).await {
+                            Ok(body) => body,
+                            Err(_) => {
+                                lost.fetch_add(1, Ordering::Relaxed);
+                                break;
+                            }
+                        };
+                        assert_eq!(code(&body), "none", "step {step}: {body}");
+                        let (_, answer) = body["data"].as_object().unwrap().iter().next().unwrap();
+                        let answer = if step == 0 { &answer["request"] } else { answer };
+                        let r = answer["id"].as_str().unwrap().to_string();
+                        acked.lock().unwrap().insert(r.clone(), answer["status"].as_str().unwrap().to_string());
+                        id = Some(r);
+                    }
+                }
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before_kill = acked.lock().unwrap().len();
+    assert!(before_kill > 0, "traffic is flowing before the kill");
+    a.kill().await;
+    bases.lock().unwrap().retain(|base| *base == b.base);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.await.expect("client task");
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > before_kill, "the survivor carried on after the kill");
+    assert!(lost_connections.load(Ordering::Relaxed) > 0, "the kill really cut requests off mid-traffic");
+
+    // Everything acknowledged is there, at least as far as acknowledged.
+    let mut all = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let d = app
+            .ok(
+                Some(&t.owner.token),
+                "query($o:ID!,$a:String){ organization(id:$o){ requests(workflow:INITIATE_WITHDRAWAL,first:100,after:$a){ edges{ node{ id status approvals{ __typename } withdrawal{ amount state settlementReference } } } pageInfo{ hasNextPage endCursor } } } }",
+                json!({"o": t.org, "a": after}),
+            )
+            .await;
+        let page = &d["organization"]["requests"];
+        all.extend(page["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()));
+        if page["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].as_str().map(String::from);
+    }
+    let by_id: HashMap<&str, &Value> = all.iter().map(|r| (r["id"].as_str().unwrap(), r)).collect();
+    for (id, status) in &acked {
+        let r = by_id.get(id.as_str()).unwrap_or_else(|| panic!("acknowledged request {id} was lost"));
+        assert!(rank(r["status"].as_str().unwrap()) >= rank(status), "{id} was {status}, now {r}");
+    }
+
+    // No request is half-applied: its status, approvals, withdrawal state
+    // and the money all agree.
+    let (mut settled, mut held) = (0u64, 0u64);
+    for r in &all {
+        let w = &r["withdrawal"];
+        assert_eq!(w["amount"], "10", "{r}");
+        let approvals = r["approvals"].as_array().unwrap().len();
+        match r["status"].as_str().unwrap() {
+            "PENDING_APPROVAL" => assert_eq!((approvals, w["state"].as_str()), (0, Some("HELD")), "{r}"),
+            "APPROVED" => assert_eq!((approvals, w["state"].as_str()), (1, Some("HELD")), "{r}"),
+            "COMPLETED" => {
+                assert_eq!((approvals, w["state"].as_str()), (1, Some("SETTLED")), "{r}");
+                assert!(w["settlementReference"].as_str().unwrap().starts_with("stl_"), "{r}");
+            }
+            other => panic!("unexpected status {other}: {r}"),
+        }
+        match w["state"].as_str().unwrap() {
+            "SETTLED" => settled += 10,
+            _ => held += 10,
+        }
+    }
+    let d = app
+        .ok(
+            Some(&t.owner.token),
+            "query($o:ID!){ organization(id:$o){ accounts{ holdings{ asset amount held available } } usage{ layer usedTodayUsd heldUsd } auditVerification{ valid } } }",
+            json!({"o": t.org}),
+        )
+        .await;
+    let org = &d["organization"];
+    let usdc = org["accounts"][0]["holdings"].as_array().unwrap().iter().find(|h| h["asset"] == "USDC").unwrap();
+    assert_eq!(usdc["amount"], (1_000_000 - settled).to_string(), "{usdc}");
+    assert_eq!(usdc["held"], held.to_string(), "{usdc}");
+    let usage = org["usage"].as_array().unwrap().iter().find(|u| u["layer"] == "ORGANIZATION").unwrap();
+    assert_eq!(usage["usedTodayUsd"], settled.to_string(), "{usage}");
+    assert_eq!(usage["heldUsd"], held.to_string(), "{usage}");
+    assert_eq!(org["auditVerification"]["valid"], true);
+
+    // A replacement process joins and serves; the survivor still does.
+    let a2 = Process::start(countersign_exe!(), Role::Serve, &serve_config(&app)).await;
+    let d = post(&client, &a2.base, &t.maker.token, WITHDRAW, withdrawal(&t, "10")).await.unwrap();
+    let r = d["data"]["withdraw"]["request"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("created on the new process: {d}"))
+        .to_string();
+    let d = post(&client, &b.base, &t.approver.token, APPROVE, json!({"r": r})).await.unwrap();
+    assert_eq!(d["data"]["approveRequest"]["status"], "APPROVED", "{d}");
+    let d = post(&client, &a2.base, &t.signer.token, EXECUTE, json!({"r": r})).await.unwrap();
+    assert_eq!(d["data"]["execute"]["status"], "COMPLETED", "{d}");
+    a2.terminate().await;
+    b.terminate().await;
+}
+
+/// Invitations sent so far, by recipient, with their Message-IDs.
+fn deliveries(sink: &SmtpSink) -> HashMap<String, Vec<String>> {
+    let mut by_rcpt: HashMap<String, Vec<String>> = HashMap::new();
+    for m in sink.messages() {
+        let id = m.data.lines().find(|l| l.to_ascii_lowercase().starts_with("message-id:")).unwrap_or("").to_string();
+        by_rcpt.entry(m.rcpt_to.join(",")).or_default().push(id);
+    }
+    by_rcpt
+}
+
+async fn until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !check() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The sum of the samples of `name` (a metric name, or a name with labels) at `base`/metrics.
+async fn metric(base: &str, name: &str) -> f64 {
+    let text = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+    text.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn worker_processes_deliver_once_and_survive_a_kill() {
+    // The SMTP server takes 300 ms to acknowledge each message, so a worker
+    // can be killed between sending and recording that it sent.
+    let sink = SmtpSink::start_slow(Duration::from_millis(300)).await;
+    let app = spawn_with(Backend::Postgres, |c| {
+        c.run_workers = false;
+        c.smtp_url = Some(sink.url());
+        c.mail_claim_timeout_secs = 2;
+        c.db_max_connections = 6;
+    })
+    .await;
+    let owner = app.user("owner@example.com").await;
+    let org = app.create_org(&owner, "Acme").await;
+    let worker = || Process::start(countersign_exe!(), Role::Worker, &app.worker_config);
+
+    // Two workers, six invitations: each delivered exactly once.
+    let (w1, w2) = (worker().await, worker().await);
+    for i in 0..6 {
+        app.invite(&owner, &org, &format!("first{i}@example.com"), &["READ_ONLY"]).await;
+    }
+    until("six deliveries", Duration::from_secs(30), || deliveries(&sink).len() == 6).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(sink.messages().len(), 6, "two workers, one delivery each: {:?}", deliveries(&sink));
+    let delivered = "countersign_jobs_total{job=\"deliver_invitation\",outcome=\"ok\"}";
+    let counted = metric(&w1.base, delivered).await + metric(&w2.base, delivered).await;
+    assert_eq!(counted, 6.0, "each worker's /metrics counts the jobs it ran");
+    w1.kill().await;
+    w2.kill().await;
+
+    // No worker: six more wait in the queue, and the metrics say so.
+    for i in 0..6 {
+        app.invite(&owner, &org, &format!("second{i}@example.com"), &["READ_ONLY"]).await;
+    }
+    assert_eq!(metric(&app.base, "countersign_queue_depth").await, 6.0);
+    assert_eq!(metric(&app.base, "countersign_mail_backlog{kind=\"invitation\",state=\"QUEUED\"}").await, 6.0);
+
+    // A worker starts, is killed with a message on the wire, and a new one
+    // finishes the work.
+    let w3 = worker().await;
+    until("the next delivery to start", Duration::from_secs(30), || sink.messages().len() > 6).await;
+    w3.kill().await;
+    let states = app
+        .ok(
+            Some(&owner.token),
+            "query($o:ID!){ organization(id:$o){ invitations{ deliveryStatus } } }",
+            json!({"o": org}),
+        )
+        .await;
+    let in_flight = states["organization"]["invitations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["deliveryStatus"] == "SENDING")
+        .count();
+    assert!(in_flight >= 1, "the kill caught a message between sending and recording it");
+    let w4 = worker().await;
+    // The killed worker's claim expires (2 s here) and the sweep re-queues it.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    app.run_minutely_jobs().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let d = app
+            .ok(
+                Some(&owner.token),
+                "query($o:ID!){ organization(id:$o){ invitations{ email deliveryStatus } } }",
+                json!({"o": org}),
+            )
+            .await;
+        let invitations = d["organization"]["invitations"].as_array().unwrap().clone();
+        assert_eq!(invitations.len(), 12);
+        if invitations.iter().all(|i| i["deliveryStatus"] == "SENT") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not every invitation was delivered: {invitations:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(deliveries(&sink).len(), 12, "every invitee got their message");
+    // Only what was in flight at the kill went out twice, with the same
+    // Message-ID so mail systems drop the copy.
+    let twice: Vec<_> = deliveries(&sink).into_iter().filter(|(_, ids)| ids.len() > 1).collect();
+    assert!(twice.len() <= in_flight, "{twice:?}");
+    assert!(twice.iter().all(|(_, ids)| ids.len() == 2), "{twice:?}");
+    for (_, ids) in &twice {
+        assert!(ids.iter().all(|id| id == &ids[0] && !id.is_empty()), "{ids:?}");
+    }
+    w4.terminate().await;
+}
