@@ -119,7 +119,6 @@ async fn withdrawals_pause_while_the_balance_is_low(backend: Backend) {
         json!({"pauseOnLowBalance": true, "balanceAlert": {"state": "HEALTHY", "withdrawalsPaused": false}})
     );
 
-
     // Spending down to 500 USD turns the alert LOW and pauses withdrawals.
     let d = app.ok(Some(&maker.token), WITHDRAW, withdraw("4500")).await;
     let r = d["withdraw"]["request"]["id"].clone();
