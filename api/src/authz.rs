@@ -7,13 +7,17 @@
 //! take an `OrgAccess` (or an `Actor`) and ask it before doing anything, so a
 //! resolver cannot reach data without passing through here.
 //!
+//! A member's permissions include APPROVE lent to them by a live delegation
+//! ([`DelegatedApproval`]): while it runs, they count as an approver of the
+//! workflow everywhere approvers are counted (coverage, eligible approvers).
+//!
 //! Another organisation's data is `NOT_FOUND`: a non-member cannot tell an
 //! organisation that exists from one that does not.
 
 use crate::domain::{Action, ApiScope, MemberStatus, Permission, RoleSet, ScopeSet, Workflow};
 use crate::service::{ServiceError, ServiceResult};
 use chrono::{DateTime, Utc};
-use entity::{member, organization, permission_grant, user};
+use entity::{delegation, member, organization, permission_grant, user};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -92,6 +96,29 @@ pub struct OrgAccess {
     pub permissions: BTreeSet<Permission>,
     /// Set when the caller is a service user: its key's scopes and limits.
     pub service: Option<ServiceUserSession>,
+    /// APPROVE lent to this member by others, live now; its permissions are in `permissions` too.
+    pub delegations: Vec<DelegatedApproval>,
+}
+
+/// One live delegation of APPROVE on a workflow to the member.
+#[derive(Clone, Debug)]
+pub struct DelegatedApproval {
+    pub id: String,
+    pub workflow: Workflow,
+    pub from_member_id: String,
+    /// The delegator's own APPROVE permissions on the workflow (with their account scopes).
+    pub permissions: Vec<Permission>,
+}
+
+/// Whether `p` grants `action` on `workflow` for `account_id` (see [`OrgAccess::allows`]).
+fn covers(p: &Permission, workflow: Workflow, action: Action, account_id: Option<&str>) -> bool {
+    p.workflow == workflow
+        && p.action == action
+        && match (account_id, p.account_id.as_deref()) {
+            (_, None) => true,
+            (None, Some(_)) => true,
+            (Some(want), Some(have)) => want == have,
+        }
 }
 
 impl OrgAccess {
@@ -99,15 +126,22 @@ impl OrgAccess {
     /// permission must cover every account or that one; without, any grant
     /// of the action on the workflow suffices.
     pub fn allows(&self, workflow: Workflow, action: Action, account_id: Option<&str>) -> bool {
-        self.permissions.iter().any(|p| {
-            p.workflow == workflow
-                && p.action == action
-                && match (account_id, p.account_id.as_deref()) {
-                    (_, None) => true,
-                    (None, Some(_)) => true,
-                    (Some(want), Some(have)) => want == have,
-                }
-        })
+        self.permissions.iter().any(|p| covers(p, workflow, action, account_id))
+    }
+
+    /// The delegation this member's APPROVE on `workflow` rests on, when they
+    /// do not hold it in their own right; approvals record it.
+    pub fn approving_under(&self, workflow: Workflow, account_id: Option<&str>) -> Option<&DelegatedApproval> {
+        let lent: BTreeSet<&Permission> = self.delegations.iter().flat_map(|d| &d.permissions).collect();
+        let own = self
+            .permissions
+            .iter()
+            .filter(|p| !lent.contains(p))
+            .any(|p| covers(p, workflow, Action::Approve, account_id));
+        if own {
+            return None;
+        }
+        self.delegations.iter().find(|d| d.permissions.iter().any(|p| covers(p, workflow, Action::Approve, account_id)))
     }
 
     /// `USER` or `SERVICE_USER`, as requests and audit records name the caller.
@@ -160,9 +194,14 @@ pub fn effective_permissions(is_owner: bool, roles: &RoleSet, grants: &[Permissi
     set
 }
 
-/// Loads a user's active membership and grants and resolves their access.
-/// Not a member (or removed) → `NOT_FOUND`.
-pub async fn resolve<C: ConnectionTrait>(db: &C, org_id: &str, user_id: &str) -> ServiceResult<OrgAccess> {
+/// Loads a user's active membership, grants and live delegations to them,
+/// and resolves their access at `now`. Not a member (or removed) → `NOT_FOUND`.
+pub async fn resolve<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<OrgAccess> {
     let m = member::Entity::find()
         .filter(member::Column::OrgId.eq(org_id))
         .filter(member::Column::UserId.eq(user_id))
@@ -171,7 +210,81 @@ pub async fn resolve<C: ConnectionTrait>(db: &C, org_id: &str, user_id: &str) ->
         .await?
         .ok_or(ServiceError::NotFound("organization"))?;
     let grants = permission_grant::Entity::find().filter(permission_grant::Column::MemberId.eq(&m.id)).all(db).await?;
-    access_of(m, grants)
+    let member_id = m.id.clone();
+    let access = access_of(m, grants)?;
+    let mut lent = delegations_to(db, org_id, Some(&member_id), now).await?;
+    Ok(with_delegations(access, lent.remove(&member_id).unwrap_or_default()))
+}
+
+/// Live delegations in `org_id` (to one member, or to all), keyed by the
+/// delegate's member id. A delegation lends only what its delegator holds in
+/// their own right while still an active member: removing the delegator or
+/// their APPROVE ends it, and it never chains.
+async fn delegations_to<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    to_member: Option<&str>,
+    now: DateTime<Utc>,
+) -> ServiceResult<HashMap<String, Vec<DelegatedApproval>>> {
+    let mut q = delegation::Entity::find()
+        .filter(delegation::Column::OrgId.eq(org_id))
+        .filter(delegation::Column::RevokedAt.is_null())
+        .filter(delegation::Column::ValidFrom.lte(now))
+        .filter(delegation::Column::ValidUntil.gt(now));
+    if let Some(to) = to_member {
+        q = q.filter(delegation::Column::ToMemberId.eq(to));
+    }
+    let rows = q.all(db).await?;
+    let mut out: HashMap<String, Vec<DelegatedApproval>> = HashMap::new();
+    if rows.is_empty() {
+        return Ok(out);
+    }
+    let from: BTreeSet<&str> = rows.iter().map(|d| d.from_member_id.as_str()).collect();
+    let delegators = member::Entity::find()
+        .filter(member::Column::Id.is_in(from.iter().copied()))
+        .filter(member::Column::Status.eq(MemberStatus::Active.as_str()))
+        .all(db)
+        .await?;
+    let mut grants: HashMap<String, Vec<permission_grant::Model>> = HashMap::new();
+    for g in permission_grant::Entity::find()
+        .filter(permission_grant::Column::MemberId.is_in(from.iter().copied()))
+        .all(db)
+        .await?
+    {
+        grants.entry(g.member_id.clone()).or_default().push(g);
+    }
+    let mut own: HashMap<String, OrgAccess> = HashMap::new();
+    for m in delegators {
+        let g = grants.remove(&m.id).unwrap_or_default();
+        own.insert(m.id.clone(), access_of(m, g)?);
+    }
+    for d in rows {
+        let workflow = Workflow::parse(&d.workflow).map_err(ServiceError::internal)?;
+        let Some(delegator) = own.get(&d.from_member_id) else { continue };
+        let permissions: Vec<Permission> = delegator
+            .permissions
+            .iter()
+            .filter(|p| p.workflow == workflow && p.action == Action::Approve)
+            .cloned()
+            .collect();
+        if !permissions.is_empty() {
+            out.entry(d.to_member_id.clone()).or_default().push(DelegatedApproval {
+                id: d.id,
+                workflow,
+                from_member_id: d.from_member_id,
+                permissions,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn with_delegations(mut access: OrgAccess, lent: Vec<DelegatedApproval>) -> OrgAccess {
+    for d in &lent {
+        access.permissions.extend(d.permissions.iter().cloned());
+    }
+    access.delegations = lent;
+    access
 }
 
 /// A member's access from their row and their grants' rows.
@@ -189,6 +302,7 @@ fn access_of(m: member::Model, grants: Vec<permission_grant::Model>) -> ServiceR
     let roles = RoleSet::from_stored(&m.roles).map_err(ServiceError::internal)?;
     Ok(OrgAccess {
         service: None,
+        delegations: Vec::new(),
         permissions: effective_permissions(m.is_owner, &roles, &grants),
         org_id: m.org_id,
         user_id: m.user_id,
@@ -199,9 +313,13 @@ fn access_of(m: member::Model, grants: Vec<permission_grant::Model>) -> ServiceR
 }
 
 /// [`resolve`] for every active member of `org_id` at once, by user id, in
-/// two queries: for work that must check many members at the same moment
-/// (delivering one event to every subscriber of an organisation).
-pub async fn resolve_all<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<HashMap<String, OrgAccess>> {
+/// a few queries: for work that must check many members at the same moment
+/// (delivering one event to every subscriber, counting approvers).
+pub async fn resolve_all<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<HashMap<String, OrgAccess>> {
     let active = || {
         member::Entity::find()
             .filter(member::Column::OrgId.eq(org_id))
@@ -215,11 +333,13 @@ pub async fn resolve_all<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceRes
     {
         grants.entry(g.member_id.clone()).or_default().push(g);
     }
+    let mut lent = delegations_to(db, org_id, None, now).await?;
     members
         .into_iter()
         .map(|m| {
             let own = grants.remove(&m.id).unwrap_or_default();
-            Ok((m.user_id.clone(), access_of(m, own)?))
+            let delegated = lent.remove(&m.id).unwrap_or_default();
+            Ok((m.user_id.clone(), with_delegations(access_of(m, own)?, delegated)))
         })
         .collect()
 }
@@ -276,7 +396,7 @@ impl Authz {
         if let Some(a) = resolved.get(org_id) {
             return Ok(a.clone());
         }
-        let access = resolve(&self.db, org_id, &user.user_id).await?;
+        let access = resolve(&self.db, org_id, &user.user_id, self.now).await?;
         if !user.two_factor_verified {
             return Err(ServiceError::TwoFactorRequired(
                 "this organisation requires two-factor authentication: enrol with enrollTotp and confirmTotp, \
@@ -328,6 +448,7 @@ pub fn service_user_access(su: &ServiceUserSession, org_id: &str) -> ServiceResu
         roles: RoleSet::default(),
         permissions,
         service: Some(su.clone()),
+        delegations: Vec::new(),
     })
 }
 
@@ -404,6 +525,7 @@ mod tests {
             is_owner: false,
             roles: RoleSet::from_input(&[Role::ReadOnly]).unwrap(),
             service: None,
+            delegations: Vec::new(),
             permissions: effective_permissions(false, &RoleSet::from_input(&[Role::ReadOnly]).unwrap(), &[grant]),
         };
         assert!(access.allows(InitiateWithdrawal, Initiate, Some("acc-1")));

@@ -62,6 +62,9 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// A WebSocket that has not sent `connection_init` within this is closed (seconds).
     pub ws_init_timeout_secs: u64,
+    /// How long a newly whitelisted address waits before it can receive,
+    /// unless the organisation sets its own delay (seconds; default 24 h).
+    pub address_cooling_off_secs: i64,
 }
 
 impl std::fmt::Debug for Config {
@@ -116,6 +119,7 @@ impl Default for Config {
             ws_max_per_identity: 32,
             request_timeout_secs: 30,
             ws_init_timeout_secs: 10,
+            address_cooling_off_secs: 24 * 3600,
         }
     }
 }

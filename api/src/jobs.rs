@@ -1,7 +1,7 @@
 //! What the background jobs do: the `workers` runtime calls these, and they
 //! call the services.
 
-use crate::service::{balance_alerts, invitations, limits, notifications, requests};
+use crate::service::{approver_notices, balance_alerts, invitations, limits, notifications, requests};
 use crate::state::AppState;
 use std::sync::Arc;
 use workers::{DeliverInvitation, DeliverNotification, Handlers, JobError};
@@ -102,6 +102,16 @@ impl Handlers for ApiHandlers {
             for org in &changed {
                 st.bus.publish_alert(org);
             }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn send_approver_digests(&self) -> Result<(), JobError> {
+        self.counted("send_approver_digests", async move {
+            let st = &self.state;
+            let jobs = approver_notices::send_due(&st.db, &st.public_url, st.clock.now()).await?;
+            requests::enqueue(&st.queue, jobs).await;
             Ok(())
         })
         .await

@@ -36,7 +36,7 @@ pub struct AppState {
 impl AppState {
     /// What governed operations need, at the current time.
     pub fn op_env(&self) -> OpEnv<'_> {
-        OpEnv { now: self.clock.now(), key: &self.key }
+        OpEnv { now: self.clock.now(), key: &self.key, cooling_off_default: self.config.address_cooling_off_secs }
     }
 
     /// The request engine, at the current time.

@@ -42,6 +42,8 @@ pub async fn seed_orgs(db: &DatabaseConnection, n: usize) -> anyhow::Result<()> 
                 audit_head: Set(api::service::audit::GENESIS.into()),
                 created_at: Set(now),
                 pause_on_low_balance: Set(false),
+                address_cooling_off_secs: Set(None),
+                withdrawal_window: Set(None),
             });
             alerts.push(balance_alert::ActiveModel {
                 org_id: Set(org.clone()),

@@ -104,6 +104,8 @@ pub fn config(db: &Database) -> Config {
         rate_limit_per_minute: 0,
         ws_max_per_identity: 100_000,
         run_workers: false,
+        // The withdrawal scenario whitelists an address and withdraws at once.
+        address_cooling_off_secs: 0,
         ..Config::default()
     }
 }

@@ -152,6 +152,7 @@ pub async fn join(db: &DatabaseConnection, org: &str, who: &[Person], roles: &[R
                     status: Set("ACTIVE".into()),
                     created_at: Set(now),
                     removed_at: Set(None),
+                    approval_notices: Set(true),
                 }
             })
             .collect();

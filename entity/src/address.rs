@@ -14,6 +14,8 @@ pub struct Model {
     pub label: String,
     pub status: String,
     pub created_at: DateTimeUtc,
+    /// Withdrawals to it are refused before this (cooling-off); `None`: at once.
+    pub usable_from: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -35,6 +35,9 @@ pub struct Model {
     pub last_used_ip: Option<String>,
     pub created_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
+    /// The secret a rotation replaced, still accepted until `previous_valid_until`.
+    pub previous_secret_sealed: Option<String>,
+    pub previous_valid_until: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,8 @@ pub struct Model {
     /// The approving user.
     pub approver_id: String,
     pub at: DateTimeUtc,
+    /// The delegation the approver acted under, if their APPROVE came from one.
+    pub delegation_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

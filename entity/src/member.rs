@@ -15,6 +15,8 @@ pub struct Model {
     pub status: String,
     pub created_at: DateTimeUtc,
     pub removed_at: Option<DateTimeUtc>,
+    /// E-mail this member when a request starts waiting for their approval.
+    pub approval_notices: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

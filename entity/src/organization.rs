@@ -17,6 +17,10 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Refuse new withdrawals while the stablecoin balance alert is LOW.
     pub pause_on_low_balance: bool,
+    /// Delay before a new address can receive; `None`: the deployment default.
+    pub address_cooling_off_secs: Option<i32>,
+    /// When withdrawals may be made, as JSON; `None`: at any time.
+    pub withdrawal_window: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

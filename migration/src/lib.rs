@@ -13,6 +13,7 @@ mod m0005_ledger;
 mod m0006_withdrawals;
 mod m0007_balance_alerts;
 mod m0008_policy_versions_and_pause;
+mod m0009_beyond;
 
 /// Applies every step in order; `countersign migrate` and `serve` call `Migrator::up`.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_withdrawals::Migration),
             Box::new(m0007_balance_alerts::Migration),
             Box::new(m0008_policy_versions_and_pause::Migration),
+            Box::new(m0009_beyond::Migration),
         ]
     }
 }

@@ -122,6 +122,9 @@ async fn start(dir: tempfile::TempDir, database_url: String, adjust: impl FnOnce
         operator_token: Some("operator-test-token".into()),
         master_key: Some("42".repeat(32)),
         mail_retry_base_ms: 50,
+        // Most tests whitelist an address and withdraw to it at once; the
+        // cooling-off test (beyond.rs) sets the production default back.
+        address_cooling_off_secs: 0,
         ..Config::default()
     };
     adjust(&mut config);
@@ -333,6 +336,7 @@ impl TestApp {
         h.sweep_deliveries().await.expect("sweep");
         h.expire_requests().await.expect("expire");
         h.recompute_balance_alerts().await.expect("recompute");
+        h.send_approver_digests().await.expect("approver digests");
     }
 
     /// Runs the 00:00 UTC job now, as the worker's cron tick would.

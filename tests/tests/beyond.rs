@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use tests::{Backend, TestApp, both_backends, spawn};
+use tests::{Backend, TestApp, both_backends, spawn, spawn_with};
 
 const SET_POLICY: &str = "mutation($o:ID!,$w:Workflow!,$n:Int!){ setPolicy(orgId:$o,workflow:$w,input:{requiredApprovals:$n,alwaysRequireApproval:true}){ request{ status policyVersion } } }";
 const INVITE: &str = "mutation($o:ID!,$e:String!){ inviteMember(orgId:$o,email:$e,roles:[READ_ONLY]){ request{ id status approvalsRequired policyVersion } } }";
@@ -182,7 +182,311 @@ async fn withdrawals_pause_while_the_balance_is_low(backend: Backend) {
     );
 }
 
-both_backends!(requests_keep_the_policy_they_were_made_under, withdrawals_pause_while_the_balance_is_low);
+async fn rotated_keys_overlap_for_their_grace_period(backend: Backend) {
+    // A burst of 20 requests per identity: refusals must not spend it.
+    let app = spawn_with(backend, |c| {
+        c.rate_limit_per_minute = 600;
+        c.rate_limit_burst = 20;
+    })
+    .await;
+    let owner = app.user("owner@example.com").await;
+    let org = app.create_org(&owner, "Acme").await;
+    let create = "mutation($o:ID!){ createServiceUser(orgId:$o,input:{name:\"bot\",scopes:[QUERY_FUNDS]}){ apiKey{ keyId secret } } }";
+    let d = app.ok(Some(&owner.token), create, json!({"o": org})).await;
+    let k = &d["createServiceUser"]["apiKey"];
+    let old = (k["keyId"].as_str().unwrap().to_string(), k["secret"].as_str().unwrap().to_string());
+    let q = "{ viewer { serviceUser { name } } }";
+    let update =
+        "mutation($o:ID!,$k:ID!,$p:ApiKeyPatch!){ updateApiKey(orgId:$o,keyId:$k,input:$p){ request{ status } } }";
+
+    // Refused for its IP range: no nonce consumed, no allowance spent. (A
+    // nonce window lets the 20 requests below arrive in any order.)
+    let p = json!({"ipAllowlist": ["10.0.0.0/8"], "nonceWindow": 1000});
+    app.ok(Some(&owner.token), update, json!({"o": org, "k": old.0, "p": p})).await;
+    for n in 1..=12 {
+        let (s, b) = app.signed(&old, n, q, json!({})).await;
+        assert_eq!((s, b["errors"][0]["extensions"]["code"].as_str()), (403, Some("FORBIDDEN")));
+    }
+    let p = json!({"ipAllowlist": ["127.0.0.0/8", "::1/128"]});
+    app.ok(Some(&owner.token), update, json!({"o": org, "k": old.0, "p": p})).await;
+    let burst = futures_util::future::join_all((1..=20).map(|n| app.signed(&old, n, q, json!({})))).await;
+    let statuses: Vec<u16> = burst.iter().map(|(s, _)| *s).collect();
+    assert_eq!(statuses, vec![200; 20], "nonces 1-20 unused and the whole burst intact");
+    // The allowance refills at 10 a second (real time): enough for the rest.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    app.ok(Some(&owner.token), update, json!({"o": org, "k": old.0, "p": {"nonceWindow": null}})).await;
+    app.clock.advance(chrono::Duration::seconds(60));
+
+    // Grace is bounded to a day and must be a duration.
+    let rotate = "mutation($o:ID!,$k:ID!,$g:Duration){ rotateApiKey(orgId:$o,keyId:$k,grace:$g){ request{ status } apiKey{ secret } } }";
+    for bad in ["P2D", "PT25H", "1 hour", "-PT1H"] {
+        let body = app.gql(Some(&owner.token), rotate, json!({"o": org, "k": old.0, "g": bad})).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_INPUT", "{bad}: {body}");
+    }
+
+    // Rotation with an hour of overlap: both secrets work, then only the new.
+    let before = app.now();
+    let d = app.ok(Some(&owner.token), rotate, json!({"o": org, "k": old.0, "g": "PT1H"})).await;
+    let after = app.now();
+    let new = (old.0.clone(), d["rotateApiKey"]["apiKey"]["secret"].as_str().unwrap().to_string());
+    let keys = "query($o:ID!){ organization(id:$o){ serviceUsers{ keys{ previousSecretValidUntil } } } }";
+    let d = app.ok(Some(&owner.token), keys, json!({"o": org})).await;
+    let until =
+        d["organization"]["serviceUsers"][0]["keys"][0]["previousSecretValidUntil"].as_str().unwrap().to_string();
+    let until = chrono::DateTime::parse_from_rfc3339(&until).unwrap();
+    let hour = chrono::Duration::hours(1);
+    assert!(before + hour <= until && until <= after + hour, "{until}: an hour after the rotation");
+    assert_eq!(app.signed(&old, 24, q, json!({})).await.0, 200, "old secret within the grace");
+    assert_eq!(app.signed(&new, 25, q, json!({})).await.0, 200, "new secret at once");
+    app.clock.advance(chrono::Duration::minutes(59));
+    assert_eq!(app.signed(&old, 26, q, json!({})).await.0, 200, "old secret one minute before the end");
+    app.clock.advance(chrono::Duration::minutes(1));
+    assert_eq!(app.signed(&old, 27, q, json!({})).await.0, 401, "old secret refused after the grace");
+    assert_eq!(app.signed(&new, 27, q, json!({})).await.0, 200, "the refusal consumed no nonce");
+    let owner_token = app.sign_in(&owner).await;
+    let d = app.ok(Some(&owner_token), keys, json!({"o": org})).await;
+    assert_eq!(d["organization"]["serviceUsers"][0]["keys"][0]["previousSecretValidUntil"], Value::Null);
+
+    // Revocation cuts a secret still within its grace at once.
+    let d = app.ok(Some(&owner_token), rotate, json!({"o": org, "k": old.0, "g": "P1D"})).await;
+    let newest = (old.0.clone(), d["rotateApiKey"]["apiKey"]["secret"].as_str().unwrap().to_string());
+    assert_eq!(app.signed(&new, 28, q, json!({})).await.0, 200);
+    assert_eq!(app.signed(&newest, 29, q, json!({})).await.0, 200);
+    app.ok(
+        Some(&owner_token),
+        "mutation($o:ID!,$k:ID!){ revokeApiKey(orgId:$o,keyId:$k){ request{ status } } }",
+        json!({"o": org, "k": old.0}),
+    )
+    .await;
+    assert_eq!(app.signed(&new, 30, q, json!({})).await.0, 401);
+    assert_eq!(app.signed(&newest, 31, q, json!({})).await.0, 401);
+
+    // The audit trail records the overlap.
+    let d = app
+        .ok(
+            Some(&owner_token),
+            "query($o:ID!){ organization(id:$o){ auditLog(first:20){ edges{ node{ action after } } } } }",
+            json!({"o": org}),
+        )
+        .await;
+    let text = d.to_string();
+    assert!(text.contains("PT3600S") && text.contains("PT86400S"), "{text}");
+}
+
+async fn new_addresses_cool_off_before_they_receive(backend: Backend) {
+    let app = spawn_with(backend, |c| c.address_cooling_off_secs = 24 * 3600).await;
+    let owner = app.user("owner@example.com").await;
+    let org = app.create_org(&owner, "Acme").await;
+    let (maker, _) = app.add_member(&owner, &org, "maker@example.com", &["MAKER"]).await;
+    app.add_member(&owner, &org, "approver@example.com", &["APPROVER"]).await;
+    app.add_member(&owner, &org, "signer@example.com", &["SIGNER"]).await;
+    let d = app
+        .ok(
+            Some(&owner.token),
+            "query($o:ID!){ organization(id:$o){ addressCoolingOff accounts{ id } } }",
+            json!({"o": org}),
+        )
+        .await;
+    assert_eq!(d["organization"]["addressCoolingOff"], "PT86400S", "the deployment default: a day");
+    let account = d["organization"]["accounts"][0]["id"].as_str().unwrap().to_string();
+    app.credit(&account, "USDC", "1000", "custody-1").await;
+    let add = |address: &str| json!({"o": org, "i": {"accountId": account, "asset": "USDC", "network": "ethereum", "address": address, "label": address}});
+    let add_address = "mutation($o:ID!,$i:AddressInput!){ addAddress(orgId:$o,input:$i){ request{ status } } }";
+    let addresses = "query($o:ID!){ organization(id:$o){ addresses{ id address usableFrom coolingOff } } }";
+    let address_of = |d: &Value, address: &str| {
+        d["organization"]["addresses"].as_array().unwrap().iter().find(|a| a["address"] == address).unwrap().clone()
+    };
+    let withdraw = |address_id: &Value| json!({"o": org, "i": {"accountId": account, "asset": "USDC", "amount": "10", "addressId": address_id}});
+
+    let before = app.now();
+    app.ok(Some(&owner.token), add_address, add("0xA11ce")).await;
+    let after = app.now();
+    let a = address_of(&app.ok(Some(&maker.token), addresses, json!({"o": org})).await, "0xA11ce");
+    let usable = chrono::DateTime::parse_from_rfc3339(a["usableFrom"].as_str().unwrap()).unwrap();
+    let day = chrono::Duration::hours(24);
+    assert!(before + day <= usable && usable <= after + day, "{usable}: a day after it was whitelisted");
+    assert_eq!(a["coolingOff"], true);
+
+    // Refused while cooling off, saying until when; nothing held or written.
+    let body = app.gql(Some(&maker.token), WITHDRAW, withdraw(&a["id"])).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "ADDRESS_COOLING_OFF", "{body}");
+    let until = body["errors"][0]["extensions"]["usableFrom"].as_str().unwrap();
+    assert_eq!(chrono::DateTime::parse_from_rfc3339(until).unwrap(), usable);
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("can receive from"), "{body}");
+    let d = app
+        .ok(
+            Some(&owner.token),
+            "query($o:ID!){ organization(id:$o){ accounts{ holdings{ held } } requests(first:50){ edges{ node{ operation } } } } }",
+            json!({"o": org}),
+        )
+        .await;
+    assert_eq!(d["organization"]["accounts"][0]["holdings"][0]["held"], "0");
+    assert!(!d.to_string().contains("WITHDRAW\""), "no withdrawal request written: {d}");
+
+    // The dry run names the same refusal.
+    let d = app
+        .ok(
+            Some(&maker.token),
+            "query($o:ID!,$i:WithdrawalInput!){ simulateWithdrawal(orgId:$o,input:$i){ outcome failures{ code } } }",
+            withdraw(&a["id"]),
+        )
+        .await;
+    assert_eq!(d["simulateWithdrawal"]["failures"], json!([{"code": "ADDRESS_COOLING_OFF"}]), "{d}");
+
+    let usable = usable.with_timezone(&chrono::Utc);
+    travel_to(&app, usable - chrono::Duration::minutes(5));
+    let maker_token = app.sign_in(&maker).await;
+    let owner_token = app.sign_in(&owner).await;
+    travel_to(&app, usable - chrono::Duration::seconds(1));
+    assert_eq!(app.err(Some(&maker_token), WITHDRAW, withdraw(&a["id"])).await, "ADDRESS_COOLING_OFF");
+    travel_to(&app, usable);
+    let d = app.ok(Some(&maker_token), WITHDRAW, withdraw(&a["id"])).await;
+    assert_eq!(d["withdraw"]["request"]["status"], "APPROVED");
+    let a = address_of(&app.ok(Some(&maker_token), addresses, json!({"o": org})).await, "0xA11ce");
+    assert_eq!(a["coolingOff"], false);
+
+    // The organisation shortens its delay for addresses whitelisted from now on.
+    let set = "mutation($o:ID!,$d:Duration!){ setAddressCoolingOff(orgId:$o,delay:$d){ request{ status } } }";
+    for bad in ["P31D", "PT-1H", "soon"] {
+        let body = app.gql(Some(&owner_token), set, json!({"o": org, "d": bad})).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_INPUT", "{bad}: {body}");
+    }
+    let d = app.ok(Some(&owner_token), set, json!({"o": org, "d": "PT2H"})).await;
+    assert_eq!(d["setAddressCoolingOff"]["request"]["status"], "COMPLETED");
+    app.ok(Some(&owner_token), add_address, add("0xB0b")).await;
+    let b = address_of(&app.ok(Some(&maker_token), addresses, json!({"o": org})).await, "0xB0b");
+    assert_eq!(app.err(Some(&maker_token), WITHDRAW, withdraw(&b["id"])).await, "ADDRESS_COOLING_OFF");
+    app.clock.advance(chrono::Duration::hours(2));
+    let maker_token = app.sign_in(&maker).await;
+    let d = app.ok(Some(&maker_token), WITHDRAW, withdraw(&b["id"])).await;
+    assert_eq!(d["withdraw"]["request"]["status"], "APPROVED");
+}
+
+/// Moves the test clock forward to `at`.
+fn travel_to(app: &TestApp, at: chrono::DateTime<chrono::Utc>) {
+    let now = app.now();
+    assert!(at >= now, "the clock only moves forward");
+    app.clock.advance(at - now);
+}
+
+/// The first Monday after `now`, at `hh:mm` in Zurich, in UTC.
+fn next_zurich_monday(now: chrono::DateTime<chrono::Utc>, hh: u32, mm: u32) -> chrono::DateTime<chrono::Utc> {
+    use chrono::{Datelike, TimeZone};
+    let tz = chrono_tz::Europe::Zurich;
+    let mut day = now.with_timezone(&tz).date_naive() + chrono::Duration::days(1);
+    while day.weekday() != chrono::Weekday::Mon {
+        day += chrono::Duration::days(1);
+    }
+    tz.from_local_datetime(&day.and_hms_opt(hh, mm, 0).unwrap()).unwrap().with_timezone(&chrono::Utc)
+}
+
+async fn withdrawals_keep_to_the_window(backend: Backend) {
+    let app = spawn(backend).await;
+    let owner = app.user("owner@example.com").await;
+    let org = app.create_org(&owner, "Acme").await;
+    let (maker, _) = app.add_member(&owner, &org, "maker@example.com", &["MAKER"]).await;
+    let (approver, _) = app.add_member(&owner, &org, "approver@example.com", &["APPROVER"]).await;
+    app.add_member(&owner, &org, "signer@example.com", &["SIGNER"]).await;
+    let d =
+        app.ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ accounts{ id } } }", json!({"o": org})).await;
+    let account = d["organization"]["accounts"][0]["id"].as_str().unwrap().to_string();
+    app.credit(&account, "USDC", "1000", "custody-1").await;
+    app.ok(
+        Some(&owner.token),
+        "mutation($o:ID!,$i:AddressInput!){ addAddress(orgId:$o,input:$i){ request{ status } } }",
+        json!({"o": org, "i": {"accountId": account, "asset": "USDC", "network": "ethereum", "address": "0xA11ce", "label": "cold"}}),
+    )
+    .await;
+    let d =
+        app.ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ addresses{ id } } }", json!({"o": org})).await;
+    let withdraw = json!({"o": org, "i": {"accountId": account, "asset": "USDC", "amount": "10", "addressId": d["organization"]["addresses"][0]["id"]}});
+    let set =
+        "mutation($o:ID!,$i:WithdrawalWindowInput){ setWithdrawalWindow(orgId:$o,input:$i){ request{ status } } }";
+    let office = |outside: &str| json!({"o": org, "i": {"timeZone": "Europe/Zurich", "days": ["MON", "TUE", "WED", "THU", "FRI"], "opens": "08:00", "closes": "18:00", "outside": outside}});
+
+    // Bad windows are refused before anything is written.
+    for bad in [
+        json!({"timeZone": "Mars/Olympus", "days": ["MON"], "opens": "08:00", "closes": "18:00"}),
+        json!({"timeZone": "UTC", "days": [], "opens": "08:00", "closes": "18:00"}),
+        json!({"timeZone": "UTC", "days": ["MON"], "opens": "18:00", "closes": "08:00"}),
+        json!({"timeZone": "UTC", "days": ["MON"], "opens": "8am", "closes": "18:00"}),
+        json!({"timeZone": "UTC", "days": ["FUNDAY"], "opens": "08:00", "closes": "18:00"}),
+    ] {
+        let body = app.gql(Some(&owner.token), set, json!({"o": org, "i": bad})).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_INPUT", "{body}");
+    }
+    let d = app.ok(Some(&owner.token), set, office("REFUSE")).await;
+    assert_eq!(d["setWithdrawalWindow"]["request"]["status"], "COMPLETED");
+
+    // Monday 09:00 in Zurich: open.
+    let monday = next_zurich_monday(app.now(), 9, 0);
+    travel_to(&app, monday - chrono::Duration::minutes(10));
+    let maker_t = app.sign_in(&maker).await;
+    travel_to(&app, monday);
+    let window =
+        "query($o:ID!){ organization(id:$o){ withdrawalWindow{ timeZone days opens closes outside openNow } } }";
+    let d = app.ok(Some(&maker_t), window, json!({"o": org})).await;
+    assert_eq!(
+        d["organization"]["withdrawalWindow"],
+        json!({"timeZone": "Europe/Zurich", "days": ["MON", "TUE", "WED", "THU", "FRI"], "opens": "08:00", "closes": "18:00", "outside": "REFUSE", "openNow": true})
+    );
+    let d = app.ok(Some(&maker_t), WITHDRAW, withdraw.clone()).await;
+    assert_eq!(d["withdraw"]["request"]["status"], "APPROVED");
+
+    // Monday 18:00 (closing time is exclusive) and Saturday: refused, nothing held.
+    travel_to(&app, monday + chrono::Duration::hours(9) - chrono::Duration::minutes(10));
+    let maker_t = app.sign_in(&maker).await;
+    travel_to(&app, monday + chrono::Duration::hours(9));
+    let body = app.gql(Some(&maker_t), WITHDRAW, withdraw.clone()).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "OUTSIDE_WINDOW", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("Europe/Zurich"), "{body}");
+    let d = app
+        .ok(
+            Some(&maker_t),
+            "query($o:ID!,$i:WithdrawalInput!){ simulateWithdrawal(orgId:$o,input:$i){ outcome failures{ code } } }",
+            withdraw.clone(),
+        )
+        .await;
+    assert_eq!(d["simulateWithdrawal"], json!({"outcome": "REFUSED", "failures": [{"code": "OUTSIDE_WINDOW"}]}));
+    let saturday = monday + chrono::Duration::days(5) + chrono::Duration::hours(1);
+    travel_to(&app, saturday - chrono::Duration::minutes(10));
+    let (owner_t, maker_t, approver_t) =
+        (app.sign_in(&owner).await, app.sign_in(&maker).await, app.sign_in(&approver).await);
+    travel_to(&app, saturday);
+    assert_eq!(app.err(Some(&maker_t), WITHDRAW, withdraw.clone()).await, "OUTSIDE_WINDOW");
+    let d = app
+        .ok(Some(&owner_t), "query($o:ID!){ organization(id:$o){ accounts{ holdings{ held } } } }", json!({"o": org}))
+        .await;
+    assert_eq!(d["organization"]["accounts"][0]["holdings"][0]["held"], "10", "only Monday's withdrawal is held");
+
+    // With REQUIRE_APPROVAL, a weekend withdrawal waits for an approver instead.
+    app.ok(Some(&owner_t), set, office("REQUIRE_APPROVAL")).await;
+    let d = app
+        .ok(Some(&maker_t), "mutation($o:ID!,$i:WithdrawalInput!){ withdraw(orgId:$o,input:$i){ request{ id status approvalsRequired waitingReason } } }", withdraw.clone())
+        .await;
+    let r = &d["withdraw"]["request"];
+    assert_eq!((r["status"].as_str(), r["approvalsRequired"].as_i64()), (Some("PENDING_APPROVAL"), Some(1)), "{d}");
+    assert!(r["waitingReason"].as_str().unwrap().contains("outside the withdrawal window"), "{d}");
+    let d = app
+        .ok(Some(&approver_t), "mutation($r:ID!){ approveRequest(requestId:$r){ status } }", json!({"r": r["id"]}))
+        .await;
+    assert_eq!(d["approveRequest"]["status"], "APPROVED");
+
+    // Lifting the window lets withdrawals through at any time again.
+    app.ok(Some(&owner_t), set, json!({"o": org, "i": null})).await;
+    let d = app.ok(Some(&maker_t), window, json!({"o": org})).await;
+    assert_eq!(d["organization"]["withdrawalWindow"], Value::Null);
+    let d = app.ok(Some(&maker_t), WITHDRAW, withdraw.clone()).await;
+    assert_eq!(d["withdraw"]["request"]["status"], "APPROVED");
+}
+
+both_backends!(
+    withdrawals_keep_to_the_window,
+    new_addresses_cool_off_before_they_receive,
+    requests_keep_the_policy_they_were_made_under,
+    withdrawals_pause_while_the_balance_is_low,
+    rotated_keys_overlap_for_their_grace_period
+);
 
 const SIMULATE: &str = "query($o:ID!,$i:WithdrawalInput!){ simulateWithdrawal(orgId:$o,input:$i){ outcome status approvalsRequired failures{ code layer message } eligibleApprovers{ email } usageAfter{ layer usedTodayUsd heldUsd } } }";
 const REAL: &str =
@@ -344,3 +648,219 @@ async fn a_dry_run_answers_what_the_real_call_then_does(backend: Backend) {
 }
 
 both_backends!(a_dry_run_answers_what_the_real_call_then_does);
+
+/// The e-mails in the outbox to `email` whose subject contains `subject`,
+/// with quoted-printable soft line breaks undone.
+fn mails_to(app: &TestApp, email: &str, subject: &str) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(&app.outbox) else { return Vec::new() };
+    dir.flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .map(|t| t.replace("=\r\n", "").replace("=\n", "").replace("=3D", "="))
+        .filter(|t| t.contains(&format!("To: {email}")) && t.contains(subject))
+        .collect()
+}
+
+/// Waits until `email` has `n` digests, then a little longer to see no more come.
+async fn digests(app: &TestApp, email: &str, n: usize) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while mails_to(app, email, "for your approval").len() < n {
+        assert!(tokio::time::Instant::now() < deadline, "{email} did not get {n} digest(s)");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let all = mails_to(app, email, "for your approval");
+    assert_eq!(all.len(), n, "{email}: exactly {n} digest(s)");
+    all
+}
+
+async fn withdrawal_setup(app: &TestApp, owner: &tests::Session, org: &str) -> Value {
+    let d =
+        app.ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ accounts{ id } } }", json!({"o": org})).await;
+    let account = d["organization"]["accounts"][0]["id"].as_str().unwrap().to_string();
+    app.credit(&account, "USDC", "1000", "custody-1").await;
+    app.ok(
+        Some(&owner.token),
+        "mutation($o:ID!,$i:AddressInput!){ addAddress(orgId:$o,input:$i){ request{ status } } }",
+        json!({"o": org, "i": {"accountId": account, "asset": "USDC", "network": "ethereum", "address": "0xA11ce", "label": "cold"}}),
+    )
+    .await;
+    let d =
+        app.ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ addresses{ id } } }", json!({"o": org})).await;
+    app.ok(
+        Some(&owner.token),
+        "mutation($o:ID!){ setPolicy(orgId:$o,workflow:INITIATE_WITHDRAWAL,input:{requiredApprovals:1,alwaysRequireApproval:true}){ request{ status } } }",
+        json!({"o": org}),
+    )
+    .await;
+    json!({"accountId": account, "asset": "USDC", "addressId": d["organization"]["addresses"][0]["id"]})
+}
+
+fn amount(base: &Value, amount: &str) -> Value {
+    let mut i = base.clone();
+    i["amount"] = json!(amount);
+    i
+}
+
+async fn approvers_get_one_digest_a_minute_unless_they_opt_out(backend: Backend) {
+    let app = spawn(backend).await;
+    let owner = app.user("owner@example.com").await;
+    let org = app.create_org(&owner, "Acme").await;
+    let (maker, _) = app.add_member(&owner, &org, "maker@example.com", &["MAKER"]).await;
+    app.add_member(&owner, &org, "alice@example.com", &["APPROVER"]).await;
+    let (bob, bob_member) = app.add_member(&owner, &org, "bob@example.com", &["APPROVER"]).await;
+    app.add_member(&owner, &org, "signer@example.com", &["SIGNER"]).await;
+    let w = withdrawal_setup(&app, &owner, &org).await;
+
+    // Bob opts out.
+    let d = app
+        .ok(
+            Some(&bob.token),
+            "mutation($o:ID!){ setApprovalNotices(orgId:$o,enabled:false){ id approvalNotices } }",
+            json!({"o": org}),
+        )
+        .await;
+    assert_eq!(d["setApprovalNotices"], json!({"id": bob_member, "approvalNotices": false}));
+
+    let d = app.ok(Some(&maker.token), WITHDRAW, json!({"o": org, "i": amount(&w, "25")})).await;
+    let first = d["withdraw"]["request"]["id"].as_str().unwrap().to_string();
+    assert_eq!(d["withdraw"]["request"]["status"], "PENDING_APPROVAL");
+    app.run_minutely_jobs().await;
+    let mail = digests(&app, "alice@example.com", 1).await.remove(0);
+    assert!(mail.contains("Subject: [Acme] a request waits for your approval"), "{mail}");
+    for what in ["WITHDRAW", "maker@example.com", "Amount: 25 USDC", &format!("/#/requests/{first}")] {
+        assert!(mail.contains(what), "{what} in {mail}");
+    }
+    digests(&app, "owner@example.com", 1).await;
+    assert!(mails_to(&app, "bob@example.com", "approval").is_empty(), "bob opted out");
+    assert!(mails_to(&app, "maker@example.com", "approval").is_empty(), "the requester approves nothing");
+
+    // Two more within the minute: no second digest until a minute has passed,
+    // then one digest with both.
+    for a in ["26", "27"] {
+        app.ok(Some(&maker.token), WITHDRAW, json!({"o": org, "i": amount(&w, a)})).await;
+    }
+    app.run_minutely_jobs().await;
+    digests(&app, "alice@example.com", 1).await;
+    app.clock.advance(chrono::Duration::seconds(61));
+    app.run_minutely_jobs().await;
+    let mails = digests(&app, "alice@example.com", 2).await;
+    let second = mails.iter().find(|m| m.contains("2 requests wait")).expect("a digest of two");
+    assert!(second.contains("Amount: 26 USDC") && second.contains("Amount: 27 USDC"), "{second}");
+    app.run_minutely_jobs().await;
+    digests(&app, "alice@example.com", 2).await;
+
+    // The opt-out is audited.
+    let d = app
+        .ok(
+            Some(&owner.token),
+            "query($o:ID!){ organization(id:$o){ auditLog(first:100){ edges{ node{ action } } } } }",
+            json!({"o": org}),
+        )
+        .await;
+    assert!(d.to_string().contains("APPROVAL_NOTICES_SET"));
+}
+
+const DELEGATE: &str =
+    "mutation($o:ID!,$i:DelegationInput!){ delegateApproval(orgId:$o,input:$i){ request{ status } } }";
+const APPROVE: &str = "mutation($r:ID!){ approveRequest(requestId:$r){ status approvals{ delegationId } } }";
+
+async fn approval_can_be_delegated_for_a_while(backend: Backend) {
+    let app = spawn(backend).await;
+    let owner = app.user("owner@example.com").await;
+    let org = app.create_org(&owner, "Acme").await;
+    let (maker, maker_member) = app.add_member(&owner, &org, "maker@example.com", &["MAKER"]).await;
+    let (alice, alice_member) = app.add_member(&owner, &org, "alice@example.com", &["APPROVER"]).await;
+    let (bob, bob_member) = app.add_member(&owner, &org, "bob@example.com", &["MAKER"]).await;
+    app.add_member(&owner, &org, "signer@example.com", &["SIGNER"]).await;
+    let w = withdrawal_setup(&app, &owner, &org).await;
+    let until = |days: i64| (app.now() + chrono::Duration::days(days)).to_rfc3339();
+    let lend = |to: &str, until: String| json!({"o": org, "i": {"toMemberId": to, "workflow": "INITIATE_WITHDRAWAL", "until": until}});
+
+    // Refusals: no APPROVE to lend, lent APPROVE cannot be lent on, bad periods.
+    assert_eq!(app.err(Some(&maker.token), DELEGATE, lend(&bob_member, until(7))).await, "FORBIDDEN");
+    for (input, why) in [
+        (lend(&bob_member, (app.now() - chrono::Duration::hours(1)).to_rfc3339()), "in the past"),
+        (lend(&bob_member, until(91)), "longer than 90 days"),
+        (lend(&alice_member, until(7)), "to oneself"),
+    ] {
+        assert_eq!(app.err(Some(&alice.token), DELEGATE, input).await, "BAD_INPUT", "{why}");
+    }
+
+    // Alice lends her APPROVE on withdrawals to Bob for a week.
+    let d = app.ok(Some(&alice.token), DELEGATE, lend(&bob_member, until(7))).await;
+    assert_eq!(d["delegateApproval"]["request"]["status"], "COMPLETED");
+    let members = "query($o:ID!){ organization(id:$o){ members{ id delegationsGiven{ id toMemberId active } delegationsReceived{ id fromMemberId workflow active } } } }";
+    let d = app.ok(Some(&owner.token), members, json!({"o": org})).await;
+    let member =
+        |id: &str| d["organization"]["members"].as_array().unwrap().iter().find(|m| m["id"] == id).unwrap().clone();
+    let given = &member(&alice_member)["delegationsGiven"][0];
+    let received = &member(&bob_member)["delegationsReceived"][0];
+    assert_eq!((given["toMemberId"].as_str(), given["active"].as_bool()), (Some(bob_member.as_str()), Some(true)));
+    assert_eq!(received["fromMemberId"], alice_member);
+    assert_eq!(received["workflow"], "INITIATE_WITHDRAWAL");
+    assert_eq!(given["id"], received["id"]);
+    let delegation = given["id"].clone();
+    assert_eq!(app.err(Some(&bob.token), DELEGATE, lend(&maker_member, until(3))).await, "FORBIDDEN", "no chains");
+
+    // Bob counts as an approver and approves the maker's withdrawal; the
+    // approval and the audit trail name the delegation.
+    let d = app.ok(Some(&maker.token), WITHDRAW, json!({"o": org, "i": amount(&w, "10")})).await;
+    let r = d["withdraw"]["request"]["id"].clone();
+    let eligible = "query($r:ID!){ request(id:$r){ eligibleApprovers{ email } } }";
+    let d = app.ok(Some(&owner.token), eligible, json!({"r": r})).await;
+    assert!(d.to_string().contains("bob@example.com"), "{d}");
+    let d = app.ok(Some(&bob.token), APPROVE, json!({"r": r})).await;
+    assert_eq!(d["approveRequest"], json!({"status": "APPROVED", "approvals": [{"delegationId": delegation}]}));
+    let d = app
+        .ok(
+            Some(&owner.token),
+            "query($o:ID!){ organization(id:$o){ auditLog(first:100){ edges{ node{ action after } } } } }",
+            json!({"o": org}),
+        )
+        .await;
+    let approved = d["organization"]["auditLog"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["action"] == "REQUEST_APPROVED")
+        .unwrap()["node"]["after"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(approved.contains(delegation.as_str().unwrap()) && approved.contains(&alice_member), "{approved}");
+
+    // Never for his own request.
+    let d = app.ok(Some(&bob.token), WITHDRAW, json!({"o": org, "i": amount(&w, "11")})).await;
+    let own = d["withdraw"]["request"]["id"].clone();
+    assert_eq!(app.err(Some(&bob.token), APPROVE, json!({"r": own})).await, "SELF_APPROVAL");
+
+    // It lapses by itself after the week.
+    let d = app.ok(Some(&maker.token), WITHDRAW, json!({"o": org, "i": amount(&w, "12")})).await;
+    let later = d["withdraw"]["request"]["id"].clone();
+    app.clock.advance(chrono::Duration::days(7));
+    let (owner_t, bob_t, alice_t) = (app.sign_in(&owner).await, app.sign_in(&bob).await, app.sign_in(&alice).await);
+    assert_eq!(app.err(Some(&bob_t), APPROVE, json!({"r": later})).await, "FORBIDDEN", "lapsed");
+    let d = app.ok(Some(&owner_t), eligible, json!({"r": later})).await;
+    assert!(!d.to_string().contains("bob@example.com"), "{d}");
+    let d = app.ok(Some(&owner_t), members, json!({"o": org})).await;
+    assert!(!d.to_string().contains("\"active\":true"), "{d}");
+
+    // A new one, revoked at once by an administrator.
+    let d = app.ok(Some(&alice_t), DELEGATE, json!({"o": org, "i": {"toMemberId": bob_member, "workflow": "INITIATE_WITHDRAWAL", "until": (app.now() + chrono::Duration::days(2)).to_rfc3339()}})).await;
+    assert_eq!(d["delegateApproval"]["request"]["status"], "COMPLETED");
+    let d = app.ok(Some(&owner_t), members, json!({"o": org})).await;
+    let id = d["organization"]["members"].as_array().unwrap().iter().find(|m| m["id"] == bob_member).unwrap()
+        ["delegationsReceived"][0]["id"]
+        .clone();
+    app.ok(
+        Some(&owner_t),
+        "mutation($o:ID!,$d:ID!){ revokeDelegation(orgId:$o,delegationId:$d){ request{ status } } }",
+        json!({"o": org, "d": id}),
+    )
+    .await;
+    assert_eq!(app.err(Some(&bob_t), APPROVE, json!({"r": later})).await, "FORBIDDEN", "revoked");
+    let d = app.ok(Some(&alice_t), APPROVE, json!({"r": later})).await;
+    assert_eq!(d["approveRequest"], json!({"status": "APPROVED", "approvals": [{"delegationId": null}]}));
+}
+
+both_backends!(approvers_get_one_digest_a_minute_unless_they_opt_out, approval_can_be_delegated_for_a_while);

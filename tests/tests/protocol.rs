@@ -93,6 +93,7 @@ fn error_codes_are_pinned() {
             "RATE_LIMITED",
             "OUTSIDE_WINDOW",
             "PAUSED_LOW_BALANCE",
+            "ADDRESS_COOLING_OFF",
             "INTERNAL",
         ]
     );

@@ -40,4 +40,7 @@ pub trait Handlers: Send + Sync + 'static {
     async fn reset_daily_counters(&self) -> Result<(), JobError>;
     /// Every minute: recomputes every organisation's balance alert.
     async fn recompute_balance_alerts(&self) -> Result<(), JobError>;
+    /// Every minute: e-mails each approver one digest of the requests that
+    /// started waiting for them (at most one per approver per minute).
+    async fn send_approver_digests(&self) -> Result<(), JobError>;
 }

@@ -68,6 +68,7 @@ async fn minutely(_tick: Tick, handlers: Data<Arc<dyn Handlers>>) -> Result<(), 
         ("sweep_deliveries", handlers.sweep_deliveries().await),
         ("expire_requests", handlers.expire_requests().await),
         ("recompute_balance_alerts", handlers.recompute_balance_alerts().await),
+        ("send_approver_digests", handlers.send_approver_digests().await),
     ] {
         if let Err(e) = res {
             tracing::error!(job = name, error = %e, "scheduled job failed");

@@ -2,19 +2,23 @@
 //! types exists it is well-formed, so services never re-check input shape.
 
 mod api_key;
+mod duration;
 mod email;
 mod money;
 mod rbac;
 mod text;
+mod window;
 
 #[cfg(test)]
 mod proptests;
 
 pub use api_key::{ApiScope, IpAllowList, Nonce, ScopeSet, Signature, is_key_id};
+pub use duration::IsoDuration;
 pub use email::Email;
 pub use money::{UsdAmount, is_plain_decimal};
 pub use rbac::{Action, MemberStatus, Permission, Role, RoleSet, Workflow};
 pub use text::{DisplayName, Password};
+pub use window::{OutsideWindow, WithdrawalWindow};
 
 /// Why a piece of input was refused; becomes `BAD_INPUT` with this message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -3,7 +3,7 @@
 //! `ParseError`, never panics, and what parses round-trips through storage.
 
 use super::api_key::{ApiScope, IpAllowList, Nonce, Signature, is_key_id};
-use super::{DisplayName, Email, Password, RoleSet, UsdAmount, is_plain_decimal};
+use super::{DisplayName, Email, IsoDuration, Password, RoleSet, UsdAmount, is_plain_decimal};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use std::str::FromStr;
@@ -53,6 +53,7 @@ proptest! {
         let _ = IpAllowList::from_stored(&s);
         let _ = RoleSet::from_stored(&s);
         let _ = UsdAmount::from_stored(&s);
+        let _ = IsoDuration::parse("grace", &s);
     }
 
     #[test]
@@ -101,6 +102,12 @@ proptest! {
             let again = Email::parse(e.as_str()).expect("a parsed e-mail parses again");
             prop_assert_eq!(again.as_str(), e.as_str());
         }
+    }
+
+    #[test]
+    fn durations_round_trip(secs in 0i64..=1_000_000_000) {
+        let d = IsoDuration::from_secs(secs);
+        prop_assert_eq!(IsoDuration::parse("d", &d.to_iso()).ok(), Some(d));
     }
 
     #[test]

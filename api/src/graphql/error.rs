@@ -23,6 +23,7 @@ pub const CODES: &[&str] = &[
     "RATE_LIMITED",
     "OUTSIDE_WINDOW",
     "PAUSED_LOW_BALANCE",
+    "ADDRESS_COOLING_OFF",
     "INTERNAL",
 ];
 
@@ -57,6 +58,8 @@ pub fn code(e: &ServiceError) -> &'static str {
         Coverage(_) => "COVERAGE",
         TreasuryNotReady(_) => "TREASURY_NOT_READY",
         PausedLowBalance(_) => "PAUSED_LOW_BALANCE",
+        OutsideWindow(_) => "OUTSIDE_WINDOW",
+        AddressCoolingOff { .. } => "ADDRESS_COOLING_OFF",
         LimitExceeded { .. } => "LIMIT_EXCEEDED",
         InsufficientFunds(_) => "INSUFFICIENT_FUNDS",
         Internal(_) => "INTERNAL",
@@ -79,6 +82,7 @@ impl From<ApiError> for async_graphql::Error {
             match &e {
                 RateLimited { retry_after_secs } => ext.set("retryAfterSeconds", *retry_after_secs),
                 LimitExceeded { layer, .. } => ext.set("layer", *layer),
+                AddressCoolingOff { usable_from, .. } => ext.set("usableFrom", usable_from.to_rfc3339()),
                 _ => {}
             }
         })
@@ -103,7 +107,7 @@ mod tests {
 
     #[test]
     fn codes_match_the_spec() {
-        assert_eq!(CODES.len(), 16);
+        assert_eq!(CODES.len(), 17);
         let e: async_graphql::Error = ApiError(ServiceError::Internal("db password is hunter2".into())).into();
         assert_eq!(e.message, "internal error");
         let e: async_graphql::Error = ApiError(ServiceError::RateLimited { retry_after_secs: 9 }).into();

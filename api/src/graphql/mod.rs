@@ -10,6 +10,7 @@ pub mod error;
 mod guard;
 mod mutation;
 mod query;
+mod scalars;
 mod simulation;
 mod subscription;
 mod types;

@@ -1,17 +1,20 @@
 //! Root mutations.
 
+use super::scalars::Duration;
 use super::types::{
     Asset, AuthPayload, LedgerEntry, Member, NewApiKey, Organization, Request, RequestResult, TotpEnrollment, User,
+    Weekday,
 };
 use super::{ApiResult, ClientIp, authz, state};
 use crate::authz::OrgAccess;
-use crate::domain::{Action, ApiScope, Role, Workflow};
+use crate::domain::{Action, ApiScope, OutsideWindow, Role, WithdrawalWindow, Workflow};
 use crate::service::addresses::NewAddress;
+use crate::service::delegations::NewDelegation;
 use crate::service::limits::LimitLayer;
 use crate::service::operation::Operation;
 use crate::service::service_users::{KeyPatch, KeySettings};
 use crate::service::withdrawals::WithdrawalSpec;
-use crate::service::{identity, invitations, ledger, organization as orgs, requests, service_users};
+use crate::service::{approver_notices, identity, invitations, ledger, organization as orgs, requests, service_users};
 use crate::state::AppState;
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
@@ -19,6 +22,31 @@ use rust_decimal::Decimal;
 use std::sync::Arc;
 
 pub struct MutationRoot;
+
+/// APPROVE to lend.
+#[derive(InputObject)]
+pub struct DelegationInput {
+    /// Who lends it; left out: the caller.
+    pub from_member_id: Option<ID>,
+    pub to_member_id: ID,
+    pub workflow: Workflow,
+    /// When the delegation lapses by itself.
+    pub until: DateTime<Utc>,
+}
+
+/// When withdrawals may be made.
+#[derive(InputObject)]
+pub struct WithdrawalWindowInput {
+    /// IANA time zone name, e.g. `Europe/Zurich`.
+    pub time_zone: String,
+    pub days: Vec<Weekday>,
+    /// Local opening time, `HH:MM`.
+    pub opens: String,
+    /// Local closing time, `HH:MM` (`24:00` for the end of the day).
+    pub closes: String,
+    #[graphql(default_with = "OutsideWindow::Refuse")]
+    pub outside: OutsideWindow,
+}
 
 /// A workflow's approval policy.
 #[derive(InputObject)]
@@ -213,7 +241,7 @@ impl MutationRoot {
         let st = state(ctx);
         let who = authz(ctx).actor.user()?;
         let model = orgs::create(&st.db, who, &name, st.clock.now()).await?;
-        let access = std::sync::Arc::new(crate::authz::resolve(&st.db, &model.id, &who.user_id).await?);
+        let access = std::sync::Arc::new(crate::authz::resolve(&st.db, &model.id, &who.user_id, st.clock.now()).await?);
         Ok(Organization { model, access })
     }
 
@@ -308,9 +336,18 @@ impl MutationRoot {
         self.submit(ctx, &org_id, Operation::UpdateApiKey { key_id: key_id.0, patch: input.into() }).await
     }
 
-    /// Issues a new secret (MANAGE_ACCESS); the old one is refused at once.
-    async fn rotate_api_key(&self, ctx: &Context<'_>, org_id: ID, key_id: ID) -> ApiResult<RequestResult> {
-        self.submit(ctx, &org_id, Operation::RotateApiKey { key_id: key_id.0 }).await
+    /// Issues a new secret (MANAGE_ACCESS). The old one stays valid for
+    /// `grace` (at most `P1D`) so clients can switch without an outage, or is
+    /// refused at once without it; `revokeApiKey` still cuts both at once.
+    async fn rotate_api_key(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        key_id: ID,
+        grace: Option<Duration>,
+    ) -> ApiResult<RequestResult> {
+        let grace_secs = grace.map_or(0, |g| g.0.secs());
+        self.submit(ctx, &org_id, Operation::RotateApiKey { key_id: key_id.0, grace_secs }).await
     }
 
     /// Revokes a key (MANAGE_ACCESS).
@@ -411,6 +448,69 @@ impl MutationRoot {
     /// `PAUSED_LOW_BALANCE`, and pausing and resuming are audited.
     async fn set_low_balance_pause(&self, ctx: &Context<'_>, org_id: ID, enabled: bool) -> ApiResult<RequestResult> {
         self.submit(ctx, &org_id, Operation::SetLowBalancePause { enabled }).await
+    }
+
+    /// Sets how long addresses whitelisted from now on must wait before they
+    /// can receive (MANAGE_POLICIES; at most `P30D`, `PT0S` for none).
+    async fn set_address_cooling_off(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        delay: Duration,
+    ) -> ApiResult<RequestResult> {
+        self.submit(ctx, &org_id, Operation::SetAddressCoolingOff { delay_secs: delay.0.secs() }).await
+    }
+
+    /// Restricts withdrawals to weekdays and hours in a time zone
+    /// (MANAGE_POLICIES); `input: null` lifts the restriction. Outside the
+    /// window a withdrawal is refused (`OUTSIDE_WINDOW`) or, with
+    /// `outside: REQUIRE_APPROVAL`, waits for approval.
+    async fn set_withdrawal_window(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        input: Option<WithdrawalWindowInput>,
+    ) -> ApiResult<RequestResult> {
+        let window = input
+            .map(|w| {
+                let days: Vec<chrono::Weekday> = w.days.into_iter().map(Into::into).collect();
+                WithdrawalWindow::parse(&w.time_zone, &days, &w.opens, &w.closes, w.outside)
+            })
+            .transpose()?;
+        self.submit(ctx, &org_id, Operation::SetWithdrawalWindow { window }).await
+    }
+
+    /// Lends APPROVE on one workflow to another member until `until` (at most
+    /// 90 days; holiday cover). A MANAGE_ACCESS operation, which a member may
+    /// also ask for to lend their own APPROVE (`fromMemberId` left out means
+    /// the caller). The delegate counts as an approver while it runs, never
+    /// for their own requests, and their approvals record the delegation.
+    async fn delegate_approval(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        input: DelegationInput,
+    ) -> ApiResult<RequestResult> {
+        let access = authz(ctx).org(&org_id).await?;
+        let delegation = NewDelegation {
+            from_member_id: input.from_member_id.map_or_else(|| access.member_id.clone(), |m| m.0),
+            to_member_id: input.to_member_id.0,
+            workflow: input.workflow,
+            valid_until: input.until,
+        };
+        self.submit(ctx, &org_id, Operation::DelegateApproval(delegation)).await
+    }
+
+    /// Ends a delegation at once (MANAGE_ACCESS).
+    async fn revoke_delegation(&self, ctx: &Context<'_>, org_id: ID, delegation_id: ID) -> ApiResult<RequestResult> {
+        self.submit(ctx, &org_id, Operation::RevokeDelegation { delegation_id: delegation_id.0 }).await
+    }
+
+    /// Turns the caller's own approver e-mails in this organisation on or off.
+    async fn set_approval_notices(&self, ctx: &Context<'_>, org_id: ID, enabled: bool) -> ApiResult<Member> {
+        let st = state(ctx);
+        let access = authz(ctx).org(&org_id).await?;
+        Ok(Member(approver_notices::set_for_self(&st.db, &access, enabled, st.clock.now()).await?))
     }
 
     /// Executes an APPROVED withdrawal (EXECUTE on withdrawals: a signer).

@@ -11,6 +11,7 @@ use crate::authz::{Actor, resolve, resolve_all, service_user_access};
 use crate::domain::{Action, Workflow};
 use crate::events::{EventView, RequestEventMsg};
 use crate::service::{ServiceError, balance_alerts, requests};
+use crate::state::AppState;
 use async_graphql::{Context, ID, Subscription};
 use futures_util::{Stream, StreamExt, future};
 use std::sync::Arc;
@@ -37,9 +38,9 @@ fn lossless<T: Clone + Send + 'static>(rx: broadcast::Receiver<T>) -> impl Strea
 
 /// The request and every active member's access, read after the event was
 /// delivered; so a member removed before it is not told of it.
-async fn event_view(db: &sea_orm::DatabaseConnection, msg: &RequestEventMsg) -> Option<Arc<EventView>> {
-    let request = requests::find_in_org(db, &msg.org_id, &msg.request_id).await.ok()?;
-    let members = resolve_all(db, &msg.org_id).await.ok()?;
+async fn event_view(st: &AppState, msg: &RequestEventMsg) -> Option<Arc<EventView>> {
+    let request = requests::find_in_org(&st.db, &msg.org_id, &msg.request_id).await.ok()?;
+    let members = resolve_all(&st.db, &msg.org_id, st.clock.now()).await.ok()?;
     Some(Arc::new(EventView { request, members }))
 }
 
@@ -70,7 +71,7 @@ impl SubscriptionRoot {
                 }
                 // Still a member? (Removal stops the stream's events at once.)
                 if let Actor::User(u) = &actor {
-                    resolve(&st.db, &org_id, &u.user_id).await.ok()?;
+                    resolve(&st.db, &org_id, &u.user_id, st.clock.now()).await.ok()?;
                 }
                 balance_alerts::get(&st.db, &org_id).await.ok().map(|a| Ok(BalanceAlert::from(a)))
             }
@@ -102,7 +103,7 @@ impl SubscriptionRoot {
                     return None;
                 }
                 // Read once per event for all of this process's subscribers.
-                let view = delivered.view.get_or_init(|| event_view(&st.db, msg)).await.clone()?;
+                let view = delivered.view.get_or_init(|| event_view(&st, msg)).await.clone()?;
                 let user_access;
                 let access = match &actor {
                     Actor::User(u) => view.members.get(&u.user_id)?,

@@ -1,12 +1,13 @@
 //! Output types, built from entity models. Fields that need more data load it
 //! through the services, with the access the parent was resolved with.
 
+use super::scalars::Duration;
 use super::{ApiResult, authz, state};
 use crate::authz::OrgAccess;
-use crate::domain::{Action, ApiScope, MemberStatus, Role, RoleSet, ScopeSet, Workflow};
+use crate::domain::{Action, ApiScope, IsoDuration, MemberStatus, Role, RoleSet, ScopeSet, Workflow};
 use crate::service::limits::LimitLayer;
 use crate::service::{
-    ServiceError, addresses, audit, balance_alerts, identity, invitations, ledger, limits, membership,
+    ServiceError, addresses, audit, balance_alerts, delegations, identity, invitations, ledger, limits, membership,
     organization as orgs, policies, requests, service_users, withdrawals,
 };
 use async_graphql::{
@@ -113,6 +114,54 @@ impl Member {
     }
     async fn removed_at(&self) -> Option<DateTime<Utc>> {
         self.0.removed_at
+    }
+    /// Whether this member is e-mailed when a request starts waiting for their approval.
+    async fn approval_notices(&self) -> bool {
+        self.0.approval_notices
+    }
+    /// APPROVE this member lent to others, newest first (expired and revoked included).
+    async fn delegations_given(&self, ctx: &Context<'_>) -> ApiResult<Vec<Delegation>> {
+        Ok(delegations::of_member(&state(ctx).db, &self.0.id, true).await?.into_iter().map(Delegation).collect())
+    }
+    /// APPROVE lent to this member, newest first (expired and revoked included).
+    async fn delegations_received(&self, ctx: &Context<'_>) -> ApiResult<Vec<Delegation>> {
+        Ok(delegations::of_member(&state(ctx).db, &self.0.id, false).await?.into_iter().map(Delegation).collect())
+    }
+}
+
+/// One member's APPROVE on one workflow, lent to another for a while.
+pub struct Delegation(pub entity::delegation::Model);
+
+#[Object]
+impl Delegation {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn workflow(&self) -> ApiResult<Workflow> {
+        Ok(Workflow::parse(&self.0.workflow).map_err(ServiceError::internal)?)
+    }
+    /// The member who lent their APPROVE.
+    async fn from_member_id(&self) -> ID {
+        ID(self.0.from_member_id.clone())
+    }
+    /// The member who may approve with it.
+    async fn to_member_id(&self) -> ID {
+        ID(self.0.to_member_id.clone())
+    }
+    async fn valid_from(&self) -> DateTime<Utc> {
+        self.0.valid_from
+    }
+    /// It lapses by itself at this time.
+    async fn valid_until(&self) -> DateTime<Utc> {
+        self.0.valid_until
+    }
+    async fn revoked_at(&self) -> Option<DateTime<Utc>> {
+        self.0.revoked_at
+    }
+    /// Running now: started, not lapsed, not revoked.
+    async fn active(&self, ctx: &Context<'_>) -> bool {
+        let now = state(ctx).clock.now();
+        self.0.revoked_at.is_none() && self.0.valid_from <= now && now < self.0.valid_until
     }
 }
 
@@ -353,6 +402,10 @@ impl ApiKey {
     async fn last_used_ip(&self) -> Option<&str> {
         self.0.last_used_ip.as_deref()
     }
+    /// Until when the secret replaced by the last rotation is still accepted.
+    async fn previous_secret_valid_until(&self, ctx: &Context<'_>) -> Option<DateTime<Utc>> {
+        self.0.previous_valid_until.filter(|until| *until > state(ctx).clock.now())
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -465,6 +518,18 @@ impl Organization {
     /// Whether new withdrawals pause while the balance alert is LOW.
     async fn pause_on_low_balance(&self) -> bool {
         self.model.pause_on_low_balance
+    }
+    /// When withdrawals may be made; null: at any time.
+    async fn withdrawal_window(&self) -> ApiResult<Option<WithdrawalWindow>> {
+        let Some(stored) = &self.model.withdrawal_window else { return Ok(None) };
+        Ok(Some(WithdrawalWindow(
+            crate::domain::WithdrawalWindow::from_stored(stored).map_err(ServiceError::internal)?,
+        )))
+    }
+    /// How long a newly whitelisted address waits before it can receive.
+    async fn address_cooling_off(&self, ctx: &Context<'_>) -> Duration {
+        let default = state(ctx).config.address_cooling_off_secs;
+        Duration(IsoDuration::from_secs(self.model.address_cooling_off_secs.map_or(default, i64::from)))
     }
     /// Accounts (a service user sees those its key may touch).
     async fn accounts(&self, ctx: &Context<'_>) -> ApiResult<Vec<Account>> {
@@ -618,6 +683,8 @@ impl Actor {
 pub struct Approval {
     pub approver: Actor,
     pub at: DateTime<Utc>,
+    /// The delegation the approver acted under, when their APPROVE was lent.
+    pub delegation_id: Option<ID>,
 }
 
 /// A governed operation and where it stands.
@@ -651,14 +718,19 @@ impl Request {
         Ok(requests::approvals(&state(ctx).db, &self.0.id)
             .await?
             .into_iter()
-            .map(|a| Approval { approver: Actor { kind: "USER".into(), id: a.approver_id }, at: a.at })
+            .map(|a| Approval {
+                approver: Actor { kind: "USER".into(), id: a.approver_id },
+                at: a.at,
+                delegation_id: a.delegation_id.map(ID),
+            })
             .collect())
     }
     /// Members who may still approve: holders of APPROVE on the workflow,
     /// other than the requester and those who already approved.
     async fn eligible_approvers(&self, ctx: &Context<'_>) -> ApiResult<Vec<User>> {
-        let db = &state(ctx).db;
-        let ids = requests::eligible_approvers(db, &self.0).await?;
+        let st = state(ctx);
+        let db = &st.db;
+        let ids = requests::eligible_approvers(db, &self.0, st.clock.now()).await?;
         Ok(identity::users(db, &ids).await?.into_iter().map(User).collect())
     }
     /// Why the request waits, when there is more to say than "for approvals".
@@ -903,6 +975,14 @@ impl Address {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// When the address can first receive (the end of its cooling-off).
+    async fn usable_from(&self) -> DateTime<Utc> {
+        self.0.usable_from.unwrap_or(self.0.created_at)
+    }
+    /// Still cooling off: withdrawals to it are refused (`ADDRESS_COOLING_OFF`).
+    async fn cooling_off(&self, ctx: &Context<'_>) -> bool {
+        self.0.usable_from.is_some_and(|from| state(ctx).clock.now() < from)
+    }
 }
 
 /// Whether withdrawals can run.
@@ -1044,5 +1124,48 @@ impl BalanceAlertChange {
     }
     async fn at(&self) -> DateTime<Utc> {
         self.0.at
+    }
+}
+
+/// A day of the week.
+#[derive(async_graphql::Enum, Copy, Clone, PartialEq, Eq, Debug)]
+#[graphql(remote = "chrono::Weekday")]
+pub enum Weekday {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+/// When the organisation's withdrawals may be made.
+pub struct WithdrawalWindow(pub crate::domain::WithdrawalWindow);
+
+#[Object]
+impl WithdrawalWindow {
+    /// IANA time zone name, e.g. `Europe/Zurich`; days and hours are local to it.
+    async fn time_zone(&self) -> String {
+        self.0.time_zone.name().to_string()
+    }
+    async fn days(&self) -> Vec<Weekday> {
+        self.0.days.iter().map(|d| Weekday::from(*d)).collect()
+    }
+    /// Local opening time, `HH:MM` (inclusive).
+    async fn opens(&self) -> String {
+        self.0.opens.format("%H:%M").to_string()
+    }
+    /// Local closing time, `HH:MM` (exclusive).
+    async fn closes(&self) -> String {
+        self.0.closes.format("%H:%M").to_string()
+    }
+    /// What a withdrawal made outside the window gets.
+    async fn outside(&self) -> crate::domain::OutsideWindow {
+        self.0.outside
+    }
+    /// Whether the window is open right now.
+    async fn open_now(&self, ctx: &Context<'_>) -> bool {
+        self.0.contains(state(ctx).clock.now())
     }
 }

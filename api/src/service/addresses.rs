@@ -1,11 +1,16 @@
 //! Whitelisted withdrawal addresses (MANAGE_ADDRESSES operations).
+//!
+//! A new address cools off before it can receive (the organisation's delay,
+//! or the deployment's, 24 h by default): a whitelisting slipped in by a
+//! compromised account cannot be drained into at once, and there is time to
+//! notice it in the audit trail.
 
 use super::operation::Applied;
 use super::{ServiceError, ServiceResult, ledger, organization};
 use crate::authz::OrgAccess;
-use crate::domain::{Action, DisplayName, Workflow, new_id};
+use crate::domain::{Action, DisplayName, IsoDuration, Workflow, new_id};
 use chrono::{DateTime, Utc};
-use entity::address;
+use entity::{address, organization as org_entity};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -59,13 +64,63 @@ pub async fn check<C: ConnectionTrait>(db: &C, org_id: &str, a: &NewAddress) -> 
     Ok(n)
 }
 
+/// The longest cooling-off an organisation may set.
+pub const MAX_COOLING_OFF_SECS: i64 = 30 * 24 * 3600;
+
+/// A cooling-off delay: none up to [`MAX_COOLING_OFF_SECS`].
+pub fn cooling_off(secs: i64) -> ServiceResult<IsoDuration> {
+    if secs < 0 {
+        return Err(ServiceError::BadInput("delay: must not be negative".into()));
+    }
+    Ok(IsoDuration::from_secs(secs).at_most("delay", IsoDuration::from_secs(MAX_COOLING_OFF_SECS), "30 days")?)
+}
+
+/// The delay addresses whitelisted now wait: the organisation's, or `default_secs`.
+pub async fn cooling_off_of<C: ConnectionTrait>(db: &C, org_id: &str, default_secs: i64) -> ServiceResult<IsoDuration> {
+    let org = org_entity::Entity::find_by_id(org_id).one(db).await?.ok_or(ServiceError::NotFound("organization"))?;
+    Ok(IsoDuration::from_secs(org.address_cooling_off_secs.map_or(default_secs, i64::from)))
+}
+
+/// Sets the organisation's cooling-off for addresses whitelisted from now on
+/// (a MANAGE_POLICIES operation); addresses already cooling keep their time.
+pub async fn set_cooling_off<C: ConnectionTrait>(db: &C, org_id: &str, delay: IsoDuration) -> ServiceResult<Applied> {
+    let org = org_entity::Entity::find_by_id(org_id).one(db).await?.ok_or(ServiceError::NotFound("organization"))?;
+    let before =
+        json!({"addressCoolingOff": org.address_cooling_off_secs.map(|s| IsoDuration::from_secs(s.into()).to_iso())});
+    let mut o: org_entity::ActiveModel = org.into();
+    o.address_cooling_off_secs = Set(Some(i32::try_from(delay.secs()).map_err(ServiceError::internal)?));
+    o.update(db).await?;
+    Ok(Applied {
+        target: Some(org_id.to_string()),
+        before: Some(before),
+        after: Some(json!({"addressCoolingOff": delay.to_iso()})),
+        ..Applied::default()
+    })
+}
+
+/// `ADDRESS_COOLING_OFF` while `a` is still cooling off at `now`.
+pub fn still_cooling(a: &address::Model, now: DateTime<Utc>) -> Option<ServiceError> {
+    let from = a.usable_from.filter(|from| now < *from)?;
+    Some(ServiceError::AddressCoolingOff {
+        usable_from: from,
+        message: format!(
+            "address {} was whitelisted recently and can receive from {}",
+            a.label,
+            from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+    })
+}
+
 pub async fn add<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     a: &NewAddress,
+    default_cooling_off_secs: i64,
     now: DateTime<Utc>,
 ) -> ServiceResult<Applied> {
     let n = check(db, org_id, a).await?;
+    let delay = cooling_off_of(db, org_id, default_cooling_off_secs).await?;
+    let usable_from = now + delay.to_chrono();
     let row = address::ActiveModel {
         id: Set(new_id()),
         org_id: Set(org_id.to_string()),
@@ -76,13 +131,16 @@ pub async fn add<C: ConnectionTrait>(
         label: Set(n.label.clone()),
         status: Set(status::ACTIVE.into()),
         created_at: Set(now),
+        usable_from: Set(Some(usable_from)),
     }
     .insert(db)
     .await?;
+    let mut after = json!(n);
+    after["usableFrom"] = json!(usable_from);
     Ok(Applied {
         target: Some(row.id.clone()),
         before: None,
-        after: Some(json!(n)),
+        after: Some(after),
         jobs: vec![],
         secret: None,
         alert_changed: false,

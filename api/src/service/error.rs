@@ -38,6 +38,12 @@ pub enum ServiceError {
     /// Withdrawals are paused while the balance alert is LOW (opt-in).
     #[error("{0}")]
     PausedLowBalance(String),
+    /// Outside the organisation's withdrawal window (time of day, weekday).
+    #[error("{0}")]
+    OutsideWindow(String),
+    /// The address was whitelisted too recently to receive yet.
+    #[error("{message}")]
+    AddressCoolingOff { usable_from: chrono::DateTime<chrono::Utc>, message: String },
     /// Unexpected failure; the detail is logged, never shown to clients.
     #[error("internal error: {0}")]
     Internal(String),

@@ -232,6 +232,7 @@ pub async fn accept(
                 status: Set(MemberStatus::Active.as_str().into()),
                 created_at: Set(now),
                 removed_at: Set(None),
+                approval_notices: Set(true),
             }
             .insert(&txn)
             .await?

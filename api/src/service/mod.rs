@@ -3,8 +3,10 @@
 //! model or a [`ServiceError`].
 
 pub mod addresses;
+pub mod approver_notices;
 pub mod audit;
 pub mod balance_alerts;
+pub mod delegations;
 pub mod delivery;
 mod error;
 pub mod identity;

@@ -7,12 +7,13 @@
 
 use super::addresses::{self, NewAddress};
 use super::balance_alerts;
+use super::delegations::{self, NewDelegation};
 use super::limits::{self, LimitLayer};
 use super::policies::{self, PolicySpec};
 use super::service_users::{self, KeyPatch, KeySettings, NewSecret};
 use super::withdrawals::WithdrawalSpec;
 use super::{ServiceError, ServiceResult, invitations, is_unique_violation, membership, organization};
-use crate::domain::{Action, DisplayName, Email, MemberStatus, Role, RoleSet, Workflow, new_id};
+use crate::domain::{Action, DisplayName, Email, MemberStatus, Role, RoleSet, WithdrawalWindow, Workflow, new_id};
 use crate::keys::MasterKey;
 use chrono::{DateTime, Utc};
 use entity::{member, permission_grant};
@@ -78,6 +79,9 @@ pub enum Operation {
     },
     RotateApiKey {
         key_id: String,
+        /// How long the replaced secret stays valid (0 = refused at once).
+        #[serde(default)]
+        grace_secs: i64,
     },
     RevokeApiKey {
         key_id: String,
@@ -107,6 +111,19 @@ pub enum Operation {
     SetLowBalancePause {
         enabled: bool,
     },
+    /// How long addresses whitelisted from now on wait before they can receive.
+    SetAddressCoolingOff {
+        delay_secs: i64,
+    },
+    /// When withdrawals may be made; `None` lifts the restriction.
+    SetWithdrawalWindow {
+        window: Option<WithdrawalWindow>,
+    },
+    /// Lend a member's APPROVE on one workflow to another member for a while.
+    DelegateApproval(NewDelegation),
+    RevokeDelegation {
+        delegation_id: String,
+    },
 }
 
 impl Operation {
@@ -124,13 +141,17 @@ impl Operation {
             | Operation::UpdateApiKey { .. }
             | Operation::RotateApiKey { .. }
             | Operation::RevokeApiKey { .. }
-            | Operation::RemoveServiceUser { .. } => Workflow::ManageAccess,
+            | Operation::RemoveServiceUser { .. }
+            | Operation::DelegateApproval(_)
+            | Operation::RevokeDelegation { .. } => Workflow::ManageAccess,
             Operation::SetPolicy { .. }
             | Operation::LockPolicy { .. }
             | Operation::UnlockPolicy { .. }
             | Operation::SetRiskLimits { .. }
             | Operation::SetBalanceAlert { .. }
-            | Operation::SetLowBalancePause { .. } => Workflow::ManagePolicies,
+            | Operation::SetLowBalancePause { .. }
+            | Operation::SetAddressCoolingOff { .. }
+            | Operation::SetWithdrawalWindow { .. } => Workflow::ManagePolicies,
             Operation::AddAddress(_) | Operation::RemoveAddress { .. } => Workflow::ManageAddresses,
             Operation::Withdraw(_) => Workflow::InitiateWithdrawal,
         }
@@ -159,6 +180,10 @@ impl Operation {
             Operation::Withdraw(_) => "WITHDRAW",
             Operation::SetBalanceAlert { .. } => "SET_BALANCE_ALERT",
             Operation::SetLowBalancePause { .. } => "SET_LOW_BALANCE_PAUSE",
+            Operation::SetAddressCoolingOff { .. } => "SET_ADDRESS_COOLING_OFF",
+            Operation::SetWithdrawalWindow { .. } => "SET_WITHDRAWAL_WINDOW",
+            Operation::DelegateApproval(_) => "DELEGATE_APPROVAL",
+            Operation::RevokeDelegation { .. } => "REVOKE_DELEGATION",
             Operation::UnlockPolicy { .. } => "UNLOCK_POLICY",
         }
     }
@@ -179,6 +204,17 @@ impl Operation {
             Operation::SetPolicy { workflow, .. } | Operation::UnlockPolicy { workflow } => Some(*workflow),
             _ => None,
         }
+    }
+
+    /// Refuses unless `access` may ask for this: INITIATE on its workflow,
+    /// or — for lending one's own APPROVE — holding that APPROVE oneself.
+    pub fn require_initiate(&self, access: &crate::authz::OrgAccess) -> ServiceResult<()> {
+        if let Operation::DelegateApproval(d) = self
+            && delegations::is_own_approve(access, d)
+        {
+            return Ok(());
+        }
+        access.require(self.workflow(), Action::Initiate, self.account_id())
     }
 
     pub fn to_json(&self) -> ServiceResult<String> {
@@ -208,6 +244,8 @@ pub struct Applied {
 pub struct OpEnv<'a> {
     pub now: DateTime<Utc>,
     pub key: &'a MasterKey,
+    /// The deployment's address cooling-off, for organisations without their own (seconds).
+    pub cooling_off_default: i64,
 }
 
 /// Validates an operation against the current state without changing it.
@@ -249,9 +287,11 @@ pub async fn check<C: ConnectionTrait>(db: &C, org_id: &str, op: &Operation) -> 
             service_users::find_active_user(db, org_id, service_user_id).await?;
             service_users::check_settings(db, org_id, settings).await?;
         }
-        Operation::UpdateApiKey { key_id, .. }
-        | Operation::RotateApiKey { key_id }
-        | Operation::RevokeApiKey { key_id } => {
+        Operation::RotateApiKey { key_id, grace_secs } => {
+            service_users::rotation_grace(*grace_secs)?;
+            service_users::find_active_key(db, org_id, key_id).await?;
+        }
+        Operation::UpdateApiKey { key_id, .. } | Operation::RevokeApiKey { key_id } => {
             service_users::find_active_key(db, org_id, key_id).await?;
         }
         Operation::RemoveServiceUser { service_user_id } => {
@@ -270,6 +310,17 @@ pub async fn check<C: ConnectionTrait>(db: &C, org_id: &str, op: &Operation) -> 
             threshold_usd.as_deref().map(crate::domain::UsdAmount::from_stored).transpose()?;
         }
         Operation::SetLowBalancePause { .. } => {}
+        Operation::SetAddressCoolingOff { delay_secs } => {
+            addresses::cooling_off(*delay_secs)?;
+        }
+        Operation::SetWithdrawalWindow { .. } => {}
+        Operation::DelegateApproval(d) => {
+            membership::find_active(db, org_id, &d.from_member_id).await?;
+            membership::find_active(db, org_id, &d.to_member_id).await?;
+        }
+        Operation::RevokeDelegation { delegation_id } => {
+            delegations::find_unrevoked(db, org_id, delegation_id).await?;
+        }
         Operation::Withdraw(w) => {
             w.amount
                 .parse::<rust_decimal::Decimal>()
@@ -337,10 +388,10 @@ pub async fn apply<C: ConnectionTrait>(
     op: &Operation,
 ) -> ServiceResult<Applied> {
     let governs_people = matches!(op.workflow(), Workflow::ManageAccess | Workflow::ManagePolicies);
-    let before = if governs_people { Some(policies::coverage(db, org_id, requester_id).await?) } else { None };
+    let before = if governs_people { Some(policies::coverage(db, org_id, requester_id, env.now).await?) } else { None };
     let applied = perform(db, env, org_id, requester_id, op).await?;
     if let Some(before) = before {
-        let after = policies::coverage(db, org_id, requester_id).await?;
+        let after = policies::coverage(db, org_id, requester_id, env.now).await?;
         policies::check_coverage(&before, &after)?;
     }
     Ok(applied)
@@ -371,7 +422,15 @@ async fn perform<C: ConnectionTrait>(
             policies::set(db, org_id, *workflow, &spec, now).await
         }
         Operation::LockPolicy { workflow } => policies::set_locked(db, org_id, *workflow, true, now).await,
-        Operation::AddAddress(a) => addresses::add(db, org_id, a, now).await,
+        Operation::AddAddress(a) => addresses::add(db, org_id, a, env.cooling_off_default, now).await,
+        Operation::SetAddressCoolingOff { delay_secs } => {
+            addresses::set_cooling_off(db, org_id, addresses::cooling_off(*delay_secs)?).await
+        }
+        Operation::DelegateApproval(d) => delegations::create(db, org_id, d, now).await,
+        Operation::RevokeDelegation { delegation_id } => delegations::revoke(db, org_id, delegation_id, now).await,
+        Operation::SetWithdrawalWindow { window } => {
+            organization::set_withdrawal_window(db, org_id, window.as_ref()).await
+        }
         Operation::RemoveAddress { address_id } => addresses::remove(db, org_id, address_id).await,
         Operation::SetRiskLimits { layer, subject, per_transaction_max_usd, daily_cap_usd } => {
             let subject = limit_subject(db, org_id, *layer, subject.as_deref()).await?;
@@ -387,7 +446,10 @@ async fn perform<C: ConnectionTrait>(
             service_users::add_key(db, env.key, org_id, service_user_id, settings, now).await
         }
         Operation::UpdateApiKey { key_id, patch } => service_users::update_key(db, org_id, key_id, patch).await,
-        Operation::RotateApiKey { key_id } => service_users::rotate_key(db, env.key, org_id, key_id).await,
+        Operation::RotateApiKey { key_id, grace_secs } => {
+            let grace = service_users::rotation_grace(*grace_secs)?;
+            service_users::rotate_key(db, env.key, org_id, key_id, grace, now).await
+        }
         Operation::RevokeApiKey { key_id } => service_users::revoke_key(db, org_id, key_id, now).await,
         Operation::RemoveServiceUser { service_user_id } => {
             service_users::remove(db, org_id, service_user_id, now).await

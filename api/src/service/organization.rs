@@ -1,10 +1,11 @@
 //! Organisations and their accounts.
 
 use super::audit::{self, AuditActor, Entry, GENESIS};
+use super::operation::Applied;
 use super::{ServiceError, ServiceResult};
 use crate::authz::{OrgAccess, UserSession};
 use crate::db::begin_write;
-use crate::domain::{DisplayName, MemberStatus, Role, RoleSet, new_id};
+use crate::domain::{DisplayName, MemberStatus, Role, RoleSet, WithdrawalWindow, new_id};
 use chrono::{DateTime, Utc};
 use entity::{account, member, organization};
 use sea_orm::{
@@ -34,6 +35,8 @@ pub async fn create(
         audit_head: Set(GENESIS.to_string()),
         created_at: Set(now),
         pause_on_low_balance: Set(false),
+        address_cooling_off_secs: Set(None),
+        withdrawal_window: Set(None),
     }
     .insert(&txn)
     .await?;
@@ -54,6 +57,7 @@ pub async fn create(
         status: Set(MemberStatus::Active.as_str().into()),
         created_at: Set(now),
         removed_at: Set(None),
+        approval_notices: Set(true),
     }
     .insert(&txn)
     .await?;
@@ -102,4 +106,26 @@ pub async fn require_account<C: ConnectionTrait>(
         .one(db)
         .await?
         .ok_or(ServiceError::NotFound("account"))
+}
+
+/// Restricts withdrawals to a window of weekdays and hours, or lifts the
+/// restriction with `None` (a MANAGE_POLICIES operation).
+pub async fn set_withdrawal_window<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    window: Option<&WithdrawalWindow>,
+) -> ServiceResult<Applied> {
+    let org = organization::Entity::find_by_id(org_id).one(db).await?.ok_or(ServiceError::NotFound("organization"))?;
+    let stored = |s: &Option<String>| s.as_deref().and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok());
+    let before = json!({"withdrawalWindow": stored(&org.withdrawal_window)});
+    let mut o: organization::ActiveModel = org.into();
+    let window = window.map(WithdrawalWindow::to_stored);
+    o.withdrawal_window = Set(window.clone());
+    o.update(db).await?;
+    Ok(Applied {
+        target: Some(org_id.to_string()),
+        before: Some(before),
+        after: Some(json!({"withdrawalWindow": stored(&window)})),
+        ..Applied::default()
+    })
 }

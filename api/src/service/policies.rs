@@ -1,10 +1,10 @@
 //! Approval policies per workflow, and approver coverage (SPEC §4).
 
 use super::{ServiceError, ServiceResult, operation::Applied};
-use crate::authz::{OrgAccess, effective_permissions};
-use crate::domain::{Action, MemberStatus, Permission, RoleSet, UsdAmount, Workflow, new_id};
+use crate::authz::{OrgAccess, resolve_all};
+use crate::domain::{Action, UsdAmount, Workflow, new_id};
 use chrono::{DateTime, Utc};
-use entity::{member, permission_grant, policy};
+use entity::policy;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -157,8 +157,13 @@ pub type Coverage = BTreeMap<Workflow, (usize, i32)>;
 
 /// Counts, for every workflow that has a policy, the active members who hold
 /// APPROVE on it, leaving out `excluding_user` (the requester of a change).
-pub async fn coverage<C: ConnectionTrait>(db: &C, org_id: &str, excluding_user: &str) -> ServiceResult<Coverage> {
-    let approvers = approvers(db, org_id).await?;
+pub async fn coverage<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    excluding_user: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<Coverage> {
+    let approvers = approvers(db, org_id, now).await?;
     let mut out = Coverage::new();
     for p in policy::Entity::find().filter(policy::Column::OrgId.eq(org_id)).all(db).await? {
         let wf = Workflow::parse(&p.workflow).map_err(ServiceError::internal)?;
@@ -169,34 +174,18 @@ pub async fn coverage<C: ConnectionTrait>(db: &C, org_id: &str, excluding_user: 
     Ok(out)
 }
 
-/// For each workflow, the users (active members) holding APPROVE on it.
+/// For each workflow, the users (active members) holding APPROVE on it at
+/// `now`, in their own right or through a live delegation.
 pub async fn approvers<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
+    now: DateTime<Utc>,
 ) -> ServiceResult<BTreeMap<Workflow, BTreeSet<String>>> {
-    let members = member::Entity::find()
-        .filter(member::Column::OrgId.eq(org_id))
-        .filter(member::Column::Status.eq(MemberStatus::Active.as_str()))
-        .all(db)
-        .await?;
-    let grants = permission_grant::Entity::find().filter(permission_grant::Column::OrgId.eq(org_id)).all(db).await?;
     let mut out: BTreeMap<Workflow, BTreeSet<String>> = BTreeMap::new();
-    for m in members {
-        let roles = RoleSet::from_stored(&m.roles).map_err(ServiceError::internal)?;
-        let own: Vec<Permission> = grants
-            .iter()
-            .filter(|g| g.member_id == m.id)
-            .filter_map(|g| {
-                Some(Permission {
-                    workflow: Workflow::parse(&g.workflow).ok()?,
-                    action: Action::parse(&g.action).ok()?,
-                    account_id: g.account_id.clone(),
-                })
-            })
-            .collect();
-        for p in effective_permissions(m.is_owner, &roles, &own) {
+    for (user_id, access) in resolve_all(db, org_id, now).await? {
+        for p in &access.permissions {
             if p.action == Action::Approve {
-                out.entry(p.workflow).or_default().insert(m.user_id.clone());
+                out.entry(p.workflow).or_default().insert(user_id.clone());
             }
         }
     }

@@ -10,7 +10,7 @@
 use super::audit::{self, AuditActor, Entry};
 use super::operation::{self, OpEnv, Operation};
 use super::service_users::{self, NewSecret};
-use super::{ServiceError, ServiceResult, is_unique_violation, ledger, policies, withdrawals};
+use super::{ServiceError, ServiceResult, approver_notices, is_unique_violation, ledger, policies, withdrawals};
 use crate::authz::OrgAccess;
 use crate::db::begin_write;
 use crate::domain::{Action, Workflow, new_id};
@@ -61,13 +61,22 @@ pub enum Decision {
 /// - A policy: EXECUTE completes at once unless `alwaysRequireApproval`;
 ///   everyone else waits for `requiredApprovals`.
 /// - A withdrawal above the policy's `approvalThresholdUsd` waits too.
+/// - A withdrawal made outside the organisation's window, where the window
+///   lets it wait rather than refusing it, waits (`outside_window` is the reason).
 pub async fn decide<C: ConnectionTrait>(
     db: &C,
     access: &OrgAccess,
     op: &Operation,
     usd: Option<Decimal>,
+    outside_window: Option<String>,
 ) -> ServiceResult<Decision> {
     let own_policy = policies::find(db, &access.org_id, op.workflow()).await?;
+    if let Some(reason) = outside_window {
+        return Ok(Decision::Wait {
+            approvals: own_policy.map_or(1, |p| p.required_approvals.max(1)),
+            reason: Some(reason),
+        });
+    }
     if let Some(changed) = op.changes_policy_of()
         && policies::find(db, &access.org_id, changed).await?.is_some_and(|p| p.locked)
     {
@@ -106,7 +115,7 @@ fn event(req: &request::Model, kind: &str) -> RequestEventMsg {
 /// against the current state (and rolled back), so a change that could
 /// never apply is refused now rather than after its approvals.
 pub async fn submit(engine: &Engine<'_>, access: &OrgAccess, op: Operation) -> ServiceResult<Submitted> {
-    access.require(op.workflow(), Action::Initiate, op.account_id())?;
+    op.require_initiate(access)?;
     let txn = begin_write(engine.db).await?;
     let (submitted, effects) = submit_in(&txn, engine, access, op).await?;
     txn.commit().await?;
@@ -140,7 +149,14 @@ pub async fn submit_in(
         Operation::Withdraw(w) => Some(withdrawals::open(txn, access, &id, w, now).await?),
         _ => None,
     };
-    let decision = decide(txn, access, &op, usd).await?;
+    let outside_window = match &op {
+        Operation::Withdraw(_) => match withdrawals::window_verdict(txn, &access.org_id, now).await? {
+            withdrawals::WindowVerdict::MustWait(reason) => Some(reason),
+            _ => None,
+        },
+        _ => None,
+    };
+    let decision = decide(txn, access, &op, usd, outside_window).await?;
     // Recorded so the request shows which policy governs it; later changes
     // to the policy do not alter what it needs.
     let policy_version = policies::find(txn, &access.org_id, op.workflow()).await?.map(|p| p.version);
@@ -202,6 +218,7 @@ pub async fn submit_in(
         }
         (Decision::Wait { .. }, Operation::Withdraw(_)) => {
             audit_withdrawal_created(txn, &req, actor, usd, now).await?;
+            approver_notices::owe(txn, &req, now).await?;
         }
         (Decision::Wait { .. }, _) => {
             let trial = txn.begin().await?;
@@ -221,6 +238,7 @@ pub async fn submit_in(
                 now,
             )
             .await?;
+            approver_notices::owe(txn, &req, now).await?;
         }
     }
     Ok((Submitted { request: req, api_key }, Effects { jobs, events, alert_changed }))
@@ -352,12 +370,15 @@ pub async fn approve(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> Servi
     }
     let wf = Workflow::parse(&req.workflow).map_err(ServiceError::internal)?;
     access.require(wf, Action::Approve, req.account_id.as_deref())?;
+    // An approval made with APPROVE lent by a delegation says so, for the audit trail.
+    let under = access.approving_under(wf, req.account_id.as_deref()).cloned();
     approval::ActiveModel {
         id: Set(new_id()),
         request_id: Set(req.id.clone()),
         org_id: Set(req.org_id.clone()),
         approver_id: Set(access.user_id.clone()),
         at: Set(now),
+        delegation_id: Set(under.as_ref().map(|d| d.id.clone())),
     }
     .insert(&txn)
     .await
@@ -378,7 +399,14 @@ pub async fn approve(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> Servi
             action: "REQUEST_APPROVED",
             target: Some(req.id.clone()),
             before: None,
-            after: Some(json!({"approvals": count, "approvalsRequired": req.approvals_required})),
+            after: Some(match &under {
+                None => json!({"approvals": count, "approvalsRequired": req.approvals_required}),
+                Some(d) => json!({
+                    "approvals": count,
+                    "approvalsRequired": req.approvals_required,
+                    "delegation": {"id": d.id, "fromMemberId": d.from_member_id},
+                }),
+            }),
             request_id: Some(req.id.clone()),
         },
         now,
@@ -622,13 +650,17 @@ pub async fn approvals<C: ConnectionTrait>(db: &C, request_id: &str) -> ServiceR
 
 /// Users who may still approve a pending request: holders of APPROVE on its
 /// workflow who are not its requester and have not approved yet.
-pub async fn eligible_approvers<C: ConnectionTrait>(db: &C, req: &request::Model) -> ServiceResult<Vec<String>> {
+pub async fn eligible_approvers<C: ConnectionTrait>(
+    db: &C,
+    req: &request::Model,
+    now: DateTime<Utc>,
+) -> ServiceResult<Vec<String>> {
     if req.status != status::PENDING_APPROVAL {
         return Ok(Vec::new());
     }
     let wf = Workflow::parse(&req.workflow).map_err(ServiceError::internal)?;
     let done: Vec<String> = approvals(db, &req.id).await?.into_iter().map(|a| a.approver_id).collect();
-    let all = policies::approvers(db, &req.org_id).await?;
+    let all = policies::approvers(db, &req.org_id, now).await?;
     Ok(all
         .get(&wf)
         .map(|users| users.iter().filter(|u| **u != req.requester_id && !done.contains(u)).cloned().collect())

@@ -10,7 +10,7 @@
 use super::operation::Applied;
 use super::{ServiceError, ServiceResult, organization};
 use crate::authz::OrgAccess;
-use crate::domain::{ApiScope, DisplayName, IpAllowList, Nonce, ScopeSet, new_id};
+use crate::domain::{ApiScope, DisplayName, IpAllowList, IsoDuration, Nonce, ScopeSet, new_id};
 use crate::keys::MasterKey;
 use crate::secrets;
 use chrono::{DateTime, Utc};
@@ -289,24 +289,44 @@ pub async fn update_key<C: ConnectionTrait>(
     })
 }
 
-/// Issues a new secret for a key; the old one is refused from now on.
+/// The longest a replaced secret may stay valid after a rotation.
+pub const MAX_ROTATION_GRACE_SECS: i64 = 24 * 3600;
+
+/// A rotation's overlap: from none up to [`MAX_ROTATION_GRACE_SECS`].
+pub fn rotation_grace(secs: i64) -> ServiceResult<IsoDuration> {
+    if secs < 0 {
+        return Err(ServiceError::BadInput("grace: must not be negative".into()));
+    }
+    Ok(IsoDuration::from_secs(secs).at_most("grace", IsoDuration::from_secs(MAX_ROTATION_GRACE_SECS), "24 hours")?)
+}
+
+/// Issues a new secret for a key. The old one stays valid for `grace` (so
+/// clients can roll over without an outage), or is refused at once.
 pub async fn rotate_key<C: ConnectionTrait>(
     db: &C,
     key: &MasterKey,
     org_id: &str,
     key_id: &str,
+    grace: IsoDuration,
+    now: DateTime<Utc>,
 ) -> ServiceResult<Applied> {
     let k = find_active_key(db, org_id, key_id).await?;
     let secret = secrets::random_text(32);
+    let previous_until = (grace.secs() > 0).then(|| now + grace.to_chrono());
+    let old_sealed = k.secret_sealed.clone();
     let mut a: api_key::ActiveModel = k.into();
     a.secret_sealed = Set(key.seal(key_id, secret.as_bytes()));
+    a.previous_secret_sealed = Set(previous_until.map(|_| old_sealed));
+    a.previous_valid_until = Set(previous_until);
     a.claim_request_id = Set(None);
     a.secret_claimed = Set(false);
     let k = a.update(db).await?;
     Ok(Applied {
         target: Some(k.key_id.clone()),
         before: None,
-        after: Some(json!({"keyId": k.key_id, "rotated": true})),
+        after: Some(
+            json!({"keyId": k.key_id, "rotated": true, "grace": grace.to_iso(), "previousValidUntil": previous_until}),
+        ),
         jobs: vec![],
         secret: Some(NewSecret { key_id: k.key_id, secret }),
         alert_changed: false,
@@ -325,6 +345,9 @@ pub async fn revoke_key<C: ConnectionTrait>(
     let mut a: api_key::ActiveModel = k.into();
     a.status = Set(status::REVOKED.into());
     a.revoked_at = Set(Some(now));
+    // Revocation cuts a rotated-out secret too, whatever its grace.
+    a.previous_secret_sealed = Set(None);
+    a.previous_valid_until = Set(None);
     let k = a.update(db).await?;
     Ok(Applied {
         target: Some(k.key_id.clone()),

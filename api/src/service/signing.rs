@@ -4,6 +4,7 @@
 //! a live key of a live service user, expiry, WebSocket permission, the IP
 //! allow-list, the HMAC over `nonce + "\n" + body` (constant time), and only
 //! then the nonce, so a request refused for any other reason consumes none.
+//! During a rotation's grace period the replaced secret verifies too.
 
 use super::service_users::status;
 use super::{ServiceError, ServiceResult, is_unique_violation};
@@ -70,14 +71,21 @@ pub async fn authenticate(
             return Err(ServiceError::Forbidden(format!("this API key may not be used from {}", req.peer)));
         }
     }
-    let secret = key
-        .open_cached(&k.key_id, &k.secret_sealed)
-        .ok_or_else(|| ServiceError::internal("cannot open sealed secret"))?;
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&secret).map_err(ServiceError::internal)?;
-    mac.update(req.nonce.trim().as_bytes());
-    mac.update(b"\n");
-    mac.update(req.body);
-    if mac.verify_slice(&signature.0).is_err() {
+    // The current secret, or during a rotation's grace the one it replaced.
+    let previous = match (&k.previous_secret_sealed, k.previous_valid_until) {
+        (Some(sealed), Some(until)) if now < until => Some(sealed),
+        _ => None,
+    };
+    let mut verified = false;
+    for sealed in std::iter::once(&k.secret_sealed).chain(previous) {
+        let secret =
+            key.open_cached(&k.key_id, sealed).ok_or_else(|| ServiceError::internal("cannot open sealed secret"))?;
+        if signed_by(&secret, &req, &signature)? {
+            verified = true;
+            break;
+        }
+    }
+    if !verified {
         return Err(refused("bad signature"));
     }
     consume_nonce(db, &k, nonce, now).await?;
@@ -100,6 +108,15 @@ pub async fn authenticate(
         query_start: k.query_start,
         query_end: k.query_end,
     })
+}
+
+/// Whether `signature` is the HMAC-SHA256 of the request under `secret` (constant time).
+fn signed_by(secret: &[u8], req: &Signed<'_>, signature: &Signature) -> ServiceResult<bool> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).map_err(ServiceError::internal)?;
+    mac.update(req.nonce.trim().as_bytes());
+    mac.update(b"\n");
+    mac.update(req.body);
+    Ok(mac.verify_slice(&signature.0).is_ok())
 }
 
 /// Accepts a nonce once. Every accepted nonce is recorded (the primary key

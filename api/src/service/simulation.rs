@@ -15,7 +15,6 @@ use super::requests::{self, Engine};
 use super::{ServiceError, ServiceResult, withdrawals};
 use crate::authz::OrgAccess;
 use crate::db::begin_write;
-use crate::domain::Action;
 use entity::request;
 use sea_orm::TransactionTrait;
 
@@ -35,7 +34,7 @@ pub struct Simulation {
 pub async fn simulate(engine: &Engine<'_>, access: &OrgAccess, op: Operation) -> ServiceResult<Simulation> {
     let now = engine.env.now;
     let mut failures = Vec::new();
-    if let Err(e) = access.require(op.workflow(), Action::Initiate, op.account_id()) {
+    if let Err(e) = op.require_initiate(access) {
         failures.push(e);
     }
     if let Operation::Withdraw(w) = &op {
@@ -51,7 +50,8 @@ pub async fn simulate(engine: &Engine<'_>, access: &OrgAccess, op: Operation) ->
         match requests::submit_in(&trial, engine, access, op).await {
             Ok((submitted, _effects)) => {
                 if submitted.request.status == requests::status::PENDING_APPROVAL {
-                    simulation.eligible_approvers = requests::eligible_approvers(&trial, &submitted.request).await?;
+                    simulation.eligible_approvers =
+                        requests::eligible_approvers(&trial, &submitted.request, engine.env.now).await?;
                 }
                 simulation.usage_after = limits::usage_all(&trial, &access.org_id, &day).await?;
                 simulation.request = Some(submitted.request);

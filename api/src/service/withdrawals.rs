@@ -13,8 +13,9 @@ use super::limits::{self, LimitLayer};
 use super::{ServiceError, ServiceResult, addresses, balance_alerts};
 use crate::authz::OrgAccess;
 use crate::domain::{Action, ApiScope, MemberStatus, Role, RoleSet, Workflow};
+use crate::domain::{OutsideWindow, WithdrawalWindow};
 use chrono::{DateTime, Utc};
-use entity::{account, holding, ledger_entry, member, request, withdrawal};
+use entity::{account, holding, ledger_entry, member, organization, request, withdrawal};
 use rust_decimal::Decimal;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,43 @@ async fn not_ready<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<Op
     }))
 }
 
+/// How the organisation's withdrawal window judges a withdrawal made now.
+pub enum WindowVerdict {
+    /// No window, or inside it.
+    Open,
+    /// Outside, and the window refuses (`OUTSIDE_WINDOW`).
+    Refused(ServiceError),
+    /// Outside, and the window lets it wait for approval instead; the waiting reason.
+    MustWait(String),
+}
+
+/// Judges a withdrawal made at `now` against the organisation's window.
+pub async fn window_verdict<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<WindowVerdict> {
+    let org = organization::Entity::find_by_id(org_id).one(db).await?.ok_or(ServiceError::NotFound("organization"))?;
+    let Some(stored) = org.withdrawal_window else { return Ok(WindowVerdict::Open) };
+    let window = WithdrawalWindow::from_stored(&stored).map_err(ServiceError::internal)?;
+    if window.contains(now) {
+        return Ok(WindowVerdict::Open);
+    }
+    Ok(match window.outside {
+        OutsideWindow::Refuse => WindowVerdict::Refused(ServiceError::OutsideWindow(format!(
+            "withdrawals may be made only within the organisation's window ({})",
+            window.describe()
+        ))),
+        OutsideWindow::RequireApproval => WindowVerdict::MustWait(format!(
+            "{OUTSIDE_WINDOW_PREFIX}: made outside the withdrawal window ({}), so it waits for approval",
+            window.describe()
+        )),
+    })
+}
+
+/// How a waiting reason marks a withdrawal made outside the window.
+pub const OUTSIDE_WINDOW_PREFIX: &str = "OUTSIDE_WINDOW";
+
 /// What a withdrawal names, resolved and validated: the account, the asset
 /// and its price, the amount in the asset's precision, the address.
 struct Target {
@@ -70,7 +108,7 @@ struct Target {
     asset: String,
     amount: Decimal,
     price: Decimal,
-    address_id: String,
+    address: entity::address::Model,
 }
 
 async fn target<C: ConnectionTrait>(db: &C, access: &OrgAccess, w: &WithdrawalSpec) -> ServiceResult<Target> {
@@ -94,7 +132,7 @@ async fn target<C: ConnectionTrait>(db: &C, access: &OrgAccess, w: &WithdrawalSp
     if addr.account_id != account.id || addr.asset != asset.symbol {
         return Err(ServiceError::BadInput("addressId: whitelisted for another account or asset".into()));
     }
-    Ok(Target { account, asset: asset.symbol, amount, price, address_id: addr.id })
+    Ok(Target { account, asset: asset.symbol, amount, price, address: addr })
 }
 
 fn short_of_funds(t: &Target, balance: Decimal, held: Decimal) -> Option<ServiceError> {
@@ -130,6 +168,9 @@ pub async fn assess<C: ConnectionTrait>(
     if let Some(reason) = balance_alerts::paused(db, &access.org_id).await? {
         failures.push(ServiceError::PausedLowBalance(reason));
     }
+    if let WindowVerdict::Refused(e) = window_verdict(db, &access.org_id, now).await? {
+        failures.push(e);
+    }
     let t = match target(db, access, w).await {
         Ok(t) => t,
         Err(e @ ServiceError::Internal(_)) => return Err(e),
@@ -148,6 +189,7 @@ pub async fn assess<C: ConnectionTrait>(
         Some(h) => (dec(&h.amount)?, dec(&h.held)?),
         None => (Decimal::ZERO, Decimal::ZERO),
     };
+    failures.extend(addresses::still_cooling(&t.address, now));
     failures.extend(short_of_funds(&t, balance, held));
     let usd = t.amount * t.price;
     let day = limits::day_of(now);
@@ -180,13 +222,20 @@ pub async fn open<C: ConnectionTrait>(
     if let Some(reason) = balance_alerts::paused(db, &access.org_id).await? {
         return Err(ServiceError::PausedLowBalance(reason));
     }
+    if let WindowVerdict::Refused(e) = window_verdict(db, &access.org_id, now).await? {
+        return Err(e);
+    }
     let t = target(db, access, w).await?;
+    if let Some(e) = addresses::still_cooling(&t.address, now) {
+        return Err(e);
+    }
     let h = ledger::locked_holding(db, &t.account, &t.asset, now).await?;
     let (balance, held) = (dec(&h.amount)?, dec(&h.held)?);
     if let Some(e) = short_of_funds(&t, balance, held) {
         return Err(e);
     }
-    let Target { account: acct, asset, amount, price, address_id } = t;
+    let Target { account: acct, asset, amount, price, address } = t;
+    let address_id = address.id;
     let usd = amount * price;
     let day = limits::day_of(now);
     limits::reserve(db, &access.org_id, LimitLayer::Organization, &access.org_id, &day, usd, false).await?;
