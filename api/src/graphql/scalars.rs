@@ -12,7 +12,7 @@ pub struct Duration(pub IsoDuration);
 impl ScalarType for Duration {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::String(s) => IsoDuration::parse("duration", s).map(Duration).map_err(|e| InputValueError::custom(e)),
+            Value::String(s) => IsoDuration::parse("duration", s).map(Duration).map_err(InputValueError::custom),
             _ => Err(InputValueError::expected_type(value)),
         }
     }
