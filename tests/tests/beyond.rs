@@ -727,7 +727,13 @@ async fn approvers_get_one_digest_a_minute_unless_they_opt_out(backend: Backend)
     app.run_minutely_jobs().await;
     let mail = digests(&app, "alice@example.com", 1).await.remove(0);
     assert!(mail.contains("Subject: [Acme] a request waits for your approval"), "{mail}");
-    for what in ["WITHDRAW", "maker@example.com", "Amount: 25 USDC", &format!("/#/requests/{first}")] {
+    for what in [
+        "WITHDRAW",
+        "maker@example.com",
+        "Amount: 25 USDC",
+        &format!("Request {first}; review it at http"),
+        "/#/approvals",
+    ] {
         assert!(mail.contains(what), "{what} in {mail}");
     }
     digests(&app, "owner@example.com", 1).await;

@@ -58,6 +58,7 @@ fn value(name: &str, ty: &Value, types: &[Value], ids: &Map<String, Value>) -> V
             "Int" => json!(1),
             "Boolean" => json!(false),
             "DateTime" => json!("2030-01-01T00:00:00Z"),
+            "Duration" => json!("PT1H"),
             "JSON" => json!({"operation": "SET_LOW_BALANCE_PAUSE", "enabled": true}),
             other => panic!("no sample value for scalar {other}"),
         },

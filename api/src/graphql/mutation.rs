@@ -471,6 +471,9 @@ impl MutationRoot {
         org_id: ID,
         input: Option<WithdrawalWindowInput>,
     ) -> ApiResult<RequestResult> {
+        // Who may not ask learns nothing about their input: authorize, then parse.
+        let op = Operation::SetWithdrawalWindow { window: None };
+        op.require_initiate(&*authz(ctx).org(&org_id).await?)?;
         let window = input
             .map(|w| {
                 let days: Vec<chrono::Weekday> = w.days.into_iter().map(Into::into).collect();

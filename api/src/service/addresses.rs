@@ -120,7 +120,8 @@ pub async fn add<C: ConnectionTrait>(
 ) -> ServiceResult<Applied> {
     let n = check(db, org_id, a).await?;
     let delay = cooling_off_of(db, org_id, default_cooling_off_secs).await?;
-    let usable_from = now + delay.to_chrono();
+    // No delay: usable at once, whatever any other process's clock says.
+    let usable_from = (delay.secs() > 0).then(|| now + delay.to_chrono());
     let row = address::ActiveModel {
         id: Set(new_id()),
         org_id: Set(org_id.to_string()),
@@ -131,7 +132,7 @@ pub async fn add<C: ConnectionTrait>(
         label: Set(n.label.clone()),
         status: Set(status::ACTIVE.into()),
         created_at: Set(now),
-        usable_from: Set(Some(usable_from)),
+        usable_from: Set(usable_from),
     }
     .insert(db)
     .await?;

@@ -171,13 +171,13 @@ async fn describe<C: ConnectionTrait>(db: &C, req: &request::Model, public_url: 
         }
     }
     Ok(format!(
-        "- {} (workflow {}), requested by {who} at {}{how_much}\n  Details: {}\n  Needs {} approval(s). Review: {public_url}/#/requests/{}",
+        "- {} (workflow {}), requested by {who} at {}{how_much}\n  Details: {}\n  Needs {} approval(s). Request {}; review it at {public_url}/#/approvals",
         req.operation,
         req.workflow,
         req.created_at.format("%Y-%m-%d %H:%M UTC"),
         serde_json::to_string(&details).unwrap_or_default(),
         req.approvals_required,
-        req.id
+        req.id,
     ))
 }
 
