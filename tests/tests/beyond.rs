@@ -387,19 +387,7 @@ async fn withdrawals_keep_to_the_window(backend: Backend) {
     let (maker, _) = app.add_member(&owner, &org, "maker@example.com", &["MAKER"]).await;
     let (approver, _) = app.add_member(&owner, &org, "approver@example.com", &["APPROVER"]).await;
     app.add_member(&owner, &org, "signer@example.com", &["SIGNER"]).await;
-    let d =
-        app.ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ accounts{ id } } }", json!({"o": org})).await;
-    let account = d["organization"]["accounts"][0]["id"].as_str().unwrap().to_string();
-    app.credit(&account, "USDC", "1000", "custody-1").await;
-    app.ok(
-        Some(&owner.token),
-        "mutation($o:ID!,$i:AddressInput!){ addAddress(orgId:$o,input:$i){ request{ status } } }",
-        json!({"o": org, "i": {"accountId": account, "asset": "USDC", "network": "ethereum", "address": "0xA11ce", "label": "cold"}}),
-    )
-    .await;
-    let d =
-        app.ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ addresses{ id } } }", json!({"o": org})).await;
-    let withdraw = json!({"o": org, "i": {"accountId": account, "asset": "USDC", "amount": "10", "addressId": d["organization"]["addresses"][0]["id"]}});
+    let withdraw = json!({"o": org, "i": amount(&funded_address(&app, &owner, &org).await, "10")});
     let set =
         "mutation($o:ID!,$i:WithdrawalWindowInput){ setWithdrawalWindow(orgId:$o,input:$i){ request{ status } } }";
     let office = |outside: &str| json!({"o": org, "i": {"timeZone": "Europe/Zurich", "days": ["MON", "TUE", "WED", "THU", "FRI"], "opens": "08:00", "closes": "18:00", "outside": outside}});
@@ -673,7 +661,9 @@ async fn digests(app: &TestApp, email: &str, n: usize) -> Vec<String> {
     all
 }
 
-async fn withdrawal_setup(app: &TestApp, owner: &tests::Session, org: &str) -> Value {
+/// 1,000 USDC in the organisation's account and a whitelisted address: a
+/// withdrawal input without its amount.
+async fn funded_address(app: &TestApp, owner: &tests::Session, org: &str) -> Value {
     let d =
         app.ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ accounts{ id } } }", json!({"o": org})).await;
     let account = d["organization"]["accounts"][0]["id"].as_str().unwrap().to_string();
@@ -686,13 +676,19 @@ async fn withdrawal_setup(app: &TestApp, owner: &tests::Session, org: &str) -> V
     .await;
     let d =
         app.ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ addresses{ id } } }", json!({"o": org})).await;
+    json!({"accountId": account, "asset": "USDC", "addressId": d["organization"]["addresses"][0]["id"]})
+}
+
+/// [`funded_address`], with withdrawals waiting for one approval.
+async fn withdrawal_setup(app: &TestApp, owner: &tests::Session, org: &str) -> Value {
+    let input = funded_address(app, owner, org).await;
     app.ok(
         Some(&owner.token),
         "mutation($o:ID!){ setPolicy(orgId:$o,workflow:INITIATE_WITHDRAWAL,input:{requiredApprovals:1,alwaysRequireApproval:true}){ request{ status } } }",
         json!({"o": org}),
     )
     .await;
-    json!({"accountId": account, "asset": "USDC", "addressId": d["organization"]["addresses"][0]["id"]})
+    input
 }
 
 fn amount(base: &Value, amount: &str) -> Value {
