@@ -12,8 +12,8 @@ use crate::domain::{Action, Workflow};
 use chrono::{DateTime, SecondsFormat, Utc};
 use entity::{audit_record, organization};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use sha2::{Digest, Sha256};
 
@@ -78,6 +78,34 @@ fn compute_hash(prev_hash: &str, r: &audit_record::Model) -> String {
     hex::encode(h.finalize())
 }
 
+/// The record that follows the chain head (`seq`, `head`) with `entry`, hashed.
+fn chained(entry: Entry<'_>, seq: i64, head: &str, now: DateTime<Utc>) -> audit_record::Model {
+    let mut record = audit_record::Model {
+        id: 0,
+        org_id: entry.org_id.to_string(),
+        seq: seq + 1,
+        actor_kind: entry.actor.kind.to_string(),
+        actor_id: entry.actor.id,
+        action: entry.action.to_string(),
+        target: entry.target,
+        before: entry.before.map(|v| v.to_string()),
+        after: entry.after.map(|v| v.to_string()),
+        request_id: entry.request_id,
+        at: now,
+        prev_hash: head.to_string(),
+        hash: String::new(),
+    };
+    record.hash = compute_hash(head, &record);
+    record
+}
+
+/// A record ready to insert: every column set but the database-assigned id.
+fn insertable(record: audit_record::Model) -> audit_record::ActiveModel {
+    let mut active = record.into_active_model().reset_all();
+    active.id = sea_orm::ActiveValue::NotSet;
+    active
+}
+
 /// Appends `entry` to its organisation's chain inside the caller's transaction.
 pub async fn append<C: ConnectionTrait>(
     db: &C,
@@ -89,38 +117,8 @@ pub async fn append<C: ConnectionTrait>(
         .one(db)
         .await?
         .ok_or(ServiceError::NotFound("organization"))?;
-    let mut record = audit_record::Model {
-        id: 0,
-        org_id: entry.org_id.to_string(),
-        seq: org.audit_seq + 1,
-        actor_kind: entry.actor.kind.to_string(),
-        actor_id: entry.actor.id,
-        action: entry.action.to_string(),
-        target: entry.target,
-        before: entry.before.map(|v| v.to_string()),
-        after: entry.after.map(|v| v.to_string()),
-        request_id: entry.request_id,
-        at: now,
-        prev_hash: org.audit_head.clone(),
-        hash: String::new(),
-    };
-    record.hash = compute_hash(&org.audit_head, &record);
-    let active = audit_record::ActiveModel {
-        id: sea_orm::ActiveValue::NotSet,
-        org_id: Set(record.org_id.clone()),
-        seq: Set(record.seq),
-        actor_kind: Set(record.actor_kind.clone()),
-        actor_id: Set(record.actor_id.clone()),
-        action: Set(record.action.clone()),
-        target: Set(record.target.clone()),
-        before: Set(record.before.clone()),
-        after: Set(record.after.clone()),
-        request_id: Set(record.request_id.clone()),
-        at: Set(record.at),
-        prev_hash: Set(record.prev_hash.clone()),
-        hash: Set(record.hash.clone()),
-    };
-    let inserted = active.insert(db).await?;
+    let record = chained(entry, org.audit_seq, &org.audit_head, now);
+    let inserted = insertable(record.clone()).insert(db).await?;
     let mut org: organization::ActiveModel = org.into();
     org.audit_seq = Set(record.seq);
     org.audit_head = Set(record.hash);
@@ -154,39 +152,10 @@ pub async fn append_many<C: ConnectionTrait>(db: &C, entries: Vec<Entry<'_>>, no
     let mut rows = Vec::with_capacity(entries.len());
     for entry in entries {
         let (seq, head) = heads.get_mut(entry.org_id).ok_or(ServiceError::NotFound("organization"))?;
-        let mut record = audit_record::Model {
-            id: 0,
-            org_id: entry.org_id.to_string(),
-            seq: *seq + 1,
-            actor_kind: entry.actor.kind.to_string(),
-            actor_id: entry.actor.id,
-            action: entry.action.to_string(),
-            target: entry.target,
-            before: entry.before.map(|v| v.to_string()),
-            after: entry.after.map(|v| v.to_string()),
-            request_id: entry.request_id,
-            at: now,
-            prev_hash: head.clone(),
-            hash: String::new(),
-        };
-        record.hash = compute_hash(head, &record);
+        let record = chained(entry, *seq, head, now);
         *seq = record.seq;
         *head = record.hash.clone();
-        rows.push(audit_record::ActiveModel {
-            id: sea_orm::ActiveValue::NotSet,
-            org_id: Set(record.org_id),
-            seq: Set(record.seq),
-            actor_kind: Set(record.actor_kind),
-            actor_id: Set(record.actor_id),
-            action: Set(record.action),
-            target: Set(record.target),
-            before: Set(record.before),
-            after: Set(record.after),
-            request_id: Set(record.request_id),
-            at: Set(record.at),
-            prev_hash: Set(record.prev_hash),
-            hash: Set(record.hash),
-        });
+        rows.push(insertable(record));
     }
     // 13 columns a row: well under SQLite's bound-parameter limit per statement.
     let mut rows = rows.into_iter().peekable();

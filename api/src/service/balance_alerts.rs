@@ -57,8 +57,14 @@ pub async fn totals<C: ConnectionTrait>(db: &C, org_id: Option<&str>) -> Service
         sql.push_str(&format!(" AND h.org_id = {}", p(2)));
         values.push(org.into());
     }
-    let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
     let mut out: HashMap<String, Decimal> = HashMap::new();
+    add_holdings(db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?, &mut out)?;
+    Ok(out)
+}
+
+/// Adds each `(org_id, amount, usd_price)` row's USD value to its
+/// organisation's total; an unpriced stablecoin counts for nothing.
+fn add_holdings(rows: Vec<sea_orm::QueryResult>, out: &mut HashMap<String, Decimal>) -> ServiceResult<()> {
     for r in rows {
         let org: String = r.try_get("", "org_id")?;
         let amount: String = r.try_get("", "amount")?;
@@ -69,7 +75,7 @@ pub async fn totals<C: ConnectionTrait>(db: &C, org_id: Option<&str>) -> Service
         };
         *out.entry(org).or_default() += usd;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Recomputes one organisation's alert inside the caller's write transaction.
@@ -415,16 +421,7 @@ async fn totals_of<C: ConnectionTrait>(db: &C, orgs: &[String]) -> ServiceResult
         );
         let mut values: Vec<sea_orm::Value> = vec![true.into()];
         values.extend(chunk.iter().map(|o| sea_orm::Value::from(o.as_str())));
-        for r in db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await? {
-            let org: String = r.try_get("", "org_id")?;
-            let amount: String = r.try_get("", "amount")?;
-            let price: Option<String> = r.try_get("", "usd_price")?;
-            let usd = match price {
-                Some(p) => dec(&amount)? * dec(&p)?,
-                None => Decimal::ZERO,
-            };
-            *out.entry(org).or_default() += usd;
-        }
+        add_holdings(db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?, &mut out)?;
     }
     Ok(out)
 }

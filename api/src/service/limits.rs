@@ -301,15 +301,25 @@ pub async fn usage<C: ConnectionTrait>(
     day: &str,
 ) -> ServiceResult<Usage> {
     let limit = find(db, org_id, layer, subject).await?;
-    let per_tx = limit.as_ref().and_then(|l| l.per_transaction_max_usd.as_deref()).map(dec).transpose()?;
-    let daily = limit.as_ref().and_then(|l| l.daily_cap_usd.as_deref()).map(dec).transpose()?;
-    let c = limit_counter::Entity::find()
+    let counter = limit_counter::Entity::find()
         .filter(limit_counter::Column::Layer.eq(layer.as_str()))
         .filter(limit_counter::Column::Subject.eq(subject))
         .filter(limit_counter::Column::Day.eq(day))
         .one(db)
         .await?;
-    let (held, used) = match &c {
+    usage_from(layer, subject, limit.as_ref(), counter.as_ref())
+}
+
+/// A layer's usage from its limit row and its counter for the day (either may be missing).
+fn usage_from(
+    layer: LimitLayer,
+    subject: &str,
+    limit: Option<&risk_limit::Model>,
+    counter: Option<&limit_counter::Model>,
+) -> ServiceResult<Usage> {
+    let per_tx = limit.and_then(|l| l.per_transaction_max_usd.as_deref()).map(dec).transpose()?;
+    let daily = limit.and_then(|l| l.daily_cap_usd.as_deref()).map(dec).transpose()?;
+    let (held, used) = match counter {
         Some(c) => (dec(&c.held_usd)?, dec(&c.used_usd)?),
         None => (Decimal::ZERO, Decimal::ZERO),
     };
@@ -337,22 +347,9 @@ pub async fn usage_all<C: ConnectionTrait>(db: &C, org_id: &str, day: &str) -> S
         .filter(limit_counter::Column::Subject.is_in(subjects))
         .all(db)
         .await?;
-    let one = |layer: LimitLayer, subject: &str, limit: Option<&risk_limit::Model>| -> ServiceResult<Usage> {
-        let per_tx = limit.and_then(|l| l.per_transaction_max_usd.as_deref()).map(dec).transpose()?;
-        let daily = limit.and_then(|l| l.daily_cap_usd.as_deref()).map(dec).transpose()?;
-        let (held, used) = match counters.iter().find(|c| c.layer == layer.as_str() && c.subject == subject) {
-            Some(c) => (dec(&c.held_usd)?, dec(&c.used_usd)?),
-            None => (Decimal::ZERO, Decimal::ZERO),
-        };
-        Ok(Usage {
-            layer,
-            subject: subject.to_string(),
-            per_transaction_max: per_tx,
-            daily_cap: daily,
-            used_today: used,
-            held,
-            remaining: daily.map(|cap| (cap - held - used).max(Decimal::ZERO)),
-        })
+    let one = |layer: LimitLayer, subject: &str, limit: Option<&risk_limit::Model>| {
+        let counter = counters.iter().find(|c| c.layer == layer.as_str() && c.subject == subject);
+        usage_from(layer, subject, limit, counter)
     };
     let own = limits.iter().find(|l| l.layer == LimitLayer::Organization.as_str() && l.subject == org_id);
     let mut out = vec![one(LimitLayer::Organization, org_id, own)?];
