@@ -383,6 +383,38 @@ impl TestApp {
         self.signed_raw(&key.0, &key.1, &nonce.to_string(), &body, &body).await
     }
 
+    /// The id of the organisation's first account (the default one).
+    pub async fn first_account(&self, admin: &Session, org: &str) -> String {
+        let d = self
+            .ok(Some(&admin.token), "query($o:ID!){ organization(id:$o){ accounts{ id } } }", json!({"o": org}))
+            .await;
+        d["organization"]["accounts"][0]["id"].as_str().expect("an account").to_string()
+    }
+
+    /// Whitelists `address` on the network `ethereum` for `asset` on
+    /// `account` (the caller's request must complete at once); its id.
+    pub async fn whitelist(&self, admin: &Session, org: &str, account: &str, asset: &str, address: &str) -> String {
+        let input =
+            json!({"accountId": account, "asset": asset, "network": "ethereum", "address": address, "label": "cold"});
+        let d = self
+            .ok(
+                Some(&admin.token),
+                "mutation($o:ID!,$i:AddressInput!){ addAddress(orgId:$o,input:$i){ request{ status } } }",
+                json!({"o": org, "i": input}),
+            )
+            .await;
+        assert_eq!(d["addAddress"]["request"]["status"], "COMPLETED", "whitelisting {address}");
+        let d = self
+            .ok(
+                Some(&admin.token),
+                "query($o:ID!){ organization(id:$o){ addresses{ id address } } }",
+                json!({"o": org}),
+            )
+            .await;
+        let all = d["organization"]["addresses"].as_array().expect("addresses");
+        all.iter().find(|a| a["address"] == address).expect("the new address")["id"].as_str().unwrap().to_string()
+    }
+
     /// Credits an account as the platform operator.
     pub async fn credit(&self, account: &str, asset: &str, amount: &str, reference: &str) -> Value {
         self.ok(

@@ -40,20 +40,8 @@ async fn scene(app: &TestApp) -> Scene {
     let org = app.create_org(&owner, "Acme").await;
     // A treasury ready to move money, so refusals come from the input alone.
     app.add_member(&owner, &org, "team@example.com", &["MAKER", "APPROVER", "SIGNER"]).await;
-    let d =
-        app.ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ accounts{ id } } }", json!({"o": org})).await;
-    let account = d["organization"]["accounts"][0]["id"].as_str().unwrap().to_string();
-    let input =
-        json!({"accountId": account, "asset": "USDC", "network": "ethereum", "address": "0xA11ce", "label": "cold"});
-    app.ok(
-        Some(&owner.token),
-        "mutation($o:ID!,$i:AddressInput!){ addAddress(orgId:$o,input:$i){ request{ status } } }",
-        json!({"o": org, "i": input}),
-    )
-    .await;
-    let d =
-        app.ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ addresses{ id } } }", json!({"o": org})).await;
-    let address = d["organization"]["addresses"][0]["id"].as_str().unwrap().to_string();
+    let account = app.first_account(&owner, &org).await;
+    let address = app.whitelist(&owner, &org, &account, "USDC", "0xA11ce").await;
     app.credit(&account, "USDC", "1000", "custody-1").await;
     Scene { owner, org, account, address }
 }

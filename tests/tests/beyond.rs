@@ -61,20 +61,8 @@ async fn withdrawals_pause_while_the_balance_is_low(backend: Backend) {
     let (maker, _) = app.add_member(&owner, &org, "maker@example.com", &["MAKER"]).await;
     app.add_member(&owner, &org, "approver@example.com", &["APPROVER"]).await;
     let (signer, _) = app.add_member(&owner, &org, "signer@example.com", &["SIGNER"]).await;
-    let d =
-        app.ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ accounts{ id } } }", json!({"o": org})).await;
-    let account = d["organization"]["accounts"][0]["id"].as_str().unwrap().to_string();
-    let input =
-        json!({"accountId": account, "asset": "USDC", "network": "ethereum", "address": "0xA11ce", "label": "cold"});
-    app.ok(
-        Some(&owner.token),
-        "mutation($o:ID!,$i:AddressInput!){ addAddress(orgId:$o,input:$i){ request{ status } } }",
-        json!({"o": org, "i": input}),
-    )
-    .await;
-    let d =
-        app.ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ addresses{ id } } }", json!({"o": org})).await;
-    let address = d["organization"]["addresses"][0]["id"].clone();
+    let account = app.first_account(&owner, &org).await;
+    let address = app.whitelist(&owner, &org, &account, "USDC", "0xA11ce").await;
     let withdraw = |amount: &str| json!({"o": org, "i": {"accountId": account, "asset": "USDC", "amount": amount, "addressId": address}});
     app.credit(&account, "USDC", "5000", "custody-1").await;
     // Subscribe before the alert exists and take its first event, so no event
@@ -664,19 +652,10 @@ async fn digests(app: &TestApp, email: &str, n: usize) -> Vec<String> {
 /// 1,000 USDC in the organisation's account and a whitelisted address: a
 /// withdrawal input without its amount.
 async fn funded_address(app: &TestApp, owner: &tests::Session, org: &str) -> Value {
-    let d =
-        app.ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ accounts{ id } } }", json!({"o": org})).await;
-    let account = d["organization"]["accounts"][0]["id"].as_str().unwrap().to_string();
+    let account = app.first_account(owner, org).await;
     app.credit(&account, "USDC", "1000", "custody-1").await;
-    app.ok(
-        Some(&owner.token),
-        "mutation($o:ID!,$i:AddressInput!){ addAddress(orgId:$o,input:$i){ request{ status } } }",
-        json!({"o": org, "i": {"accountId": account, "asset": "USDC", "network": "ethereum", "address": "0xA11ce", "label": "cold"}}),
-    )
-    .await;
-    let d =
-        app.ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ addresses{ id } } }", json!({"o": org})).await;
-    json!({"accountId": account, "asset": "USDC", "addressId": d["organization"]["addresses"][0]["id"]})
+    let address = app.whitelist(owner, org, &account, "USDC", "0xA11ce").await;
+    json!({"accountId": account, "asset": "USDC", "addressId": address})
 }
 
 /// [`funded_address`], with withdrawals waiting for one approval.

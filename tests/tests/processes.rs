@@ -55,19 +55,11 @@ struct Treasury {
 async fn treasury(app: &TestApp, funds: &str) -> Treasury {
     let owner = app.user("owner@example.com").await;
     let org = app.create_org(&owner, "Acme").await;
-    let d =
-        app.ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ accounts{ id } } }", json!({"o": org})).await;
-    let account = d["organization"]["accounts"][0]["id"].as_str().unwrap().to_string();
+    let account = app.first_account(&owner, &org).await;
     let (maker, _) = app.add_member(&owner, &org, "maker@example.com", &["MAKER"]).await;
     let (approver, _) = app.add_member(&owner, &org, "approver@example.com", &["APPROVER"]).await;
     let (signer, _) = app.add_member(&owner, &org, "signer@example.com", &["SIGNER"]).await;
-    let add = "mutation($o:ID!,$i:AddressInput!){ addAddress(orgId:$o,input:$i){ request{ status } } }";
-    let input =
-        json!({"accountId": account, "asset": "USDC", "network": "ethereum", "address": "0xA11ce", "label": "cold"});
-    app.ok(Some(&owner.token), add, json!({"o": org, "i": input})).await;
-    let d =
-        app.ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ addresses{ id } } }", json!({"o": org})).await;
-    let address = d["organization"]["addresses"][0]["id"].as_str().unwrap().to_string();
+    let address = app.whitelist(&owner, &org, &account, "USDC", "0xA11ce").await;
     app.credit(&account, "USDC", funds, "custody-1").await;
     // Every withdrawal waits for one approval.
     app.ok(
