@@ -145,16 +145,12 @@ pub async fn submit_in(
     let now = engine.env.now;
     operation::check(txn, &access.org_id, &op).await?;
     let id = new_id();
-    let usd = match &op {
-        Operation::Withdraw(w) => Some(withdrawals::open(txn, access, &id, w, now).await?),
-        _ => None,
-    };
-    let outside_window = match &op {
-        Operation::Withdraw(_) => match withdrawals::window_verdict(txn, &access.org_id, now).await? {
-            withdrawals::WindowVerdict::MustWait(reason) => Some(reason),
-            _ => None,
-        },
-        _ => None,
+    let (usd, outside_window) = match &op {
+        Operation::Withdraw(w) => {
+            let opened = withdrawals::open(txn, access, &id, w, now).await?;
+            (Some(opened.usd), opened.must_wait)
+        }
+        _ => (None, None),
     };
     let decision = decide(txn, access, &op, usd, outside_window).await?;
     // Recorded so the request shows which policy governs it; later changes

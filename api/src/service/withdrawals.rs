@@ -65,7 +65,7 @@ async fn not_ready<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<Op
 }
 
 /// How the organisation's withdrawal window judges a withdrawal made now.
-pub enum WindowVerdict {
+enum WindowVerdict {
     /// No window, or inside it.
     Open,
     /// Outside, and the window refuses (`OUTSIDE_WINDOW`).
@@ -75,11 +75,7 @@ pub enum WindowVerdict {
 }
 
 /// Judges a withdrawal made at `now` against the organisation's window.
-pub async fn window_verdict<C: ConnectionTrait>(
-    db: &C,
-    org_id: &str,
-    now: DateTime<Utc>,
-) -> ServiceResult<WindowVerdict> {
+async fn window_verdict<C: ConnectionTrait>(db: &C, org_id: &str, now: DateTime<Utc>) -> ServiceResult<WindowVerdict> {
     let org = organization::Entity::find_by_id(org_id).one(db).await?.ok_or(ServiceError::NotFound("organization"))?;
     let Some(stored) = org.withdrawal_window else { return Ok(WindowVerdict::Open) };
     let window = WithdrawalWindow::from_stored(&stored).map_err(ServiceError::internal)?;
@@ -99,7 +95,7 @@ pub async fn window_verdict<C: ConnectionTrait>(
 }
 
 /// How a waiting reason marks a withdrawal made outside the window.
-pub const OUTSIDE_WINDOW_PREFIX: &str = "OUTSIDE_WINDOW";
+const OUTSIDE_WINDOW_PREFIX: &str = "OUTSIDE_WINDOW";
 
 /// What a withdrawal names, resolved and validated: the account, the asset
 /// and its price, the amount in the asset's precision, the address.
@@ -203,15 +199,23 @@ pub async fn assess<C: ConnectionTrait>(
     Ok(failures)
 }
 
+/// A withdrawal [`open`] accepted.
+pub struct Opened {
+    /// Its USD value at the asset's current price.
+    pub usd: Decimal,
+    /// Made outside a window that lets it wait: why it must wait for approval.
+    pub must_wait: Option<String>,
+}
+
 /// Checks everything about a new withdrawal and reserves funds and capacity.
-/// Returns its USD value (at the asset's current price). Inside the request's transaction.
+/// Inside the request's transaction.
 pub async fn open<C: ConnectionTrait>(
     db: &C,
     access: &OrgAccess,
     request_id: &str,
     w: &WithdrawalSpec,
     now: DateTime<Utc>,
-) -> ServiceResult<Decimal> {
+) -> ServiceResult<Opened> {
     access.require_scope(ApiScope::Withdraw)?;
     if !access.may_touch_account(&w.account_id) {
         return Err(ServiceError::NotFound("account"));
@@ -222,9 +226,11 @@ pub async fn open<C: ConnectionTrait>(
     if let Some(reason) = balance_alerts::paused(db, &access.org_id).await? {
         return Err(ServiceError::PausedLowBalance(reason));
     }
-    if let WindowVerdict::Refused(e) = window_verdict(db, &access.org_id, now).await? {
-        return Err(e);
-    }
+    let must_wait = match window_verdict(db, &access.org_id, now).await? {
+        WindowVerdict::Open => None,
+        WindowVerdict::Refused(e) => return Err(e),
+        WindowVerdict::MustWait(reason) => Some(reason),
+    };
     let t = target(db, access, w).await?;
     if let Some(e) = addresses::still_cooling(&t.address, now) {
         return Err(e);
@@ -264,7 +270,7 @@ pub async fn open<C: ConnectionTrait>(
     }
     .insert(db)
     .await?;
-    Ok(usd)
+    Ok(Opened { usd, must_wait })
 }
 
 async fn held_withdrawal<C: ConnectionTrait>(db: &C, request_id: &str) -> ServiceResult<Option<withdrawal::Model>> {
