@@ -35,10 +35,12 @@ pub struct NewDelegation {
 /// Whether `access` is the delegator of `d` and holds APPROVE on its workflow
 /// in their own right: such a member may delegate without MANAGE_ACCESS.
 pub fn is_own_approve(access: &OrgAccess, d: &NewDelegation) -> bool {
-    access.service.is_none()
-        && access.member_id == d.from_member_id
-        && access.allows(d.workflow, Action::Approve, None)
-        && access.approving_under(d.workflow, None).is_none()
+    access.service.is_none() && access.member_id == d.from_member_id && holds_approve(access, d.workflow)
+}
+
+/// APPROVE on `workflow` in the member's own right, not through a delegation.
+fn holds_approve(access: &OrgAccess, workflow: Workflow) -> bool {
+    access.allows(workflow, Action::Approve, None) && access.approving_under(workflow, None).is_none()
 }
 
 /// Checks a delegation against the organisation as it is at `now`.
@@ -60,7 +62,7 @@ pub async fn check<C: ConnectionTrait>(
         return Err(ServiceError::BadInput(format!("until: a delegation runs for at most {MAX_DAYS} days")));
     }
     let own = authz::resolve(db, org_id, &from.user_id, now).await?;
-    if !own.allows(d.workflow, Action::Approve, None) || own.approving_under(d.workflow, None).is_some() {
+    if !holds_approve(&own, d.workflow) {
         return Err(ServiceError::Forbidden(format!(
             "the delegating member does not hold APPROVE on {} in their own right",
             d.workflow.as_str()
