@@ -78,87 +78,16 @@ fn add_holdings(rows: Vec<sea_orm::QueryResult>, out: &mut HashMap<String, Decim
     Ok(())
 }
 
-/// Recomputes one organisation's alert inside the caller's write transaction.
-/// Returns the notification jobs to enqueue and whether the state changed.
+/// Recomputes one organisation's alert inside the caller's write transaction
+/// (the one that moved its balance), as the batch recompute does a group's.
+/// Returns whether the state changed and the notification jobs to enqueue.
 pub async fn recompute_org<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     now: DateTime<Utc>,
 ) -> ServiceResult<(bool, Vec<MailJob>)> {
-    let Some(alert) = balance_alert::Entity::find_by_id(org_id).lock_exclusive().one(db).await? else {
-        return Ok((false, vec![]));
-    };
-    let total = totals(db, Some(org_id)).await?.remove(org_id).unwrap_or_default();
-    let threshold = alert.threshold_usd.as_deref().map(dec).transpose()?;
-    let new_state = classify(threshold, total);
-    if new_state == alert.state {
-        if dec(&alert.total_usd)? != total {
-            let mut a: balance_alert::ActiveModel = alert.into();
-            a.total_usd = Set(text(total));
-            a.updated_at = Set(now);
-            a.update(db).await?;
-        }
-        return Ok((false, vec![]));
-    }
-    let before = json!({"state": alert.state, "totalUsd": alert.total_usd, "thresholdUsd": alert.threshold_usd});
-    let mut a: balance_alert::ActiveModel = alert.clone().into();
-    a.state = Set(new_state.into());
-    a.total_usd = Set(text(total));
-    a.changed_at = Set(now);
-    a.updated_at = Set(now);
-    a.update(db).await?;
-    balance_alert_history::ActiveModel {
-        id: sea_orm::ActiveValue::NotSet,
-        org_id: Set(org_id.to_string()),
-        state: Set(new_state.into()),
-        total_usd: Set(text(total)),
-        threshold_usd: Set(alert.threshold_usd.clone()),
-        at: Set(now),
-    }
-    .insert(db)
-    .await?;
-    audit::append(
-        db,
-        Entry {
-            org_id,
-            actor: AuditActor::system("balance-alert"),
-            action: "BALANCE_ALERT_CHANGED",
-            target: Some(org_id.to_string()),
-            before: Some(before),
-            after: Some(json!({"state": new_state, "totalUsd": text(total), "thresholdUsd": alert.threshold_usd})),
-            request_id: None,
-        },
-        now,
-    )
-    .await?;
-    let pausing = organization::Entity::find_by_id(org_id).one(db).await?.is_some_and(|o| o.pause_on_low_balance);
-    if pausing && (new_state == state::LOW) != (alert.state == state::LOW) {
-        let action = if new_state == state::LOW { "WITHDRAWALS_PAUSED" } else { "WITHDRAWALS_RESUMED" };
-        audit::append(
-            db,
-            Entry {
-                org_id,
-                actor: AuditActor::system("balance-alert"),
-                action,
-                target: Some(org_id.to_string()),
-                before: Some(json!({"withdrawalsPaused": alert.state == state::LOW})),
-                after: Some(json!({"withdrawalsPaused": new_state == state::LOW, "alertState": new_state})),
-                request_id: None,
-            },
-            now,
-        )
-        .await?;
-    }
-    let mut jobs = Vec::new();
-    if new_state == state::LOW {
-        let org =
-            organization::Entity::find_by_id(org_id).one(db).await?.ok_or(ServiceError::NotFound("organization"))?;
-        for to in admin_emails(db, org_id).await? {
-            let (subject, body) = low_mail(&org.name, total, alert.threshold_usd.as_deref());
-            jobs.push(MailJob::Notification(notifications::queue(db, org_id, &to, &subject, &body, now).await?));
-        }
-    }
-    Ok((true, jobs))
+    let (changed, jobs) = recompute_group(db, &[org_id.to_string()], now).await?;
+    Ok((!changed.is_empty(), jobs))
 }
 
 /// Why new withdrawals are refused right now, if the organisation pauses
@@ -191,23 +120,6 @@ pub async fn set_pause<C: ConnectionTrait>(db: &C, org_id: &str, enabled: bool) 
         after: Some(json!({"pauseOnLowBalance": enabled})),
         ..Applied::default()
     })
-}
-
-async fn admin_emails<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<Vec<String>> {
-    let members = member::Entity::find()
-        .filter(member::Column::OrgId.eq(org_id))
-        .filter(member::Column::Status.eq(MemberStatus::Active.as_str()))
-        .all(db)
-        .await?;
-    let mut out = Vec::new();
-    for m in members {
-        if RoleSet::from_stored(&m.roles).is_ok_and(|r| r.contains(Role::Admin))
-            && let Some(u) = user::Entity::find_by_id(&m.user_id).one(db).await?
-        {
-            out.push(u.email);
-        }
-    }
-    Ok(out)
 }
 
 /// Sets (or, with `None`, clears) the threshold and recomputes the state in
@@ -280,7 +192,7 @@ pub async fn recompute_all(db: &DatabaseConnection, now: DateTime<Utc>) -> Servi
     Ok((changed, jobs))
 }
 
-/// [`recompute_org`] for a group of organisations inside one write
+/// Recomputes a group of organisations' alerts inside one write
 /// transaction, with set-based reads and writes: the alerts locked and the
 /// totals read in one query each, history and audit records inserted in
 /// bulk. Returns the organisations whose state changed and the mail to send.
