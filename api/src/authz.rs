@@ -14,10 +14,11 @@
 //! Another organisation's data is `NOT_FOUND`: a non-member cannot tell an
 //! organisation that exists from one that does not.
 
+use crate::cache::Caches;
 use crate::domain::{Action, ApiScope, MemberStatus, Permission, RoleSet, ScopeSet, Workflow};
 use crate::service::{ServiceError, ServiceResult};
 use chrono::{DateTime, Utc};
-use entity::{delegation, member, organization, permission_grant, user};
+use entity::{delegation, member, organization, permission_grant, service_user, user};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -38,6 +39,8 @@ pub struct UserSession {
 #[derive(Clone, Debug)]
 pub struct ServiceUserSession {
     pub service_user_id: String,
+    /// The service user as read when the request (or WebSocket) was authenticated.
+    pub service_user: Arc<service_user::Model>,
     pub org_id: String,
     /// The public key id the request was signed with.
     pub key_id: String,
@@ -216,6 +219,29 @@ pub async fn resolve<C: ConnectionTrait>(
     Ok(with_delegations(access, lent.remove(&member_id).unwrap_or_default()))
 }
 
+/// [`resolve`], and the instant the answer stops being true by the clock
+/// alone: the next start or end of a delegation to the member. Changes made
+/// by people show in the organisation's version instead ([`crate::cache`]).
+async fn resolve_until<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<(OrgAccess, Option<DateTime<Utc>>)> {
+    let access = resolve(db, org_id, user_id, now).await?;
+    let until = delegation::Entity::find()
+        .filter(delegation::Column::OrgId.eq(org_id))
+        .filter(delegation::Column::ToMemberId.eq(&access.member_id))
+        .filter(delegation::Column::RevokedAt.is_null())
+        .filter(delegation::Column::ValidUntil.gt(now))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|d| if d.valid_from > now { d.valid_from } else { d.valid_until })
+        .min();
+    Ok((access, until))
+}
+
 /// Live delegations in `org_id` (to one member, or to all), keyed by the
 /// delegate's member id. A delegation lends only what its delegator holds in
 /// their own right while still an active member: removing the delegator or
@@ -349,14 +375,38 @@ pub struct Authz {
     pub actor: Actor,
     db: DatabaseConnection,
     now: DateTime<Utc>,
-    resolved: Mutex<HashMap<String, Arc<OrgAccess>>>,
+    /// Access read in earlier requests, reused while the organisation's version holds.
+    cache: Arc<Caches>,
+    resolved: Mutex<HashMap<String, Resolved>>,
+    /// Organisation rows already read for this request (see [`Authz::remember_org`]).
+    rows: std::sync::Mutex<HashMap<String, Arc<organization::Model>>>,
     /// Users read for this request in one batch ([`Authz::prime_users`]).
     users: std::sync::Mutex<HashMap<String, user::Model>>,
 }
 
+/// One organisation's access and row, as this request resolved them.
+type Resolved = (Arc<OrgAccess>, Arc<organization::Model>);
+
 impl Authz {
-    pub fn new(actor: Actor, db: DatabaseConnection, now: DateTime<Utc>) -> Self {
-        Self { actor, db, now, resolved: Mutex::new(HashMap::new()), users: Default::default() }
+    pub fn new(actor: Actor, db: DatabaseConnection, cache: Arc<Caches>, now: DateTime<Utc>) -> Self {
+        Self {
+            actor,
+            db,
+            now,
+            cache,
+            resolved: Mutex::new(HashMap::new()),
+            rows: Default::default(),
+            users: Default::default(),
+        }
+    }
+
+    /// Keeps an organisation row this request has already read (signed
+    /// requests read their key's organisation to authenticate), so that
+    /// resolving the organisation does not read it again.
+    pub fn remember_org(&self, row: Arc<organization::Model>) {
+        if let Ok(mut rows) = self.rows.lock() {
+            rows.insert(row.id.clone(), row);
+        }
     }
 
     /// Reads the users behind a list (e.g. an organisation's members) in one
@@ -391,12 +441,30 @@ impl Authz {
         if let Actor::ServiceUser(su) = &self.actor {
             return service_user_access(su, org_id).map(Arc::new);
         }
+        Ok(self.org_and_row(org_id).await?.0)
+    }
+
+    /// [`Authz::org`] and the organisation's row as this request read it.
+    pub async fn org_and_row(&self, org_id: &str) -> ServiceResult<Resolved> {
+        if let Actor::ServiceUser(su) = &self.actor {
+            let access = Arc::new(service_user_access(su, org_id)?);
+            return Ok((access, self.org_row(org_id).await?));
+        }
         let user = self.actor.user()?;
         let mut resolved = self.resolved.lock().await;
-        if let Some(a) = resolved.get(org_id) {
-            return Ok(a.clone());
+        if let Some(r) = resolved.get(org_id) {
+            return Ok(r.clone());
         }
-        let access = resolve(&self.db, org_id, &user.user_id, self.now).await?;
+        // The version first, then what is cached against it (see crate::cache).
+        let org = self.org_row(org_id).await?;
+        let key = (org_id.to_string(), user.user_id.clone());
+        let access = match self.cache.access.get(&key, org.audit_seq, self.now) {
+            Some(access) => access,
+            None => {
+                let (access, until) = resolve_until(&self.db, org_id, &user.user_id, self.now).await?;
+                self.cache.access.put(key, org.audit_seq, until, access)
+            }
+        };
         if !user.two_factor_verified {
             return Err(ServiceError::TwoFactorRequired(
                 "this organisation requires two-factor authentication: enrol with enrollTotp and confirmTotp, \
@@ -404,17 +472,26 @@ impl Authz {
                     .into(),
             ));
         }
-        let org = organization::Entity::find_by_id(org_id)
-            .one(&self.db)
-            .await?
-            .ok_or(ServiceError::NotFound("organization"))?;
         let idle = chrono::Duration::seconds(i64::from(org.session_idle_timeout_secs));
         if self.now - user.last_used_at > idle {
             return Err(ServiceError::Unauthenticated("session expired (idle); sign in again".into()));
         }
-        let access = Arc::new(access);
-        resolved.insert(org_id.to_string(), access.clone());
-        Ok(access)
+        resolved.insert(org_id.to_string(), (access.clone(), org.clone()));
+        Ok((access, org))
+    }
+
+    /// The organisation's row, read at most once per request.
+    async fn org_row(&self, org_id: &str) -> ServiceResult<Arc<organization::Model>> {
+        if let Some(row) = self.rows.lock().ok().and_then(|rows| rows.get(org_id).cloned()) {
+            return Ok(row);
+        }
+        let row = organization::Entity::find_by_id(org_id)
+            .one(&self.db)
+            .await?
+            .map(Arc::new)
+            .ok_or(ServiceError::NotFound("organization"))?;
+        self.remember_org(row.clone());
+        Ok(row)
     }
 }
 

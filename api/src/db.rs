@@ -6,12 +6,22 @@
 //! `IMMEDIATE` ([`begin_write`]), taking the write lock up front and making
 //! read-modify-write sequences atomic. On PostgreSQL the same code takes row
 //! locks (`SELECT … FOR UPDATE`, which the SQLite query builder omits).
+//!
+//! Writers of one process also queue for their turn *before* asking SQLite
+//! for the lock ([`WriteTxn`]): SQLite's busy handler waits by sleeping
+//! (1 ms, 2 ms, 5 ms … 100 ms between tries), so writers racing for the lock
+//! idle far longer than the few hundred microseconds a write transaction
+//! holds it. An async queue hands the turn over the moment it is released;
+//! the busy handler remains for writers in other processes.
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
+    QueryResult, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 /// PostgreSQL connections per process unless configured
@@ -49,15 +59,77 @@ pub async fn connect_with(url: &str, pg_pool: u32) -> Result<DatabaseConnection,
     Database::connect(opts).await
 }
 
-/// Begins a transaction that will write: `BEGIN IMMEDIATE` on SQLite, a plain
-/// `BEGIN` on PostgreSQL (where writers lock rows instead).
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    db.begin_with_options(TransactionOptions {
-        isolation_level: None,
-        access_mode: None,
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-    })
-    .await
+/// Begins a transaction that will write: `BEGIN IMMEDIATE` on SQLite, after
+/// this process's turn to write; a plain `BEGIN` on PostgreSQL (where
+/// writers lock rows instead).
+pub async fn begin_write(db: &DatabaseConnection) -> Result<WriteTxn, DbErr> {
+    let turn = match db.get_database_backend() {
+        DbBackend::Sqlite => Some(writer_turns(db).lock_owned().await),
+        _ => None,
+    };
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            isolation_level: None,
+            access_mode: None,
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        })
+        .await?;
+    Ok(WriteTxn { txn, _turn: turn })
+}
+
+/// The queue of this process's writers to one SQLite file.
+fn writer_turns(db: &DatabaseConnection) -> Arc<tokio::sync::Mutex<()>> {
+    static TURNS: LazyLock<Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> = LazyLock::new(Default::default);
+    let file = db.get_sqlite_connection_pool().connect_options().get_filename().to_path_buf();
+    let mut turns = TURNS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    turns.entry(file).or_default().clone()
+}
+
+/// A write transaction from [`begin_write`]; on SQLite it holds the
+/// process's turn to write until it commits or is dropped (rolled back).
+pub struct WriteTxn {
+    txn: DatabaseTransaction,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTxn {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.txn.rollback().await
+    }
+}
+
+impl std::ops::Deref for WriteTxn {
+    type Target = DatabaseTransaction;
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+/// Statements run inside the transaction.
+#[async_trait::async_trait]
+impl ConnectionTrait for WriteTxn {
+    fn get_database_backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.txn.execute_raw(stmt).await
+    }
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.txn.query_one_raw(stmt).await
+    }
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.txn.query_all_raw(stmt).await
+    }
+    fn support_returning(&self) -> bool {
+        self.txn.support_returning()
+    }
 }
 
 /// True when `url` names a PostgreSQL database.

@@ -11,7 +11,7 @@
 //! a WebSocket's `connection_init`, so slow or silent clients cannot hold
 //! connections open for free.
 
-use crate::authz::{Actor, Authz};
+use crate::authz::Actor;
 use crate::graphql::{AppSchema, ClientIp, error::ensure_codes};
 use crate::limiter::Identity;
 use crate::metrics::{CodeLabels, HttpLabels, Metrics, RouteLabels};
@@ -168,17 +168,21 @@ async fn graphql_post(
             websocket: false,
             peer: peer.ip(),
         };
-        signing::authenticate(&http.state.db, &http.state.key, signed, http.state.clock.now())
+        signing::authenticate(&http.state.db, &http.state.key, &http.state.cache, signed, http.state.clock.now())
             .await
-            .map(Actor::ServiceUser)
+            .map(|a| (Actor::ServiceUser(a.session), Some(a.org)))
     } else {
-        actor_for_token(&http.state, bearer(&headers)).await
+        actor_for_token(&http.state, bearer(&headers)).await.map(|a| (a, None))
     };
-    let actor = match actor.and_then(|a| rate_limit(&http.state, &a, peer).map(|()| a)) {
+    let (actor, org) = match actor.and_then(|a| rate_limit(&http.state, &a.0, peer).map(|()| a)) {
         Ok(a) => a,
         Err(e) => return refusal(e),
     };
-    let authz = Arc::new(Authz::new(actor, http.state.db.clone(), http.state.clock.now()));
+    let authz = http.state.authz(actor);
+    if let Some(org) = org {
+        authz.remember_org(org);
+    }
+    let authz = Arc::new(authz);
     let batch = match batch {
         BatchRequest::Single(r) => BatchRequest::Single(r.data(authz).data(ClientIp(peer.ip()))),
         BatchRequest::Batch(rs) => {
@@ -243,9 +247,9 @@ async fn graphql_ws(
                         websocket: true,
                         peer: peer.ip(),
                     };
-                    signing::authenticate(&state.db, &state.key, signed, state.clock.now())
+                    signing::authenticate(&state.db, &state.key, &state.cache, signed, state.clock.now())
                         .await
-                        .map(Actor::ServiceUser)
+                        .map(|a| Actor::ServiceUser(a.session))
                         .map_err(|e| async_graphql::Error::new(e.to_string()))?
                 } else {
                     let token = init.token.or_else(|| {
@@ -262,7 +266,7 @@ async fn graphql_ws(
                     async_graphql::Error::new("RATE_LIMITED: too many WebSocket connections for this identity")
                 })?;
                 let mut data = Data::default();
-                data.insert(Arc::new(Authz::new(actor, state.db.clone(), state.clock.now())));
+                data.insert(Arc::new(state.authz(actor)));
                 data.insert(ClientIp(peer.ip()));
                 // Held for as long as the connection lives.
                 data.insert(slot);

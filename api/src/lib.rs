@@ -15,6 +15,7 @@
 //! - [`clock`], [`config`], [`db`], [`keys`], [`secrets`]: plumbing.
 
 pub mod authz;
+pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -123,7 +123,8 @@ pub async fn open_state(config: Config, clock: SharedClock, public_url: String) 
         config.ws_max_per_identity,
         metrics.ws_open.clone(),
     ));
-    Ok(AppState { db, clock, config, session_policy, public_url, key, queue, mailer, bus, metrics, limiter })
+    let cache = Default::default();
+    Ok(AppState { db, clock, config, session_policy, public_url, key, queue, mailer, bus, metrics, limiter, cache })
 }
 
 /// Applies pending migrations. On PostgreSQL several processes may start at

@@ -1,5 +1,7 @@
 //! What every request shares: the pool, the clock, the configuration.
 
+use crate::authz::{Actor, Authz};
+use crate::cache::Caches;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::events::EventBus;
@@ -31,12 +33,19 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Per-identity request rate and WebSocket caps.
     pub limiter: Arc<Limiter>,
+    /// Resolved access and key material, reused while the organisation's version holds.
+    pub cache: Arc<Caches>,
 }
 
 impl AppState {
     /// What governed operations need, at the current time.
     pub fn op_env(&self) -> OpEnv<'_> {
         OpEnv { now: self.clock.now(), key: &self.key, cooling_off_default: self.config.address_cooling_off_secs }
+    }
+
+    /// Per-request authorization for `actor`, at the current time.
+    pub fn authz(&self, actor: Actor) -> Authz {
+        Authz::new(actor, self.db.clone(), self.cache.clone(), self.clock.now())
     }
 
     /// The request engine, at the current time.

@@ -1,5 +1,6 @@
 //! The baseline: a bare async-graphql server on the same axum stack, with no
-//! authentication, no database and no middleware.
+//! authentication, no database and no middleware (and, for reference, the
+//! same with a database *floor*: see [`Floor`]).
 //!
 //! Its schema mirrors the names the scenarios query (`viewer.serviceUser`,
 //! `organization.accounts.holdings`, `organization.usage`, `approveRequest`,
@@ -21,15 +22,53 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use futures_util::{Stream, StreamExt};
+use sea_orm::ConnectionTrait;
+use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 
 type BareSchema = Schema<Query, Mutation, Subscription>;
 
+/// With a floor, `organization` also does the least database work any
+/// authenticated read must: one read round trip on Countersign's own pool
+/// and, for `write`, one write transaction under its write discipline (a
+/// signed request must durably record its nonce). Comparing Countersign
+/// with it shows how much of the gap to the bare server is the database
+/// round trips themselves.
+pub struct Floor {
+    pub db: sea_orm::DatabaseConnection,
+    pub write: bool,
+    next: AtomicI64,
+}
+
+impl Floor {
+    /// Connects like Countersign does and creates the floor's scratch table.
+    pub async fn connect(url: &str, write: bool) -> anyhow::Result<Self> {
+        let db = api::db::connect(url).await?;
+        db.execute_unprepared("CREATE TABLE IF NOT EXISTS bench_floor (n BIGINT PRIMARY KEY)").await?;
+        Ok(Self { db, write, next: AtomicI64::new(0) })
+    }
+
+    async fn touch(&self) -> anyhow::Result<()> {
+        self.db.execute_unprepared("SELECT 1").await?;
+        if self.write {
+            let txn = api::db::begin_write(&self.db).await?;
+            let n = self.next.fetch_add(1, Ordering::Relaxed);
+            txn.execute_unprepared(&format!("INSERT INTO bench_floor (n) VALUES ({n})")).await?;
+            txn.commit().await?;
+        }
+        Ok(())
+    }
+}
+
 /// The router: `POST /graphql` and `GET /graphql/ws`, like Countersign's.
-pub fn router() -> Router {
+pub fn router(floor: Option<Floor>) -> Router {
     let (events, _) = broadcast::channel::<String>(4096);
-    let schema = Schema::build(Query, Mutation, Subscription).data(events).finish();
+    let mut schema = Schema::build(Query, Mutation, Subscription).data(events);
+    if let Some(floor) = floor {
+        schema = schema.data(floor);
+    }
+    let schema = schema.finish();
     Router::new().route("/graphql", get(ws).post(post)).route("/graphql/ws", get(ws)).with_state(schema)
 }
 
@@ -133,8 +172,11 @@ impl Query {
     async fn viewer(&self) -> Viewer {
         Viewer
     }
-    async fn organization(&self, id: ID) -> Option<Organization> {
-        Some(Organization(id))
+    async fn organization(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Organization>> {
+        if let Some(floor) = ctx.data_opt::<Floor>() {
+            floor.touch().await.map_err(|e| async_graphql::Error::new(e.to_string()))?;
+        }
+        Ok(Some(Organization(id)))
     }
 }
 

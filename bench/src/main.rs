@@ -118,8 +118,8 @@ pub fn cores() -> usize {
 
 async fn run(scenario: Scenario, backend: Backend, opts: &Opts) -> anyhow::Result<Vec<Row>> {
     Ok(match scenario {
-        Scenario::Signed => vec![reads::run(reads::Read::Signed, backend, opts).await?],
-        Scenario::Session => vec![reads::run(reads::Read::Session, backend, opts).await?],
+        Scenario::Signed => reads::run(reads::Read::Signed, backend, opts).await?,
+        Scenario::Session => reads::run(reads::Read::Session, backend, opts).await?,
         Scenario::Withdrawals => vec![withdrawals::run(backend, opts).await?],
         Scenario::Fanout => vec![fanout::run(backend, opts).await?],
         Scenario::Reset => reset::run(backend, opts.orgs, &opts.postgres_url, true).await?,

@@ -7,7 +7,9 @@
 //!    token.
 //!
 //! The same request bodies go to the bare server; the figure is Countersign's
-//! req/s over the baseline's (target at least 0.5), latencies beside it.
+//! req/s over the baseline's (target at least 0.5), latencies beside it. A
+//! third run, the *floor*, is the bare server doing only the database round
+//! trips such a read cannot avoid (see [`crate::baseline::Floor`]).
 
 use crate::load::{self, Outcome};
 use crate::report::{Row, Target, ms, per_sec};
@@ -73,7 +75,7 @@ async fn drive(client: Client, body: Arc<String>, keys: Option<Arc<Keys>>, token
 }
 
 /// Runs one read scenario on one backend.
-pub async fn run(read: Read, backend: Backend, opts: &Opts) -> anyhow::Result<Row> {
+pub async fn run(read: Read, backend: Backend, opts: &Opts) -> anyhow::Result<Vec<Row>> {
     let db = Database::create(backend, &opts.postgres_url).await?;
     let result = async {
         let cs = server::countersign(server::config(&db)).await?;
@@ -112,9 +114,16 @@ pub async fn run(read: Read, backend: Backend, opts: &Opts) -> anyhow::Result<Ro
         let measured = drive(client.clone(), body.clone(), keys.clone(), token.clone(), opts).await;
         cs.stop().await;
         let bare = server::baseline().await?;
-        let base = drive(Client::new(&bare.base()), body, keys, token, opts).await;
+        let base = drive(Client::new(&bare.base()), body.clone(), keys.clone(), token.clone(), opts).await;
         bare.stop().await;
-        Ok(row(name, backend, &measured, &base))
+        let write = matches!(read, Read::Signed);
+        let floor = server::floor(&db.url, write).await?;
+        let least = drive(Client::new(&floor.base()), body, keys, token, opts).await;
+        floor.stop().await;
+        let what = if write { "one read and one write transaction" } else { "one read" };
+        let mut reference = row(&format!("{name}: floor ({what} per request, nothing else)"), backend, &least, &base);
+        reference.target = Target::None;
+        Ok(vec![row(name, backend, &measured, &base), reference])
     }
     .await;
     db.drop_now().await?;

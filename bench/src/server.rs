@@ -184,7 +184,28 @@ pub async fn countersign(config: Config) -> anyhow::Result<Running> {
 
 /// Starts the bare async-graphql-on-axum baseline server.
 pub async fn baseline() -> anyhow::Result<Running> {
+    baseline_with_floor(None).await
+}
+
+/// The baseline, doing the database floor's work on `url` per read (see
+/// [`crate::baseline::Floor`]); `write` adds a write transaction.
+pub async fn floor(url: &str, write: bool) -> anyhow::Result<Running> {
+    baseline_with_floor(Some((url.to_string(), write))).await
+}
+
+async fn baseline_with_floor(floor: Option<(String, bool)>) -> anyhow::Result<Running> {
     spawn_server("baseline", move |ready, stop| async move {
+        // Connected on the server's own runtime, like Countersign's pool.
+        let floor = match floor {
+            Some((url, write)) => match crate::baseline::Floor::connect(&url, write).await {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    let _ = ready.send(Err(e));
+                    return;
+                }
+            },
+            None => None,
+        };
         let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
             Ok(l) => l,
             Err(e) => {
@@ -194,7 +215,7 @@ pub async fn baseline() -> anyhow::Result<Running> {
         };
         let addr = listener.local_addr().expect("bound address");
         let _ = ready.send(Ok((addr, None)));
-        let app = crate::baseline::router();
+        let app = crate::baseline::router(floor);
         let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async {
                 let _ = stop.await;

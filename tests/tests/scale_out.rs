@@ -57,3 +57,59 @@ async fn events_reach_subscribers_of_every_process() {
     let e = alerts_on_b.next(Duration::from_secs(1)).await.expect("alert event within 1 s");
     assert_eq!(e["data"]["balanceAlertChanged"]["state"], "LOW");
 }
+
+/// Each process reuses a member's resolved access and a key's material
+/// while the organisation's version (its audit sequence) is unchanged. A
+/// change made through one process must hold on the other at its very next
+/// request: a role taken away, a key revoked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn access_changed_through_one_process_holds_at_once_on_another() {
+    let a = spawn(Backend::Postgres).await;
+    let b = spawn_sharing(&a).await;
+    let owner = a.user("owner@example.com").await;
+    let org = a.create_org(&owner, "Acme").await;
+    let (maker, maker_member) = a.add_member(&owner, &org, "maker@example.com", &["MAKER", "ADMIN"]).await;
+    let perms = "query($o:ID!){ viewer{ permissions(orgId:$o){ workflow action } } }";
+    let can_manage = |d: &serde_json::Value| {
+        d["viewer"]["permissions"].as_array().unwrap().iter().any(|p| p["workflow"] == "MANAGE_ACCESS")
+    };
+    // Warm process B's cache, twice (the second read is served from it).
+    for _ in 0..2 {
+        assert!(can_manage(&b.ok(Some(&maker.token), perms, json!({"o": org})).await));
+    }
+    let d = a
+        .ok(
+            Some(&owner.token),
+            "mutation($o:ID!,$m:ID!){ setMemberRoles(orgId:$o,memberId:$m,roles:[MAKER]){ request{ status } } }",
+            json!({"o": org, "m": maker_member}),
+        )
+        .await;
+    assert_eq!(d["setMemberRoles"]["request"]["status"], "COMPLETED");
+    assert!(!can_manage(&b.ok(Some(&maker.token), perms, json!({"o": org})).await), "B sees the new roles at once");
+
+    // A key used on B, revoked through A, is refused by B at its next use.
+    let d = a
+        .ok(
+            Some(&owner.token),
+            "mutation($o:ID!){ createServiceUser(orgId:$o,input:{name:\"bot\",scopes:[QUERY_FUNDS]}){ apiKey{ keyId secret } } }",
+            json!({"o": org}),
+        )
+        .await;
+    let k = &d["createServiceUser"]["apiKey"];
+    let key = (k["keyId"].as_str().unwrap().to_string(), k["secret"].as_str().unwrap().to_string());
+    let read = "query($o:ID!){ viewer{ serviceUser{ name } } organization(id:$o){ accounts{ id } } }";
+    for nonce in 1..=2 {
+        let (status, body) = b.signed(&key, nonce, read, json!({"o": org})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"]["viewer"]["serviceUser"]["name"], "bot");
+    }
+    a.ok(
+        Some(&owner.token),
+        "mutation($o:ID!,$k:ID!){ revokeApiKey(orgId:$o,keyId:$k){ request{ status } } }",
+        json!({"o": org, "k": key.0}),
+    )
+    .await;
+    let (status, body) = b.signed(&key, 3, read, json!({"o": org})).await;
+    assert_eq!(status, 401, "B refuses the revoked key at once: {body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+}

@@ -7,7 +7,7 @@ use super::{ApiResult, authz, state};
 use crate::authz::Actor;
 use crate::service::operation::Operation;
 use crate::service::{ServiceError, simulation};
-use crate::service::{identity, ledger, membership, organization as orgs, requests, service_users};
+use crate::service::{identity, ledger, membership, requests};
 use async_graphql::{Context, ID, Json, Object};
 
 pub struct QueryRoot;
@@ -27,10 +27,8 @@ impl Viewer {
     /// The calling service user, for signed API-key requests.
     async fn service_user(&self, ctx: &Context<'_>) -> ApiResult<Option<ServiceUser>> {
         match &authz(ctx).actor {
-            Actor::ServiceUser(su) => {
-                let m = service_users::find_active_user(&state(ctx).db, &su.org_id, &su.service_user_id).await?;
-                Ok(Some(ServiceUser(m)))
-            }
+            // As read to authenticate this request (or this WebSocket).
+            Actor::ServiceUser(su) => Ok(Some(ServiceUser((*su.service_user).clone()))),
             _ => Ok(None),
         }
     }
@@ -71,9 +69,8 @@ impl QueryRoot {
 
     /// An organisation the caller is a member of; any other is `NOT_FOUND`.
     async fn organization(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Organization>> {
-        let access = authz(ctx).org(&id).await?;
-        let model = orgs::get(&state(ctx).db, &access).await?;
-        Ok(Some(Organization { model, access }))
+        let (access, row) = authz(ctx).org_and_row(&id).await?;
+        Ok(Some(Organization { model: (*row).clone(), access }))
     }
 
     /// Supported assets and their USD prices.

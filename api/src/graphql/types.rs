@@ -1063,8 +1063,10 @@ impl Withdrawal {
 
 async fn all_usage(ctx: &Context<'_>, access: &OrgAccess) -> ApiResult<Vec<LimitUsage>> {
     let st = state(ctx);
-    let day = limits::day_of(st.clock.now());
-    Ok(limits::usage_all(&st.db, &access.org_id, &day).await?.into_iter().map(LimitUsage).collect())
+    let now = st.clock.now();
+    let (_, org) = authz(ctx).org_and_row(&access.org_id).await?;
+    let usage = limits::usage_all_cached(&st.db, &st.cache, &org, &limits::day_of(now), now).await?;
+    Ok(usage.into_iter().map(LimitUsage).collect())
 }
 
 /// A balance alert's state.

@@ -13,9 +13,10 @@
 use super::ledger::{self, dec};
 use super::operation::Applied;
 use super::{ServiceError, ServiceResult};
+use crate::cache::Caches;
 use crate::domain::{UsdAmount, new_id};
 use chrono::{DateTime, Utc};
-use entity::{limit_counter, risk_limit};
+use entity::{limit_counter, organization, risk_limit};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
@@ -339,7 +340,34 @@ fn usage_from(
 /// layer and subject that has limits, in the order [`all`] lists them. Two
 /// queries instead of two per layer.
 pub async fn usage_all<C: ConnectionTrait>(db: &C, org_id: &str, day: &str) -> ServiceResult<Vec<Usage>> {
-    let limits = all(db, org_id).await?;
+    usage_with(db, org_id, day, &all(db, org_id).await?).await
+}
+
+/// [`usage_all`], with the organisation's limits from `cache` while the
+/// organisation is at the version they were read at (setting a limit is an
+/// audited change; see [`crate::cache`]). `org` must have been read before
+/// anything else this request reads.
+pub async fn usage_all_cached<C: ConnectionTrait>(
+    db: &C,
+    cache: &Caches,
+    org: &organization::Model,
+    day: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<Vec<Usage>> {
+    let limits = match cache.limits.get(&org.id, org.audit_seq, now) {
+        Some(limits) => limits,
+        None => cache.limits.put(org.id.clone(), org.audit_seq, None, all(db, &org.id).await?),
+    };
+    usage_with(db, &org.id, day, &limits).await
+}
+
+/// Usage of every layer, given the organisation's limits.
+async fn usage_with<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    day: &str,
+    limits: &[risk_limit::Model],
+) -> ServiceResult<Vec<Usage>> {
     let mut subjects: Vec<&str> = limits.iter().map(|l| l.subject.as_str()).collect();
     subjects.push(org_id);
     let counters = limit_counter::Entity::find()
@@ -353,7 +381,7 @@ pub async fn usage_all<C: ConnectionTrait>(db: &C, org_id: &str, day: &str) -> S
     };
     let own = limits.iter().find(|l| l.layer == LimitLayer::Organization.as_str() && l.subject == org_id);
     let mut out = vec![one(LimitLayer::Organization, org_id, own)?];
-    for l in &limits {
+    for l in limits {
         let layer = LimitLayer::parse(&l.layer)?;
         if layer != LimitLayer::Organization {
             out.push(one(layer, &l.subject, Some(l))?);

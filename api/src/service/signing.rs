@@ -9,16 +9,21 @@
 use super::service_users::status;
 use super::{ServiceError, ServiceResult, is_unique_violation};
 use crate::authz::ServiceUserSession;
+use crate::cache::{Caches, KeyMaterial};
 use crate::db::begin_write;
 use crate::domain::{IpAllowList, Nonce, ScopeSet, Signature, is_key_id};
 use crate::keys::MasterKey;
-use chrono::{DateTime, Duration, Utc};
-use entity::{api_key, api_key_nonce, service_user};
+use chrono::{DateTime, Utc};
+use entity::{api_key, api_key_nonce, organization, service_user};
 use hmac::{Hmac, Mac};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, Set,
+    Statement,
+};
 use sha2::Sha256;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// The signed parts of a request.
 pub struct Signed<'a> {
@@ -36,29 +41,28 @@ fn refused(why: &str) -> ServiceError {
     ServiceError::Unauthenticated(format!("API key request refused: {why}"))
 }
 
+/// A verified request: who signed it, and their organisation's row as read
+/// to check the key (the request reuses it rather than reading it again).
+pub struct Authenticated {
+    pub session: ServiceUserSession,
+    pub org: Arc<organization::Model>,
+}
+
 /// Verifies a signed request and consumes its nonce; returns the service user's session.
 pub async fn authenticate(
     db: &DatabaseConnection,
     key: &MasterKey,
+    cache: &Caches,
     req: Signed<'_>,
     now: DateTime<Utc>,
-) -> ServiceResult<ServiceUserSession> {
+) -> ServiceResult<Authenticated> {
     if !is_key_id(req.key_id) {
         return Err(refused("malformed key id"));
     }
     let nonce = Nonce::parse(req.nonce).map_err(|e| refused(&e.to_string()))?;
     let signature = Signature::parse(req.signature).map_err(|e| refused(&e.to_string()))?;
-    let k = api_key::Entity::find()
-        .filter(api_key::Column::KeyId.eq(req.key_id))
-        .filter(api_key::Column::Status.eq(status::ACTIVE))
-        .one(db)
-        .await?
-        .ok_or_else(|| refused("unknown or revoked key"))?;
-    let su = service_user::Entity::find_by_id(&k.service_user_id)
-        .filter(service_user::Column::Status.eq(status::ACTIVE))
-        .one(db)
-        .await?
-        .ok_or_else(|| refused("unknown or revoked key"))?;
+    let (material, org) = key_material(db, cache, req.key_id, now).await?;
+    let (k, su) = (&material.key, &material.service_user);
     if k.expires_at.is_some_and(|at| now >= at) {
         return Err(refused("the key has expired"));
     }
@@ -88,10 +92,8 @@ pub async fn authenticate(
     if !verified {
         return Err(refused("bad signature"));
     }
-    consume_nonce(db, &k, nonce, now).await?;
-    if k.last_used_at.is_none_or(|t| now - t > Duration::seconds(5))
-        || k.last_used_ip.as_deref() != Some(&req.peer.to_string())
-    {
+    consume_nonce(db, &k.id, nonce, now).await?;
+    if cache.record_key_use(&k.key_id, now, req.peer) {
         api_key::Entity::update_many()
             .col_expr(api_key::Column::LastUsedAt, Expr::value(now))
             .col_expr(api_key::Column::LastUsedIp, Expr::value(req.peer.to_string()))
@@ -99,15 +101,56 @@ pub async fn authenticate(
             .exec(db)
             .await?;
     }
-    Ok(ServiceUserSession {
-        service_user_id: su.id,
-        org_id: k.org_id,
-        key_id: k.key_id,
+    let session = ServiceUserSession {
+        service_user_id: su.id.clone(),
+        service_user: su.clone(),
+        org_id: k.org_id.clone(),
+        key_id: k.key_id.clone(),
         scopes: ScopeSet::from_stored(&k.scopes).map_err(ServiceError::internal)?,
-        account_ids: k.account_ids.map(|s| s.split(',').map(str::to_string).collect()),
+        account_ids: k.account_ids.as_ref().map(|s| s.split(',').map(str::to_string).collect()),
         query_start: k.query_start,
         query_end: k.query_end,
-    })
+    };
+    Ok(Authenticated { session, org })
+}
+
+/// A live key of a live service user, and the key's organisation row: from
+/// the cache while the organisation's version is the one it was read at
+/// (revoking, rotating or changing a key, or removing its service user, is
+/// an audited change of the organisation), else from the database.
+async fn key_material(
+    db: &DatabaseConnection,
+    cache: &Caches,
+    key_id: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<(Arc<KeyMaterial>, Arc<organization::Model>)> {
+    let unknown = || refused("unknown or revoked key");
+    let find_key = || async {
+        api_key::Entity::find()
+            .filter(api_key::Column::KeyId.eq(key_id))
+            .filter(api_key::Column::Status.eq(status::ACTIVE))
+            .one(db)
+            .await?
+            .ok_or_else(unknown)
+    };
+    // A key never changes organisation, so a stale entry still names it.
+    let org_id = match cache.keys.peek(&key_id.to_string()) {
+        Some(m) => m.key.org_id.clone(),
+        None => find_key().await?.org_id,
+    };
+    // The version first, then the rows cached against it (see crate::cache).
+    let org = organization::Entity::find_by_id(&org_id).one(db).await?.map(Arc::new).ok_or_else(unknown)?;
+    if let Some(m) = cache.keys.get(&key_id.to_string(), org.audit_seq, now) {
+        return Ok((m, org));
+    }
+    let key = find_key().await?;
+    let service_user = service_user::Entity::find_by_id(&key.service_user_id)
+        .filter(service_user::Column::Status.eq(status::ACTIVE))
+        .one(db)
+        .await?
+        .map(Arc::new)
+        .ok_or_else(unknown)?;
+    Ok((cache.keys.put(key_id.to_string(), org.audit_seq, None, KeyMaterial { key, service_user }), org))
 }
 
 /// Whether `signature` is the HMAC-SHA256 of the request under `secret` (constant time).
@@ -121,48 +164,66 @@ fn signed_by(secret: &[u8], req: &Signed<'_>, signature: &Signature) -> ServiceR
 
 /// Accepts a nonce once. Every accepted nonce is recorded (the primary key
 /// decides races), and without a window it must also exceed the highest
-/// accepted (one conditional update); with a window W any unused nonce above
-/// `highest - W` passes. Recording nonces in both modes means turning a window
-/// on later cannot make an already-used nonce acceptable again.
-async fn consume_nonce(
-    db: &DatabaseConnection,
-    k: &api_key::Model,
-    nonce: Nonce,
-    now: DateTime<Utc>,
-) -> ServiceResult<()> {
+/// accepted; with a window W any unused nonce above `highest - W` passes.
+/// Recording nonces in both modes means turning a window on later cannot
+/// make an already-used nonce acceptable again.
+///
+/// The check and the raise of the highest nonce are one conditional update
+/// of the key row (which also serialises a key's requests); on PostgreSQL the
+/// nonce's insert rides in the same statement, so a signed request costs one
+/// round trip here.
+async fn consume_nonce(db: &DatabaseConnection, key_row: &str, nonce: Nonce, now: DateTime<Utc>) -> ServiceResult<()> {
     let stale = || refused("nonce already used or too old");
-    let txn = begin_write(db).await?;
-    let current = api_key::Entity::find_by_id(&k.id).lock_exclusive().one(&txn).await?.ok_or_else(stale)?;
-    let highest = Nonce::from_stored(current.highest_nonce);
-    let window = current.nonce_window.and_then(|w| u64::try_from(w).ok());
-    let acceptable = match window {
-        None => nonce > highest,
-        Some(w) => nonce.0 > highest.0.saturating_sub(w),
-    };
-    if !acceptable {
-        return Err(stale());
+    let values = || -> Vec<sea_orm::Value> { vec![key_row.into(), nonce.to_stored().into(), now.into()] };
+    if db.get_database_backend() == DbBackend::Postgres {
+        let sql = format!(
+            "WITH k AS ({}) INSERT INTO api_key_nonces (key_id, nonce, at) SELECT id, $2, $3 FROM k \
+             ON CONFLICT DO NOTHING RETURNING key_id",
+            raise_highest("GREATEST", "$1", "$2")
+        );
+        let accepted = db.query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values())).await?;
+        accepted.ok_or_else(stale)?;
+    } else {
+        let txn = begin_write(db).await?;
+        let sql = raise_highest("MAX", "?", "?");
+        let raised = Statement::from_sql_and_values(
+            DbBackend::Sqlite,
+            sql,
+            // In the order the placeholders appear: the nonce, the key, the nonce twice.
+            [nonce.to_stored().into(), key_row.into(), nonce.to_stored().into(), nonce.to_stored().into()],
+        );
+        txn.query_one_raw(raised).await?.ok_or_else(stale)?;
+        api_key_nonce::ActiveModel { key_id: Set(key_row.to_string()), nonce: Set(nonce.to_stored()), at: Set(now) }
+            .insert(&txn)
+            .await
+            .map_err(|e| if is_unique_violation(&e) { stale() } else { ServiceError::from(e) })?;
+        txn.commit().await?;
     }
-    api_key_nonce::ActiveModel { key_id: Set(k.id.clone()), nonce: Set(nonce.to_stored()), at: Set(now) }
-        .insert(&txn)
-        .await
-        .map_err(|e| if is_unique_violation(&e) { stale() } else { ServiceError::from(e) })?;
-    if nonce > highest {
-        api_key::Entity::update_many()
-            .col_expr(api_key::Column::HighestNonce, Expr::value(nonce.to_stored()))
-            .filter(api_key::Column::Id.eq(&k.id))
-            .exec(&txn)
+    // Nonces this far below the highest can never be accepted again, even
+    // under the widest window; forget them now and then.
+    if nonce.0.is_multiple_of(64) {
+        let floor = Nonce(nonce.0.saturating_sub(super::service_users::MAX_NONCE_WINDOW as u64));
+        api_key_nonce::Entity::delete_many()
+            .filter(api_key_nonce::Column::KeyId.eq(key_row))
+            .filter(api_key_nonce::Column::Nonce.lt(floor.to_stored()))
+            .exec(db)
             .await?;
-        // Nonces this far below the highest can never be accepted again, even
-        // under the widest window; forget them now and then.
-        if nonce.0.is_multiple_of(64) {
-            let floor = Nonce(nonce.0.saturating_sub(super::service_users::MAX_NONCE_WINDOW as u64));
-            api_key_nonce::Entity::delete_many()
-                .filter(api_key_nonce::Column::KeyId.eq(&k.id))
-                .filter(api_key_nonce::Column::Nonce.lt(floor.to_stored()))
-                .exec(&txn)
-                .await?;
-        }
     }
-    txn.commit().await?;
     Ok(())
+}
+
+/// The conditional update that accepts a nonce on the key row: strictly
+/// above the highest accepted, or within the key's window below it (the
+/// difference is taken as NUMERIC: stored nonces span the whole i64 range).
+/// Matches no row when the nonce is refused. `max` is the backend's
+/// two-argument maximum; `key` and `nonce` its placeholders.
+fn raise_highest(max: &str, key: &str, nonce: &str) -> String {
+    let n = |_| nonce;
+    format!(
+        "UPDATE api_keys SET highest_nonce = {max}(highest_nonce, {}) WHERE id = {key} AND ({} > highest_nonce \
+         OR (nonce_window IS NOT NULL AND CAST(highest_nonce AS NUMERIC) - {} < nonce_window)) RETURNING id",
+        n(0),
+        n(1),
+        n(2)
+    )
 }
