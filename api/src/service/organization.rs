@@ -81,11 +81,6 @@ pub async fn create(
     Ok(org)
 }
 
-/// The organisation the access was resolved for.
-pub async fn get<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceResult<organization::Model> {
-    organization::Entity::find_by_id(&access.org_id).one(db).await?.ok_or(ServiceError::NotFound("organization"))
-}
-
 /// The organisation's accounts, oldest first. Any member may list them.
 pub async fn accounts<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceResult<Vec<account::Model>> {
     Ok(account::Entity::find()
