@@ -65,10 +65,11 @@ async fn events_reach_subscribers_of_every_process() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn access_changed_through_one_process_holds_at_once_on_another() {
     let a = spawn(Backend::Postgres).await;
-    let b = spawn_sharing(&a).await;
     let owner = a.user("owner@example.com").await;
     let org = a.create_org(&owner, "Acme").await;
     let (maker, maker_member) = a.add_member(&owner, &org, "maker@example.com", &["MAKER", "ADMIN"]).await;
+    // Started after the invitation went out, so A's worker (and outbox) delivered it.
+    let b = spawn_sharing(&a).await;
     let perms = "query($o:ID!){ viewer{ permissions(orgId:$o){ workflow action } } }";
     let can_manage = |d: &serde_json::Value| {
         d["viewer"]["permissions"].as_array().unwrap().iter().any(|p| p["workflow"] == "MANAGE_ACCESS")
