@@ -458,13 +458,11 @@ impl Authz {
         // The version first, then what is cached against it (see crate::cache).
         let org = self.org_row(org_id).await?;
         let key = (org_id.to_string(), user.user_id.clone());
-        let access = match self.cache.access.get(&key, org.audit_seq, self.now) {
-            Some(access) => access,
-            None => {
-                let (access, until) = resolve_until(&self.db, org_id, &user.user_id, self.now).await?;
-                self.cache.access.put(key, org.audit_seq, until, access)
-            }
-        };
+        let access = self
+            .cache
+            .access
+            .get_or_fill(key, org.audit_seq, self.now, || resolve_until(&self.db, org_id, &user.user_id, self.now))
+            .await?;
         if !user.two_factor_verified {
             return Err(ServiceError::TwoFactorRequired(
                 "this organisation requires two-factor authentication: enrol with enrollTotp and confirmTotp, \

@@ -25,6 +25,7 @@ use crate::authz::OrgAccess;
 use chrono::{DateTime, Utc};
 use entity::{api_key, risk_limit, service_user};
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -51,8 +52,28 @@ impl<K: Eq + Hash, T> Default for VersionCache<K, T> {
 }
 
 impl<K: Eq + Hash, T> VersionCache<K, T> {
+    /// The value read at `version` (unless it has since lapsed at `now`), or
+    /// else what `fill` reads — only after the caller read `version` — stored
+    /// against it with the instant it lapses, if any.
+    pub async fn get_or_fill<E, Fut>(
+        &self,
+        key: K,
+        version: i64,
+        now: DateTime<Utc>,
+        fill: impl FnOnce() -> Fut,
+    ) -> Result<Arc<T>, E>
+    where
+        Fut: Future<Output = Result<(T, Option<DateTime<Utc>>), E>>,
+    {
+        if let Some(value) = self.get(&key, version, now) {
+            return Ok(value);
+        }
+        let (value, until) = fill().await?;
+        Ok(self.put(key, version, until, value))
+    }
+
     /// The value read at `version`, unless it has since lapsed at `now`.
-    pub fn get(&self, key: &K, version: i64, now: DateTime<Utc>) -> Option<Arc<T>> {
+    fn get(&self, key: &K, version: i64, now: DateTime<Utc>) -> Option<Arc<T>> {
         let entries = self.entries.lock().ok()?;
         let e = entries.get(key)?;
         (e.version == version && e.until.is_none_or(|until| now < until)).then(|| e.value.clone())
@@ -65,7 +86,7 @@ impl<K: Eq + Hash, T> VersionCache<K, T> {
     }
 
     /// Stores a value read after the organisation row showed `version`.
-    pub fn put(&self, key: K, version: i64, until: Option<DateTime<Utc>>, value: T) -> Arc<T> {
+    fn put(&self, key: K, version: i64, until: Option<DateTime<Utc>>, value: T) -> Arc<T> {
         let value = Arc::new(value);
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= CAPACITY {

@@ -354,10 +354,12 @@ pub async fn usage_all_cached<C: ConnectionTrait>(
     day: &str,
     now: DateTime<Utc>,
 ) -> ServiceResult<Vec<Usage>> {
-    let limits = match cache.limits.get(&org.id, org.audit_seq, now) {
-        Some(limits) => limits,
-        None => cache.limits.put(org.id.clone(), org.audit_seq, None, all(db, &org.id).await?),
-    };
+    let limits = cache
+        .limits
+        .get_or_fill(org.id.clone(), org.audit_seq, now, || async {
+            Ok::<_, ServiceError>((all(db, &org.id).await?, None))
+        })
+        .await?;
     usage_with(db, &org.id, day, &limits).await
 }
 

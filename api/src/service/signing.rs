@@ -140,17 +140,20 @@ async fn key_material(
     };
     // The version first, then the rows cached against it (see crate::cache).
     let org = organization::Entity::find_by_id(&org_id).one(db).await?.map(Arc::new).ok_or_else(unknown)?;
-    if let Some(m) = cache.keys.get(&key_id.to_string(), org.audit_seq, now) {
-        return Ok((m, org));
-    }
-    let key = find_key().await?;
-    let service_user = service_user::Entity::find_by_id(&key.service_user_id)
-        .filter(service_user::Column::Status.eq(status::ACTIVE))
-        .one(db)
-        .await?
-        .map(Arc::new)
-        .ok_or_else(unknown)?;
-    Ok((cache.keys.put(key_id.to_string(), org.audit_seq, None, KeyMaterial { key, service_user }), org))
+    let material = cache
+        .keys
+        .get_or_fill(key_id.to_string(), org.audit_seq, now, || async {
+            let key = find_key().await?;
+            let service_user = service_user::Entity::find_by_id(&key.service_user_id)
+                .filter(service_user::Column::Status.eq(status::ACTIVE))
+                .one(db)
+                .await?
+                .map(Arc::new)
+                .ok_or_else(unknown)?;
+            Ok::<_, ServiceError>((KeyMaterial { key, service_user }, None))
+        })
+        .await?;
+    Ok((material, org))
 }
 
 /// Whether `signature` is the HMAC-SHA256 of the request under `secret` (constant time).
@@ -174,14 +177,14 @@ fn signed_by(secret: &[u8], req: &Signed<'_>, signature: &Signature) -> ServiceR
 /// round trip here.
 async fn consume_nonce(db: &DatabaseConnection, key_row: &str, nonce: Nonce, now: DateTime<Utc>) -> ServiceResult<()> {
     let stale = || refused("nonce already used or too old");
-    let values = || -> Vec<sea_orm::Value> { vec![key_row.into(), nonce.to_stored().into(), now.into()] };
     if db.get_database_backend() == DbBackend::Postgres {
         let sql = format!(
             "WITH k AS ({}) INSERT INTO api_key_nonces (key_id, nonce, at) SELECT id, $2, $3 FROM k \
              ON CONFLICT DO NOTHING RETURNING key_id",
             raise_highest("GREATEST", "$1", "$2")
         );
-        let accepted = db.query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values())).await?;
+        let values: [sea_orm::Value; 3] = [key_row.into(), nonce.to_stored().into(), now.into()];
+        let accepted = db.query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values)).await?;
         accepted.ok_or_else(stale)?;
     } else {
         let txn = begin_write(db).await?;
@@ -218,12 +221,8 @@ async fn consume_nonce(db: &DatabaseConnection, key_row: &str, nonce: Nonce, now
 /// Matches no row when the nonce is refused. `max` is the backend's
 /// two-argument maximum; `key` and `nonce` its placeholders.
 fn raise_highest(max: &str, key: &str, nonce: &str) -> String {
-    let n = |_| nonce;
     format!(
-        "UPDATE api_keys SET highest_nonce = {max}(highest_nonce, {}) WHERE id = {key} AND ({} > highest_nonce \
-         OR (nonce_window IS NOT NULL AND CAST(highest_nonce AS NUMERIC) - {} < nonce_window)) RETURNING id",
-        n(0),
-        n(1),
-        n(2)
+        "UPDATE api_keys SET highest_nonce = {max}(highest_nonce, {nonce}) WHERE id = {key} AND ({nonce} > highest_nonce \
+         OR (nonce_window IS NOT NULL AND CAST(highest_nonce AS NUMERIC) - {nonce} < nonce_window)) RETURNING id"
     )
 }
