@@ -170,7 +170,8 @@ pub type Coverage = BTreeMap<Covered, (usize, i32)>;
 /// and for every service user that may withdraw, the withdrawal approvers
 /// who are not among the members its requests count as made by (its creator
 /// and its secret holders), against the withdrawal policy's requirement (1
-/// without a policy).
+/// without a policy). A change that makes someone a holder (a rotation, a
+/// new key) thus counts them out of the "after" side only.
 pub async fn coverage<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
@@ -191,9 +192,10 @@ pub async fn coverage<C: ConnectionTrait>(
     }
     let withdrawal_approvers = approvers.get(&Workflow::InitiateWithdrawal);
     for (service_user, principals) in super::service_users::withdrawing_principals(db, org_id).await? {
-        let eligible = withdrawal_approvers.map_or(0, |users| {
-            users.iter().filter(|u| u.as_str() != excluding_user && !principals.contains(*u)).count()
-        });
+        // Its withdrawals are requested by the service user, not by the
+        // change's requester: who is left out is whom it counts as.
+        let eligible =
+            withdrawal_approvers.map_or(0, |users| users.iter().filter(|u| !principals.contains(*u)).count());
         out.insert(Covered::ServiceUser(service_user), (eligible, withdrawals_need));
     }
     Ok(out)
@@ -233,8 +235,8 @@ pub fn check_coverage(before: &Coverage, after: &Coverage) -> ServiceResult<()> 
                     required
                 ),
                 Covered::ServiceUser(id) => format!(
-                    "withdrawals by service user {id} would have {eligible} eligible approver(s) besides the requester, \
-                     its creator and the members who obtained its key secrets, fewer than the {required} they need"
+                    "withdrawals by service user {id} would have {eligible} eligible approver(s) besides its creator \
+                     and the members who obtained its key secrets, fewer than the {required} they need"
                 ),
             }));
         }
