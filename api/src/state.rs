@@ -50,7 +50,13 @@ impl AppState {
 
     /// The request engine, at the current time.
     pub fn engine(&self) -> Engine<'_> {
-        Engine { db: &self.db, env: self.op_env(), queue: &self.queue, bus: &self.bus }
+        Engine {
+            db: &self.db,
+            env: self.op_env(),
+            queue: &self.queue,
+            bus: &self.bus,
+            ttl: chrono::Duration::seconds(self.config.request_ttl_secs),
+        }
     }
 
     /// What invitation delivery needs.

@@ -26,6 +26,7 @@ pub mod permission_grant;
 pub mod policy;
 pub mod request;
 pub mod risk_limit;
+pub mod secret_holder;
 pub mod service_user;
 pub mod session;
 pub mod sign_in_failure;

@@ -368,7 +368,7 @@ impl MutationRoot {
     /// Reveals, once, the secret that an approved request of the caller's created or rotated.
     async fn claim_api_key_secret(&self, ctx: &Context<'_>, request_id: ID) -> ApiResult<NewApiKey> {
         let (st, access) = request_access(ctx, &request_id).await?;
-        let k = service_users::claim(&st.db, &st.key, &access, &request_id).await?;
+        let k = service_users::claim(&st.db, &st.key, &access, &request_id, st.clock.now()).await?;
         Ok(NewApiKey { key_id: k.key_id, secret: k.secret })
     }
 

@@ -726,7 +726,9 @@ impl Request {
             .collect())
     }
     /// Members who may still approve: holders of APPROVE on the workflow,
-    /// other than the requester and those who already approved.
+    /// other than the requester (for a service user's request, also its
+    /// creator and the members who obtained its key secrets) and those who
+    /// already approved.
     async fn eligible_approvers(&self, ctx: &Context<'_>) -> ApiResult<Vec<User>> {
         let st = state(ctx);
         let db = &st.db;

@@ -248,8 +248,8 @@ pub struct OpEnv<'a> {
     pub cooling_off_default: i64,
 }
 
-/// Validates an operation against the current state without changing it.
-pub async fn check<C: ConnectionTrait>(db: &C, org_id: &str, op: &Operation) -> ServiceResult<()> {
+/// Validates an operation against the current state (at `now`) without changing it.
+pub async fn check<C: ConnectionTrait>(db: &C, org_id: &str, op: &Operation, now: DateTime<Utc>) -> ServiceResult<()> {
     match op {
         Operation::InviteMember { email, roles } => {
             RoleSet::from_input(roles)?;
@@ -281,9 +281,11 @@ pub async fn check<C: ConnectionTrait>(db: &C, org_id: &str, op: &Operation) -> 
         }
         Operation::CreateServiceUser { name, settings } => {
             DisplayName::parse("name", name)?;
+            service_users::check_expiry(settings.expires_at, now)?;
             service_users::check_settings(db, org_id, settings).await?;
         }
         Operation::CreateApiKey { service_user_id, settings } => {
+            service_users::check_expiry(settings.expires_at, now)?;
             service_users::find_active_user(db, org_id, service_user_id).await?;
             service_users::check_settings(db, org_id, settings).await?;
         }
@@ -291,7 +293,11 @@ pub async fn check<C: ConnectionTrait>(db: &C, org_id: &str, op: &Operation) -> 
             service_users::rotation_grace(*grace_secs)?;
             service_users::find_active_key(db, org_id, key_id).await?;
         }
-        Operation::UpdateApiKey { key_id, .. } | Operation::RevokeApiKey { key_id } => {
+        Operation::UpdateApiKey { key_id, patch } => {
+            service_users::check_expiry(patch.expires_at.flatten(), now)?;
+            service_users::find_active_key(db, org_id, key_id).await?;
+        }
+        Operation::RevokeApiKey { key_id } => {
             service_users::find_active_key(db, org_id, key_id).await?;
         }
         Operation::RemoveServiceUser { service_user_id } => {
@@ -404,8 +410,8 @@ async fn perform<C: ConnectionTrait>(
     requester_id: &str,
     op: &Operation,
 ) -> ServiceResult<Applied> {
-    check(db, org_id, op).await?;
     let now = env.now;
+    check(db, org_id, op, now).await?;
     match op {
         Operation::InviteMember { email, roles } => {
             let (email, roles) = (Email::parse(email)?, RoleSet::from_input(roles)?);
@@ -443,12 +449,12 @@ async fn perform<C: ConnectionTrait>(
             service_users::create(db, env.key, org_id, requester_id, name, settings, now).await
         }
         Operation::CreateApiKey { service_user_id, settings } => {
-            service_users::add_key(db, env.key, org_id, service_user_id, settings, now).await
+            service_users::add_key(db, env.key, org_id, requester_id, service_user_id, settings, now).await
         }
         Operation::UpdateApiKey { key_id, patch } => service_users::update_key(db, org_id, key_id, patch).await,
         Operation::RotateApiKey { key_id, grace_secs } => {
             let grace = service_users::rotation_grace(*grace_secs)?;
-            service_users::rotate_key(db, env.key, org_id, key_id, grace, now).await
+            service_users::rotate_key(db, env.key, org_id, requester_id, key_id, grace, now).await
         }
         Operation::RevokeApiKey { key_id } => service_users::revoke_key(db, org_id, key_id, now).await,
         Operation::RemoveServiceUser { service_user_id } => {

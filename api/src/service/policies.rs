@@ -152,11 +152,26 @@ pub async fn set_locked<C: ConnectionTrait>(
     })
 }
 
-/// Per workflow with a policy: (eligible approvers, required approvals).
-pub type Coverage = BTreeMap<Workflow, (usize, i32)>;
+/// What approver coverage is counted for: a workflow with a policy, or the
+/// withdrawals of one service user that may withdraw (they always wait for
+/// approval, by people it does not count as).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Covered {
+    Workflow(Workflow),
+    /// A service user's id.
+    ServiceUser(String),
+}
+
+/// Per covered thing: (eligible approvers, required approvals).
+pub type Coverage = BTreeMap<Covered, (usize, i32)>;
 
 /// Counts, for every workflow that has a policy, the active members who hold
-/// APPROVE on it, leaving out `excluding_user` (the requester of a change).
+/// APPROVE on it, leaving out `excluding_user` (the requester of a change);
+/// and for every service user that may withdraw, the withdrawal approvers
+/// who are not among the members its requests count as made by (its creator
+/// and its secret holders), against the withdrawal policy's requirement (1
+/// without a policy). A change that makes someone a holder (a rotation, a
+/// new key) thus counts them out of the "after" side only.
 pub async fn coverage<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
@@ -165,11 +180,23 @@ pub async fn coverage<C: ConnectionTrait>(
 ) -> ServiceResult<Coverage> {
     let approvers = approvers(db, org_id, now).await?;
     let mut out = Coverage::new();
+    let mut withdrawals_need = 1;
     for p in policy::Entity::find().filter(policy::Column::OrgId.eq(org_id)).all(db).await? {
         let wf = Workflow::parse(&p.workflow).map_err(ServiceError::internal)?;
         let eligible =
             approvers.get(&wf).map_or(0, |users| users.iter().filter(|u| u.as_str() != excluding_user).count());
-        out.insert(wf, (eligible, p.required_approvals));
+        if wf == Workflow::InitiateWithdrawal {
+            withdrawals_need = p.required_approvals.max(1);
+        }
+        out.insert(Covered::Workflow(wf), (eligible, p.required_approvals));
+    }
+    let withdrawal_approvers = approvers.get(&Workflow::InitiateWithdrawal);
+    for (service_user, principals) in super::service_users::withdrawing_principals(db, org_id).await? {
+        // Its withdrawals are requested by the service user, not by the
+        // change's requester: who is left out is whom it counts as.
+        let eligible =
+            withdrawal_approvers.map_or(0, |users| users.iter().filter(|u| !principals.contains(*u)).count());
+        out.insert(Covered::ServiceUser(service_user), (eligible, withdrawals_need));
     }
     Ok(out)
 }
@@ -200,12 +227,18 @@ pub fn check_coverage(before: &Coverage, after: &Coverage) -> ServiceResult<()> 
         let (eligible_before, required_before) = before.get(wf).copied().unwrap_or((usize::MAX, 0));
         let short = (*eligible as i64) < i64::from(*required);
         if short && (*eligible < eligible_before || *required > required_before) {
-            return Err(ServiceError::Coverage(format!(
-                "{} would have {} eligible approver(s) besides the requester, fewer than the {} its policy requires",
-                wf.as_str(),
-                eligible,
-                required
-            )));
+            return Err(ServiceError::Coverage(match wf {
+                Covered::Workflow(wf) => format!(
+                    "{} would have {} eligible approver(s) besides the requester, fewer than the {} its policy requires",
+                    wf.as_str(),
+                    eligible,
+                    required
+                ),
+                Covered::ServiceUser(id) => format!(
+                    "withdrawals by service user {id} would have {eligible} eligible approver(s) besides its creator \
+                     and the members who obtained its key secrets, fewer than the {required} they need"
+                ),
+            }));
         }
     }
     Ok(())

@@ -6,13 +6,21 @@
 //! SQLite and locks the request row (`FOR UPDATE`) on PostgreSQL before
 //! reading its status, so two approvers pressing at once serialize and the
 //! second finds the request no longer pending.
+//!
+//! Every path that decides a request (approve, reject, cancel, execute) first
+//! expires it, in its own transaction, if it has waited longer than the TTL,
+//! and refuses: the TTL holds to the second, not to the minutely sweep.
+//!
+//! A service user's requests count as made by its creator and by every member
+//! who obtained one of its key secrets ([`made_by`]): none of them approves
+//! them, and they are never counted as eligible approvers of them.
 
 use super::audit::{self, AuditActor, Entry};
 use super::operation::{self, OpEnv, Operation};
 use super::service_users::{self, NewSecret};
 use super::{ServiceError, ServiceResult, approver_notices, is_unique_violation, ledger, policies, withdrawals};
 use crate::authz::OrgAccess;
-use crate::db::begin_write;
+use crate::db::{WriteTxn, begin_write};
 use crate::domain::{Action, Workflow, new_id};
 use crate::events::{EventBus, RequestEventMsg};
 use chrono::{DateTime, Utc};
@@ -23,6 +31,7 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
+use std::collections::BTreeSet;
 use workers::{JobQueue, MailJob};
 
 /// Request statuses (SPEC §4).
@@ -42,10 +51,15 @@ pub struct Engine<'a> {
     pub env: OpEnv<'a>,
     pub queue: &'a JobQueue,
     pub bus: &'a EventBus,
+    /// How long a request may wait for approval (`COUNTERSIGN_REQUEST_TTL_SECS`).
+    pub ttl: chrono::Duration,
 }
 
 /// How a waiting reason marks a change to a locked policy.
 const LOCKED_PREFIX: &str = "POLICY_LOCKED";
+
+/// How a waiting reason marks a service user's request.
+const SERVICE_USER_PREFIX: &str = "SERVICE_USER";
 
 /// Whether a new request completes at once or waits, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +71,9 @@ pub enum Decision {
 /// SPEC §4's rule, for a member submitting `op`.
 ///
 /// - A change to a locked policy waits for someone else, whoever asks.
+/// - A service user's request always waits: for the policy's approvals, or
+///   for one approval without a policy (a machine never moves money or
+///   changes anything without a person's approval).
 /// - No policy: completes at once (the caller already holds INITIATE).
 /// - A policy: EXECUTE completes at once unless `alwaysRequireApproval`;
 ///   everyone else waits for `requiredApprovals`.
@@ -86,6 +103,12 @@ pub async fn decide<C: ConnectionTrait>(
                 "{LOCKED_PREFIX}: the {} policy is locked; changing or unlocking it needs approval by someone other than the requester",
                 changed.as_str()
             )),
+        });
+    }
+    if access.service.is_some() {
+        return Ok(Decision::Wait {
+            approvals: own_policy.map_or(1, |p| p.required_approvals.max(1)),
+            reason: Some(format!("{SERVICE_USER_PREFIX}: a service user's requests always wait for a person's approval")),
         });
     }
     let Some(policy) = own_policy else { return Ok(Decision::CompleteNow) };
@@ -143,7 +166,7 @@ pub async fn submit_in(
     op: Operation,
 ) -> ServiceResult<(Submitted, Effects)> {
     let now = engine.env.now;
-    operation::check(txn, &access.org_id, &op).await?;
+    operation::check(txn, &access.org_id, &op, now).await?;
     let id = new_id();
     let (usd, outside_window) = match &op {
         Operation::Withdraw(w) => {
@@ -315,7 +338,7 @@ pub async fn enqueue(queue: &JobQueue, jobs: Vec<MailJob>) {
 }
 
 /// Loads and locks a request of the caller's organisation for a decision.
-async fn lock_pending(txn: &DatabaseTransaction, access: &OrgAccess, id: &str) -> ServiceResult<request::Model> {
+async fn lock_visible(txn: &DatabaseTransaction, access: &OrgAccess, id: &str) -> ServiceResult<request::Model> {
     let req = request::Entity::find_by_id(id)
         .filter(request::Column::OrgId.eq(&access.org_id))
         .lock_exclusive()
@@ -325,10 +348,83 @@ async fn lock_pending(txn: &DatabaseTransaction, access: &OrgAccess, id: &str) -
     if !may_view(access, &req)? {
         return Err(ServiceError::NotFound("request"));
     }
+    Ok(req)
+}
+
+fn require_pending(req: &request::Model) -> ServiceResult<()> {
     if req.status != status::PENDING_APPROVAL {
         return Err(ServiceError::Conflict(format!("the request is {}, no longer pending", req.status)));
     }
-    Ok(req)
+    Ok(())
+}
+
+/// When a request waiting for approval expires: its creation plus the TTL.
+pub fn expires_at(req: &request::Model, ttl: chrono::Duration) -> DateTime<Utc> {
+    req.created_at + ttl
+}
+
+/// Whether `req` is waiting for approval and its time is up at `now`.
+fn is_due(req: &request::Model, ttl: chrono::Duration, now: DateTime<Utc>) -> bool {
+    req.status == status::PENDING_APPROVAL && now >= expires_at(req, ttl)
+}
+
+/// Hands the transaction back if `req` (locked in it) has not expired; else
+/// expires it there — status, released holds, audit record — commits,
+/// publishes the event and refuses. Nobody acts on a request past its TTL,
+/// whether or not the minutely sweep has run.
+async fn refuse_if_expired(txn: WriteTxn, engine: &Engine<'_>, req: &request::Model) -> ServiceResult<WriteTxn> {
+    let now = engine.env.now;
+    if !is_due(req, engine.ttl, now) {
+        return Ok(txn);
+    }
+    let at = expires_at(req, engine.ttl);
+    expire_locked(&txn, req, now).await?;
+    txn.commit().await?;
+    engine.bus.publish([event(req, "EXPIRED")]);
+    Err(ServiceError::Conflict(format!(
+        "the request expired at {}: it waited longer than {} s for approval, and is now EXPIRED",
+        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        engine.ttl.num_seconds()
+    )))
+}
+
+/// Expires a pending request already locked (or conditionally updated) in
+/// `db`: releases its holds and records it.
+async fn expire_locked<C: ConnectionTrait>(db: &C, req: &request::Model, now: DateTime<Utc>) -> ServiceResult<()> {
+    use sea_orm::sea_query::Expr;
+    request::Entity::update_many()
+        .col_expr(request::Column::Status, Expr::value(status::EXPIRED))
+        .col_expr(request::Column::UpdatedAt, Expr::value(now))
+        .filter(request::Column::Id.eq(&req.id))
+        .exec(db)
+        .await?;
+    withdrawals::release(db, &req.id, now).await?;
+    audit::append(
+        db,
+        Entry {
+            org_id: &req.org_id,
+            actor: AuditActor::system("request-expiry"),
+            action: "REQUEST_EXPIRED",
+            target: Some(req.id.clone()),
+            before: Some(json!({"status": status::PENDING_APPROVAL})),
+            after: Some(json!({"status": status::EXPIRED})),
+            request_id: Some(req.id.clone()),
+        },
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The members a request counts as made by: its requester, and for a
+/// service user's request its creator and every member who obtained one of
+/// its key secrets (SPEC §4). None of them may approve it.
+pub async fn made_by<C: ConnectionTrait>(db: &C, req: &request::Model) -> ServiceResult<BTreeSet<String>> {
+    let mut out = BTreeSet::from([req.requester_id.clone()]);
+    if req.requester_kind == "SERVICE_USER" {
+        out.extend(service_users::principals(db, &req.requester_id).await?);
+    }
+    Ok(out)
 }
 
 async fn set_status<C: ConnectionTrait>(
@@ -354,7 +450,9 @@ async fn set_status<C: ConnectionTrait>(
 pub async fn approve(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> ServiceResult<request::Model> {
     let now = engine.env.now;
     let txn = begin_write(engine.db).await?;
-    let req = lock_pending(&txn, access, id).await?;
+    let req = lock_visible(&txn, access, id).await?;
+    let txn = refuse_if_expired(txn, engine, &req).await?;
+    require_pending(&req)?;
     if req.requester_id == access.user_id {
         if req.waiting_reason.as_deref().is_some_and(|r| r.starts_with(LOCKED_PREFIX)) {
             return Err(ServiceError::PolicyLocked(
@@ -363,6 +461,13 @@ pub async fn approve(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> Servi
             ));
         }
         return Err(ServiceError::SelfApproval("nobody approves their own request, the Owner included".into()));
+    }
+    if made_by(&txn, &req).await?.contains(&access.user_id) {
+        return Err(ServiceError::SelfApproval(
+            "this request was made by a service user you created or obtained a key secret of, so it counts as your own; \
+             nobody approves their own request"
+                .into(),
+        ));
     }
     let wf = Workflow::parse(&req.workflow).map_err(ServiceError::internal)?;
     access.require(wf, Action::Approve, req.account_id.as_deref())?;
@@ -469,20 +574,36 @@ pub async fn approve(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> Servi
 pub async fn execute(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> ServiceResult<request::Model> {
     let now = engine.env.now;
     let txn = begin_write(engine.db).await?;
-    let req = request::Entity::find_by_id(id)
-        .filter(request::Column::OrgId.eq(&access.org_id))
-        .lock_exclusive()
-        .one(&txn)
-        .await?
-        .ok_or(ServiceError::NotFound("request"))?;
-    if !may_view(access, &req)? {
-        return Err(ServiceError::NotFound("request"));
-    }
+    let req = lock_visible(&txn, access, id).await?;
+    let txn = refuse_if_expired(txn, engine, &req).await?;
     if req.status != status::APPROVED {
         return Err(ServiceError::Conflict(format!(
             "only APPROVED withdrawals execute; this request is {}",
             req.status
         )));
+    }
+    access.require(Workflow::InitiateWithdrawal, Action::Execute, req.account_id.as_deref())?;
+    if let Some(reason) = withdrawals::unusable_destination(&txn, &req, now).await? {
+        // The whitelist changed after approval: nothing settles; the holds go back.
+        withdrawals::release(&txn, &req.id, now).await?;
+        audit::append(
+            &txn,
+            Entry {
+                org_id: &req.org_id,
+                actor: AuditActor::of(access),
+                action: "REQUEST_FAILED",
+                target: Some(req.id.clone()),
+                before: Some(json!({"status": req.status})),
+                after: Some(json!({"status": status::FAILED, "reason": reason})),
+                request_id: Some(req.id.clone()),
+            },
+            now,
+        )
+        .await?;
+        let req = set_status(&txn, req, status::FAILED, Some(reason), now).await?;
+        txn.commit().await?;
+        engine.bus.publish([event(&req, "FAILED")]);
+        return Ok(req);
     }
     let (alert_changed, jobs) = withdrawals::settle(&txn, access, &req, now).await?;
     let req = set_status(&txn, req, status::COMPLETED, None, now).await?;
@@ -495,7 +616,9 @@ pub async fn execute(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> Servi
     Ok(req)
 }
 
-/// Rejects a pending request: any member who could approve it, except its requester.
+/// Rejects a pending request — any member who could approve it, except its
+/// requester — or an APPROVED withdrawal not yet executed, which any
+/// approver or signer may stop.
 pub async fn reject(
     engine: &Engine<'_>,
     access: &OrgAccess,
@@ -511,12 +634,16 @@ pub async fn reject(
             return Err(ServiceError::Forbidden("cancel your own request instead of rejecting it".into()));
         }
         let wf = Workflow::parse(&req.workflow).map_err(ServiceError::internal)?;
-        access.require(wf, Action::Approve, req.account_id.as_deref())
+        let account = req.account_id.as_deref();
+        if req.status == status::APPROVED && access.allows(wf, Action::Execute, account) {
+            return Ok(());
+        }
+        access.require(wf, Action::Approve, account)
     })
     .await
 }
 
-/// Cancels a pending request: its requester only.
+/// Cancels a pending request, or an APPROVED withdrawal not yet executed: its requester only.
 pub async fn cancel(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> ServiceResult<request::Model> {
     decide_terminal(engine, access, id, status::CANCELLED, None, |req, access| {
         if req.requester_id != access.user_id {
@@ -537,7 +664,13 @@ async fn decide_terminal(
 ) -> ServiceResult<request::Model> {
     let now = engine.env.now;
     let txn = begin_write(engine.db).await?;
-    let req = lock_pending(&txn, access, id).await?;
+    let req = lock_visible(&txn, access, id).await?;
+    let txn = refuse_if_expired(txn, engine, &req).await?;
+    // An approved withdrawal can still be stopped until a signer executes it.
+    let stoppable_approved = req.status == status::APPROVED && req.workflow == Workflow::InitiateWithdrawal.as_str();
+    if !stoppable_approved {
+        require_pending(&req)?;
+    }
     allowed(&req, access)?;
     withdrawals::release(&txn, &req.id, now).await?;
     let kind = to;
@@ -645,7 +778,8 @@ pub async fn approvals<C: ConnectionTrait>(db: &C, request_id: &str) -> ServiceR
 }
 
 /// Users who may still approve a pending request: holders of APPROVE on its
-/// workflow who are not its requester and have not approved yet.
+/// workflow whom it does not count as made by ([`made_by`]) and who have not
+/// approved yet.
 pub async fn eligible_approvers<C: ConnectionTrait>(
     db: &C,
     req: &request::Model,
@@ -656,10 +790,11 @@ pub async fn eligible_approvers<C: ConnectionTrait>(
     }
     let wf = Workflow::parse(&req.workflow).map_err(ServiceError::internal)?;
     let done: Vec<String> = approvals(db, &req.id).await?.into_iter().map(|a| a.approver_id).collect();
+    let made_by = made_by(db, req).await?;
     let all = policies::approvers(db, &req.org_id, now).await?;
     Ok(all
         .get(&wf)
-        .map(|users| users.iter().filter(|u| **u != req.requester_id && !done.contains(u)).cloned().collect())
+        .map(|users| users.iter().filter(|u| !made_by.contains(*u) && !done.contains(u)).cloned().collect())
         .unwrap_or_default())
 }
 
@@ -680,7 +815,7 @@ pub async fn expire_stale(
         .select_only()
         .column(request::Column::Id)
         .filter(request::Column::Status.eq(status::PENDING_APPROVAL))
-        .filter(request::Column::CreatedAt.lt(now - ttl))
+        .filter(request::Column::CreatedAt.lte(now - ttl))
         .limit(500)
         .into_tuple()
         .all(db)

@@ -6,6 +6,11 @@
 //! key (the server must recompute signatures) and revealed exactly once: in
 //! the mutation's payload when the change completes at once, otherwise to the
 //! requester through `claimApiKeySecret` after approval.
+//!
+//! Whoever a secret is issued to is recorded as one of its service user's
+//! holders ([`secret_holder`]) in the transaction that issues it, and again
+//! when they claim it: a service user's requests count as made by its
+//! creator and by every holder (SPEC §4), so none of them approves them.
 
 use super::operation::Applied;
 use super::{ServiceError, ServiceResult, organization};
@@ -14,7 +19,7 @@ use crate::domain::{ApiScope, DisplayName, IpAllowList, IsoDuration, Nonce, Scop
 use crate::keys::MasterKey;
 use crate::secrets;
 use chrono::{DateTime, Utc};
-use entity::{api_key, service_user};
+use entity::{api_key, secret_holder, service_user};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
@@ -138,6 +143,95 @@ pub async fn check_settings<C: ConnectionTrait>(db: &C, org_id: &str, s: &KeySet
     Ok(())
 }
 
+/// `BAD_INPUT` for an expiry that is not in the future: a key born expired
+/// is a mistake, and nothing is written for it.
+pub fn check_expiry(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> ServiceResult<()> {
+    match expires_at {
+        Some(at) if at <= now => Err(ServiceError::BadInput(format!(
+            "expiresAt: {} is not in the future",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Records that `user_id` obtained (or may claim) a secret of `service_user_id`'s key.
+#[allow(clippy::too_many_arguments)]
+pub async fn record_holder<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    service_user_id: &str,
+    key_id: &str,
+    user_id: &str,
+    how: &str,
+    request_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> ServiceResult<()> {
+    secret_holder::ActiveModel {
+        id: Set(new_id()),
+        org_id: Set(org_id.to_string()),
+        service_user_id: Set(service_user_id.to_string()),
+        key_id: Set(key_id.to_string()),
+        user_id: Set(user_id.to_string()),
+        how: Set(how.to_string()),
+        request_id: Set(request_id.map(str::to_string)),
+        obtained_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// The members a service user's requests count as made by: its creator and
+/// everyone who obtained one of its key secrets (SPEC §4).
+pub async fn principals<C: ConnectionTrait>(
+    db: &C,
+    service_user_id: &str,
+) -> ServiceResult<std::collections::BTreeSet<String>> {
+    use sea_orm::QuerySelect;
+    let mut out: std::collections::BTreeSet<String> = secret_holder::Entity::find()
+        .select_only()
+        .column(secret_holder::Column::UserId)
+        .filter(secret_holder::Column::ServiceUserId.eq(service_user_id))
+        .into_tuple::<String>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    if let Some(su) = service_user::Entity::find_by_id(service_user_id).one(db).await? {
+        out.insert(su.created_by);
+    }
+    Ok(out)
+}
+
+/// Active service users of the organisation whose active keys may withdraw,
+/// with their principals: for approver coverage of their withdrawals.
+pub async fn withdrawing_principals<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+) -> ServiceResult<Vec<(String, std::collections::BTreeSet<String>)>> {
+    let keys = api_key::Entity::find()
+        .filter(api_key::Column::OrgId.eq(org_id))
+        .filter(api_key::Column::Status.eq(status::ACTIVE))
+        .all(db)
+        .await?;
+    let mut users: Vec<String> = keys
+        .iter()
+        .filter(|k| ScopeSet::from_stored(&k.scopes).is_ok_and(|s| s.contains(ApiScope::Withdraw)))
+        .map(|k| k.service_user_id.clone())
+        .collect();
+    users.sort_unstable();
+    users.dedup();
+    let mut out = Vec::new();
+    for id in users {
+        if find_active_user(db, org_id, &id).await.is_ok() {
+            let p = principals(db, &id).await?;
+            out.push((id, p));
+        }
+    }
+    Ok(out)
+}
+
 fn settings_of(k: &api_key::Model) -> ServiceResult<KeySettings> {
     Ok(KeySettings {
         scopes: ScopeSet::from_stored(&k.scopes).map_err(ServiceError::internal)?.to_vec(),
@@ -233,6 +327,7 @@ pub async fn create<C: ConnectionTrait>(
     .insert(db)
     .await?;
     let (k, secret) = issue(db, key, org_id, &su.id, settings, now).await?;
+    record_holder(db, org_id, &su.id, &k.key_id, created_by, "CREATE_SERVICE_USER", None, now).await?;
     Ok(Applied {
         target: Some(su.id.clone()),
         before: None,
@@ -243,11 +338,12 @@ pub async fn create<C: ConnectionTrait>(
     })
 }
 
-/// Adds another key to a service user.
+/// Adds another key to a service user; its secret goes to `requester_id`.
 pub async fn add_key<C: ConnectionTrait>(
     db: &C,
     key: &MasterKey,
     org_id: &str,
+    requester_id: &str,
     service_user_id: &str,
     settings: &KeySettings,
     now: DateTime<Utc>,
@@ -255,6 +351,7 @@ pub async fn add_key<C: ConnectionTrait>(
     find_active_user(db, org_id, service_user_id).await?;
     check_settings(db, org_id, settings).await?;
     let (k, secret) = issue(db, key, org_id, service_user_id, settings, now).await?;
+    record_holder(db, org_id, service_user_id, &k.key_id, requester_id, "CREATE_API_KEY", None, now).await?;
     Ok(Applied {
         target: Some(k.key_id.clone()),
         before: None,
@@ -300,17 +397,21 @@ pub fn rotation_grace(secs: i64) -> ServiceResult<IsoDuration> {
     Ok(IsoDuration::from_secs(secs).at_most("grace", IsoDuration::from_secs(MAX_ROTATION_GRACE_SECS), "24 hours")?)
 }
 
-/// Issues a new secret for a key. The old one stays valid for `grace` (so
-/// clients can roll over without an outage), or is refused at once.
+/// Issues a new secret for a key, to `requester_id`. The old one stays
+/// valid for `grace` (so clients can roll over without an outage), or is
+/// refused at once.
+#[allow(clippy::too_many_arguments)]
 pub async fn rotate_key<C: ConnectionTrait>(
     db: &C,
     key: &MasterKey,
     org_id: &str,
+    requester_id: &str,
     key_id: &str,
     grace: IsoDuration,
     now: DateTime<Utc>,
 ) -> ServiceResult<Applied> {
     let k = find_active_key(db, org_id, key_id).await?;
+    record_holder(db, org_id, &k.service_user_id, key_id, requester_id, "ROTATE_API_KEY", None, now).await?;
     let secret = secrets::random_text(32);
     let previous_until = (grace.secs() > 0).then(|| now + grace.to_chrono());
     let old_sealed = k.secret_sealed.clone();
@@ -405,35 +506,58 @@ pub async fn attach_claim<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Reveals, once, the secret a completed request created or rotated, to that request's requester.
-pub async fn claim<C: ConnectionTrait>(
-    db: &C,
+/// Reveals, once, the secret a completed request created or rotated, to
+/// that request's requester. The reveal, the record of who obtained it and
+/// its audit record commit together.
+pub async fn claim(
+    db: &sea_orm::DatabaseConnection,
     key: &MasterKey,
     access: &OrgAccess,
     request_id: &str,
+    now: DateTime<Utc>,
 ) -> ServiceResult<NewSecret> {
+    use super::audit::{self, AuditActor, Entry};
     use sea_orm::sea_query::Expr;
-    let req = super::requests::find_in_org(db, &access.org_id, request_id).await?;
+    let txn = crate::db::begin_write(db).await?;
+    let req = super::requests::find_in_org(&txn, &access.org_id, request_id).await?;
     if req.requester_id != access.user_id {
         return Err(ServiceError::NotFound("request"));
     }
     let k = api_key::Entity::find()
         .filter(api_key::Column::ClaimRequestId.eq(request_id))
-        .one(db)
+        .one(&txn)
         .await?
         .ok_or_else(|| ServiceError::Conflict("this request has no secret to claim (yet)".into()))?;
     let res = api_key::Entity::update_many()
         .col_expr(api_key::Column::SecretClaimed, Expr::value(true))
         .filter(api_key::Column::Id.eq(&k.id))
         .filter(api_key::Column::SecretClaimed.eq(false))
-        .exec(db)
+        .exec(&txn)
         .await?;
     if res.rows_affected != 1 {
         return Err(ServiceError::Conflict("the secret was already shown; rotate the key for a new one".into()));
     }
     let secret =
         key.open(&k.key_id, &k.secret_sealed).ok_or_else(|| ServiceError::internal("cannot open sealed secret"))?;
-    Ok(NewSecret { key_id: k.key_id, secret: String::from_utf8(secret).map_err(ServiceError::internal)? })
+    let secret = String::from_utf8(secret).map_err(ServiceError::internal)?;
+    record_holder(&txn, &access.org_id, &k.service_user_id, &k.key_id, &access.user_id, "CLAIMED", Some(request_id), now)
+        .await?;
+    audit::append(
+        &txn,
+        Entry {
+            org_id: &access.org_id,
+            actor: AuditActor::of(access),
+            action: "API_KEY_SECRET_CLAIMED",
+            target: Some(k.key_id.clone()),
+            before: None,
+            after: Some(json!({"keyId": k.key_id, "serviceUserId": k.service_user_id})),
+            request_id: Some(request_id.to_string()),
+        },
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(NewSecret { key_id: k.key_id, secret })
 }
 
 pub async fn find_active_user<C: ConnectionTrait>(

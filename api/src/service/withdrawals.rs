@@ -17,7 +17,7 @@ use crate::domain::{OutsideWindow, WithdrawalWindow};
 use chrono::{DateTime, Utc};
 use entity::{account, holding, ledger_entry, member, organization, request, withdrawal};
 use rust_decimal::Decimal;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use workers::MailJob;
@@ -303,6 +303,32 @@ pub async fn release<C: ConnectionTrait>(db: &C, request_id: &str, now: DateTime
     wm.state = Set(state::RELEASED.into());
     wm.update(db).await?;
     Ok(())
+}
+
+/// Why an approved withdrawal can no longer settle to its address, if it
+/// cannot: the address was removed from the whitelist (or is cooling off)
+/// since the withdrawal was made. Locks the address row, so a removal
+/// cannot slip in between this check and the settlement that follows it in
+/// the same transaction.
+pub async fn unusable_destination<C: ConnectionTrait>(
+    db: &C,
+    req: &request::Model,
+    now: DateTime<Utc>,
+) -> ServiceResult<Option<String>> {
+    let Some(w) = held_withdrawal(db, &req.id).await? else { return Ok(None) };
+    let address = entity::address::Entity::find_by_id(&w.address_id)
+        .filter(entity::address::Column::OrgId.eq(&w.org_id))
+        .lock_exclusive()
+        .one(db)
+        .await?;
+    Ok(match address {
+        None => Some("the destination address no longer exists".into()),
+        Some(a) if a.status != addresses::status::ACTIVE => Some(format!(
+            "the destination address {} ({}) was removed from the whitelist after the withdrawal was made",
+            a.label, a.address
+        )),
+        Some(a) => addresses::still_cooling(&a, now).map(|e| e.to_string()),
+    })
 }
 
 /// Settles an APPROVED withdrawal: the signer's cap, the debit, the ledger
