@@ -7,11 +7,13 @@
 //! every product or sum of money goes through [`mul`], [`add`], [`sub`] or
 //! [`sum`], which answer [`Overflow`] instead:
 //!
-//! - a USD price is at most [`MAX_PRICE_USD`] (10^12) with at most
+//! - a USD price is at most [`MAX_PRICE_USD`] (10^11) with at most
 //!   [`PRICE_DECIMALS`] (8) decimal places;
 //! - an amount of an asset, and any holding's balance, is at most
 //!   [`MAX_AMOUNT`] (10^15 units);
-//! - so a holding's USD value is at most 10^27, 79 times inside the range;
+//! - so a holding's USD value is at most 10^26, and still carries its
+//!   cents (10^28 < 7.9 × 10^28); an account's four stablecoin holdings add
+//!   up to at most 4 × 10^26, cents included;
 //! - a USD amount (limits, thresholds, a withdrawal's value) is at most
 //!   [`MAX_USD`] (10^18), so a day's limit counters stay in range for more
 //!   than 7.9 × 10^10 withdrawals.
@@ -27,7 +29,7 @@ pub struct UsdAmount(Decimal);
 pub const MAX_USD: Decimal = Decimal::from_parts(0xA764_0000, 0x0DE0_B6B3, 0, false, 0); // 10^18
 
 /// The highest USD price of one unit of an asset.
-pub const MAX_PRICE_USD: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0); // 10^12
+pub const MAX_PRICE_USD: Decimal = Decimal::from_parts(0x4876_E800, 0x17, 0, false, 0); // 10^11
 
 /// Decimal places a USD price may have.
 pub const PRICE_DECIMALS: u32 = 8;
@@ -71,7 +73,7 @@ pub fn parse_price(field: &'static str, value: Decimal) -> Result<Decimal, Parse
         return Err(ParseError::new(field, format!("at most {PRICE_DECIMALS} decimal places")));
     }
     if p > MAX_PRICE_USD {
-        return Err(ParseError::new(field, format!("at most {MAX_PRICE_USD} USD (10^12)")));
+        return Err(ParseError::new(field, format!("at most {MAX_PRICE_USD} USD (10^11)")));
     }
     Ok(p)
 }
@@ -153,7 +155,7 @@ mod tests {
         assert!(UsdAmount::parse("x", d("1.100")).is_ok(), "trailing zeros are not precision");
         assert!(UsdAmount::parse("x", d("1000000000000000001")).is_err());
         assert_eq!(MAX_USD, d("1000000000000000000"));
-        assert_eq!(MAX_PRICE_USD, d("1000000000000"));
+        assert_eq!(MAX_PRICE_USD, d("100000000000"));
         assert_eq!(MAX_AMOUNT, d("1000000000000000"));
         let a = UsdAmount::parse("x", d("10.25")).unwrap();
         assert_eq!(UsdAmount::from_stored(&a.to_stored()).unwrap(), a);
@@ -170,13 +172,20 @@ mod tests {
         let amount = MAX_AMOUNT - d("0.000000000001");
         assert!(mul("x", price, amount).is_ok());
         assert!(sum("x", std::iter::repeat_n(mul("x", MAX_PRICE_USD, MAX_AMOUNT).unwrap(), 79)).is_ok());
+        // The largest value keeps its cents, and so do four of them added up.
+        let mut four = sum("x", std::iter::repeat_n(mul("x", MAX_PRICE_USD, MAX_AMOUNT).unwrap(), 4)).unwrap();
+        four.rescale(2);
+        assert_eq!(four.to_string(), "400000000000000000000000000.00");
         assert_eq!(mul("usdValue", Decimal::MAX, d("2")), Err(Overflow("usdValue")));
         assert!(add("x", Decimal::MAX, d("1")).is_err());
         assert!(sub("x", Decimal::MIN, d("1")).is_err());
-        assert!(parse_price("usdPrice", d("99999999999999999999")).unwrap_err().to_string().contains("1000000000000"));
+        assert!(
+            parse_price("usdPrice", d("99999999999999999999")).unwrap_err().to_string().contains("100000000000 USD")
+        );
         assert!(parse_price("usdPrice", d("0.000000001")).is_err());
         assert!(parse_price("usdPrice", d("0")).is_err());
-        assert_eq!(parse_price("usdPrice", d("1000000000000")).unwrap(), MAX_PRICE_USD);
+        assert_eq!(parse_price("usdPrice", d("100000000000")).unwrap(), MAX_PRICE_USD);
+        assert!(parse_price("usdPrice", d("100000000000.00000001")).is_err());
         assert!(parse_amount("amount", "BTC", 8, d("1000000000000000.00000001")).is_err());
         assert!(parse_amount("amount", "BTC", 8, d("0.000000001")).is_err());
         assert!(parse_amount("amount", "BTC", 8, d("1000000000000000")).is_ok());
