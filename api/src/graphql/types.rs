@@ -112,7 +112,7 @@ impl Member {
     async fn joined_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
-    /// This member's signer limit and today's usage (UTC day).
+    /// This member's signer limit and today's usage (UTC day), as `organization.usage` shows it.
     async fn signer_usage(&self, ctx: &Context<'_>) -> ApiResult<LimitUsage> {
         self.access(ctx).await?.require_funds_view()?;
         let st = state(ctx);
@@ -438,7 +438,7 @@ impl ApiKey {
     async fn revoked_at(&self) -> Option<DateTime<Utc>> {
         self.0.revoked_at
     }
-    /// This key's limit and today's usage (UTC day).
+    /// This key's limit and today's usage (UTC day), as `organization.usage` shows it.
     async fn usage(&self, ctx: &Context<'_>) -> ApiResult<LimitUsage> {
         authz(ctx).org(&self.0.org_id).await?.require_funds_view()?;
         let st = state(ctx);
@@ -572,7 +572,8 @@ impl Organization {
         self.access.require_funds_view()?;
         Ok(BalanceAlert::from(balance_alerts::get(&state(ctx).db, &self.access.org_id).await?))
     }
-    /// Changes of the balance alert's state, newest first.
+    /// Changes of the balance alert's state, newest first (any member;
+    /// keys: QUERY_FUNDS or WITHDRAW).
     async fn balance_alert_history(
         &self,
         ctx: &Context<'_>,
@@ -596,7 +597,8 @@ impl Organization {
         Ok(TreasuryReadiness { ready: missing.is_empty(), missing_roles: missing })
     }
     /// Risk limits of every layer with today's usage (UTC day): the
-    /// organisation, each API key and each signer that has limits.
+    /// organisation, each API key and each signer that has limits (any
+    /// member; keys: QUERY_FUNDS or WITHDRAW).
     async fn limits(&self, ctx: &Context<'_>) -> ApiResult<Vec<LimitUsage>> {
         all_usage(ctx, &self.access).await
     }
@@ -608,6 +610,7 @@ impl Organization {
     async fn service_users(&self, ctx: &Context<'_>) -> ApiResult<Vec<ServiceUser>> {
         Ok(service_users::list(&state(ctx).db, &self.access).await?.into_iter().map(ServiceUser).collect())
     }
+    /// Members and their roles (any member; never a service user).
     async fn members(
         &self,
         ctx: &Context<'_>,
@@ -623,12 +626,13 @@ impl Organization {
     async fn viewer_member(&self, ctx: &Context<'_>) -> ApiResult<Member> {
         Ok(Member(membership::find(&state(ctx).db, &self.access.org_id, &self.access.member_id).await?))
     }
-    /// Approval policies, one per governed workflow that has one.
+    /// Approval policies, one per governed workflow that has one (any
+    /// member; keys: QUERY_FUNDS or WITHDRAW).
     async fn policies(&self, ctx: &Context<'_>) -> ApiResult<Vec<Policy>> {
         Ok(policies::list(&state(ctx).db, &self.access).await?.into_iter().map(Policy).collect())
     }
     /// The request queue: requests of the workflows the caller may view,
-    /// newest first.
+    /// and the caller's own, newest first (keys: inside the key's query window).
     async fn requests(
         &self,
         ctx: &Context<'_>,
