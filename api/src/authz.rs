@@ -74,6 +74,17 @@ impl Actor {
         }
     }
 
+    /// Members' personal data (e-mails, names) is for people: `FORBIDDEN` to
+    /// a service user, whatever its scopes.
+    pub fn require_person(&self) -> ServiceResult<()> {
+        match self {
+            Actor::ServiceUser(_) => {
+                Err(ServiceError::Forbidden("service users never read members' personal data".into()))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// `FORBIDDEN` unless the caller is the platform operator.
     pub fn require_operator(&self) -> ServiceResult<()> {
         match self {
@@ -169,6 +180,53 @@ impl OrgAccess {
             Some(accounts) => accounts.iter().any(|a| a == account_id),
             None => true,
         }
+    }
+
+    /// The member list and what it shows (roles, e-mails, names): any
+    /// member; never a service user.
+    pub fn require_person(&self) -> ServiceResult<()> {
+        if self.service.is_some() {
+            return Err(ServiceError::Forbidden("service users never read members or their personal data".into()));
+        }
+        Ok(())
+    }
+
+    /// Policies, limits and their usage, balances: any member; a service
+    /// user only when its key carries QUERY_FUNDS or WITHDRAW.
+    pub fn require_funds_view(&self) -> ServiceResult<()> {
+        match &self.service {
+            Some(s) if !s.scopes.contains(ApiScope::QueryFunds) && !s.scopes.contains(ApiScope::Withdraw) => {
+                Err(ServiceError::Forbidden("this API key needs the QUERY_FUNDS or WITHDRAW scope".into()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The audit trail, a request's history in it included: VIEW on MANAGE_ACCESS.
+    pub fn require_audit_view(&self) -> ServiceResult<()> {
+        self.require(Workflow::ManageAccess, Action::View, None)
+    }
+
+    /// A member's single grants and delegations: the member themselves, and
+    /// whoever may read the audit trail (which records every one of them).
+    pub fn require_access_view_of(&self, member_id: &str) -> ServiceResult<()> {
+        self.require_person()?;
+        if self.member_id == member_id {
+            return Ok(());
+        }
+        self.require_audit_view()
+    }
+
+    /// The caller's query window, `[start, end)`: a service user's key's
+    /// query start and end (SPEC §7); members have none.
+    pub fn query_window(&self) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        self.service.as_ref().map_or((None, None), |s| (s.query_start, s.query_end))
+    }
+
+    /// Whether `at` lies inside [`query_window`](Self::query_window).
+    pub fn in_query_window(&self, at: DateTime<Utc>) -> bool {
+        let (start, end) = self.query_window();
+        start.is_none_or(|s| at >= s) && end.is_none_or(|e| at < e)
     }
 
     /// `FORBIDDEN` unless [`allows`](Self::allows).

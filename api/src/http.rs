@@ -34,6 +34,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tower_http::LatencyUnit;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -51,13 +52,14 @@ pub struct Http {
 pub fn router(http: Http) -> Router {
     let state = http.state.clone();
     let deadline = Duration::from_secs(state.config.request_timeout_secs);
-    Router::new()
+    let routes = Router::new()
         .route("/graphql", get(graphql_ws).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(http)
         .merge(ops_router(state.clone()))
-        .merge(crate::console::router())
+        .merge(crate::console::router());
+    catch_panics(routes)
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, deadline))
         .layer(middleware::from_fn_with_state(state.metrics.clone(), track))
         // One access-log line per request (method, path, status, latency),
@@ -132,6 +134,25 @@ fn refusal(e: ServiceError) -> Response {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs.max(1)));
     }
     response
+}
+
+/// Turns a panic in any route into [`panic_response`] (inside the timeout,
+/// metrics and access log, which see a 500).
+fn catch_panics(routes: Router) -> Router {
+    routes.layer(CatchPanicLayer::custom(panic_response))
+}
+
+/// A request whose handler panicked: logged, and answered 500 `INTERNAL` in
+/// GraphQL's error shape (no detail), so the process, the client's
+/// connection and every other request carry on.
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = %detail, "request handler panicked");
+    error_response(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "internal error")
 }
 
 fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
@@ -307,5 +328,44 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             tracing::warn!(error = %e, "metrics: could not read the backlog");
             (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::routing::post;
+    use tower::ServiceExt;
+
+    /// No panic is reachable through the API once money arithmetic is
+    /// checked, so the guard is shown on a route that panics on purpose.
+    #[tokio::test]
+    async fn a_panic_becomes_internal_and_the_router_serves_on() {
+        let routes = Router::new().route(
+            "/graphql",
+            post(|body: Bytes| async move {
+                assert!(body.as_ref() != b"panic", "handler panicked on purpose");
+                "ok"
+            }),
+        );
+        let app = catch_panics(routes);
+        let call = |body: &'static str| {
+            let app = app.clone();
+            async move {
+                let res = app.oneshot(Request::post("/graphql").body(Body::from(body)).unwrap()).await.unwrap();
+                let status = res.status();
+                let bytes = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+                (status, bytes)
+            }
+        };
+        let (status, body) = call("panic").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"errors": [{"message": "internal error", "extensions": {"code": "INTERNAL"}}]})
+        );
+        assert_eq!(call("hello").await, (StatusCode::OK, Bytes::from_static(b"ok")));
     }
 }

@@ -4,7 +4,7 @@
 mod api_key;
 mod duration;
 mod email;
-mod money;
+pub mod money;
 mod rbac;
 mod text;
 mod window;
@@ -15,7 +15,7 @@ mod proptests;
 pub use api_key::{ApiScope, IpAllowList, Nonce, ScopeSet, Signature, is_key_id};
 pub use duration::IsoDuration;
 pub use email::Email;
-pub use money::{UsdAmount, is_plain_decimal};
+pub use money::{MAX_AMOUNT, MAX_PRICE_USD, MAX_USD, Overflow, UsdAmount, is_plain_decimal, parse_amount, parse_price};
 pub use rbac::{Action, MemberStatus, Permission, Role, RoleSet, Workflow};
 pub use text::{DisplayName, Password};
 pub use window::{OutsideWindow, WithdrawalWindow};

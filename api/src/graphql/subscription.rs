@@ -56,6 +56,7 @@ impl SubscriptionRoot {
     ) -> Result<impl Stream<Item = Result<BalanceAlert, ApiError>> + use<>, ApiError> {
         let st = state_arc(ctx);
         let access = authz(ctx).org(&org_id).await?;
+        access.require_funds_view()?;
         let actor = authz(ctx).actor.clone();
         let org_id = access.org_id.clone();
         let rx = st.bus.subscribe_alerts();

@@ -26,11 +26,15 @@ impl User {
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
-    async fn email(&self) -> &str {
-        &self.0.email
+    /// Personal data: never shown to a service user.
+    async fn email(&self, ctx: &Context<'_>) -> ApiResult<&str> {
+        authz(ctx).actor.require_person()?;
+        Ok(&self.0.email)
     }
-    async fn name(&self) -> &str {
-        &self.0.name
+    /// Personal data: never shown to a service user.
+    async fn name(&self, ctx: &Context<'_>) -> ApiResult<&str> {
+        authz(ctx).actor.require_person()?;
+        Ok(&self.0.name)
     }
     /// Whether the user has confirmed a TOTP authenticator.
     async fn two_factor_enabled(&self) -> bool {
@@ -89,8 +93,10 @@ impl Member {
     async fn is_owner(&self) -> bool {
         self.0.is_owner
     }
-    /// Single permissions granted beyond the member's roles.
+    /// Single permissions granted beyond the member's roles (the member
+    /// themselves, and those with VIEW on MANAGE_ACCESS).
     async fn grants(&self, ctx: &Context<'_>) -> ApiResult<Vec<Permission>> {
+        self.access(ctx).await?.require_access_view_of(&self.0.id)?;
         membership::grants(&state(ctx).db, &self.0.id)
             .await?
             .into_iter()
@@ -106,8 +112,9 @@ impl Member {
     async fn joined_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
-    /// This member's signer limit and today's usage (UTC day).
+    /// This member's signer limit and today's usage (UTC day), as `organization.usage` shows it.
     async fn signer_usage(&self, ctx: &Context<'_>) -> ApiResult<LimitUsage> {
+        self.access(ctx).await?.require_funds_view()?;
         let st = state(ctx);
         let day = limits::day_of(st.clock.now());
         Ok(LimitUsage(limits::usage(&st.db, &self.0.org_id, LimitLayer::Signer, &self.0.user_id, &day).await?))
@@ -119,13 +126,26 @@ impl Member {
     async fn approval_notices(&self) -> bool {
         self.0.approval_notices
     }
-    /// APPROVE this member lent to others, newest first (expired and revoked included).
+    /// APPROVE this member lent to others, newest first (expired and revoked
+    /// included; the member themselves, and those with VIEW on MANAGE_ACCESS).
     async fn delegations_given(&self, ctx: &Context<'_>) -> ApiResult<Vec<Delegation>> {
+        self.access(ctx).await?.require_access_view_of(&self.0.id)?;
         Ok(delegations::of_member(&state(ctx).db, &self.0.id, true).await?.into_iter().map(Delegation).collect())
     }
-    /// APPROVE lent to this member, newest first (expired and revoked included).
+    /// APPROVE lent to this member, newest first (expired and revoked
+    /// included; the member themselves, and those with VIEW on MANAGE_ACCESS).
     async fn delegations_received(&self, ctx: &Context<'_>) -> ApiResult<Vec<Delegation>> {
+        self.access(ctx).await?.require_access_view_of(&self.0.id)?;
         Ok(delegations::of_member(&state(ctx).db, &self.0.id, false).await?.into_iter().map(Delegation).collect())
+    }
+}
+
+impl Member {
+    /// The caller's access to the member's organisation, as the `members`
+    /// query resolves it (membership, second factor, idle timeout): a Member
+    /// reached another way (`viewer.memberships`) is held to the same checks.
+    async fn access(&self, ctx: &Context<'_>) -> ApiResult<Arc<OrgAccess>> {
+        Ok(authz(ctx).org(&self.0.org_id).await?)
     }
 }
 
@@ -191,7 +211,8 @@ impl Account {
             let asset = assets.get(&h.asset).cloned().ok_or(ServiceError::NotFound("asset"))?;
             let (amount, held) = (ledger::dec(&h.amount)?, ledger::dec(&h.held)?);
             let usd_value = ledger::usd_value(&asset, amount)?;
-            out.push(Holding { asset: h.asset, amount, held, available: amount - held, usd_value });
+            let available = crate::domain::money::sub("available", amount, held)?;
+            out.push(Holding { asset: h.asset, amount, held, available, usd_value });
         }
         Ok(out)
     }
@@ -354,8 +375,13 @@ impl ServiceUser {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
-    /// Its keys, newest first (never their secrets).
+    /// Its keys, newest first (never their secrets): to the service user
+    /// itself, and to those with VIEW on MANAGE_ACCESS.
     async fn keys(&self, ctx: &Context<'_>) -> ApiResult<Vec<ApiKey>> {
+        let access = authz(ctx).org(&self.0.org_id).await?;
+        if access.service.as_ref().is_none_or(|s| s.service_user_id != self.0.id) {
+            access.require(Workflow::ManageAccess, Action::View, None)?;
+        }
         Ok(service_users::keys(&state(ctx).db, &self.0.id).await?.into_iter().map(ApiKey).collect())
     }
 }
@@ -412,8 +438,9 @@ impl ApiKey {
     async fn revoked_at(&self) -> Option<DateTime<Utc>> {
         self.0.revoked_at
     }
-    /// This key's limit and today's usage (UTC day).
+    /// This key's limit and today's usage (UTC day), as `organization.usage` shows it.
     async fn usage(&self, ctx: &Context<'_>) -> ApiResult<LimitUsage> {
+        authz(ctx).org(&self.0.org_id).await?.require_funds_view()?;
         let st = state(ctx);
         let day = limits::day_of(st.clock.now());
         Ok(LimitUsage(limits::usage(&st.db, &self.0.org_id, LimitLayer::ApiKey, &self.0.key_id, &day).await?))
@@ -540,16 +567,19 @@ impl Organization {
             .map(|model| Account { model, access: self.access.clone() })
             .collect())
     }
-    /// The stablecoin balance alert (any member).
+    /// The stablecoin balance alert (any member; keys: QUERY_FUNDS or WITHDRAW).
     async fn balance_alert(&self, ctx: &Context<'_>) -> ApiResult<BalanceAlert> {
+        self.access.require_funds_view()?;
         Ok(BalanceAlert::from(balance_alerts::get(&state(ctx).db, &self.access.org_id).await?))
     }
-    /// Changes of the balance alert's state, newest first.
+    /// Changes of the balance alert's state, newest first (any member;
+    /// keys: QUERY_FUNDS or WITHDRAW).
     async fn balance_alert_history(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 50, validator(minimum = 1, maximum = 500))] first: i32,
     ) -> ApiResult<Vec<BalanceAlertChange>> {
+        self.access.require_funds_view()?;
         Ok(balance_alerts::history(&state(ctx).db, &self.access.org_id, first as u64)
             .await?
             .into_iter()
@@ -567,7 +597,8 @@ impl Organization {
         Ok(TreasuryReadiness { ready: missing.is_empty(), missing_roles: missing })
     }
     /// Risk limits of every layer with today's usage (UTC day): the
-    /// organisation, each API key and each signer that has limits.
+    /// organisation, each API key and each signer that has limits (any
+    /// member; keys: QUERY_FUNDS or WITHDRAW).
     async fn limits(&self, ctx: &Context<'_>) -> ApiResult<Vec<LimitUsage>> {
         all_usage(ctx, &self.access).await
     }
@@ -579,6 +610,7 @@ impl Organization {
     async fn service_users(&self, ctx: &Context<'_>) -> ApiResult<Vec<ServiceUser>> {
         Ok(service_users::list(&state(ctx).db, &self.access).await?.into_iter().map(ServiceUser).collect())
     }
+    /// Members and their roles (any member; never a service user).
     async fn members(
         &self,
         ctx: &Context<'_>,
@@ -594,12 +626,13 @@ impl Organization {
     async fn viewer_member(&self, ctx: &Context<'_>) -> ApiResult<Member> {
         Ok(Member(membership::find(&state(ctx).db, &self.access.org_id, &self.access.member_id).await?))
     }
-    /// Approval policies, one per governed workflow that has one.
+    /// Approval policies, one per governed workflow that has one (any
+    /// member; keys: QUERY_FUNDS or WITHDRAW).
     async fn policies(&self, ctx: &Context<'_>) -> ApiResult<Vec<Policy>> {
         Ok(policies::list(&state(ctx).db, &self.access).await?.into_iter().map(Policy).collect())
     }
     /// The request queue: requests of the workflows the caller may view,
-    /// newest first.
+    /// and the caller's own, newest first (keys: inside the key's query window).
     async fn requests(
         &self,
         ctx: &Context<'_>,
@@ -747,9 +780,11 @@ impl Request {
     async fn withdrawal(&self, ctx: &Context<'_>) -> ApiResult<Option<Withdrawal>> {
         Ok(withdrawals::of_request(&state(ctx).db, &self.0.id).await?.map(Withdrawal))
     }
-    /// The request's audit records, oldest first.
+    /// The request's audit records, oldest first (VIEW on MANAGE_ACCESS, as
+    /// for the audit log).
     async fn history(&self, ctx: &Context<'_>) -> ApiResult<Vec<AuditRecord>> {
-        Ok(audit::for_request(&state(ctx).db, &self.0.org_id, &self.0.id).await?.into_iter().map(AuditRecord).collect())
+        let access = authz(ctx).org(&self.0.org_id).await?;
+        Ok(audit::for_request(&state(ctx).db, &access, &self.0.id).await?.into_iter().map(AuditRecord).collect())
     }
     async fn approvals_required(&self) -> i32 {
         self.0.approvals_required
@@ -1064,6 +1099,7 @@ impl Withdrawal {
 }
 
 async fn all_usage(ctx: &Context<'_>, access: &OrgAccess) -> ApiResult<Vec<LimitUsage>> {
+    access.require_funds_view()?;
     let st = state(ctx);
     let now = st.clock.now();
     let (_, org) = authz(ctx).org_and_row(&access.org_id).await?;

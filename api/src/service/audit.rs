@@ -323,16 +323,23 @@ pub async fn verify<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceRe
     Ok(Verification { valid: true, records: count, first_invalid_seq: None })
 }
 
-/// The audit records of one request, oldest first.
+/// The audit records of one request, oldest first: for those who may read
+/// the audit trail, within the caller's query window.
 pub async fn for_request<C: ConnectionTrait>(
     db: &C,
-    org_id: &str,
+    access: &OrgAccess,
     request_id: &str,
 ) -> ServiceResult<Vec<audit_record::Model>> {
-    Ok(audit_record::Entity::find()
-        .filter(audit_record::Column::OrgId.eq(org_id))
-        .filter(audit_record::Column::RequestId.eq(request_id))
-        .order_by_asc(audit_record::Column::Seq)
-        .all(db)
-        .await?)
+    access.require_audit_view()?;
+    let mut q = audit_record::Entity::find()
+        .filter(audit_record::Column::OrgId.eq(&access.org_id))
+        .filter(audit_record::Column::RequestId.eq(request_id));
+    let (start, end) = access.query_window();
+    if let Some(t) = start {
+        q = q.filter(audit_record::Column::At.gte(t));
+    }
+    if let Some(t) = end {
+        q = q.filter(audit_record::Column::At.lt(t));
+    }
+    Ok(q.order_by_asc(audit_record::Column::Seq).all(db).await?)
 }

@@ -15,7 +15,7 @@ use super::notifications;
 use super::operation::Applied;
 use super::{ServiceError, ServiceResult};
 use crate::db::begin_write;
-use crate::domain::{MemberStatus, Role, RoleSet, UsdAmount};
+use crate::domain::{MemberStatus, Role, RoleSet, UsdAmount, money};
 use chrono::{DateTime, Utc};
 use entity::{balance_alert, balance_alert_history, member, organization, user};
 use rust_decimal::Decimal;
@@ -70,10 +70,11 @@ fn add_holdings(rows: Vec<sea_orm::QueryResult>, out: &mut HashMap<String, Decim
         let amount: String = r.try_get("", "amount")?;
         let price: Option<String> = r.try_get("", "usd_price")?;
         let usd = match price {
-            Some(p) => dec(&amount)? * dec(&p)?,
+            Some(p) => money::mul("totalStablecoinUsd", dec(&amount)?, dec(&p)?)?,
             None => Decimal::ZERO,
         };
-        *out.entry(org).or_default() += usd;
+        let total = out.entry(org).or_default();
+        *total = money::add("totalStablecoinUsd", *total, usd)?;
     }
     Ok(())
 }

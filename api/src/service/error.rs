@@ -3,7 +3,7 @@
 //! Each variant corresponds to one stable GraphQL `extensions.code`
 //! (see `graphql::error`, the only place that maps them).
 
-use crate::domain::ParseError;
+use crate::domain::{Overflow, ParseError};
 use sea_orm::DbErr;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -53,6 +53,14 @@ pub type ServiceResult<T> = Result<T, ServiceError>;
 
 impl From<ParseError> for ServiceError {
     fn from(e: ParseError) -> Self {
+        ServiceError::BadInput(e.to_string())
+    }
+}
+
+/// Money arithmetic beyond `Decimal`'s range: the input (or what it would
+/// make a total) is refused, naming what overflowed.
+impl From<Overflow> for ServiceError {
+    fn from(e: Overflow) -> Self {
         ServiceError::BadInput(e.to_string())
     }
 }

@@ -8,7 +8,7 @@ use super::requests::{self, Engine};
 use super::{ServiceError, ServiceResult, balance_alerts, is_unique_violation, organization};
 use crate::authz::OrgAccess;
 use crate::db::begin_write;
-use crate::domain::{Action, ApiScope, Workflow, new_id};
+use crate::domain::{Action, ApiScope, MAX_AMOUNT, Workflow, money, new_id};
 use chrono::{DateTime, Utc};
 use entity::{account, asset, holding, ledger_entry};
 use rust_decimal::Decimal;
@@ -39,22 +39,11 @@ pub async fn find_asset<C: ConnectionTrait>(db: &C, symbol: &str) -> ServiceResu
     asset::Entity::find_by_id(symbol.trim().to_uppercase()).one(db).await?.ok_or(ServiceError::NotFound("asset"))
 }
 
-/// A positive amount of `asset`, with no more decimal places than it has.
+/// A positive amount of `asset`, with no more decimal places than it has,
+/// at most [`MAX_AMOUNT`](crate::domain::MAX_AMOUNT).
 pub fn parse_amount(asset: &asset::Model, amount: Decimal) -> ServiceResult<Decimal> {
-    let a = amount.normalize();
-    if a <= Decimal::ZERO {
-        return Err(ServiceError::BadInput("amount: must be positive".into()));
-    }
-    if a.scale() > u32::try_from(asset.decimals).unwrap_or(0) {
-        return Err(ServiceError::BadInput(format!(
-            "amount: {} has at most {} decimal places",
-            asset.symbol, asset.decimals
-        )));
-    }
-    if a > Decimal::from(1_000_000_000_000_000i64) {
-        return Err(ServiceError::BadInput("amount: too large".into()));
-    }
-    Ok(a)
+    let decimals = u32::try_from(asset.decimals).unwrap_or(0);
+    Ok(crate::domain::parse_amount("amount", &asset.symbol, decimals, amount)?)
 }
 
 /// Sets an asset's USD price (operator). Every organisation's balance alert
@@ -62,15 +51,19 @@ pub fn parse_amount(asset: &asset::Model, amount: Decimal) -> ServiceResult<Deci
 /// minutely schedule, should this process stop in between).
 pub async fn set_price(engine: &Engine<'_>, symbol: &str, price: Decimal) -> ServiceResult<asset::Model> {
     let (db, now) = (engine.db, engine.env.now);
-    let p = price.normalize();
-    if p <= Decimal::ZERO || p.scale() > 8 {
-        return Err(ServiceError::BadInput("usdPrice: positive, at most 8 decimal places".into()));
-    }
+    let p = crate::domain::parse_price("usdPrice", price)?;
     let a = find_asset(db, symbol).await?;
+    let txn = begin_write(db).await?;
     let mut am: asset::ActiveModel = a.into();
     am.usd_price = Set(Some(text(p)));
     am.updated_at = Set(now);
-    let asset = am.update(db).await?;
+    let asset = am.update(&txn).await?;
+    if asset.is_stablecoin {
+        // A price that would put some organisation's stablecoin total beyond
+        // exact arithmetic is refused before it is committed.
+        balance_alerts::totals(&txn, None).await?;
+    }
+    txn.commit().await?;
     if asset.is_stablecoin {
         let (changed, jobs) = balance_alerts::recompute_all(db, now).await?;
         requests::enqueue(engine.queue, jobs).await;
@@ -101,7 +94,13 @@ pub async fn credit(
     let txn = begin_write(db).await?;
     let acct = account::Entity::find_by_id(account_id).one(&txn).await?.ok_or(ServiceError::NotFound("account"))?;
     let h = locked_holding(&txn, &acct, &asset.symbol, now).await?;
-    let balance = dec(&h.amount)? + amount;
+    let balance = money::add("amount", dec(&h.amount)?, amount)?;
+    if balance > MAX_AMOUNT {
+        return Err(ServiceError::BadInput(format!(
+            "amount: the balance would be {balance} {}, above the most an account may hold ({MAX_AMOUNT})",
+            asset.symbol
+        )));
+    }
     let mut hm: holding::ActiveModel = h.into();
     hm.amount = Set(text(balance));
     hm.updated_at = Set(now);
@@ -266,7 +265,7 @@ pub async fn history<C: ConnectionTrait>(
 /// USD value of `amount` of an asset, in cents (zero while unpriced).
 pub fn usd_value(asset: &asset::Model, amount: Decimal) -> ServiceResult<Decimal> {
     let mut v = match &asset.usd_price {
-        Some(p) => (dec(p)? * amount).round_dp(2),
+        Some(p) => money::mul("usdValue", dec(p)?, amount)?.round_dp(2),
         None => Decimal::ZERO,
     };
     v.rescale(2);

@@ -14,7 +14,7 @@ use super::ledger::{self, dec};
 use super::operation::Applied;
 use super::{ServiceError, ServiceResult};
 use crate::cache::Caches;
-use crate::domain::{UsdAmount, new_id};
+use crate::domain::{UsdAmount, money, new_id};
 use chrono::{DateTime, Utc};
 use entity::{limit_counter, organization, risk_limit};
 use rust_decimal::Decimal;
@@ -205,12 +205,12 @@ pub async fn reserve<C: ConnectionTrait>(
     fits(layer, per_tx, None, Decimal::ZERO, usd)?;
     let c = counter(db, org_id, layer, subject, day).await?;
     let (held, used) = (dec(&c.held_usd)?, dec(&c.used_usd)?);
-    fits(layer, None, daily, held + used, usd)?;
+    fits(layer, None, daily, money::add("usd", held, used)?, usd)?;
     let mut a: limit_counter::ActiveModel = c.into();
     if use_now {
-        a.used_usd = Set(ledger::text(used + usd));
+        a.used_usd = Set(ledger::text(money::add("usd", used, usd)?));
     } else {
-        a.held_usd = Set(ledger::text(held + usd));
+        a.held_usd = Set(ledger::text(money::add("usd", held, usd)?));
     }
     a.update(db).await?;
     Ok(())
@@ -231,7 +231,7 @@ fn fits(
         return Err(exceeded(layer, "per-transaction maximum", usd, max));
     }
     if let Some(cap) = daily
-        && taken + usd > cap
+        && money::add("usd", taken, usd)? > cap
     {
         return Err(exceeded(layer, "daily cap", usd, cap));
     }
@@ -252,7 +252,9 @@ pub async fn check<C: ConnectionTrait>(
     let u = usage(db, org_id, layer, subject, day).await?;
     Ok([
         fits(layer, u.per_transaction_max, None, Decimal::ZERO, usd),
-        fits(layer, None, u.daily_cap, u.held + u.used_today, usd),
+        money::add("usd", u.held, u.used_today)
+            .map_err(ServiceError::from)
+            .and_then(|taken| fits(layer, None, u.daily_cap, taken, usd)),
     ]
     .into_iter()
     .filter_map(Result::err)
@@ -272,9 +274,9 @@ pub async fn settle<C: ConnectionTrait>(
     let c = counter(db, org_id, layer, subject, day).await?;
     let (held, used) = (dec(&c.held_usd)?, dec(&c.used_usd)?);
     let mut a: limit_counter::ActiveModel = c.into();
-    a.held_usd = Set(ledger::text((held - usd).max(Decimal::ZERO)));
+    a.held_usd = Set(ledger::text(money::sub("usd", held, usd)?.max(Decimal::ZERO)));
     if consumed {
-        a.used_usd = Set(ledger::text(used + usd));
+        a.used_usd = Set(ledger::text(money::add("usd", used, usd)?));
     }
     a.update(db).await?;
     Ok(())
@@ -324,6 +326,7 @@ fn usage_from(
         Some(c) => (dec(&c.held_usd)?, dec(&c.used_usd)?),
         None => (Decimal::ZERO, Decimal::ZERO),
     };
+    let taken = money::add("usage", held, used)?;
     Ok(Usage {
         layer,
         subject: subject.to_string(),
@@ -331,7 +334,7 @@ fn usage_from(
         daily_cap: daily,
         used_today: used,
         held,
-        remaining: daily.map(|cap| (cap - held - used).max(Decimal::ZERO)),
+        remaining: daily.map(|cap| money::sub("usage", cap, taken)).transpose()?.map(|r| r.max(Decimal::ZERO)),
     })
 }
 

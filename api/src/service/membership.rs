@@ -8,12 +8,13 @@ use entity::{member, permission_grant};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
 /// Members of the organisation (active first, then removed), oldest first.
-/// Any member may see who else is a member.
+/// Any member may see who else is a member; a service user may not.
 pub async fn list<C: ConnectionTrait>(
     db: &C,
     access: &OrgAccess,
     include_removed: bool,
 ) -> ServiceResult<Vec<member::Model>> {
+    access.require_person()?;
     let mut q = member::Entity::find().filter(member::Column::OrgId.eq(&access.org_id));
     if !include_removed {
         q = q.filter(member::Column::Status.eq(MemberStatus::Active.as_str()));

@@ -51,8 +51,10 @@ pub async fn find<C: ConnectionTrait>(
         .await?)
 }
 
-/// Every policy of the organisation (any member may read them).
+/// Every policy of the organisation (any member may read them; a service
+/// user with QUERY_FUNDS or WITHDRAW).
 pub async fn list<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceResult<Vec<policy::Model>> {
+    access.require_funds_view()?;
     Ok(policy::Entity::find()
         .filter(policy::Column::OrgId.eq(&access.org_id))
         .order_by_asc(policy::Column::Workflow)

@@ -694,10 +694,11 @@ async fn decide_terminal(
     Ok(req)
 }
 
-/// A request of the caller's organisation, if they may VIEW its workflow.
+/// A request of the caller's organisation, if they may VIEW its workflow
+/// (or made it) and it was made inside their query window.
 pub async fn get<C: ConnectionTrait>(db: &C, access: &OrgAccess, id: &str) -> ServiceResult<request::Model> {
     let req = find_in_org(db, &access.org_id, id).await?;
-    if !may_view(access, &req)? {
+    if !may_view(access, &req)? || !access.in_query_window(req.created_at) {
         return Err(ServiceError::NotFound("request"));
     }
     Ok(req)
@@ -732,7 +733,8 @@ pub struct QueueQuery {
     pub after: Option<(DateTime<Utc>, String)>,
 }
 
-/// Requests of workflows the caller may VIEW, newest first.
+/// Requests of workflows the caller may VIEW, and the caller's own, newest
+/// first; a service user's only inside its key's query window.
 pub async fn queue<C: ConnectionTrait>(
     db: &C,
     access: &OrgAccess,
@@ -745,9 +747,21 @@ pub async fn queue<C: ConnectionTrait>(
         .filter(|w| q.workflow.is_none_or(|want| want == **w))
         .map(|w| w.as_str())
         .collect();
-    let mut sel = request::Entity::find()
-        .filter(request::Column::OrgId.eq(&access.org_id))
-        .filter(request::Column::Workflow.is_in(visible));
+    let mut sel = request::Entity::find().filter(request::Column::OrgId.eq(&access.org_id)).filter(
+        Condition::any()
+            .add(request::Column::Workflow.is_in(visible))
+            .add(request::Column::RequesterId.eq(access.user_id.as_str())),
+    );
+    if let Some(w) = q.workflow {
+        sel = sel.filter(request::Column::Workflow.eq(w.as_str()));
+    }
+    let (start, end) = access.query_window();
+    if let Some(t) = start {
+        sel = sel.filter(request::Column::CreatedAt.gte(t));
+    }
+    if let Some(t) = end {
+        sel = sel.filter(request::Column::CreatedAt.lt(t));
+    }
     if let Some(s) = &q.status {
         sel = sel.filter(request::Column::Status.eq(s.as_str()));
     }

@@ -13,7 +13,7 @@ use super::limits::{self, LimitLayer};
 use super::{ServiceError, ServiceResult, addresses, balance_alerts};
 use crate::authz::OrgAccess;
 use crate::domain::{Action, ApiScope, MemberStatus, Role, RoleSet, Workflow};
-use crate::domain::{OutsideWindow, WithdrawalWindow};
+use crate::domain::{MAX_USD, OutsideWindow, WithdrawalWindow, money};
 use chrono::{DateTime, Utc};
 use entity::{account, holding, ledger_entry, member, organization, request, withdrawal};
 use rust_decimal::Decimal;
@@ -131,15 +131,27 @@ async fn target<C: ConnectionTrait>(db: &C, access: &OrgAccess, w: &WithdrawalSp
     Ok(Target { account, asset: asset.symbol, amount, price, address: addr })
 }
 
+/// The USD value of a withdrawal, at most [`MAX_USD`]: limit counters add
+/// these up, and the bound keeps a day's sums inside `Decimal`.
+fn withdrawal_usd(t: &Target) -> ServiceResult<Decimal> {
+    let usd = money::mul("amount", t.amount, t.price)?;
+    if usd > MAX_USD {
+        return Err(ServiceError::BadInput(format!(
+            "amount: worth {usd} USD, more than one withdrawal may be ({MAX_USD} USD)"
+        )));
+    }
+    Ok(usd)
+}
+
 fn short_of_funds(t: &Target, balance: Decimal, held: Decimal) -> Option<ServiceError> {
-    (balance - held < t.amount).then(|| {
+    let available = match money::sub("available", balance, held) {
+        Ok(a) => a,
+        Err(e) => return Some(e.into()),
+    };
+    (available < t.amount).then(|| {
         ServiceError::InsufficientFunds(format!(
             "available {} {} (balance {} less {} held by open withdrawals) is less than {}",
-            balance - held,
-            t.asset,
-            balance,
-            held,
-            t.amount
+            available, t.asset, balance, held, t.amount
         ))
     })
 }
@@ -187,7 +199,13 @@ pub async fn assess<C: ConnectionTrait>(
     };
     failures.extend(addresses::still_cooling(&t.address, now));
     failures.extend(short_of_funds(&t, balance, held));
-    let usd = t.amount * t.price;
+    let usd = match withdrawal_usd(&t) {
+        Ok(usd) => usd,
+        Err(e) => {
+            failures.push(e);
+            return Ok(failures);
+        }
+    };
     let day = limits::day_of(now);
     // The signer's cap applies at execution, which may never come now (the
     // request may wait); the dry run's real submission meets it if it does.
@@ -240,9 +258,9 @@ pub async fn open<C: ConnectionTrait>(
     if let Some(e) = short_of_funds(&t, balance, held) {
         return Err(e);
     }
-    let Target { account: acct, asset, amount, price, address } = t;
+    let usd = withdrawal_usd(&t)?;
+    let Target { account: acct, asset, amount, address, .. } = t;
     let address_id = address.id;
-    let usd = amount * price;
     let day = limits::day_of(now);
     limits::reserve(db, &access.org_id, LimitLayer::Organization, &access.org_id, &day, usd, false).await?;
     let key_id = access.service.as_ref().map(|s| s.key_id.clone());
@@ -250,7 +268,7 @@ pub async fn open<C: ConnectionTrait>(
         limits::reserve(db, &access.org_id, LimitLayer::ApiKey, k, &day, usd, false).await?;
     }
     let mut hm: holding::ActiveModel = h.into();
-    hm.held = Set(ledger::text(held + amount));
+    hm.held = Set(ledger::text(money::add("amount", held, amount)?));
     hm.updated_at = Set(now);
     hm.update(db).await?;
     withdrawal::ActiveModel {
@@ -295,7 +313,7 @@ pub async fn release<C: ConnectionTrait>(db: &C, request_id: &str, now: DateTime
     let h = ledger::locked_holding(db, &acct, &w.asset, now).await?;
     let held = dec(&h.held)?;
     let mut hm: holding::ActiveModel = h.into();
-    hm.held = Set(ledger::text((held - dec(&w.amount)?).max(Decimal::ZERO)));
+    hm.held = Set(ledger::text(money::sub("held", held, dec(&w.amount)?)?.max(Decimal::ZERO)));
     hm.updated_at = Set(now);
     hm.update(db).await?;
     settle_holds(db, &w, false).await?;
@@ -350,7 +368,7 @@ pub async fn settle<C: ConnectionTrait>(
     let acct = account::Entity::find_by_id(&w.account_id).one(db).await?.ok_or(ServiceError::NotFound("account"))?;
     let h = ledger::locked_holding(db, &acct, &w.asset, now).await?;
     let amount = dec(&w.amount)?;
-    let (balance, held) = (dec(&h.amount)? - amount, dec(&h.held)? - amount);
+    let (balance, held) = (money::sub("balance", dec(&h.amount)?, amount)?, money::sub("held", dec(&h.held)?, amount)?);
     if balance < Decimal::ZERO || held < Decimal::ZERO {
         return Err(ServiceError::internal(format!("holding of {} would go negative settling {}", w.asset, req.id)));
     }
