@@ -815,11 +815,13 @@ async fn approval_can_be_delegated_for_a_while(backend: Backend) {
     let own = d["withdraw"]["request"]["id"].clone();
     assert_eq!(app.err(Some(&bob.token), APPROVE, json!({"r": own})).await, "SELF_APPROVAL");
 
-    // It lapses by itself after the week.
-    let d = app.ok(Some(&maker.token), WITHDRAW, json!({"o": org, "i": amount(&w, "12")})).await;
-    let later = d["withdraw"]["request"]["id"].clone();
+    // It lapses by itself after the week. (The request is made after it: one
+    // made before would have expired, its 72 h TTL past, on the first touch.)
     app.clock.advance(chrono::Duration::days(7));
     let (owner_t, bob_t, alice_t) = (app.sign_in(&owner).await, app.sign_in(&bob).await, app.sign_in(&alice).await);
+    let maker_t = app.sign_in(&maker).await;
+    let d = app.ok(Some(&maker_t), WITHDRAW, json!({"o": org, "i": amount(&w, "12")})).await;
+    let later = d["withdraw"]["request"]["id"].clone();
     assert_eq!(app.err(Some(&bob_t), APPROVE, json!({"r": later})).await, "FORBIDDEN", "lapsed");
     let d = app.ok(Some(&owner_t), eligible, json!({"r": later})).await;
     assert!(!d.to_string().contains("bob@example.com"), "{d}");

@@ -267,9 +267,11 @@ async fn limit_layers_refuse_at_their_boundaries(backend: Backend) {
     .await;
     let (_, body) = app.signed(&key, 1, WITHDRAW, w(&t, "USDC", "100.01")).await;
     assert_eq!(code(&body), ("LIMIT_EXCEEDED", "API_KEY"), "{body}");
+    // A key's withdrawal always waits for a person: with no policy, for one approval…
     let (_, body) = app.signed(&key, 2, WITHDRAW, w(&t, "USDC", "100")).await;
-    assert_eq!(body["data"]["withdraw"]["request"]["status"], "APPROVED", "{body}");
-    // With a policy a key's withdrawal always waits.
+    assert_eq!(body["data"]["withdraw"]["request"]["status"], "PENDING_APPROVAL", "{body}");
+    assert_eq!(body["data"]["withdraw"]["request"]["approvalsRequired"], 1, "{body}");
+    // …and with a policy, for its approvals.
     app.ok(
         Some(&t.owner.token),
         "mutation($o:ID!){ setPolicy(orgId:$o,workflow:INITIATE_WITHDRAWAL,input:{requiredApprovals:1,alwaysRequireApproval:false}){ request{ status } } }",
