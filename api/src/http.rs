@@ -118,9 +118,12 @@ pub async fn actor_for_token(state: &AppState, token: Option<&str>) -> ServiceRe
     {
         return Ok(Actor::Operator);
     }
-    identity::authenticate(&state.db, &state.session_policy, token, state.clock.now()).await?.map(Actor::User).ok_or_else(
-        || ServiceError::Unauthenticated("the session token is invalid, ended or expired; sign in again".into()),
-    )
+    identity::authenticate(&state.db, &state.session_policy, token, state.clock.now())
+        .await?
+        .map(Actor::User)
+        .ok_or_else(|| {
+            ServiceError::Unauthenticated("the session token is invalid, ended or expired; sign in again".into())
+        })
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

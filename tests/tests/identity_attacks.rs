@@ -40,7 +40,12 @@ fn wrong_codes(secret: &str, now: chrono::DateTime<chrono::Utc>, n: usize) -> Ve
 
 /// Sends `ops` as `parallel` concurrent batch requests of `ops.len() / parallel`
 /// operations each (within the server's batch cap), returning every code.
-async fn batches_in_parallel(app: &TestApp, token: Option<&str>, ops: Vec<(&str, Value)>, parallel: usize) -> Vec<String> {
+async fn batches_in_parallel(
+    app: &TestApp,
+    token: Option<&str>,
+    ops: Vec<(&str, Value)>,
+    parallel: usize,
+) -> Vec<String> {
     let per = ops.len().div_ceil(parallel);
     let answers = join_all(ops.chunks(per).map(|chunk| app.gql_batch(token, chunk))).await;
     answers
@@ -221,12 +226,18 @@ async fn totp_secrets_are_sealed_at_rest(backend: Backend) {
         let db = app.db().await;
         let backend = db.get_database_backend();
         let sql = match backend {
-            sea_orm::DbBackend::Postgres => "UPDATE users SET totp_secret = $1, totp_secret_sealed = NULL WHERE id = $2",
+            sea_orm::DbBackend::Postgres => {
+                "UPDATE users SET totp_secret = $1, totp_secret_sealed = NULL WHERE id = $2"
+            }
             _ => "UPDATE users SET totp_secret = ?, totp_secret_sealed = NULL WHERE id = ?",
         };
-        db.execute_raw(Statement::from_sql_and_values(backend, sql, [secret.clone().into(), owner.user_id.clone().into()]))
-            .await
-            .expect("update");
+        db.execute_raw(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [secret.clone().into(), owner.user_id.clone().into()],
+        ))
+        .await
+        .expect("update");
         db.close().await.ok();
     }
     // Starting a server (as after an upgrade) seals it.
@@ -282,9 +293,8 @@ async fn bad_bearer_tokens_are_unauthenticated(backend: Backend) {
     let (status, body) = post(Some(format!("Bearer {idle}"))).await;
     assert_eq!((status, code_of(&body)), (401, "UNAUTHENTICATED".to_string()), "idle: {body:#}");
     // Mutations are refused the same way: no anonymous sign-in under a stale token.
-    let (status, body) = app
-        .gql_batch(Some("not-a-session-token"), &[(SIGN_IN, json!({"e": owner.email, "p": PASSWORD}))])
-        .await;
+    let (status, body) =
+        app.gql_batch(Some("not-a-session-token"), &[(SIGN_IN, json!({"e": owner.email, "p": PASSWORD}))]).await;
     assert_eq!(status, 401, "{body:#}");
     assert_eq!(code_of(&body), "UNAUTHENTICATED");
 

@@ -19,8 +19,7 @@ use chrono::{DateTime, Duration, Utc};
 use entity::{session, sign_in_failure, user};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, Set, Statement,
-    sea_query::Expr,
+    QueryFilter, QueryOrder, Set, Statement, sea_query::Expr,
 };
 use std::net::IpAddr;
 use totp_rs::{Algorithm, Secret, TOTP};
@@ -247,7 +246,10 @@ pub async fn sign_in(
     let ip_key = format!("ip:{ip}");
     let password_slot = reserve(
         db,
-        &[Bucket { key: &email_key, limit: policy.throttle_per_email }, Bucket { key: &ip_key, limit: policy.throttle_per_ip }],
+        &[
+            Bucket { key: &email_key, limit: policy.throttle_per_email },
+            Bucket { key: &ip_key, limit: policy.throttle_per_ip },
+        ],
         policy.throttle_window,
         now,
     )
@@ -370,7 +372,12 @@ async fn totp_secret<C: ConnectionTrait>(db: &C, key: &MasterKey, user: &user::M
 
 /// Moves one plain secret to the sealed column. Conditional on the plain
 /// value, so processes doing it at once agree and a newer enrolment wins.
-async fn seal_plain_secret<C: ConnectionTrait>(db: &C, key: &MasterKey, user_id: &str, plain: &str) -> ServiceResult<()> {
+async fn seal_plain_secret<C: ConnectionTrait>(
+    db: &C,
+    key: &MasterKey,
+    user_id: &str,
+    plain: &str,
+) -> ServiceResult<()> {
     user::Entity::update_many()
         .col_expr(user::Column::TotpSecretSealed, Expr::value(key.seal(&totp_context(user_id), plain.as_bytes())))
         .col_expr(user::Column::TotpSecret, Expr::value(Option::<String>::None))
@@ -480,13 +487,9 @@ pub async fn confirm_totp(
     };
     check(&user(db, &who.user_id).await?)?;
     let throttle_key = totp_key(&who.user_id);
-    let slot = reserve(
-        db,
-        &[Bucket { key: &throttle_key, limit: TOTP_FAILURES_PER_USER }],
-        policy.throttle_window,
-        now,
-    )
-    .await?;
+    let slot =
+        reserve(db, &[Bucket { key: &throttle_key, limit: TOTP_FAILURES_PER_USER }], policy.throttle_window, now)
+            .await?;
 
     let txn = db::begin_write(db).await?;
     // Read again inside the transaction: enrolment may have restarted meanwhile.
