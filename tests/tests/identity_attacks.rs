@@ -90,6 +90,23 @@ async fn parallel_wrong_passwords_are_throttled(backend: Backend) {
     assert_eq!(app.err(None, SIGN_IN, json!({"e": "victim@example.com", "p": PASSWORD})).await, "RATE_LIMITED");
 }
 
+/// Parallel guesses split over two servers on one database (two `serve`
+/// processes of a deployment): the throttle holds across them.
+async fn two_servers_share_the_throttle(backend: Backend) {
+    let a = spawn(backend).await;
+    let b = spawn_sharing(&a).await;
+    a.sign_up("victim@example.com").await;
+    let guesses: Vec<String> = (0..30).map(|i| format!("guess number {i}")).collect();
+    let answers = join_all(guesses.iter().enumerate().map(|(i, p)| {
+        let app = if i % 2 == 0 { &a } else { &b };
+        app.gql(None, SIGN_IN, json!({"e": "victim@example.com", "p": p}))
+    }))
+    .await;
+    let got: Vec<String> = answers.iter().map(code_of).collect();
+    assert_eq!(count(&got, "UNAUTHENTICATED"), 5, "exactly the limit is checked: {got:?}");
+    assert_eq!(count(&got, "RATE_LIMITED"), 25, "{got:?}");
+}
+
 /// Sixty different e-mails from one address, in batches sent at once: the
 /// per-IP limit (20) holds, and then the address cannot sign in at all.
 async fn many_emails_hit_the_per_ip_limit(backend: Backend) {
@@ -319,6 +336,7 @@ async fn bad_bearer_tokens_are_unauthenticated(backend: Backend) {
 both_backends!(
     batched_wrong_passwords_are_throttled,
     parallel_wrong_passwords_are_throttled,
+    two_servers_share_the_throttle,
     many_emails_hit_the_per_ip_limit,
     totp_guessing_through_sign_in_is_throttled,
     confirm_totp_is_bound_to_the_enrolling_session,
