@@ -187,10 +187,18 @@ async fn graphql_post(
             .await
             .map(|a| (Actor::ServiceUser(a.session), Some(a.org)))
     } else {
-        match bearer(&headers) {
-            Ok(token) => actor_for_token(&http.state, token).await.map(|a| (a, None)),
+        let resolved = match bearer(&headers) {
+            Ok(token) => actor_for_token(&http.state, token).await,
             Err(e) => Err(e),
+        };
+        // A stale or malformed token is charged to the client IP, as an
+        // anonymous caller would be, before it is refused.
+        if matches!(resolved, Err(ServiceError::Unauthenticated(_)))
+            && let Err(limited) = rate_limit(&http.state, &Actor::Anonymous, peer)
+        {
+            return refusal(limited);
         }
+        resolved.map(|a| (a, None))
     };
     let (actor, org) = match actor.and_then(|a| rate_limit(&http.state, &a.0, peer).map(|()| a)) {
         Ok(a) => a,

@@ -333,6 +333,22 @@ async fn bad_bearer_tokens_are_unauthenticated(backend: Backend) {
     }
 }
 
+/// Bad tokens cost the client's address its allowance like anonymous calls:
+/// refusing them is no way around the rate limit.
+async fn bad_bearer_tokens_are_rate_limited(backend: Backend) {
+    let app = spawn_with(backend, |c| {
+        c.rate_limit_per_minute = 1;
+        c.rate_limit_burst = 3;
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let (status, _) = app.gql_batch(Some(&format!("stale-token-{i}")), &[(VIEWER, json!({}))]).await;
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [401, 401, 401, 429, 429]);
+}
+
 both_backends!(
     batched_wrong_passwords_are_throttled,
     parallel_wrong_passwords_are_throttled,
@@ -342,4 +358,5 @@ both_backends!(
     confirm_totp_is_bound_to_the_enrolling_session,
     totp_secrets_are_sealed_at_rest,
     bad_bearer_tokens_are_unauthenticated,
+    bad_bearer_tokens_are_rate_limited,
 );
