@@ -294,7 +294,9 @@ pub async fn sign_in(
     };
     let txn = db::begin_write(db).await?;
     let slots: Vec<&Reserved> = std::iter::once(&password_slot).chain(code_slot.as_ref()).collect();
-    forgive(&*txn, &slots, &[&email_key, &user_totp_key]).await?;
+    // Only a verified code wipes the user's TOTP failures.
+    let clear: &[&str] = if code_slot.is_some() { &[&email_key, &user_totp_key] } else { &[&email_key] };
+    forgive(&*txn, &slots, clear).await?;
     let token = create_session(&*txn, &user.id, code_slot.is_some(), now).await?;
     txn.commit().await?;
     Ok(SignedIn { token, user })
