@@ -239,7 +239,10 @@ impl MutationRoot {
         Ok(TotpEnrollment { secret: e.secret, otpauth_url: e.otpauth_url })
     }
 
-    /// Confirms enrolment with a current code; this session becomes two-factor verified.
+    /// Confirms enrolment with a current code, on the session that called
+    /// `enrollTotp` (`FORBIDDEN` elsewhere): it becomes two-factor verified and
+    /// the account's other sessions that are not are signed out. Five wrong
+    /// codes per 15 minutes (with `signIn`'s), then `RATE_LIMITED`.
     async fn confirm_totp(&self, ctx: &Context<'_>, code: String) -> ApiResult<bool> {
         let st = state(ctx);
         identity::confirm_totp(&st.db, &st.key, &st.session_policy, authz(ctx).actor.user()?, &code, st.clock.now())
