@@ -95,22 +95,37 @@ async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next
     response
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+/// The bearer token; `None` without an `Authorization` header. Any other
+/// header value is malformed: `UNAUTHENTICATED`, not an anonymous caller.
+fn bearer(headers: &HeaderMap) -> ServiceResult<Option<&str>> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| Some(token.trim()))
+        .ok_or_else(|| ServiceError::Unauthenticated("the Authorization header must be `Bearer <token>`".into()))
 }
 
 /// Establishes who is calling from a bearer credential: the operator token,
-/// a live session, or nobody.
+/// a live session, or nobody (no credential at all). A credential that names
+/// no live session — malformed, unknown, ended, idle or too old — is
+/// `UNAUTHENTICATED`, never an anonymous caller, so a client learns that its
+/// token is stale instead of silently seeing less.
 pub async fn actor_for_token(state: &AppState, token: Option<&str>) -> ServiceResult<Actor> {
-    let Some(token) = token.filter(|t| !t.is_empty()) else { return Ok(Actor::Anonymous) };
+    let Some(token) = token else { return Ok(Actor::Anonymous) };
     if let Some(op) = &state.config.operator_token
         && secrets::constant_time_eq(op.as_bytes(), token.as_bytes())
     {
         return Ok(Actor::Operator);
     }
-    Ok(identity::authenticate(&state.db, &state.session_policy, token, state.clock.now())
+    identity::authenticate(&state.db, &state.session_policy, token, state.clock.now())
         .await?
-        .map_or(Actor::Anonymous, Actor::User))
+        .map(Actor::User)
+        .ok_or_else(|| {
+            ServiceError::Unauthenticated("the session token is invalid, ended or expired; sign in again".into())
+        })
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -193,7 +208,18 @@ async fn graphql_post(
             .await
             .map(|a| (Actor::ServiceUser(a.session), Some(a.org)))
     } else {
-        actor_for_token(&http.state, bearer(&headers)).await.map(|a| (a, None))
+        let resolved = match bearer(&headers) {
+            Ok(token) => actor_for_token(&http.state, token).await,
+            Err(e) => Err(e),
+        };
+        // A stale or malformed token is charged to the client IP, as an
+        // anonymous caller would be, before it is refused.
+        if matches!(resolved, Err(ServiceError::Unauthenticated(_)))
+            && let Err(limited) = rate_limit(&http.state, &Actor::Anonymous, peer)
+        {
+            return refusal(limited);
+        }
+        resolved.map(|a| (a, None))
     };
     let (actor, org) = match actor.and_then(|a| rate_limit(&http.state, &a.0, peer).map(|()| a)) {
         Ok(a) => a,
@@ -276,9 +302,10 @@ async fn graphql_ws(
                     let token = init.token.or_else(|| {
                         init.authorization.and_then(|a| a.strip_prefix("Bearer ").map(|t| t.trim().to_string()))
                     });
-                    actor_for_token(&state, token.as_deref())
-                        .await
-                        .map_err(|_| async_graphql::Error::new("internal error"))?
+                    actor_for_token(&state, token.as_deref()).await.map_err(|e| match e {
+                        ServiceError::Unauthenticated(m) => async_graphql::Error::new(format!("UNAUTHENTICATED: {m}")),
+                        _ => async_graphql::Error::new("internal error"),
+                    })?
                 };
                 if matches!(actor, Actor::Anonymous) {
                     return Err(async_graphql::Error::new("authentication required"));

@@ -103,6 +103,11 @@ pub async fn open_state(config: Config, clock: SharedClock, public_url: String) 
     let db = crate::db::connect_with(&config.database_url, config.db_max_connections).await?;
     migrate(&db).await?;
     let key = MasterKey::load_or_create(config.master_key.as_deref(), &config.database_url)?;
+    // Migration m0010 cannot seal TOTP secrets (the key is not in the database).
+    let sealed = crate::service::identity::seal_plain_totp_secrets(&db, &key).await?;
+    if sealed > 0 {
+        tracing::info!(sealed, "sealed TOTP secrets stored in plain text");
+    }
     let queue = JobQueue::connect(&config.database_url).await?;
     let mailer = Mailer::new(config.smtp_url.as_deref(), config.outbox_dir.clone())?;
     match &mailer {

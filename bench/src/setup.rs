@@ -111,6 +111,8 @@ pub async fn people(db: &DatabaseConnection, prefix: &str, n: usize) -> anyhow::
                 name: Set(format!("{prefix} {i}")),
                 password_hash: Set("!bench: no password".into()),
                 totp_secret: Set(Some("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP".into())),
+                totp_secret_sealed: Set(None),
+                totp_enrolling_session_id: Set(None),
                 totp_enabled_at: Set(Some(now)),
                 totp_last_step: Set(None),
                 created_at: Set(now),

@@ -12,8 +12,15 @@ pub struct Model {
     pub name: String,
     /// argon2id PHC string.
     pub password_hash: String,
-    /// Base32 TOTP secret; set by `enrollTotp`, active once `totp_enabled_at` is set.
+    /// Legacy: a base32 TOTP secret in plain text, as stored before secrets
+    /// were sealed. The application seals any such row at start-up (and on
+    /// first use) and clears this column; nothing writes it any more.
     pub totp_secret: Option<String>,
+    /// The base32 TOTP secret sealed under the master key (context
+    /// `totp:<user id>`); set by `enrollTotp`, active once `totp_enabled_at` is set.
+    pub totp_secret_sealed: Option<String>,
+    /// The session that called `enrollTotp`: only it may confirm the enrolment.
+    pub totp_enrolling_session_id: Option<String>,
     pub totp_enabled_at: Option<DateTimeUtc>,
     /// Highest accepted TOTP time step: a code is accepted once (RFC 6238 §5.2).
     pub totp_last_step: Option<i64>,

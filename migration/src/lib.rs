@@ -15,6 +15,7 @@ mod m0007_balance_alerts;
 mod m0008_policy_versions_and_pause;
 mod m0009_beyond;
 mod m0010_requests_secret_holders;
+mod m0010_identity_totp;
 
 /// Applies every step in order; `countersign migrate` and `serve` call `Migrator::up`.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_policy_versions_and_pause::Migration),
             Box::new(m0009_beyond::Migration),
             Box::new(m0010_requests_secret_holders::Migration),
+            Box::new(m0010_identity_totp::Migration),
         ]
     }
 }

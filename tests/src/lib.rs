@@ -181,6 +181,20 @@ impl TestApp {
         resp.json().await.expect("json body")
     }
 
+    /// Posts a batch of GraphQL operations (`[{query, variables}, …]`) in one
+    /// request and returns the HTTP status and the body (an array of responses,
+    /// or one error object when the whole request is refused).
+    pub async fn gql_batch(&self, token: Option<&str>, ops: &[(&str, Value)]) -> (u16, Value) {
+        let batch: Vec<Value> = ops.iter().map(|(q, v)| json!({"query": q, "variables": v})).collect();
+        let mut req = self.client.post(format!("{}/graphql", self.base)).json(&batch);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.expect("json body"))
+    }
+
     /// Like [`gql`](Self::gql), asserting no errors; returns `data`.
     pub async fn ok(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let body = self.gql(token, query, variables).await;

@@ -211,8 +211,17 @@ impl MutationRoot {
     ) -> ApiResult<AuthPayload> {
         let st = state(ctx);
         let ip = ctx.data_unchecked::<ClientIp>().0;
-        let s = identity::sign_in(&st.db, &st.session_policy, &email, &password, totp.as_deref(), ip, st.clock.now())
-            .await?;
+        let s = identity::sign_in(
+            &st.db,
+            &st.key,
+            &st.session_policy,
+            &email,
+            &password,
+            totp.as_deref(),
+            ip,
+            st.clock.now(),
+        )
+        .await?;
         Ok(AuthPayload { token: s.token, user: User(s.user) })
     }
 
@@ -225,14 +234,19 @@ impl MutationRoot {
 
     /// Starts TOTP enrolment: a secret for an authenticator app.
     async fn enroll_totp(&self, ctx: &Context<'_>) -> ApiResult<TotpEnrollment> {
-        let e = identity::enroll_totp(&state(ctx).db, authz(ctx).actor.user()?).await?;
+        let st = state(ctx);
+        let e = identity::enroll_totp(&st.db, &st.key, authz(ctx).actor.user()?).await?;
         Ok(TotpEnrollment { secret: e.secret, otpauth_url: e.otpauth_url })
     }
 
-    /// Confirms enrolment with a current code; this session becomes two-factor verified.
+    /// Confirms enrolment with a current code, on the session that called
+    /// `enrollTotp` (`FORBIDDEN` elsewhere): it becomes two-factor verified and
+    /// the account's other sessions that are not are signed out. Five wrong
+    /// codes per 15 minutes (with `signIn`'s), then `RATE_LIMITED`.
     async fn confirm_totp(&self, ctx: &Context<'_>, code: String) -> ApiResult<bool> {
         let st = state(ctx);
-        identity::confirm_totp(&st.db, authz(ctx).actor.user()?, &code, st.clock.now()).await?;
+        identity::confirm_totp(&st.db, &st.key, &st.session_policy, authz(ctx).actor.user()?, &code, st.clock.now())
+            .await?;
         Ok(true)
     }
 

@@ -1,16 +1,25 @@
 //! People and their sessions: sign-up, sign-in with throttling, TOTP, sign-out.
+//!
+//! Throttling reserves before it checks: an attempt first takes a slot in the
+//! database (a `sign_in_failures` row, counted and written in one write
+//! transaction under a per-key lock), and only then is the password or code
+//! verified; a success gives its slot back. However many attempts race — in
+//! one batch, in parallel requests, in several processes — at most the limit
+//! are ever verified. TOTP secrets are sealed under the master key.
 
 use super::{ServiceError, ServiceResult, is_unique_violation};
 use crate::authz::UserSession;
+use crate::db;
 use crate::domain::{DisplayName, Email, Password, new_id};
+use crate::keys::MasterKey;
 use crate::secrets;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use chrono::{DateTime, Duration, Utc};
 use entity::{session, sign_in_failure, user};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-    sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, Set, Statement, sea_query::Expr,
 };
 use std::net::IpAddr;
 use totp_rs::{Algorithm, Secret, TOTP};
@@ -100,6 +109,8 @@ pub async fn sign_up<C: ConnectionTrait>(
         name: Set(name.into_inner()),
         password_hash: Set(hash),
         totp_secret: Set(None),
+        totp_secret_sealed: Set(None),
+        totp_enrolling_session_id: Set(None),
         totp_enabled_at: Set(None),
         totp_last_step: Set(None),
         created_at: Set(now),
@@ -117,47 +128,112 @@ pub async fn sign_up<C: ConnectionTrait>(
     Ok(SignedIn { token, user })
 }
 
-/// Refuses with `RATE_LIMITED` when `key` has too many recent failures.
-async fn check_throttle<C: ConnectionTrait>(
-    db: &C,
-    key: &str,
+/// Failed TOTP codes tolerated per user within the throttle window, over
+/// `confirmTotp` and `signIn` together: six digits fall to guessing otherwise.
+pub const TOTP_FAILURES_PER_USER: u64 = 5;
+
+/// The advisory-lock class throttle keys are locked under on PostgreSQL
+/// ("thro" in ASCII); the key's `hashtext` is the object id.
+const THROTTLE_LOCK_CLASS: i32 = 0x7468_726f;
+
+/// One throttle a check is counted against: its key (`email:…`, `ip:…`,
+/// `totp:<user id>`) and how many failures it tolerates.
+struct Bucket<'a> {
+    key: &'a str,
     limit: u64,
-    window: Duration,
-    now: DateTime<Utc>,
-) -> ServiceResult<()> {
-    let since = now - window;
-    let recent = sign_in_failure::Entity::find()
-        .filter(sign_in_failure::Column::Key.eq(key))
-        .filter(sign_in_failure::Column::At.gt(since))
-        .order_by_asc(sign_in_failure::Column::At);
-    if recent.clone().count(db).await? >= limit {
-        let oldest = recent.one(db).await?.map(|f| f.at).unwrap_or(now);
-        let retry_after_secs = (oldest + window - now).num_seconds().max(1);
-        return Err(ServiceError::RateLimited { retry_after_secs });
-    }
-    Ok(())
 }
 
-async fn record_failure<C: ConnectionTrait>(db: &C, keys: &[&str], now: DateTime<Utc>) -> ServiceResult<()> {
-    for key in keys {
-        sign_in_failure::ActiveModel { id: sea_orm::ActiveValue::NotSet, key: Set(key.to_string()), at: Set(now) }
-            .insert(db)
+/// Slots taken by [`reserve`]: the rows that stand for this attempt.
+struct Reserved(Vec<i64>);
+
+/// Takes one attempt slot in every bucket, or refuses with `RATE_LIMITED`
+/// when any bucket already holds `limit` failures within `window`.
+///
+/// The count and the insert are one write transaction under a lock per key
+/// (SQLite: the write lock `begin_write` takes; PostgreSQL: an advisory
+/// transaction lock per key, taken in key order, which holds across
+/// processes), so concurrent attempts queue and the `limit + 1`-th sees the
+/// slots of the ones before it. The slot is a failure until [`forgive`]n.
+async fn reserve(
+    db: &DatabaseConnection,
+    buckets: &[Bucket<'_>],
+    window: Duration,
+    now: DateTime<Utc>,
+) -> ServiceResult<Reserved> {
+    let txn = db::begin_write(db).await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        let mut keys: Vec<&str> = buckets.iter().map(|b| b.key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+                [THROTTLE_LOCK_CLASS.into(), key.into()],
+            ))
             .await?;
+        }
+    }
+    let since = now - window;
+    for bucket in buckets {
+        let recent = sign_in_failure::Entity::find()
+            .filter(sign_in_failure::Column::Key.eq(bucket.key))
+            .filter(sign_in_failure::Column::At.gt(since))
+            .order_by_asc(sign_in_failure::Column::At);
+        if recent.clone().count(&*txn).await? >= bucket.limit {
+            let oldest = recent.one(&*txn).await?.map(|f| f.at).unwrap_or(now);
+            let retry_after_secs = (oldest + window - now).num_seconds().max(1);
+            txn.rollback().await?;
+            return Err(ServiceError::RateLimited { retry_after_secs });
+        }
+    }
+    let mut ids = Vec::with_capacity(buckets.len());
+    for bucket in buckets {
+        let row = sign_in_failure::ActiveModel {
+            id: sea_orm::ActiveValue::NotSet,
+            key: Set(bucket.key.to_string()),
+            at: Set(now),
+        };
+        ids.push(sign_in_failure::Entity::insert(row).exec(&*txn).await?.last_insert_id);
     }
     // Old failures count for nothing; keep the table small.
     sign_in_failure::Entity::delete_many()
         .filter(sign_in_failure::Column::At.lt(now - Duration::days(1)))
-        .exec(db)
+        .exec(&*txn)
         .await?;
+    txn.commit().await?;
+    Ok(Reserved(ids))
+}
+
+/// Gives back the slots of an attempt that did not fail, and clears the
+/// failures of `clear_keys` (a success wipes its e-mail's or user's slate).
+async fn forgive<C: ConnectionTrait>(db: &C, slots: &[&Reserved], clear_keys: &[&str]) -> ServiceResult<()> {
+    let ids: Vec<i64> = slots.iter().flat_map(|r| r.0.iter().copied()).collect();
+    if !ids.is_empty() {
+        sign_in_failure::Entity::delete_many().filter(sign_in_failure::Column::Id.is_in(ids)).exec(db).await?;
+    }
+    if !clear_keys.is_empty() {
+        sign_in_failure::Entity::delete_many()
+            .filter(sign_in_failure::Column::Key.is_in(clear_keys.iter().copied()))
+            .exec(db)
+            .await?;
+    }
     Ok(())
+}
+
+fn totp_key(user_id: &str) -> String {
+    format!("totp:{user_id}")
 }
 
 /// Signs in with e-mail, password and, once enrolled, a TOTP code.
 ///
-/// Wrong passwords are throttled per e-mail and per client IP; while throttled
-/// even the right password is refused (`RATE_LIMITED`), which is the point.
-pub async fn sign_in<C: ConnectionTrait>(
-    db: &C,
+/// Wrong passwords are throttled per e-mail and per client IP, wrong codes
+/// per user; while throttled even the right password or code is refused
+/// (`RATE_LIMITED`), which is the point.
+#[allow(clippy::too_many_arguments)]
+pub async fn sign_in(
+    db: &DatabaseConnection,
+    key: &MasterKey,
     policy: &SessionPolicy,
     email: &str,
     password: &str,
@@ -168,8 +244,16 @@ pub async fn sign_in<C: ConnectionTrait>(
     let invalid = || ServiceError::Unauthenticated("invalid e-mail or password".into());
     let email_key = format!("email:{}", email.trim().to_lowercase());
     let ip_key = format!("ip:{ip}");
-    check_throttle(db, &email_key, policy.throttle_per_email, policy.throttle_window, now).await?;
-    check_throttle(db, &ip_key, policy.throttle_per_ip, policy.throttle_window, now).await?;
+    let password_slot = reserve(
+        db,
+        &[
+            Bucket { key: &email_key, limit: policy.throttle_per_email },
+            Bucket { key: &ip_key, limit: policy.throttle_per_ip },
+        ],
+        policy.throttle_window,
+        now,
+    )
+    .await?;
 
     let found = match Email::parse(email) {
         Ok(e) => user::Entity::find().filter(user::Column::Email.eq(e.as_str())).one(db).await?,
@@ -177,25 +261,44 @@ pub async fn sign_in<C: ConnectionTrait>(
     };
     let hash = found.as_ref().map_or_else(|| DUMMY_HASH.clone(), |u| u.password_hash.clone());
     let password_ok = verify_password(password.to_string(), hash).await?;
-    let Some(user) = found.filter(|_| password_ok) else {
-        record_failure(db, &[&email_key, &ip_key], now).await?;
-        return Err(invalid());
-    };
+    // A wrong password keeps its slot: it is a failure.
+    let Some(user) = found.filter(|_| password_ok) else { return Err(invalid()) };
 
-    let verified = if user.totp_enabled_at.is_some() {
+    let user_totp_key = totp_key(&user.id);
+    let code_slot = if user.totp_enabled_at.is_some() {
         let Some(code) = totp else {
+            forgive(db, &[&password_slot], &[]).await?;
             return Err(ServiceError::TwoFactorRequired("a TOTP code is required to sign in".into()));
         };
-        if !accept_totp_code(db, &user, code, now).await? {
-            record_failure(db, &[&email_key, &ip_key], now).await?;
+        let slot = match reserve(
+            db,
+            &[Bucket { key: &user_totp_key, limit: TOTP_FAILURES_PER_USER }],
+            policy.throttle_window,
+            now,
+        )
+        .await
+        {
+            Ok(slot) => slot,
+            Err(e) => {
+                forgive(db, &[&password_slot], &[]).await?;
+                return Err(e);
+            }
+        };
+        // A wrong code keeps both slots, as a wrong password would.
+        if !accept_totp_code(db, key, &user, code, now).await? {
             return Err(ServiceError::Unauthenticated("invalid or already used TOTP code".into()));
         }
-        true
+        Some(slot)
     } else {
-        false
+        None
     };
-    sign_in_failure::Entity::delete_many().filter(sign_in_failure::Column::Key.eq(&email_key)).exec(db).await?;
-    let token = create_session(db, &user.id, verified, now).await?;
+    let txn = db::begin_write(db).await?;
+    let slots: Vec<&Reserved> = std::iter::once(&password_slot).chain(code_slot.as_ref()).collect();
+    // Only a verified code wipes the user's TOTP failures.
+    let clear: &[&str] = if code_slot.is_some() { &[&email_key, &user_totp_key] } else { &[&email_key] };
+    forgive(&*txn, &slots, clear).await?;
+    let token = create_session(&*txn, &user.id, code_slot.is_some(), now).await?;
+    txn.commit().await?;
     Ok(SignedIn { token, user })
 }
 
@@ -249,27 +352,79 @@ fn totp_for(secret_b32: &str, account: &str) -> ServiceResult<TOTP> {
         .map_err(ServiceError::internal)
 }
 
+/// The context a user's TOTP secret is sealed under, binding it to its row.
+fn totp_context(user_id: &str) -> String {
+    format!("totp:{user_id}")
+}
+
+/// The user's TOTP secret in plain text: opened from the sealed column, or
+/// taken from the legacy plain column and sealed there and then (the plain
+/// column is cleared in the same statement).
+async fn totp_secret<C: ConnectionTrait>(db: &C, key: &MasterKey, user: &user::Model) -> ServiceResult<Option<String>> {
+    if let Some(sealed) = &user.totp_secret_sealed {
+        let plain = key
+            .open(&totp_context(&user.id), sealed)
+            .ok_or_else(|| ServiceError::internal("a TOTP secret does not open under the master key"))?;
+        return String::from_utf8(plain).map(Some).map_err(ServiceError::internal);
+    }
+    let Some(plain) = &user.totp_secret else { return Ok(None) };
+    seal_plain_secret(db, key, &user.id, plain).await?;
+    Ok(Some(plain.clone()))
+}
+
+/// Moves one plain secret to the sealed column. Conditional on the plain
+/// value, so processes doing it at once agree and a newer enrolment wins.
+async fn seal_plain_secret<C: ConnectionTrait>(
+    db: &C,
+    key: &MasterKey,
+    user_id: &str,
+    plain: &str,
+) -> ServiceResult<()> {
+    user::Entity::update_many()
+        .col_expr(user::Column::TotpSecretSealed, Expr::value(key.seal(&totp_context(user_id), plain.as_bytes())))
+        .col_expr(user::Column::TotpSecret, Expr::value(Option::<String>::None))
+        .filter(user::Column::Id.eq(user_id))
+        .filter(user::Column::TotpSecret.eq(plain))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Seals every TOTP secret still stored in plain text (rows from before
+/// migration `m0010`, which cannot seal them: the master key is not in the
+/// database). Run at start-up; returns how many rows it sealed.
+pub async fn seal_plain_totp_secrets(db: &DatabaseConnection, key: &MasterKey) -> ServiceResult<usize> {
+    let plain = user::Entity::find().filter(user::Column::TotpSecret.is_not_null()).all(db).await?;
+    for u in &plain {
+        if let Some(secret) = &u.totp_secret {
+            seal_plain_secret(db, key, &u.id, secret).await?;
+        }
+    }
+    Ok(plain.len())
+}
+
 /// Accepts `code` if it matches the current step (±1 for clock drift) and that
 /// step is newer than the last accepted one. The conditional update makes a
 /// code usable once even when two requests race with it (RFC 6238 §5.2).
 async fn accept_totp_code<C: ConnectionTrait>(
     db: &C,
+    key: &MasterKey,
     user: &user::Model,
     code: &str,
     now: DateTime<Utc>,
 ) -> ServiceResult<bool> {
-    let Some(secret) = &user.totp_secret else { return Ok(false) };
+    let Some(secret) = totp_secret(db, key, user).await? else { return Ok(false) };
     let code = code.trim();
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return Ok(false);
     }
-    let totp = totp_for(secret, &user.email)?;
+    let totp = totp_for(&secret, &user.email)?;
     let now_step = u64::try_from(now.timestamp()).unwrap_or(0) / TOTP_STEP;
     let matched = [now_step.saturating_sub(1), now_step, now_step + 1]
         .into_iter()
         .find(|step| secrets::constant_time_eq(totp.generate(step * TOTP_STEP).as_bytes(), code.as_bytes()));
     let Some(step) = matched else { return Ok(false) };
-    let step = step as i64;
+    let step = i64::try_from(step).map_err(ServiceError::internal)?;
     use sea_orm::sea_query::ExprTrait;
     let res = user::Entity::update_many()
         .col_expr(user::Column::TotpLastStep, Expr::value(step))
@@ -286,8 +441,9 @@ pub struct Enrollment {
     pub otpauth_url: String,
 }
 
-/// Starts (or restarts, until confirmed) TOTP enrolment.
-pub async fn enroll_totp<C: ConnectionTrait>(db: &C, who: &UserSession) -> ServiceResult<Enrollment> {
+/// Starts (or restarts, until confirmed) TOTP enrolment on the calling
+/// session, which alone may confirm it. The secret is stored sealed.
+pub async fn enroll_totp<C: ConnectionTrait>(db: &C, key: &MasterKey, who: &UserSession) -> ServiceResult<Enrollment> {
     let user = user::Entity::find_by_id(&who.user_id).one(db).await?.ok_or(ServiceError::NotFound("user"))?;
     if user.totp_enabled_at.is_some() {
         return Err(ServiceError::Conflict("two-factor authentication is already enabled".into()));
@@ -297,37 +453,76 @@ pub async fn enroll_totp<C: ConnectionTrait>(db: &C, who: &UserSession) -> Servi
     };
     let otpauth_url = totp_for(&secret, &user.email)?.get_url();
     let mut active: user::ActiveModel = user.into();
-    active.totp_secret = Set(Some(secret.clone()));
+    active.totp_secret = Set(None);
+    active.totp_secret_sealed = Set(Some(key.seal(&totp_context(&who.user_id), secret.as_bytes())));
+    active.totp_enrolling_session_id = Set(Some(who.session_id.clone()));
     active.update(db).await?;
     Ok(Enrollment { secret, otpauth_url })
 }
 
-/// Confirms enrolment with a first code; marks this session two-factor verified.
-pub async fn confirm_totp<C: ConnectionTrait>(
-    db: &C,
+/// Confirms enrolment with a first code on the session that enrolled; marks
+/// it two-factor verified and ends the user's other sessions that are not
+/// (a password alone opened them, and the password may be what leaked).
+///
+/// Wrong codes count against the user's TOTP throttle, shared with `signIn`.
+pub async fn confirm_totp(
+    db: &DatabaseConnection,
+    key: &MasterKey,
+    policy: &SessionPolicy,
     who: &UserSession,
     code: &str,
     now: DateTime<Utc>,
 ) -> ServiceResult<()> {
-    let user = user::Entity::find_by_id(&who.user_id).one(db).await?.ok_or(ServiceError::NotFound("user"))?;
-    if user.totp_secret.is_none() {
-        return Err(ServiceError::Conflict("call enrollTotp first".into()));
-    }
-    if !accept_totp_code(db, &user, code, now).await? {
+    let check = |user: &user::Model| {
+        if user.totp_enabled_at.is_some() {
+            return Err(ServiceError::Conflict("two-factor authentication is already enabled".into()));
+        }
+        if user.totp_secret_sealed.is_none() && user.totp_secret.is_none() {
+            return Err(ServiceError::Conflict("call enrollTotp first".into()));
+        }
+        if user.totp_enrolling_session_id.as_deref() != Some(who.session_id.as_str()) {
+            return Err(ServiceError::Forbidden(
+                "enrolment is confirmed on the session that called enrollTotp; call enrollTotp on this session".into(),
+            ));
+        }
+        Ok(())
+    };
+    check(&user(db, &who.user_id).await?)?;
+    let throttle_key = totp_key(&who.user_id);
+    let slot =
+        reserve(db, &[Bucket { key: &throttle_key, limit: TOTP_FAILURES_PER_USER }], policy.throttle_window, now)
+            .await?;
+
+    let txn = db::begin_write(db).await?;
+    // Read again inside the transaction: enrolment may have restarted meanwhile.
+    let user = user(&*txn, &who.user_id).await?;
+    check(&user)?;
+    if !accept_totp_code(&*txn, key, &user, code, now).await? {
+        // The slot stays: a failure.
+        txn.rollback().await?;
         return Err(ServiceError::BadInput("code: invalid or already used TOTP code".into()));
     }
-    if user.totp_enabled_at.is_none() {
-        user::Entity::update_many()
-            .col_expr(user::Column::TotpEnabledAt, Expr::value(now))
-            .filter(user::Column::Id.eq(&user.id))
-            .exec(db)
-            .await?;
-    }
+    user::Entity::update_many()
+        .col_expr(user::Column::TotpEnabledAt, Expr::value(now))
+        .col_expr(user::Column::TotpEnrollingSessionId, Expr::value(Option::<String>::None))
+        .filter(user::Column::Id.eq(&user.id))
+        .exec(&*txn)
+        .await?;
     session::Entity::update_many()
         .col_expr(session::Column::TwoFactorVerified, Expr::value(true))
         .filter(session::Column::Id.eq(&who.session_id))
-        .exec(db)
+        .exec(&*txn)
         .await?;
+    session::Entity::update_many()
+        .col_expr(session::Column::EndedAt, Expr::value(now))
+        .filter(session::Column::UserId.eq(&user.id))
+        .filter(session::Column::Id.ne(&who.session_id))
+        .filter(session::Column::TwoFactorVerified.eq(false))
+        .filter(session::Column::EndedAt.is_null())
+        .exec(&*txn)
+        .await?;
+    forgive(&*txn, &[&slot], &[&throttle_key]).await?;
+    txn.commit().await?;
     Ok(())
 }
 
