@@ -151,6 +151,12 @@ fn rate_limit(state: &AppState, actor: &Actor, peer: SocketAddr) -> ServiceResul
     })
 }
 
+/// The answer to one operation refused before it ran.
+fn refused_operation(e: &ServiceError) -> async_graphql::Response {
+    let gql: async_graphql::Error = crate::graphql::ApiError(e.clone()).into();
+    async_graphql::Response::from_errors(vec![gql.into_server_error(async_graphql::Pos::default())])
+}
+
 async fn graphql_post(
     State(http): State<Http>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -163,6 +169,14 @@ async fn graphql_post(
             return error_response(StatusCode::BAD_REQUEST, "BAD_INPUT", &format!("invalid GraphQL request: {e}"));
         }
     };
+    // Refused before anything is authenticated or counted (no nonce consumed).
+    let max_batch = http.state.config.max_batch;
+    if let BatchRequest::Batch(rs) = &batch
+        && rs.len() > max_batch
+    {
+        let message = format!("a batch holds at most {max_batch} operations; this one has {}", rs.len());
+        return error_response(StatusCode::BAD_REQUEST, "BAD_INPUT", &message);
+    }
     let actor = if let Some(key_id) = header(&headers, "x-api-key") {
         let signed = signing::Signed {
             key_id,
@@ -178,9 +192,34 @@ async fn graphql_post(
     } else {
         actor_for_token(&http.state, bearer(&headers)).await.map(|a| (a, None))
     };
-    let (actor, org) = match actor.and_then(|a| rate_limit(&http.state, &a.0, peer).map(|()| a)) {
+    let (actor, org) = match actor {
         Ok(a) => a,
         Err(e) => return refusal(e),
+    };
+    // Every operation takes one unit of the caller's allowance, each batch
+    // entry included; entries beyond it are answered RATE_LIMITED unrun.
+    let (batch, refused) = match batch {
+        BatchRequest::Single(r) => match rate_limit(&http.state, &actor, peer) {
+            Ok(()) => (BatchRequest::Single(r), Vec::new()),
+            Err(e) => return refusal(e),
+        },
+        BatchRequest::Batch(rs) => {
+            let (mut admitted, mut refused) = (Vec::new(), Vec::new());
+            for (i, r) in rs.into_iter().enumerate() {
+                match rate_limit(&http.state, &actor, peer) {
+                    Ok(()) => admitted.push(r),
+                    Err(e) => refused.push((i, e)),
+                }
+            }
+            if admitted.is_empty()
+                && let Some((_, ServiceError::RateLimited { retry_after_secs })) = refused.first()
+            {
+                let retry = HeaderValue::from((*retry_after_secs).max(1));
+                let answers: Vec<async_graphql::Response> = refused.iter().map(|(_, e)| refused_operation(e)).collect();
+                return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, retry)], Json(answers)).into_response();
+            }
+            (BatchRequest::Batch(admitted), refused)
+        }
     };
     let authz = http.state.authz(actor);
     if let Some(org) = org {
@@ -194,6 +233,11 @@ async fn graphql_post(
         }
     };
     let mut response = http.schema.execute_batch(batch).await;
+    if let async_graphql::BatchResponse::Batch(answers) = &mut response {
+        for (i, e) in refused {
+            answers.insert(i.min(answers.len()), refused_operation(&e));
+        }
+    }
     let responses = match &mut response {
         async_graphql::BatchResponse::Single(r) => std::slice::from_mut(r),
         async_graphql::BatchResponse::Batch(rs) => rs.as_mut_slice(),
@@ -298,6 +342,7 @@ async fn graphql_ws(
             .serve();
         let mut serve = std::pin::pin!(serve);
         let mut serving = true;
+        let mut watching = true;
         // A client that never sends `connection_init` is dropped.
         let silent = tokio::time::sleep(init_deadline);
         let mut silent = std::pin::pin!(silent);
@@ -306,9 +351,10 @@ async fn graphql_ws(
         let close = loop {
             tokio::select! {
                 biased;
-                changed = close_rx.changed() => match changed {
+                changed = close_rx.changed(), if watching => match changed {
                     Ok(()) => if let Some(c) = close_rx.borrow().clone() { break Some(c) },
-                    Err(_) => break None,
+                    // No connection was established (a refused connection_init).
+                    Err(_) => watching = false,
                 },
                 msg = out_rx.recv() => match msg {
                     Some(msg) => if socket_tx.send(msg).await.is_err() { break None },

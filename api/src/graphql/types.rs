@@ -3,6 +3,7 @@
 
 use super::scalars::Duration;
 use super::{ApiResult, authz, state};
+use super::list_complexity;
 use crate::authz::OrgAccess;
 use crate::domain::{Action, ApiScope, IsoDuration, MemberStatus, Role, RoleSet, ScopeSet, Workflow};
 use crate::service::limits::LimitLayer;
@@ -196,6 +197,7 @@ impl Account {
         Ok(out)
     }
     /// Ledger entries, newest first (keys: QUERY_LEDGER, clamped to the key's query window).
+    #[graphql(complexity = "list_complexity(first, child_complexity)")]
     async fn ledger(
         &self,
         ctx: &Context<'_>,
@@ -207,6 +209,7 @@ impl Account {
         self.history(ctx, ledger::History::Ledger, since, until, first, after).await
     }
     /// Credits from custody, newest first (keys: DEPOSIT, clamped to the key's query window).
+    #[graphql(complexity = "list_complexity(first, child_complexity)")]
     async fn deposits(
         &self,
         ctx: &Context<'_>,
@@ -545,6 +548,7 @@ impl Organization {
         Ok(BalanceAlert::from(balance_alerts::get(&state(ctx).db, &self.access.org_id).await?))
     }
     /// Changes of the balance alert's state, newest first.
+    #[graphql(complexity = "list_complexity(first, child_complexity)")]
     async fn balance_alert_history(
         &self,
         ctx: &Context<'_>,
@@ -600,6 +604,7 @@ impl Organization {
     }
     /// The request queue: requests of the workflows the caller may view,
     /// newest first.
+    #[graphql(complexity = "list_complexity(first, child_complexity)")]
     async fn requests(
         &self,
         ctx: &Context<'_>,
@@ -628,6 +633,7 @@ impl Organization {
         Ok(invitations::list(&st.db, &self.access).await?.into_iter().map(|m| Invitation { model: m, now }).collect())
     }
     /// The audit trail, newest first (VIEW on MANAGE_ACCESS).
+    #[graphql(complexity = "list_complexity(first, child_complexity)")]
     async fn audit_log(
         &self,
         ctx: &Context<'_>,

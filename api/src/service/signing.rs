@@ -100,7 +100,7 @@ pub async fn authenticate(
     if cache.record_key_use(&k.key_id, now, req.peer) {
         api_key::Entity::update_many()
             .col_expr(api_key::Column::LastUsedAt, Expr::value(now))
-            .col_expr(api_key::Column::LastUsedIp, Expr::value(req.peer.to_string()))
+            .col_expr(api_key::Column::LastUsedIp, Expr::value(req.peer.to_canonical().to_string()))
             .filter(api_key::Column::Id.eq(&k.id))
             .exec(db)
             .await?;
