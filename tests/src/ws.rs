@@ -123,7 +123,9 @@ impl WsClient {
                 Ok(Some(Err(e))) => {
                     return Closed { close: Some((0, e.to_string())), delivered, at: tokio::time::Instant::now() };
                 }
-                Ok(None) => return Closed { close: Some((0, "ended".into())), delivered, at: tokio::time::Instant::now() },
+                Ok(None) => {
+                    return Closed { close: Some((0, "ended".into())), delivered, at: tokio::time::Instant::now() };
+                }
                 Err(_) => return Closed { close: None, delivered, at: tokio::time::Instant::now() },
             }
         }

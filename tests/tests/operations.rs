@@ -275,9 +275,12 @@ async fn ipv4_mapped_allow_list_entries(backend: Backend) {
         let k = &d["createServiceUser"]["apiKey"];
         let key = (k["keyId"].as_str().unwrap().to_string(), k["secret"].as_str().unwrap().to_string());
         let mut nonce = 0;
-        for (entry, allowed) in
-            [("::ffff:127.0.0.1", true), ("127.0.0.1", true), ("::ffff:127.0.0.0/104", true), ("::ffff:10.0.0.1", false)]
-        {
+        for (entry, allowed) in [
+            ("::ffff:127.0.0.1", true),
+            ("127.0.0.1", true),
+            ("::ffff:127.0.0.0/104", true),
+            ("::ffff:10.0.0.1", false),
+        ] {
             app.ok(Some(&owner.token), UPDATE, json!({"o": org, "k": key.0, "p": {"ipAllowlist": [entry]}})).await;
             nonce += 1;
             let (status, body) = app.signed(&key, nonce, q, json!({})).await;

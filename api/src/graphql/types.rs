@@ -1,9 +1,9 @@
 //! Output types, built from entity models. Fields that need more data load it
 //! through the services, with the access the parent was resolved with.
 
+use super::list_complexity;
 use super::scalars::Duration;
 use super::{ApiResult, authz, state};
-use super::list_complexity;
 use crate::authz::OrgAccess;
 use crate::domain::{Action, ApiScope, IsoDuration, MemberStatus, Role, RoleSet, ScopeSet, Workflow};
 use crate::service::limits::LimitLayer;
