@@ -102,8 +102,11 @@ function subscribe(orgId) {
       setTimeout(() => subscribe(orgId), 500);
     }
   };
-  ws.onclose = () => {
+  ws.onclose = (e) => {
     document.body.dataset.live = 'disconnected';
+    // 4401: the session ended (signed out elsewhere, expired or idle); 4403: no longer a member here.
+    if (e.code === 4401) { signOut(false); return; }
+    if (e.code === 4403) { refreshSoon(); return; }
     live.retry = setTimeout(() => { if (live.orgId === orgId) subscribe(orgId); }, 2000);
   };
 }

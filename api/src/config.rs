@@ -58,6 +58,8 @@ pub struct Config {
     pub rate_limit_burst: u32,
     /// Open WebSocket connections allowed per identity, per process.
     pub ws_max_per_identity: usize,
+    /// Operations one HTTP request may batch; more is `BAD_INPUT`.
+    pub max_batch: usize,
     /// A request (body included) that takes longer than this is cut off with 408 (seconds).
     pub request_timeout_secs: u64,
     /// A WebSocket that has not sent `connection_init` within this is closed (seconds).
@@ -117,6 +119,7 @@ impl Default for Config {
             rate_limit_per_minute: 1200,
             rate_limit_burst: 200,
             ws_max_per_identity: 32,
+            max_batch: 10,
             request_timeout_secs: 30,
             ws_init_timeout_secs: 10,
             address_cooling_off_secs: 24 * 3600,

@@ -18,21 +18,25 @@ use crate::metrics::{CodeLabels, HttpLabels, Metrics, RouteLabels};
 use crate::secrets;
 use crate::service::{ServiceError, ServiceResult, identity, signing};
 use crate::state::AppState;
+use crate::ws::{self, Credential, WsConnection, WsExecutor};
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::{BatchRequest, Data};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use futures_util::{SinkExt, StreamExt};
 use sea_orm::ConnectionTrait;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
 use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -183,6 +187,12 @@ fn rate_limit(state: &AppState, actor: &Actor, peer: SocketAddr) -> ServiceResul
     })
 }
 
+/// The answer to one operation refused before it ran.
+fn refused_operation(e: &ServiceError) -> async_graphql::Response {
+    let gql: async_graphql::Error = crate::graphql::ApiError(e.clone()).into();
+    async_graphql::Response::from_errors(vec![gql.into_server_error(async_graphql::Pos::default())])
+}
+
 async fn graphql_post(
     State(http): State<Http>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -195,6 +205,14 @@ async fn graphql_post(
             return error_response(StatusCode::BAD_REQUEST, "BAD_INPUT", &format!("invalid GraphQL request: {e}"));
         }
     };
+    // Refused before anything is authenticated or counted (no nonce consumed).
+    let max_batch = http.state.config.max_batch;
+    if let BatchRequest::Batch(rs) = &batch
+        && rs.len() > max_batch
+    {
+        let message = format!("a batch holds at most {max_batch} operations; this one has {}", rs.len());
+        return error_response(StatusCode::BAD_REQUEST, "BAD_INPUT", &message);
+    }
     let actor = if let Some(key_id) = header(&headers, "x-api-key") {
         let signed = signing::Signed {
             key_id,
@@ -221,9 +239,34 @@ async fn graphql_post(
         }
         resolved.map(|a| (a, None))
     };
-    let (actor, org) = match actor.and_then(|a| rate_limit(&http.state, &a.0, peer).map(|()| a)) {
+    let (actor, org) = match actor {
         Ok(a) => a,
         Err(e) => return refusal(e),
+    };
+    // Every operation takes one unit of the caller's allowance, each batch
+    // entry included; entries beyond it are answered RATE_LIMITED unrun.
+    let (batch, refused) = match batch {
+        BatchRequest::Single(r) => match rate_limit(&http.state, &actor, peer) {
+            Ok(()) => (BatchRequest::Single(r), Vec::new()),
+            Err(e) => return refusal(e),
+        },
+        BatchRequest::Batch(rs) => {
+            let (mut admitted, mut refused) = (Vec::new(), Vec::new());
+            for (i, r) in rs.into_iter().enumerate() {
+                match rate_limit(&http.state, &actor, peer) {
+                    Ok(()) => admitted.push(r),
+                    Err(e) => refused.push((i, e)),
+                }
+            }
+            if admitted.is_empty()
+                && let Some((_, ServiceError::RateLimited { retry_after_secs })) = refused.first()
+            {
+                let retry = HeaderValue::from((*retry_after_secs).max(1));
+                let answers: Vec<async_graphql::Response> = refused.iter().map(|(_, e)| refused_operation(e)).collect();
+                return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, retry)], Json(answers)).into_response();
+            }
+            (BatchRequest::Batch(admitted), refused)
+        }
     };
     let authz = http.state.authz(actor);
     if let Some(org) = org {
@@ -237,6 +280,11 @@ async fn graphql_post(
         }
     };
     let mut response = http.schema.execute_batch(batch).await;
+    if let async_graphql::BatchResponse::Batch(answers) = &mut response {
+        for (i, e) in refused {
+            answers.insert(i.min(answers.len()), refused_operation(&e));
+        }
+    }
     let responses = match &mut response {
         async_graphql::BatchResponse::Single(r) => std::slice::from_mut(r),
         async_graphql::BatchResponse::Batch(rs) => rs.as_mut_slice(),
@@ -276,11 +324,20 @@ async fn graphql_ws(
         let init_deadline = Duration::from_secs(state.config.ws_init_timeout_secs);
         let initialised = Arc::new(AtomicBool::new(false));
         let init_seen = initialised.clone();
-        let serve = GraphQLWebSocket::new(socket, http.schema.clone(), protocol)
+        // The connection's credential, once `connection_init` establishes it,
+        // and the signal that closes the socket when it stops holding (crate::ws).
+        let connection: Arc<OnceLock<Arc<WsConnection>>> = Arc::default();
+        let connection_set = connection.clone();
+        let (close_tx, mut close_rx) = watch::channel::<Option<ws::Close>>(None);
+        // Outgoing messages pass through a channel so that a close can be sent on the same socket.
+        let (mut socket_tx, socket_rx) = socket.split();
+        let (out_tx, mut out_rx) = mpsc::channel::<Message>(64);
+        let out = futures_util::sink::unfold(out_tx, |tx, msg: Message| async move { tx.send(msg).await.map(|()| tx) });
+        let serve = GraphQLWebSocket::new_with_pair(out, socket_rx, WsExecutor(http.schema.clone()), protocol)
             .on_connection_init(move |payload| async move {
                 init_seen.store(true, Ordering::Release);
                 let init: ConnectionInit = serde_json::from_value(payload).unwrap_or_default();
-                let actor = if let Some(key_id) = &init.api_key {
+                let (actor, credential) = if let Some(key_id) = &init.api_key {
                     let nonce = match &init.nonce {
                         Some(serde_json::Value::String(s)) => s.clone(),
                         Some(other) => other.to_string(),
@@ -294,18 +351,24 @@ async fn graphql_ws(
                         websocket: true,
                         peer: peer.ip(),
                     };
-                    signing::authenticate(&state.db, &state.key, &state.cache, signed, state.clock.now())
+                    let a = signing::authenticate(&state.db, &state.key, &state.cache, signed, state.clock.now())
                         .await
-                        .map(|a| Actor::ServiceUser(a.session))
-                        .map_err(|e| async_graphql::Error::new(e.to_string()))?
+                        .map_err(|e| async_graphql::Error::new(e.to_string()))?;
+                    let credential = Credential::Key { key_id: key_id.clone(), secret_sealed: a.secret_sealed };
+                    (Actor::ServiceUser(a.session), credential)
                 } else {
                     let token = init.token.or_else(|| {
                         init.authorization.and_then(|a| a.strip_prefix("Bearer ").map(|t| t.trim().to_string()))
                     });
-                    actor_for_token(&state, token.as_deref()).await.map_err(|e| match e {
+                    let actor = actor_for_token(&state, token.as_deref()).await.map_err(|e| match e {
                         ServiceError::Unauthenticated(m) => async_graphql::Error::new(format!("UNAUTHENTICATED: {m}")),
                         _ => async_graphql::Error::new("internal error"),
-                    })?
+                    })?;
+                    let credential = match &actor {
+                        Actor::Operator => Credential::Operator,
+                        _ => Credential::Session { token: token.unwrap_or_default() },
+                    };
+                    (actor, credential)
                 };
                 if matches!(actor, Actor::Anonymous) {
                     return Err(async_graphql::Error::new("authentication required"));
@@ -313,24 +376,52 @@ async fn graphql_ws(
                 let slot = state.limiter.open_ws(Identity::of(&actor, peer.ip())).ok_or_else(|| {
                     async_graphql::Error::new("RATE_LIMITED: too many WebSocket connections for this identity")
                 })?;
+                let conn = Arc::new(WsConnection::new(state.clone(), peer.ip(), credential, actor.clone(), close_tx));
+                let _ = connection_set.set(conn.clone());
                 let mut data = Data::default();
+                // Each operation brings its own, current Authz (crate::ws); this one is a fallback.
                 data.insert(Arc::new(state.authz(actor)));
                 data.insert(ClientIp(peer.ip()));
+                data.insert(conn);
                 // Held for as long as the connection lives.
                 data.insert(slot);
                 Ok(data)
             })
             .serve();
+        let mut serve = std::pin::pin!(serve);
+        let mut serving = true;
+        let mut watching = true;
         // A client that never sends `connection_init` is dropped.
-        let silent = async {
-            tokio::time::sleep(init_deadline).await;
-            if initialised.load(Ordering::Acquire) {
-                std::future::pending::<()>().await;
+        let silent = tokio::time::sleep(init_deadline);
+        let mut silent = std::pin::pin!(silent);
+        let mut tick = tokio::time::interval(ws::TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let close = loop {
+            tokio::select! {
+                biased;
+                changed = close_rx.changed(), if watching => match changed {
+                    Ok(()) => if let Some(c) = close_rx.borrow().clone() { break Some(c) },
+                    // No connection was established (a refused connection_init).
+                    Err(_) => watching = false,
+                },
+                msg = out_rx.recv() => match msg {
+                    Some(msg) => if socket_tx.send(msg).await.is_err() { break None },
+                    // The protocol ended and everything it sent is out.
+                    None => break None,
+                },
+                () = &mut serve, if serving => serving = false,
+                _ = tick.tick() => if let Some(conn) = connection.get() && let Err(c) = conn.check().await {
+                    break Some(c);
+                },
+                () = &mut silent, if !initialised.load(Ordering::Acquire) => {
+                    tracing::debug!(%peer, "WebSocket closed: no connection_init in time");
+                    break None;
+                }
             }
         };
-        tokio::select! {
-            () = serve => {}
-            () = silent => tracing::debug!(%peer, "WebSocket closed: no connection_init in time"),
+        if let Some(ws::Close { code, reason }) = close {
+            tracing::info!(%peer, code, %reason, "WebSocket closed: its credential no longer holds");
+            let _ = socket_tx.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
         }
     })
 }

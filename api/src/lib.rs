@@ -8,6 +8,7 @@
 //! - [`graphql`]: the schema, thin resolvers, output types, the one error mapping.
 //! - [`events`]: request events for subscriptions.
 //! - [`http`]: routes (GraphQL over HTTP and WebSocket, health, metrics); [`console`]: the web console.
+//! - [`ws`]: open WebSockets re-validated on every operation, event and tick.
 //! - [`startup`]: `Application::build(config)` and graceful shutdown.
 //! - [`jobs`]: what background jobs do (the `workers` crate runs them).
 //! - [`cli`]: the `countersign` command line.
@@ -33,6 +34,7 @@ pub mod secrets;
 pub mod service;
 pub mod startup;
 pub mod state;
+pub mod ws;
 
 pub use config::Config;
 pub use startup::Application;

@@ -86,6 +86,59 @@ impl WsClient {
     }
 }
 
+/// How a connection ended, as [`WsClient::until_closed`] saw it.
+#[derive(Debug)]
+pub struct Closed {
+    /// The close frame's code and reason; `None` if the connection was still open at the deadline.
+    pub close: Option<(u16, String)>,
+    /// Every `next` / `error` payload that arrived before the close.
+    pub delivered: Vec<Value>,
+    /// When the close frame arrived.
+    pub at: tokio::time::Instant,
+}
+
+impl WsClient {
+    /// Reads until the server closes the connection or `timeout` passes.
+    pub async fn until_closed(&mut self, timeout: Duration) -> Closed {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut delivered = Vec::new();
+        loop {
+            let Some(left) = deadline.checked_duration_since(tokio::time::Instant::now()) else {
+                return Closed { close: None, delivered, at: tokio::time::Instant::now() };
+            };
+            match tokio::time::timeout(left, self.socket.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    let v: Value = serde_json::from_str(&t).expect("json");
+                    match v["type"].as_str() {
+                        Some("next") => delivered.push(v["payload"].clone()),
+                        Some("error") => delivered.push(json!({"errors": v["payload"]})),
+                        _ => {}
+                    }
+                }
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    let close = frame.map(|f| (u16::from(f.code), f.reason.to_string())).unwrap_or((0, String::new()));
+                    return Closed { close: Some(close), delivered, at: tokio::time::Instant::now() };
+                }
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(e))) => {
+                    return Closed { close: Some((0, e.to_string())), delivered, at: tokio::time::Instant::now() };
+                }
+                Ok(None) => {
+                    return Closed { close: Some((0, "ended".into())), delivered, at: tokio::time::Instant::now() };
+                }
+                Err(_) => return Closed { close: None, delivered, at: tokio::time::Instant::now() },
+            }
+        }
+    }
+
+    /// Runs a query or mutation over the socket (a `subscribe` that answers
+    /// once) and returns its payload, or `None` if nothing came within `timeout`.
+    pub async fn query(&mut self, id: &str, query: &str, variables: Value, timeout: Duration) -> Option<Value> {
+        self.subscribe(id, query, variables).await;
+        self.next(timeout).await
+    }
+}
+
 impl std::fmt::Debug for WsClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("WsClient")

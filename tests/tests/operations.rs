@@ -147,4 +147,161 @@ async fn websocket_caps_and_deadlines(backend: Backend) {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
 
-both_backends!(health_and_metrics, rate_limits_per_identity, websocket_caps_and_deadlines);
+/// Posts a batch of `n` copies of `query` as `token`: the status and the answers.
+async fn batch(app: &TestApp, token: &str, query: &str, n: usize) -> (u16, Value) {
+    let body: Vec<Value> = (0..n).map(|_| json!({"query": query})).collect();
+    let r = app.client.post(format!("{}/graphql", app.base)).bearer_auth(token).json(&body).send().await.unwrap();
+    let status = r.status().as_u16();
+    let retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+    let body: Value = r.json().await.unwrap();
+    if status == 429 {
+        assert!(retry_after.is_some(), "a refused batch says when to come back");
+    }
+    (status, body)
+}
+
+/// How many answers of a batch ran, after checking that the refused ones
+/// are RATE_LIMITED with a retry hint and come after every answered one.
+fn answered(answers: &Value) -> usize {
+    let answers = answers.as_array().expect("a batch answer is a list");
+    let ran = answers.iter().take_while(|a| a.get("errors").is_none()).count();
+    for a in &answers[ran..] {
+        assert_eq!(a["errors"][0]["extensions"]["code"], "RATE_LIMITED", "{a}");
+        assert!(a["errors"][0]["extensions"]["retryAfterSeconds"].as_i64().unwrap() >= 1, "{a}");
+        assert!(a.get("data").is_none_or(Value::is_null), "a refused entry does not run: {a}");
+    }
+    ran
+}
+
+/// Rate limits count operations, not HTTP posts: each batch entry and each
+/// operation on a WebSocket takes one unit of the caller's allowance.
+async fn every_operation_counts(backend: Backend) {
+    let app = spawn_with(backend, |c| {
+        c.rate_limit_per_minute = 10;
+        c.rate_limit_burst = 5;
+    })
+    .await;
+    let alice = app.user("alice@example.com").await;
+    let viewer = "{ viewer { twoFactorVerified } }";
+    // A batch of 8 under a burst of 5: at most 5 run, the rest are refused unrun.
+    let (status, answers) = batch(&app, &alice.token, viewer, 8).await;
+    assert_eq!(status, 200, "{answers}");
+    let ran = answered(&answers);
+    assert!((1..=5).contains(&ran), "{ran} of 8 ran: {answers:#}");
+    // Straight after, the allowance is spent: the whole batch is refused.
+    let (status, answers) = batch(&app, &alice.token, viewer, 8).await;
+    assert!(answered(&answers) <= 1, "{answers:#}");
+    if answered(&answers) == 0 {
+        assert_eq!(status, 429);
+    }
+    assert_eq!(app.err(Some(&alice.token), viewer, json!({})).await, "RATE_LIMITED");
+
+    // On a WebSocket each operation counts too.
+    let bob = app.user("bob@example.com").await;
+    let mut ws = app.ws(&bob.token).await;
+    let mut codes = Vec::new();
+    for i in 0..8 {
+        let d = ws.query(&format!("q{i}"), viewer, json!({}), Duration::from_secs(3)).await.expect("an answer");
+        codes.push(d["errors"][0]["extensions"]["code"].as_str().unwrap_or("OK").to_string());
+    }
+    let ok = codes.iter().take_while(|c| *c == "OK").count();
+    assert!((1..=5).contains(&ok), "{codes:?}");
+    assert!(codes[ok..].iter().all(|c| c == "RATE_LIMITED"), "{codes:?}");
+}
+
+/// A batch holds at most `COUNTERSIGN_MAX_BATCH` operations (10 by default).
+async fn batches_are_capped(backend: Backend) {
+    let app = spawn(backend).await;
+    let alice = app.user("alice@example.com").await;
+    let viewer = "{ viewer { twoFactorVerified } }";
+    let (status, answers) = batch(&app, &alice.token, viewer, 10).await;
+    assert_eq!((status, answered(&answers)), (200, 10), "{answers}");
+    let (status, body) = batch(&app, &alice.token, viewer, 11).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_INPUT", "{body}");
+    let (status, body) = batch(&app, &alice.token, viewer, 200).await;
+    assert_eq!((status, body["errors"][0]["extensions"]["code"].as_str()), (400, Some("BAD_INPUT")), "{body}");
+
+    let app = spawn_with(backend, |c| c.max_batch = 3).await;
+    let bob = app.user("bob@example.com").await;
+    assert_eq!(batch(&app, &bob.token, viewer, 3).await.0, 200);
+    assert_eq!(batch(&app, &bob.token, viewer, 4).await.0, 400);
+}
+
+/// Query complexity counts the items a list asks for (`first`), so a few
+/// large pages in one query are refused like any over-complex query.
+async fn complexity_counts_list_sizes(backend: Backend) {
+    let app = spawn(backend).await;
+    let owner = app.user("owner@example.com").await;
+    let org = app.create_org(&owner, "Acme").await;
+    let page = |alias: &str| format!("{alias}: auditLog(first:500){{ edges{{ cursor }} }}");
+    let three = format!("query($o:ID!){{ organization(id:$o){{ {} {} {} }} }}", page("a"), page("b"), page("c"));
+    let body = app.gql(Some(&owner.token), &three, json!({"o": org})).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_INPUT", "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().to_lowercase().contains("complex"), "{body}");
+    assert!(body["data"].is_null(), "nothing ran: {body}");
+    // One such page passes, and so do the console's own queries.
+    let one = format!("query($o:ID!){{ organization(id:$o){{ {} }} }}", page("a"));
+    app.ok(Some(&owner.token), &one, json!({"o": org})).await;
+    let queue = "query($o:ID!){ organization(id:$o){ requests(first:50){ edges{ node{
+        id workflow operation payload status approvalsRequired waitingReason reason createdAt
+        requester{ kind id user{ email } } approvals{ approver{ id } }
+        withdrawal{ amount asset usdValue state settlementReference } } } } } }";
+    app.ok(Some(&owner.token), queue, json!({"o": org})).await;
+    // The size counts however it is given: a variable too.
+    let vars = "query($o:ID!,$n:Int!){ organization(id:$o){ a: auditLog(first:$n){ edges{ cursor } } b: auditLog(first:$n){ edges{ cursor } } c: auditLog(first:$n){ edges{ cursor } } } }";
+    assert_eq!(app.err(Some(&owner.token), vars, json!({"o": org, "n": 500})).await, "BAD_INPUT");
+    app.ok(Some(&owner.token), vars, json!({"o": org, "n": 50})).await;
+}
+
+/// An allow-list entry written as an IPv4-mapped IPv6 address admits the
+/// IPv4 peer, and an IPv4 entry admits a peer that a dual-stack socket
+/// reports as IPv4-mapped: both sides are normalised.
+async fn ipv4_mapped_allow_list_entries(backend: Backend) {
+    const UPDATE: &str =
+        "mutation($o:ID!,$k:ID!,$p:ApiKeyPatch!){ updateApiKey(orgId:$o,keyId:$k,input:$p){ request{ status } } }";
+    const KEYS: &str = "query($o:ID!){ organization(id:$o){ serviceUsers{ keys{ ipAllowlist lastUsedIp } } } }";
+    let q = "{ viewer { serviceUser { name } } }";
+    // An IPv4-only listener (the peer is 127.0.0.1) and a dual-stack one
+    // reached over IPv4 (the peer is ::ffff:127.0.0.1).
+    let mut dual = spawn_with(backend, |c| c.bind = "[::]:0".parse().unwrap()).await;
+    dual.base = dual.base.replace("[::]", "127.0.0.1");
+    let v4 = spawn(backend).await;
+    for app in [&v4, &dual] {
+        let owner = app.user("owner@example.com").await;
+        let org = app.create_org(&owner, "Acme").await;
+        let create = "mutation($o:ID!){ createServiceUser(orgId:$o,input:{name:\"bot\",scopes:[QUERY_FUNDS]}){ apiKey{ keyId secret } } }";
+        let d = app.ok(Some(&owner.token), create, json!({"o": org})).await;
+        let k = &d["createServiceUser"]["apiKey"];
+        let key = (k["keyId"].as_str().unwrap().to_string(), k["secret"].as_str().unwrap().to_string());
+        let mut nonce = 0;
+        for (entry, allowed) in [
+            ("::ffff:127.0.0.1", true),
+            ("127.0.0.1", true),
+            ("::ffff:127.0.0.0/104", true),
+            ("::ffff:10.0.0.1", false),
+        ] {
+            app.ok(Some(&owner.token), UPDATE, json!({"o": org, "k": key.0, "p": {"ipAllowlist": [entry]}})).await;
+            nonce += 1;
+            let (status, body) = app.signed(&key, nonce, q, json!({})).await;
+            let want = if allowed { 200 } else { 403 };
+            assert_eq!(status, want, "entry {entry} on {}: {body}", app.base);
+        }
+        app.ok(Some(&owner.token), UPDATE, json!({"o": org, "k": key.0, "p": {"ipAllowlist": ["::ffff:127.0.0.1"]}}))
+            .await;
+        let d = app.ok(Some(&owner.token), KEYS, json!({"o": org})).await;
+        let shown = &d["organization"]["serviceUsers"][0]["keys"][0];
+        assert_eq!(shown["ipAllowlist"], json!(["127.0.0.1/32"]), "stored as the IPv4 it maps: {shown}");
+        assert_eq!(shown["lastUsedIp"], "127.0.0.1", "{shown}");
+    }
+}
+
+both_backends!(
+    health_and_metrics,
+    rate_limits_per_identity,
+    websocket_caps_and_deadlines,
+    every_operation_counts,
+    batches_are_capped,
+    complexity_counts_list_sizes,
+    ipv4_mapped_allow_list_entries,
+);

@@ -88,7 +88,7 @@ impl IpAllowList {
                 let e = e.trim();
                 e.parse::<IpNet>()
                     .or_else(|_| e.parse::<IpAddr>().map(IpNet::from))
-                    .map(|n| n.trunc())
+                    .map(|n| unmapped(n).trunc())
                     .map_err(|_| ParseError::new("ipAllowlist", format!("{e:?} is not an address or CIDR range")))
             })
             .collect::<Result<_, _>>()
@@ -108,13 +108,33 @@ impl IpAllowList {
         self.0.iter().map(|n| n.to_string()).collect()
     }
 
-    /// Whether `ip` is inside any entry (an IPv4-mapped IPv6 peer counts as IPv4).
+    /// Whether `ip` is inside any entry. An IPv4-mapped IPv6 peer
+    /// (`::ffff:a.b.c.d`, as a dual-stack socket reports IPv4 clients)
+    /// counts as the IPv4 address, and an IPv4 peer also matches an IPv6
+    /// range that holds its mapped form (`::/0`, `::ffff:0:0/96`).
     pub fn allows(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
+        let (v4, mapped) = match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => (IpAddr::V4(v4), ip),
+                None => (ip, ip),
+            },
+            IpAddr::V4(v4) => (ip, IpAddr::V6(v4.to_ipv6_mapped())),
         };
-        self.0.iter().any(|n| n.contains(&ip))
+        self.0.iter().any(|n| n.contains(&v4) || n.contains(&mapped))
+    }
+}
+
+/// An IPv4-mapped IPv6 range (`::ffff:127.0.0.1`, `::ffff:10.0.0.0/104`)
+/// as the IPv4 range it maps (`127.0.0.1/32`, `10.0.0.0/8`); any other
+/// range as written. Entries are kept in this form, so a mapped entry and
+/// its IPv4 spelling are one entry.
+fn unmapped(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.network().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4),
+            None => net,
+        },
+        other => other,
     }
 }
 
@@ -176,6 +196,16 @@ mod tests {
         assert!(!l.allows("2001:db9::1".parse().unwrap()));
         assert_eq!(IpAllowList::from_stored(&l.to_stored()).unwrap(), l);
         assert!(IpAllowList::parse(&["10.0.0.0/33".into()]).is_err());
+        // IPv4-mapped entries are stored and matched as IPv4, and both peer spellings match.
+        let mapped = IpAllowList::parse(&["::ffff:127.0.0.1".into(), "::ffff:10.0.0.0/104".into()]).unwrap();
+        assert_eq!(mapped.entries(), ["127.0.0.1/32", "10.0.0.0/8"]);
+        for peer in ["127.0.0.1", "::ffff:127.0.0.1", "10.1.2.3", "::ffff:10.1.2.3"] {
+            assert!(mapped.allows(peer.parse().unwrap()), "{peer}");
+        }
+        assert!(!mapped.allows("127.0.0.2".parse().unwrap()));
+        assert!(!mapped.allows("::1".parse().unwrap()));
+        let all_v6 = IpAllowList::parse(&["::/0".into()]).unwrap();
+        assert!(all_v6.allows("192.0.2.1".parse().unwrap()), "::/0 holds every mapped IPv4 address");
         assert!(IpAllowList::parse(&["example.com".into()]).is_err());
     }
 

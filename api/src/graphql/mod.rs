@@ -30,6 +30,13 @@ pub const MAX_DEPTH: usize = 12;
 /// Query complexity (fields, with list multipliers) refused above this.
 pub const MAX_COMPLEXITY: usize = 2_000;
 
+/// The complexity of a paged list: what one item costs times how many
+/// `first` asks for, so that a few large pages cost what they read
+/// (`3 × auditLog(first: 500)` is over [`MAX_COMPLEXITY`]).
+pub(crate) fn list_complexity(first: i32, child_complexity: usize) -> usize {
+    usize::try_from(first.max(1)).unwrap_or(1).saturating_mul(child_complexity)
+}
+
 /// Builds the schema; `state` is shared by every request.
 pub fn build(state: Option<Arc<AppState>>, introspection: bool) -> AppSchema {
     let mut b = Schema::build(query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot)

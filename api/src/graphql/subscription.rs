@@ -12,6 +12,7 @@ use crate::domain::{Action, Workflow};
 use crate::events::{EventView, RequestEventMsg};
 use crate::service::{ServiceError, balance_alerts, requests};
 use crate::state::AppState;
+use crate::ws::{Watching, WsConnection};
 use async_graphql::{Context, ID, Subscription};
 use futures_util::{Stream, StreamExt, future};
 use std::sync::Arc;
@@ -44,6 +45,13 @@ async fn event_view(st: &AppState, msg: &RequestEventMsg) -> Option<Arc<EventVie
     Some(Arc::new(EventView { request, members }))
 }
 
+/// On a WebSocket, the subscriber's access to `org_id` is re-checked for as
+/// long as the subscription lives, and the socket closed when it ends
+/// (see [`crate::ws`]).
+fn watch(ctx: &Context<'_>, org_id: &str) -> Option<Watching> {
+    ctx.data_opt::<Arc<WsConnection>>().map(|c| c.watch(org_id))
+}
+
 pub struct SubscriptionRoot;
 
 #[Subscription]
@@ -59,8 +67,10 @@ impl SubscriptionRoot {
         access.require_funds_view()?;
         let actor = authz(ctx).actor.clone();
         let org_id = access.org_id.clone();
+        let watching = watch(ctx, &org_id);
         let rx = st.bus.subscribe_alerts();
         Ok(lossless(rx).filter_map(move |msg| {
+            let _held = &watching;
             let (st, actor, org_id) = (st.clone(), actor.clone(), org_id.clone());
             async move {
                 let changed = match msg {
@@ -91,8 +101,10 @@ impl SubscriptionRoot {
         let access = authz(ctx).org(&org_id).await?;
         let actor = authz(ctx).actor.clone();
         let org_id = access.org_id.clone();
+        let watching = watch(ctx, &org_id);
         let rx = st.bus.subscribe();
         Ok(lossless(rx).filter_map(move |delivered| {
+            let _held = &watching;
             let (st, actor, org_id) = (st.clone(), actor.clone(), org_id.clone());
             async move {
                 let delivered = match delivered {

@@ -1,6 +1,7 @@
 //! Output types, built from entity models. Fields that need more data load it
 //! through the services, with the access the parent was resolved with.
 
+use super::list_complexity;
 use super::scalars::Duration;
 use super::{ApiResult, authz, state};
 use crate::authz::OrgAccess;
@@ -217,6 +218,7 @@ impl Account {
         Ok(out)
     }
     /// Ledger entries, newest first (keys: QUERY_LEDGER, clamped to the key's query window).
+    #[graphql(complexity = "list_complexity(first, child_complexity)")]
     async fn ledger(
         &self,
         ctx: &Context<'_>,
@@ -228,6 +230,7 @@ impl Account {
         self.history(ctx, ledger::History::Ledger, since, until, first, after).await
     }
     /// Credits from custody, newest first (keys: DEPOSIT, clamped to the key's query window).
+    #[graphql(complexity = "list_complexity(first, child_complexity)")]
     async fn deposits(
         &self,
         ctx: &Context<'_>,
@@ -574,6 +577,7 @@ impl Organization {
     }
     /// Changes of the balance alert's state, newest first (any member;
     /// keys: QUERY_FUNDS or WITHDRAW).
+    #[graphql(complexity = "list_complexity(first, child_complexity)")]
     async fn balance_alert_history(
         &self,
         ctx: &Context<'_>,
@@ -633,6 +637,7 @@ impl Organization {
     }
     /// The request queue: requests of the workflows the caller may view,
     /// and the caller's own, newest first (keys: inside the key's query window).
+    #[graphql(complexity = "list_complexity(first, child_complexity)")]
     async fn requests(
         &self,
         ctx: &Context<'_>,
@@ -661,6 +666,7 @@ impl Organization {
         Ok(invitations::list(&st.db, &self.access).await?.into_iter().map(|m| Invitation { model: m, now }).collect())
     }
     /// The audit trail, newest first (VIEW on MANAGE_ACCESS).
+    #[graphql(complexity = "list_complexity(first, child_complexity)")]
     async fn audit_log(
         &self,
         ctx: &Context<'_>,

@@ -13,6 +13,7 @@ pub mod identity;
 pub mod invitations;
 pub mod ledger;
 pub mod limits;
+pub mod liveness;
 pub mod membership;
 pub mod notifications;
 pub mod operation;

@@ -46,6 +46,10 @@ fn refused(why: &str) -> ServiceError {
 pub struct Authenticated {
     pub session: ServiceUserSession,
     pub org: Arc<organization::Model>,
+    /// The sealed secret the signature verified with (the current one, or
+    /// during a rotation's grace the one it replaced): a long-lived
+    /// connection stays open only while this secret is still accepted.
+    pub secret_sealed: String,
 }
 
 /// Verifies a signed request and consumes its nonce; returns the service user's session.
@@ -80,23 +84,23 @@ pub async fn authenticate(
         (Some(sealed), Some(until)) if now < until => Some(sealed),
         _ => None,
     };
-    let mut verified = false;
+    let mut verified = None;
     for sealed in std::iter::once(&k.secret_sealed).chain(previous) {
         let secret =
             key.open_cached(&k.key_id, sealed).ok_or_else(|| ServiceError::internal("cannot open sealed secret"))?;
         if signed_by(&secret, &req, &signature)? {
-            verified = true;
+            verified = Some(sealed.clone());
             break;
         }
     }
-    if !verified {
+    let Some(secret_sealed) = verified else {
         return Err(refused("bad signature"));
-    }
+    };
     consume_nonce(db, &k.id, nonce, now).await?;
     if cache.record_key_use(&k.key_id, now, req.peer) {
         api_key::Entity::update_many()
             .col_expr(api_key::Column::LastUsedAt, Expr::value(now))
-            .col_expr(api_key::Column::LastUsedIp, Expr::value(req.peer.to_string()))
+            .col_expr(api_key::Column::LastUsedIp, Expr::value(req.peer.to_canonical().to_string()))
             .filter(api_key::Column::Id.eq(&k.id))
             .exec(db)
             .await?;
@@ -111,7 +115,44 @@ pub async fn authenticate(
         query_start: k.query_start,
         query_end: k.query_end,
     };
-    Ok(Authenticated { session, org })
+    Ok(Authenticated { session, org, secret_sealed })
+}
+
+/// Whether a connection authenticated earlier with `secret_sealed` of
+/// `key_id` may go on: the key is still active and unexpired, its service
+/// user active, the secret still accepted (current, or the replaced one
+/// within its grace), and the WebSocket permission and IP allow-list still
+/// admit `peer`. `UNAUTHENTICATED` when the credential is gone, `FORBIDDEN`
+/// when it lives but no longer admits this connection. Consumes no nonce.
+pub async fn still_valid(
+    db: &DatabaseConnection,
+    cache: &Caches,
+    key_id: &str,
+    secret_sealed: &str,
+    peer: IpAddr,
+    now: DateTime<Utc>,
+) -> ServiceResult<()> {
+    let (material, _) = key_material(db, cache, key_id, now).await?;
+    let k = &material.key;
+    if k.expires_at.is_some_and(|at| now >= at) {
+        return Err(refused("the key has expired"));
+    }
+    let current = k.secret_sealed == secret_sealed;
+    let in_grace = k.previous_secret_sealed.as_deref() == Some(secret_sealed)
+        && k.previous_valid_until.is_some_and(|until| now < until);
+    if !current && !in_grace {
+        return Err(refused("the secret this connection signed with is no longer accepted"));
+    }
+    if !k.allow_websocket {
+        return Err(ServiceError::Forbidden("this API key may not open WebSocket connections".into()));
+    }
+    if let Some(list) = &k.ip_allowlist {
+        let list = IpAllowList::from_stored(list).map_err(ServiceError::internal)?;
+        if !list.allows(peer) {
+            return Err(ServiceError::Forbidden(format!("this API key may not be used from {peer}")));
+        }
+    }
+    Ok(())
 }
 
 /// A live key of a live service user, and the key's organisation row: from
