@@ -14,6 +14,7 @@ mod m0006_withdrawals;
 mod m0007_balance_alerts;
 mod m0008_policy_versions_and_pause;
 mod m0009_beyond;
+mod m0010_audit_checkpoints;
 
 /// Applies every step in order; `countersign migrate` and `serve` call `Migrator::up`.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_balance_alerts::Migration),
             Box::new(m0008_policy_versions_and_pause::Migration),
             Box::new(m0009_beyond::Migration),
+            Box::new(m0010_audit_checkpoints::Migration),
         ]
     }
 }
