@@ -101,8 +101,9 @@ impl Application {
 /// Connects, migrates, and assembles the shared state (also used by `worker`).
 pub async fn open_state(config: Config, clock: SharedClock, public_url: String) -> anyhow::Result<AppState> {
     let db = crate::db::connect_with(&config.database_url, config.db_max_connections).await?;
-    migrate(&db).await?;
     let key = MasterKey::load_or_create(config.master_key.as_deref(), &config.database_url)?;
+    crate::service::audit::install_keys(&key)?;
+    migrate(&db).await?;
     let queue = JobQueue::connect(&config.database_url).await?;
     let mailer = Mailer::new(config.smtp_url.as_deref(), config.outbox_dir.clone())?;
     match &mailer {
@@ -129,17 +130,34 @@ pub async fn open_state(config: Config, clock: SharedClock, public_url: String) 
 
 /// Applies pending migrations. On PostgreSQL several processes may start at
 /// once, so they take turns under an advisory lock held by the migration's
-/// transaction.
+/// transaction. The process that applies the keyed audit chain's migration
+/// seals the existing records right after it (on PostgreSQL in the same
+/// transaction), with the keys [`crate::service::audit::install_keys`] set.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     if db.get_database_backend() != DbBackend::Postgres {
+        let upgrade = seals_audit_chain(db).await?;
         Migrator::up(db, None).await?;
+        if upgrade {
+            let txn = db.begin().await?;
+            crate::service::audit::upgrade(&txn).await?;
+            txn.commit().await?;
+        }
         return Ok(());
     }
     let txn = db.begin().await?;
     txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")).await?;
+    let upgrade = seals_audit_chain(&txn).await?;
     Migrator::up(&txn, None).await?;
+    if upgrade {
+        crate::service::audit::upgrade(&txn).await?;
+    }
     txn.commit().await?;
     Ok(())
+}
+
+/// Whether this run applies the migration that introduces the keyed audit chain.
+async fn seals_audit_chain<C: sea_orm::ConnectionTrait>(db: &C) -> anyhow::Result<bool> {
+    Ok(Migrator::get_pending_migrations(db).await?.iter().any(|m| m.name() == "m0010_audit_checkpoints"))
 }
 
 /// The advisory-lock key migrations serialise on ("cs-migr" in ASCII).
