@@ -267,6 +267,137 @@ async fn truncation_behind_a_checkpoint_is_caught(backend: Backend) {
     assert_eq!(v["firstInvalidSeq"], cut + 1, "{v}");
 }
 
+/// The upgrade: records written by the plain SHA-256 chain are sealed by the
+/// process that applies the keyed chain's migration (the real `countersign
+/// migrate`), up to the first that no longer verifies; a later run seals
+/// nothing, so a record stripped of its MAC afterwards stays refused.
+async fn upgrade_seals_the_old_chain_once(backend: Backend) {
+    use migration::MigratorTrait;
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display()),
+        Backend::Postgres => tests::fresh_postgres_database().await,
+    };
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    migration::Migrator::up(&db, Some(9)).await.unwrap();
+    let b = db.get_database_backend();
+    let t0 = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
+    // Two organisations with three records each, chained the old way; B's
+    // second record was edited before the upgrade (its hash no longer matches).
+    let mut heads = Vec::new();
+    for (org, edited) in [("org-a", None), ("org-b", Some(2))] {
+        let mut prev = "0".repeat(64);
+        for seq in 1..=3_i64 {
+            let at = t0 + chrono::Duration::seconds(seq);
+            let row = Row {
+                seq,
+                actor_kind: "USER".into(),
+                actor_id: "u1".into(),
+                action: "SOMETHING".into(),
+                target: String::new(),
+                before: String::new(),
+                after: format!("{{\"n\":{seq}}}"),
+                request_id: String::new(),
+                at: api::service::audit::at_text(at),
+                prev_hash: prev.clone(),
+                hash: String::new(),
+            };
+            let hash = old_hash(&prev, org, &row);
+            let action = if edited == Some(seq) { "EDITED" } else { "SOMETHING" };
+            db.execute_raw(Statement::from_sql_and_values(
+                b,
+                sql(b, "INSERT INTO audit_records (org_id, seq, actor_kind, actor_id, action, after, at, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                [org.into(), seq.into(), "USER".into(), "u1".into(), action.into(), row.after.clone().into(), at.into(), prev.clone().into(), hash.clone().into()],
+            ))
+            .await
+            .unwrap();
+            prev = hash;
+        }
+        db.execute_raw(Statement::from_sql_and_values(
+            b,
+            sql(b, "INSERT INTO organizations (id, name, owner_user_id, session_idle_timeout_secs, audit_seq, audit_head, created_at, pause_on_low_balance) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
+            [org.into(), org.into(), "u1".into(), 3600.into(), 3_i64.into(), prev.clone().into(), t0.into(), false.into()],
+        ))
+        .await
+        .unwrap();
+        heads.push(prev);
+    }
+    let config = api::Config { database_url: url.clone(), master_key: Some("42".repeat(32)), ..api::Config::default() };
+    let migrate = || {
+        let out = Command::new(countersign_exe!())
+            .arg("migrate")
+            .env_remove("COUNTERSIGN_CONFIG")
+            .envs(tests::process::environment(&config))
+            .output()
+            .expect("run countersign migrate");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    };
+    migrate();
+
+    let key = api::keys::MasterKey::from_hex(&"42".repeat(32)).unwrap().audit_mac_key();
+    let link = |prev_mac: &str, hash: &str| {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap();
+        mac.update(format!("countersign audit chain v2\n{prev_mac}\n{hash}").as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    };
+    let stored = |org: &'static str| {
+        let db = &db;
+        async move {
+            db.query_all_raw(Statement::from_sql_and_values(
+                b,
+                sql(b, "SELECT seq, hash, mac FROM audit_records WHERE org_id = ? ORDER BY seq"),
+                [org.into()],
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.try_get::<String>("", "hash").unwrap(), r.try_get::<String>("", "mac").unwrap()))
+            .collect::<Vec<_>>()
+        }
+    };
+    let head_mac = |org: &'static str| {
+        let db = &db;
+        async move {
+            db.query_one_raw(Statement::from_sql_and_values(
+                b,
+                sql(b, "SELECT audit_head_mac FROM organizations WHERE id = ?"),
+                [org.into()],
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<String>("", "audit_head_mac")
+            .unwrap()
+        }
+    };
+    // A: every record sealed, in one keyed chain, and the head with it.
+    let a = stored("org-a").await;
+    let mut prev_mac = "0".repeat(64);
+    for (hash, mac) in &a {
+        assert_eq!(*mac, link(&prev_mac, hash));
+        prev_mac = mac.clone();
+    }
+    assert_eq!(head_mac("org-a").await, prev_mac);
+    // B: sealed before the edited record only; the rest stays refused.
+    let bb = stored("org-b").await;
+    assert_eq!(bb[0].1, link(&"0".repeat(64), &bb[0].0));
+    assert_eq!((bb[1].1.as_str(), bb[2].1.as_str()), ("", ""));
+    assert_eq!(head_mac("org-b").await, "");
+
+    // Later: someone strips the MAC of A's last record; migrating
+    // (or starting) again does not seal it.
+    db.execute_raw(Statement::from_sql_and_values(
+        b,
+        sql(b, "UPDATE audit_records SET mac = '' WHERE org_id = ? AND seq = 3"),
+        ["org-a".into()],
+    ))
+    .await
+    .unwrap();
+    migrate();
+    assert_eq!(stored("org-a").await[2].1, "", "the upgrade ran once, with its migration");
+}
+
 fn clone_row(r: &Row) -> Row {
     Row {
         seq: r.seq,
@@ -301,4 +432,8 @@ fn sql(backend: sea_orm::DbBackend, text: &str) -> String {
     out
 }
 
-both_backends!(database_rewrite_is_caught_and_exports_verify_offline, truncation_behind_a_checkpoint_is_caught);
+both_backends!(
+    database_rewrite_is_caught_and_exports_verify_offline,
+    truncation_behind_a_checkpoint_is_caught,
+    upgrade_seals_the_old_chain_once
+);
