@@ -48,8 +48,7 @@ enum AuditCommand {
 
 /// `countersign audit verify`: needs no configuration, database or master key.
 fn verify_export(export: &std::path::Path, public_key: &str) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(export)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", export.display()))?;
+    let text = std::fs::read_to_string(export).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", export.display()))?;
     match crate::service::audit_offline::verify_text(&text, public_key) {
         Ok(v) => {
             println!(

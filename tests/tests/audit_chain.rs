@@ -190,8 +190,17 @@ async fn database_rewrite_is_caught_and_exports_verify_offline(backend: Backend)
         r.hash = old_hash(&prev, &org, &r);
         db.execute_raw(Statement::from_sql_and_values(
             backend_db,
-            sql(backend_db, "UPDATE audit_records SET action = ?, prev_hash = ?, hash = ? WHERE org_id = ? AND seq = ?"),
-            [r.action.clone().into(), r.prev_hash.clone().into(), r.hash.clone().into(), org.clone().into(), r.seq.into()],
+            sql(
+                backend_db,
+                "UPDATE audit_records SET action = ?, prev_hash = ?, hash = ? WHERE org_id = ? AND seq = ?",
+            ),
+            [
+                r.action.clone().into(),
+                r.prev_hash.clone().into(),
+                r.hash.clone().into(),
+                org.clone().into(),
+                r.seq.into(),
+            ],
         ))
         .await
         .unwrap();
@@ -205,7 +214,13 @@ async fn database_rewrite_is_caught_and_exports_verify_offline(backend: Backend)
     .await
     .unwrap();
     // The re-forged SHA-256 chain is consistent (the old verification passed it)…
-    let d = app.ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ auditLog(first:3){ edges{ node{ seq action prevHash hash } } } } }", json!({"o": org})).await;
+    let d = app
+        .ok(
+            Some(&owner.token),
+            "query($o:ID!){ organization(id:$o){ auditLog(first:3){ edges{ node{ seq action prevHash hash } } } } }",
+            json!({"o": org}),
+        )
+        .await;
     assert_eq!(d["organization"]["auditLog"]["edges"][0]["node"]["hash"], json!(prev));
     // …but the keyed chain names the edited record.
     let d = app.ok(Some(&owner.token), VERIFY, json!({"o": org})).await;

@@ -177,18 +177,8 @@ pub fn at_text(at: DateTime<Utc>) -> String {
 pub fn hash_fields(prev_hash: &str, f: &Fields<'_>) -> String {
     let mut h = Sha256::new();
     let seq = f.seq.to_string();
-    let fields: [&str; 10] = [
-        f.org_id,
-        &seq,
-        f.actor_kind,
-        f.actor_id,
-        f.action,
-        f.target,
-        f.before,
-        f.after,
-        f.request_id,
-        f.at,
-    ];
+    let fields: [&str; 10] =
+        [f.org_id, &seq, f.actor_kind, f.actor_id, f.action, f.target, f.before, f.after, f.request_id, f.at];
     h.update(prev_hash.as_bytes());
     for f in fields {
         h.update((f.len() as u64).to_be_bytes());
@@ -239,7 +229,15 @@ pub fn statement(org_id: &str, seq: i64, head_hash: &str, head_mac: &str, at: &s
 }
 
 /// Whether `cp`'s signature verifies under `key`.
-pub fn signature_verifies(key: &VerifyingKey, org_id: &str, seq: i64, head_hash: &str, head_mac: &str, at: &str, signature: &str) -> bool {
+pub fn signature_verifies(
+    key: &VerifyingKey,
+    org_id: &str,
+    seq: i64,
+    head_hash: &str,
+    head_mac: &str,
+    at: &str,
+    signature: &str,
+) -> bool {
     let Ok(bytes) = hex::decode(signature) else { return false };
     let Ok(bytes) = <[u8; 64]>::try_from(bytes.as_slice()) else { return false };
     let sig = ed25519_dalek::Signature::from_bytes(&bytes);
@@ -384,8 +382,7 @@ pub async fn append_many<C: ConnectionTrait>(db: &C, entries: Vec<Entry<'_>>, no
     }
     let mut rows = Vec::with_capacity(entries.len());
     for entry in entries {
-        let (_, seq, head, head_mac) =
-            heads.get_mut(entry.org_id).ok_or(ServiceError::NotFound("organization"))?;
+        let (_, seq, head, head_mac) = heads.get_mut(entry.org_id).ok_or(ServiceError::NotFound("organization"))?;
         let record = chained(keys, entry, *seq, head, head_mac, now);
         *seq = record.seq;
         *head = record.hash.clone();
@@ -681,8 +678,7 @@ pub async fn export<C: ConnectionTrait>(
     access.require(Workflow::ManageAccess, Action::View, None)?;
     let keys = keys()?;
     let org_id = access.org_id.clone();
-    let records =
-        filtered(&org_id, filter).order_by_asc(audit_record::Column::Seq).limit(EXPORT_MAX).all(db).await?;
+    let records = filtered(&org_id, filter).order_by_asc(audit_record::Column::Seq).limit(EXPORT_MAX).all(db).await?;
     let (Some(first), Some(last)) = (records.first(), records.last()) else {
         return Ok(Export { org_id, records, checkpoints: Vec::new() });
     };
@@ -849,8 +845,7 @@ pub async fn verify<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceRe
     access.require(Workflow::ManageAccess, Action::View, None)?;
     let keys = keys()?;
     let org_id = access.org_id.as_str();
-    let org =
-        organization::Entity::find_by_id(org_id).one(db).await?.ok_or(ServiceError::NotFound("organization"))?;
+    let org = organization::Entity::find_by_id(org_id).one(db).await?.ok_or(ServiceError::NotFound("organization"))?;
     let checkpoints = audit_checkpoint::Entity::find()
         .filter(audit_checkpoint::Column::OrgId.eq(org_id))
         .order_by_asc(audit_checkpoint::Column::Seq)

@@ -129,7 +129,8 @@ fn parse_csv(text: &str) -> Result<ExportFile, Failure> {
     for (line, row) in reader.records().enumerate() {
         let row = row.map_err(|e| Failure::file(format!("CSV row {}: {e}", line + 1)))?;
         let col = |i: usize| row.get(i).unwrap_or("").to_string();
-        let seq: i64 = col(0).parse().map_err(|_| Failure::file(format!("CSV row {}: seq is not a number", line + 1)))?;
+        let seq: i64 =
+            col(0).parse().map_err(|_| Failure::file(format!("CSV row {}: seq is not a number", line + 1)))?;
         match &org_id {
             None => org_id = Some(col(12)),
             Some(o) if *o != col(12) => return Err(Failure::at(seq, "org_id differs from the first record's")),
@@ -173,10 +174,9 @@ pub fn verify(file: &ExportFile, key: &VerifyingKey) -> Result<Verified, Failure
     let mut prev: Option<&Record> = None;
     for r in &file.records {
         let link = match prev {
-            Some(p) if r.seq != p.seq + 1 => Some(format!(
-                "follows seq {} (a gap or a reordering; verify an export of a contiguous range)",
-                p.seq
-            )),
+            Some(p) if r.seq != p.seq + 1 => {
+                Some(format!("follows seq {} (a gap or a reordering; verify an export of a contiguous range)", p.seq))
+            }
             Some(p) if r.prev_hash != p.hash => Some("prev_hash is not the previous record's hash".to_string()),
             None if r.seq < 1 => Some("sequence numbers start at 1".to_string()),
             None if r.seq == 1 && r.prev_hash != GENESIS => Some("the first record must chain from zeros".to_string()),
