@@ -263,3 +263,85 @@ pub fn verify_text(text: &str, public_key: &str) -> Result<Verified, Failure> {
     let key = parse_public_key(public_key)?;
     verify(&parse(text)?, &key)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::MasterKey;
+    use ed25519_dalek::Signer;
+
+    /// A chain of `n` records of organisation `o`, starting after `from`.
+    fn chain(o: &str, from: i64, n: i64) -> Vec<Record> {
+        let mut prev = GENESIS.to_string();
+        let mut out = Vec::new();
+        for seq in from + 1..=from + n {
+            let mut r = Record {
+                seq,
+                at: format!("2026-01-01T00:00:{seq:02}.000000Z"),
+                actor_kind: "USER".into(),
+                actor_id: "u".into(),
+                action: "A".into(),
+                target: String::new(),
+                request_id: String::new(),
+                before: String::new(),
+                after: format!("{{\"n\":{seq}}}"),
+                prev_hash: prev.clone(),
+                hash: String::new(),
+                mac: format!("{seq:064}"),
+            };
+            let f = Fields {
+                org_id: o,
+                seq,
+                actor_kind: &r.actor_kind,
+                actor_id: &r.actor_id,
+                action: &r.action,
+                target: "",
+                before: "",
+                after: &r.after,
+                request_id: "",
+                at: &r.at,
+            };
+            r.hash = audit::hash_fields(&prev, &f);
+            prev = r.hash.clone();
+            out.push(r);
+        }
+        out
+    }
+
+    fn checkpoint(key: &ed25519_dalek::SigningKey, o: &str, r: &Record, mac: &str) -> Checkpoint {
+        let at = "2026-01-02T00:00:00.000000Z".to_string();
+        let sig = key.sign(&audit::statement(o, r.seq, &r.hash, mac, &at));
+        Checkpoint {
+            seq: r.seq,
+            at,
+            head_hash: r.hash.clone(),
+            head_mac: mac.into(),
+            signature: hex::encode(sig.to_bytes()),
+        }
+    }
+
+    #[test]
+    fn checkpoints_bind_their_record_and_cover_what_precedes_them() {
+        let master = MasterKey::from_hex(&"11".repeat(32)).unwrap();
+        let (sk, vk) = (master.audit_signing_key(), master.audit_signing_key().verifying_key());
+        let records = chain("o", 0, 5);
+        let at3 = checkpoint(&sk, "o", &records[2], &records[2].mac);
+        let at5 = checkpoint(&sk, "o", &records[4], &records[4].mac);
+        let file = |cps: Vec<Checkpoint>| ExportFile { org_id: "o".into(), records: records.clone(), checkpoints: cps };
+        assert_eq!(verify(&file(vec![at3.clone(), at5.clone()]), &vk).unwrap().checkpoints, 2);
+        // Records after the newest checkpoint are not vouched for.
+        assert_eq!(verify(&file(vec![at3.clone()]), &vk).unwrap_err().seq, Some(4));
+        // A signature over another MAC than the record's does not count.
+        let wrong_mac = checkpoint(&sk, "o", &records[4], &"f".repeat(64));
+        let e = verify(&file(vec![at3.clone(), wrong_mac]), &vk).unwrap_err();
+        assert_eq!(e.seq, Some(4), "{e}");
+        // Nor one for another organisation.
+        let elsewhere = ExportFile { org_id: "p".into(), ..file(vec![at5.clone()]) };
+        assert!(verify(&elsewhere, &vk).is_err());
+        // A time-ranged export starting mid-chain verifies up to its checkpoint.
+        let mid = ExportFile { org_id: "o".into(), records: records[2..].to_vec(), checkpoints: vec![at5] };
+        assert_eq!(verify(&mid, &vk).unwrap().first_seq, 3);
+        assert!(parse_public_key("zz").is_err());
+        assert!(parse_public_key(&hex::encode(vk.to_bytes())).is_ok());
+    }
+}
