@@ -95,6 +95,28 @@ impl MasterKey {
 }
 
 impl MasterKey {
+    /// 32 bytes derived from the key for one fixed `label` (HMAC-SHA256 of the
+    /// label under the master key): independent keys for independent uses.
+    fn derive_key(&self, label: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The key of the audit trail's HMAC-SHA256 chain.
+    pub fn audit_mac_key(&self) -> [u8; 32] {
+        self.derive_key("countersign/audit-chain-mac/v1")
+    }
+
+    /// The Ed25519 key that signs audit checkpoints: its seed derived from the
+    /// master key, so every process of a deployment signs with the same key and
+    /// the verification key is stable for as long as the master key is.
+    pub fn audit_signing_key(&self) -> ed25519_dalek::SigningKey {
+        ed25519_dalek::SigningKey::from_bytes(&self.derive_key("countersign/audit-checkpoint-ed25519/v1"))
+    }
+}
+
+impl MasterKey {
     /// Encrypts a secret for storage (AES-256-GCM, random nonce), bound to
     /// `context` (e.g. the key id) so a sealed value cannot be moved to another row.
     pub fn seal(&self, context: &str, plaintext: &[u8]) -> String {
@@ -182,6 +204,10 @@ mod tests {
         let resealed = k.seal("cs_a", b"rotated");
         assert_eq!(k.open_cached("cs_a", &resealed).unwrap().as_slice(), b"rotated", "a new sealed text is opened");
         assert!(!sealed.contains("secret"));
+        assert_ne!(k.audit_mac_key(), k.audit_signing_key().to_bytes(), "one key per use");
+        let other = MasterKey::from_hex(&"12".repeat(32)).unwrap();
+        assert_eq!(k.audit_signing_key().verifying_key(), k.clone().audit_signing_key().verifying_key());
+        assert_ne!(k.audit_signing_key().verifying_key(), other.audit_signing_key().verifying_key());
     }
 
     #[test]

@@ -101,9 +101,10 @@ impl Application {
 /// Connects, migrates, and assembles the shared state (also used by `worker`).
 pub async fn open_state(config: Config, clock: SharedClock, public_url: String) -> anyhow::Result<AppState> {
     let db = crate::db::connect_with(&config.database_url, config.db_max_connections).await?;
-    migrate(&db).await?;
     let key = MasterKey::load_or_create(config.master_key.as_deref(), &config.database_url)?;
-    // Migration m0010 cannot seal TOTP secrets (the key is not in the database).
+    crate::service::audit::install_keys(&key)?;
+    migrate(&db).await?;
+    // Migration m0011 cannot seal TOTP secrets (the key is not in the database).
     let sealed = crate::service::identity::seal_plain_totp_secrets(&db, &key).await?;
     if sealed > 0 {
         tracing::info!(sealed, "sealed TOTP secrets stored in plain text");
@@ -134,17 +135,34 @@ pub async fn open_state(config: Config, clock: SharedClock, public_url: String) 
 
 /// Applies pending migrations. On PostgreSQL several processes may start at
 /// once, so they take turns under an advisory lock held by the migration's
-/// transaction.
+/// transaction. The process that applies the keyed audit chain's migration
+/// seals the existing records right after it (on PostgreSQL in the same
+/// transaction), with the keys [`crate::service::audit::install_keys`] set.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     if db.get_database_backend() != DbBackend::Postgres {
+        let upgrade = seals_audit_chain(db).await?;
         Migrator::up(db, None).await?;
+        if upgrade {
+            let txn = db.begin().await?;
+            crate::service::audit::upgrade(&txn).await?;
+            txn.commit().await?;
+        }
         return Ok(());
     }
     let txn = db.begin().await?;
     txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")).await?;
+    let upgrade = seals_audit_chain(&txn).await?;
     Migrator::up(&txn, None).await?;
+    if upgrade {
+        crate::service::audit::upgrade(&txn).await?;
+    }
     txn.commit().await?;
     Ok(())
+}
+
+/// Whether this run applies the migration that introduces the keyed audit chain.
+async fn seals_audit_chain<C: sea_orm::ConnectionTrait>(db: &C) -> anyhow::Result<bool> {
+    Ok(Migrator::get_pending_migrations(db).await?.iter().any(|m| m.name() == "m0012_keyed_audit_chain"))
 }
 
 /// The advisory-lock key migrations serialise on ("cs-migr" in ASCII).

@@ -40,6 +40,7 @@ pub async fn seed_orgs(db: &DatabaseConnection, n: usize) -> anyhow::Result<()> 
                 session_idle_timeout_secs: Set(1800),
                 audit_seq: Set(0),
                 audit_head: Set(api::service::audit::GENESIS.into()),
+                audit_head_mac: Set(api::service::audit::GENESIS.into()),
                 created_at: Set(now),
                 pause_on_low_balance: Set(false),
                 address_cooling_off_secs: Set(None),
@@ -183,6 +184,8 @@ pub async fn run(backend: Backend, orgs: usize, pg_admin: &str, with_reset: bool
     let database = Database::create(backend, pg_admin).await?;
     let result = async {
         let db = api::db::connect(&database.url).await?;
+        // The recompute appends audit records, which are MACed and checkpointed.
+        api::service::audit::install_keys(&api::keys::MasterKey::from_hex(&"42".repeat(32))?)?;
         api::startup::migrate(&db).await?;
         seed_orgs(&db, orgs).await?;
         let mut rows = Vec::new();

@@ -23,6 +23,10 @@ pub struct Model {
     pub prev_hash: String,
     /// SHA-256 over `prev_hash` and this record's fields, hex.
     pub hash: String,
+    /// HMAC-SHA256 (key derived from the master key) over the previous
+    /// record's `mac` and this `hash`, hex; empty only for a record written
+    /// before the keyed chain and never sealed, which verification refuses.
+    pub mac: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,7 @@ pub mod api_key_nonce;
 pub mod approval;
 pub mod approver_notice;
 pub mod asset;
+pub mod audit_checkpoint;
 pub mod audit_record;
 pub mod balance_alert;
 pub mod balance_alert_history;

@@ -14,6 +14,8 @@ pub struct Model {
     pub audit_seq: i64,
     /// Hash of the newest audit record; the next record chains to it.
     pub audit_head: String,
+    /// MAC of the newest audit record (64 zeros when none).
+    pub audit_head_mac: String,
     pub created_at: DateTimeUtc,
     /// Refuse new withdrawals while the stablecoin balance alert is LOW.
     pub pause_on_low_balance: bool,

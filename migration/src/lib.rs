@@ -14,8 +14,9 @@ mod m0006_withdrawals;
 mod m0007_balance_alerts;
 mod m0008_policy_versions_and_pause;
 mod m0009_beyond;
-mod m0010_requests_secret_holders;
-mod m0010_identity_totp;
+mod m0010_api_key_secret_holders;
+mod m0011_sealed_totp_secrets;
+mod m0012_keyed_audit_chain;
 
 /// Applies every step in order; `countersign migrate` and `serve` call `Migrator::up`.
 pub struct Migrator;
@@ -33,8 +34,9 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_balance_alerts::Migration),
             Box::new(m0008_policy_versions_and_pause::Migration),
             Box::new(m0009_beyond::Migration),
-            Box::new(m0010_requests_secret_holders::Migration),
-            Box::new(m0010_identity_totp::Migration),
+            Box::new(m0010_api_key_secret_holders::Migration),
+            Box::new(m0011_sealed_totp_secrets::Migration),
+            Box::new(m0012_keyed_audit_chain::Migration),
         ]
     }
 }

@@ -514,6 +514,10 @@ impl AuditRecord {
     async fn hash(&self) -> &str {
         &self.0.hash
     }
+    /// HMAC-SHA256 link, keyed by the deployment: the database alone cannot recompute it.
+    async fn mac(&self) -> &str {
+        &self.0.mac
+    }
 }
 
 /// The result of re-checking an organisation's audit chain.
@@ -522,6 +526,8 @@ pub struct AuditVerification {
     pub valid: bool,
     pub records: i64,
     pub first_invalid_seq: Option<i64>,
+    /// Stored signed checkpoints that hold.
+    pub checkpoints: i64,
 }
 
 /// An organisation, as seen by one of its members.
@@ -682,14 +688,26 @@ impl Organization {
         conn.edges.extend(page.records.into_iter().map(|r| Edge::new(r.seq.to_string(), AuditRecord(r))));
         Ok(conn)
     }
-    /// The audit trail as CSV, oldest first, with hashes (VIEW on MANAGE_ACCESS).
+    /// The audit trail as CSV, oldest first, with hashes, MACs and signed
+    /// checkpoints, for `countersign audit verify` (VIEW on MANAGE_ACCESS).
     async fn audit_log_csv(&self, ctx: &Context<'_>, filter: Option<AuditFilter>) -> ApiResult<String> {
-        Ok(audit::export_csv(&state(ctx).db, &self.access, &filter.into()).await?)
+        let st = state(ctx);
+        Ok(audit::export_csv(&st.db, &self.access, &filter.into(), st.clock.now()).await?)
+    }
+    /// The audit trail as JSON, as `auditLogCsv` (VIEW on MANAGE_ACCESS).
+    async fn audit_log_json(&self, ctx: &Context<'_>, filter: Option<AuditFilter>) -> ApiResult<String> {
+        let st = state(ctx);
+        Ok(audit::export_json(&st.db, &self.access, &filter.into(), st.clock.now()).await?)
     }
     /// Recomputes the audit hash chain (VIEW on MANAGE_ACCESS).
     async fn audit_verification(&self, ctx: &Context<'_>) -> ApiResult<AuditVerification> {
         let v = audit::verify(&state(ctx).db, &self.access).await?;
-        Ok(AuditVerification { valid: v.valid, records: v.records, first_invalid_seq: v.first_invalid_seq })
+        Ok(AuditVerification {
+            valid: v.valid,
+            records: v.records,
+            first_invalid_seq: v.first_invalid_seq,
+            checkpoints: v.checkpoints,
+        })
     }
 }
 

@@ -391,7 +391,7 @@ async fn seal_plain_secret<C: ConnectionTrait>(
 }
 
 /// Seals every TOTP secret still stored in plain text (rows from before
-/// migration `m0010`, which cannot seal them: the master key is not in the
+/// migration `m0011_sealed_totp_secrets`, which cannot seal them: the master key is not in the
 /// database). Run at start-up; returns how many rows it sealed.
 pub async fn seal_plain_totp_secrets(db: &DatabaseConnection, key: &MasterKey) -> ServiceResult<usize> {
     let plain = user::Entity::find().filter(user::Column::TotpSecret.is_not_null()).all(db).await?;

@@ -5,6 +5,7 @@
 pub mod addresses;
 pub mod approver_notices;
 pub mod audit;
+pub mod audit_offline;
 pub mod balance_alerts;
 pub mod delegations;
 pub mod delivery;

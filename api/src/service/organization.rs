@@ -33,6 +33,7 @@ pub async fn create(
         session_idle_timeout_secs: Set(DEFAULT_IDLE_SECS),
         audit_seq: Set(0),
         audit_head: Set(GENESIS.to_string()),
+        audit_head_mac: Set(GENESIS.to_string()),
         created_at: Set(now),
         pause_on_low_balance: Set(false),
         address_cooling_off_secs: Set(None),
