@@ -81,7 +81,8 @@ fn actions(history: &Value) -> Vec<String> {
 
 /// Creates a service user as `who`; the request must complete at once. Its id and first key.
 async fn service_user(app: &TestApp, who: &Session, org: &str, scopes: Value) -> (String, (String, String)) {
-    let d = app.ok(Some(&who.token), CREATE_SU, json!({"o": org, "i": {"name": "payments-bot", "scopes": scopes}})).await;
+    let d =
+        app.ok(Some(&who.token), CREATE_SU, json!({"o": org, "i": {"name": "payments-bot", "scopes": scopes}})).await;
     assert_eq!(d["createServiceUser"]["request"]["status"], "COMPLETED", "{d}");
     let k = &d["createServiceUser"]["apiKey"];
     let key = (k["keyId"].as_str().unwrap().to_string(), k["secret"].as_str().unwrap().to_string());
@@ -150,7 +151,10 @@ async fn creators_and_secret_holders_never_approve_a_service_users_requests(back
     assert!(!emails(&r["eligibleApprovers"]).contains(&"boss@example.com".to_string()), "{r}");
     let body = app.gql(Some(&boss.token), APPROVE, json!({"r": first})).await;
     assert_eq!(code(&body), "SELF_APPROVAL", "the creator approves their own bot's withdrawal: {body}");
-    assert_eq!(app.ok(Some(&t.owner.token), REQUEST, json!({"r": first})).await["request"]["status"], "PENDING_APPROVAL");
+    assert_eq!(
+        app.ok(Some(&t.owner.token), REQUEST, json!({"r": first})).await["request"]["status"],
+        "PENDING_APPROVAL"
+    );
 
     // A member who rotates the key obtains its new secret: they count as the requester too.
     let d = app.ok(Some(&rotator.token), ROTATE, json!({"o": t.org, "k": key.0})).await;
@@ -192,7 +196,10 @@ async fn creators_and_secret_holders_never_approve_a_service_users_requests(back
         );
     }
     // Someone else may approve it, and then it settles.
-    assert_eq!(app.ok(Some(&t.approver.token), APPROVE, json!({"r": third})).await["approveRequest"]["status"], "APPROVED");
+    assert_eq!(
+        app.ok(Some(&t.approver.token), APPROVE, json!({"r": third})).await["approveRequest"]["status"],
+        "APPROVED"
+    );
     assert_eq!(app.ok(Some(&t.signer.token), EXECUTE, json!({"r": third})).await["execute"]["status"], "COMPLETED");
 }
 
@@ -203,9 +210,8 @@ async fn coverage_counts_a_service_users_principals_out(backend: Backend) {
     let owner = app.user("owner@example.com").await;
     let org = app.create_org(&owner, "Acme").await;
     // The Owner is the only approver: a bot of theirs that may withdraw could never be approved.
-    let d = app
-        .gql(Some(&owner.token), CREATE_SU, json!({"o": org, "i": {"name": "bot", "scopes": ["WITHDRAW"]}}))
-        .await;
+    let d =
+        app.gql(Some(&owner.token), CREATE_SU, json!({"o": org, "i": {"name": "bot", "scopes": ["WITHDRAW"]}})).await;
     assert_eq!(code(&d), "COVERAGE", "{d}");
     let list = app.ok(Some(&owner.token), SERVICE_USERS, json!({"o": org})).await;
     assert_eq!(list["organization"]["serviceUsers"], json!([]), "nothing written");
@@ -259,8 +265,12 @@ async fn settlement_rechecks_the_whitelist(backend: Backend) {
         .await;
     assert_eq!(d["removeAddress"]["request"]["status"], "COMPLETED");
     let mut ws = app.ws(&t.owner.token).await;
-    ws.subscribe("1", "subscription($o:ID!){ requestEvents(orgId:$o){ kind request{ id status } } }", json!({"o": t.org}))
-        .await;
+    ws.subscribe(
+        "1",
+        "subscription($o:ID!){ requestEvents(orgId:$o){ kind request{ id status } } }",
+        json!({"o": t.org}),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let d = app.ok(Some(&t.signer.token), EXECUTE, json!({"r": r})).await;
@@ -299,7 +309,10 @@ async fn expiry_holds_to_the_second(backend: Backend) {
     }
     // Within the TTL, approval works (the newest request).
     app.clock.advance(chrono::Duration::seconds(58));
-    assert_eq!(app.ok(Some(&t.approver.token), APPROVE, json!({"r": ids[4]})).await["approveRequest"]["status"], "APPROVED");
+    assert_eq!(
+        app.ok(Some(&t.approver.token), APPROVE, json!({"r": ids[4]})).await["approveRequest"]["status"],
+        "APPROVED"
+    );
     assert_eq!(holds(&app, &t).await.0, "150");
     // Past it, each deciding path expires the request there and then.
     app.clock.advance(chrono::Duration::seconds(3));
@@ -393,7 +406,10 @@ async fn approved_withdrawals_can_still_be_stopped(backend: Backend) {
     assert_eq!(d["cancelRequest"]["status"], "CANCELLED");
     // A signer rejects with a reason; so does an approver.
     let d = app.ok(Some(&t.signer.token), REJECT, json!({"r": b, "why": "wrong invoice"})).await;
-    assert_eq!((d["rejectRequest"]["status"].as_str(), d["rejectRequest"]["reason"].as_str()), (Some("REJECTED"), Some("wrong invoice")));
+    assert_eq!(
+        (d["rejectRequest"]["status"].as_str(), d["rejectRequest"]["reason"].as_str()),
+        (Some("REJECTED"), Some("wrong invoice"))
+    );
     let d = app.ok(Some(&t.approver.token), REJECT, json!({"r": c, "why": "duplicate"})).await;
     assert_eq!(d["rejectRequest"]["status"], "REJECTED");
     assert_eq!(holds(&app, &t).await, ("0".into(), "0".into(), "0".into()), "every hold released");

@@ -108,7 +108,9 @@ pub async fn decide<C: ConnectionTrait>(
     if access.service.is_some() {
         return Ok(Decision::Wait {
             approvals: own_policy.map_or(1, |p| p.required_approvals.max(1)),
-            reason: Some(format!("{SERVICE_USER_PREFIX}: a service user's requests always wait for a person's approval")),
+            reason: Some(format!(
+                "{SERVICE_USER_PREFIX}: a service user's requests always wait for a person's approval"
+            )),
         });
     }
     let Some(policy) = own_policy else { return Ok(Decision::CompleteNow) };

@@ -540,8 +540,17 @@ pub async fn claim(
     let secret =
         key.open(&k.key_id, &k.secret_sealed).ok_or_else(|| ServiceError::internal("cannot open sealed secret"))?;
     let secret = String::from_utf8(secret).map_err(ServiceError::internal)?;
-    record_holder(&txn, &access.org_id, &k.service_user_id, &k.key_id, &access.user_id, "CLAIMED", Some(request_id), now)
-        .await?;
+    record_holder(
+        &txn,
+        &access.org_id,
+        &k.service_user_id,
+        &k.key_id,
+        &access.user_id,
+        "CLAIMED",
+        Some(request_id),
+        now,
+    )
+    .await?;
     audit::append(
         &txn,
         Entry {
