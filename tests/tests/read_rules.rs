@@ -277,7 +277,7 @@ async fn service_users_read_what_their_scopes_name(backend: Backend) {
     // Its own requests, always; nobody else's.
     nonce += 1;
     let (_, body) = app.signed(&bot, nonce, REQUESTS, json!({"o": t.org})).await;
-    assert_eq!(ids(&body["data"]["organization"]["requests"]), [own.clone()], "{body}");
+    assert_eq!(ids(&body["data"]["organization"]["requests"]), std::slice::from_ref(&own), "{body}");
     nonce += 1;
     let q = "query($r:ID!){ request(id:$r){ id requester{ kind user{ id } } } }";
     let (_, body) = app.signed(&bot, nonce, q, json!({"r": own})).await;
