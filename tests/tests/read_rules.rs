@@ -274,10 +274,15 @@ async fn service_users_read_what_their_scopes_name(backend: Backend) {
         let (_, body) = app.signed(&bot, nonce, q, json!({"o": t.org})).await;
         assert_eq!(codes(&body), ["FORBIDDEN"], "EARN-only: {q}: {body}");
     }
+    // Nor through a dry run's figures.
+    nonce += 1;
+    let q = "query($o:ID!,$i:WithdrawalInput!){ simulateWithdrawal(orgId:$o,input:$i){ outcome usageAfter{ layer } } }";
+    let (_, body) = app.signed(&bot, nonce, q, withdrawal(&t, "1")).await;
+    assert_eq!(body["data"]["simulateWithdrawal"], json!({"outcome": "REFUSED", "usageAfter": []}), "{body}");
     // Its own requests, always; nobody else's.
     nonce += 1;
     let (_, body) = app.signed(&bot, nonce, REQUESTS, json!({"o": t.org})).await;
-    assert_eq!(ids(&body["data"]["organization"]["requests"]), [own.clone()], "{body}");
+    assert_eq!(ids(&body["data"]["organization"]["requests"]), std::slice::from_ref(&own), "{body}");
     nonce += 1;
     let q = "query($r:ID!){ request(id:$r){ id requester{ kind user{ id } } } }";
     let (_, body) = app.signed(&bot, nonce, q, json!({"r": own})).await;

@@ -61,7 +61,8 @@ pub async fn simulate(engine: &Engine<'_>, access: &OrgAccess, op: Operation) ->
         }
         trial.rollback().await?;
     }
-    if simulation.request.is_none() {
+    // Refused, it shows usage as it is: only to those who may read usage.
+    if simulation.request.is_none() && access.require_funds_view().is_ok() {
         simulation.usage_after = limits::usage_all(&txn, &access.org_id, &day).await?;
     }
     txn.rollback().await?;
