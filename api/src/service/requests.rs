@@ -390,8 +390,7 @@ async fn refuse_if_expired(txn: WriteTxn, engine: &Engine<'_>, req: &request::Mo
     )))
 }
 
-/// Expires a pending request already locked (or conditionally updated) in
-/// `db`: releases its holds and records it.
+/// Expires a pending request locked in `db`.
 async fn expire_locked<C: ConnectionTrait>(db: &C, req: &request::Model, now: DateTime<Utc>) -> ServiceResult<()> {
     use sea_orm::sea_query::Expr;
     request::Entity::update_many()
@@ -400,6 +399,12 @@ async fn expire_locked<C: ConnectionTrait>(db: &C, req: &request::Model, now: Da
         .filter(request::Column::Id.eq(&req.id))
         .exec(db)
         .await?;
+    record_expiry(db, req, now).await
+}
+
+/// What expiring a request does besides its status: releases its holds and
+/// records it. The sweep and the deciding paths share it.
+async fn record_expiry<C: ConnectionTrait>(db: &C, req: &request::Model, now: DateTime<Utc>) -> ServiceResult<()> {
     withdrawals::release(db, &req.id, now).await?;
     audit::append(
         db,
@@ -817,7 +822,7 @@ pub async fn eligible_approvers<C: ConnectionTrait>(
 /// How long a request may wait for approval before it expires (SPEC §4).
 pub const DEFAULT_TTL: chrono::Duration = chrono::Duration::hours(72);
 
-/// Expires requests pending longer than `ttl`, each in its own transaction
+/// Expires requests pending `ttl` or longer, each in its own transaction
 /// with its audit record. Idempotent: the conditional update means two
 /// workers running at once expire each request once.
 pub async fn expire_stale(
@@ -848,21 +853,7 @@ pub async fn expire_stale(
             .await?;
         let Some(req) = request::Entity::find_by_id(&id).one(&txn).await? else { continue };
         if res.rows_affected == 1 {
-            withdrawals::release(&txn, &req.id, now).await?;
-            audit::append(
-                &txn,
-                Entry {
-                    org_id: &req.org_id,
-                    actor: AuditActor::system("request-expiry"),
-                    action: "REQUEST_EXPIRED",
-                    target: Some(id.clone()),
-                    before: Some(json!({"status": status::PENDING_APPROVAL})),
-                    after: Some(json!({"status": status::EXPIRED})),
-                    request_id: Some(id.clone()),
-                },
-                now,
-            )
-            .await?;
+            record_expiry(&txn, &req, now).await?;
             txn.commit().await?;
             bus.publish([event(&req, "EXPIRED")]);
             expired += 1;

@@ -224,9 +224,13 @@ pub async fn withdrawing_principals<C: ConnectionTrait>(
     users.dedup();
     let mut out = Vec::new();
     for id in users {
-        if find_active_user(db, org_id, &id).await.is_ok() {
-            let p = principals(db, &id).await?;
-            out.push((id, p));
+        match find_active_user(db, org_id, &id).await {
+            Ok(_) => {
+                let p = principals(db, &id).await?;
+                out.push((id, p));
+            }
+            Err(ServiceError::NotFound(_)) => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(out)
