@@ -38,6 +38,9 @@ pub struct Model {
     /// The secret a rotation replaced, still accepted until `previous_valid_until`.
     pub previous_secret_sealed: Option<String>,
     pub previous_valid_until: Option<DateTimeUtc>,
+    /// Straight-through: the key settles its own withdrawals that need no
+    /// approval. Only while it has both a per-transaction maximum and a daily cap.
+    pub auto_execute: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

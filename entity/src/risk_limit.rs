@@ -11,6 +11,8 @@ pub struct Model {
     pub subject: String,
     pub per_transaction_max_usd: Option<String>,
     pub daily_cap_usd: Option<String>,
+    /// SIGNER layer only: withdrawals this member initiates above it wait for approval.
+    pub approval_threshold_usd: Option<String>,
     pub updated_at: DateTimeUtc,
 }
 

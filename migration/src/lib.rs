@@ -17,6 +17,8 @@ mod m0009_beyond;
 mod m0010_api_key_secret_holders;
 mod m0011_sealed_totp_secrets;
 mod m0012_keyed_audit_chain;
+mod m0013_operator_approval_threshold;
+mod m0014_api_key_auto_execute;
 
 /// Applies every step in order; `countersign migrate` and `serve` call `Migrator::up`.
 pub struct Migrator;
@@ -37,6 +39,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_api_key_secret_holders::Migration),
             Box::new(m0011_sealed_totp_secrets::Migration),
             Box::new(m0012_keyed_audit_chain::Migration),
+            Box::new(m0013_operator_approval_threshold::Migration),
+            Box::new(m0014_api_key_auto_execute::Migration),
         ]
     }
 }

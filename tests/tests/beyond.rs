@@ -521,7 +521,8 @@ async fn a_dry_run_answers_what_the_real_call_then_does(backend: Backend) {
 
     // (who, input, expected outcome, every failure code expected)
     let cases = [
-        (&maker, input("50", false, &address), "WAITS_FOR_APPROVAL", vec![]),
+        // At or below the threshold a maker needs no approval either (issue 17).
+        (&maker, input("50", false, &address), "COMPLETES_NOW", vec![]),
         (&both, input("50", true, &address), "COMPLETES_NOW", vec![]),
         (&both, input("150", true, &address), "WAITS_FOR_APPROVAL", vec![]),
         (&maker, input("700", false, &address), "REFUSED", vec!["LIMIT_EXCEEDED", "LIMIT_EXCEEDED"]),

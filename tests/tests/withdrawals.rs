@@ -104,7 +104,7 @@ async fn maker_approver_signer(backend: Backend) {
     let t = treasury(&app).await;
     app.ok(
         Some(&t.owner.token),
-        "mutation($o:ID!){ setPolicy(orgId:$o,workflow:INITIATE_WITHDRAWAL,input:{requiredApprovals:1,alwaysRequireApproval:false,approvalThresholdUsd:\"1000\"}){ request{ status } } }",
+        "mutation($o:ID!){ setPolicy(orgId:$o,workflow:INITIATE_WITHDRAWAL,input:{requiredApprovals:1,alwaysRequireApproval:false,approvalThresholdUsd:\"100\"}){ request{ status } } }",
         json!({"o": t.org}),
     )
     .await;
@@ -119,7 +119,7 @@ async fn maker_approver_signer(backend: Backend) {
 
     let d = app.ok(Some(&t.maker.token), WITHDRAW, w(&t, "USDC", "500.25")).await;
     let r = d["withdraw"]["request"]["id"].as_str().unwrap().to_string();
-    assert_eq!(d["withdraw"]["request"]["status"], "PENDING_APPROVAL", "makers hold no EXECUTE");
+    assert_eq!(d["withdraw"]["request"]["status"], "PENDING_APPROVAL", "above the threshold it waits");
     assert_eq!(d["withdraw"]["request"]["withdrawal"]["usdValue"], "500.25");
     let usdc = usdc_holding(&app, &t).await;
     assert_eq!((usdc["held"].as_str(), usdc["available"].as_str()), (Some("500.25"), Some("9499.75")));
@@ -157,7 +157,7 @@ async fn maker_approver_signer(backend: Backend) {
     let d = app.ok(Some(&ms.token), WITHDRAW, v.clone()).await;
     assert_eq!(d["withdraw"]["request"]["status"], "COMPLETED");
     // …but above the threshold it waits, whoever asks.
-    v["i"]["amount"] = json!("1000.01");
+    v["i"]["amount"] = json!("100.01");
     let d = app.ok(Some(&ms.token), WITHDRAW, v).await;
     assert_eq!(d["withdraw"]["request"]["status"], "PENDING_APPROVAL");
     let pending = d["withdraw"]["request"]["id"].as_str().unwrap().to_string();

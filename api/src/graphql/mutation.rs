@@ -99,6 +99,11 @@ pub struct ApiKeyPatch {
     pub allow_websocket: Option<bool>,
     pub query_start: MaybeUndefined<DateTime<Utc>>,
     pub query_end: MaybeUndefined<DateTime<Utc>>,
+    /// Straight-through payouts: the key settles its own withdrawals that
+    /// need no approval in the same call. Refused unless the key has both a
+    /// per-transaction maximum and a daily cap; a MANAGE_ACCESS operation
+    /// under its policy like every key change.
+    pub auto_execute: Option<bool>,
 }
 
 fn tri<T>(v: MaybeUndefined<T>) -> Option<Option<T>> {
@@ -120,6 +125,7 @@ impl From<ApiKeyPatch> for KeyPatch {
             allow_websocket: p.allow_websocket,
             query_start: tri(p.query_start),
             query_end: tri(p.query_end),
+            auto_execute: p.auto_execute,
         }
     }
 }
@@ -167,6 +173,9 @@ pub struct RiskLimitsPatch {
     pub member_id: Option<ID>,
     pub per_transaction_max_usd: MaybeUndefined<Decimal>,
     pub daily_cap_usd: MaybeUndefined<Decimal>,
+    /// SIGNER layer only: withdrawals this member initiates above it wait for
+    /// approval, even when the organisation's (lower wins) would let them through.
+    pub approval_threshold_usd: MaybeUndefined<Decimal>,
 }
 
 /// The caller's access to the organisation a request belongs to.
@@ -436,6 +445,7 @@ impl MutationRoot {
             subject,
             per_transaction_max_usd: tri(input.per_transaction_max_usd).map(|o| o.map(|d| d.to_string())),
             daily_cap_usd: tri(input.daily_cap_usd).map(|o| o.map(|d| d.to_string())),
+            approval_threshold_usd: tri(input.approval_threshold_usd).map(|o| o.map(|d| d.to_string())),
         };
         self.submit(ctx, &org_id, op).await
     }

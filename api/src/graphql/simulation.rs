@@ -42,6 +42,21 @@ impl From<&ServiceError> for SimulatedFailure {
     }
 }
 
+/// Which approval threshold decided a withdrawal: the lower of the
+/// organisation's (the withdrawal policy's `approvalThresholdUsd`) and the
+/// initiator's own (SIGNER layer of `setRiskLimits`).
+#[derive(SimpleObject)]
+pub struct DecidingThreshold {
+    /// `ORGANIZATION` or `OPERATOR`.
+    pub layer: String,
+    pub threshold_usd: rust_decimal::Decimal,
+    /// The withdrawal's USD value at the current price.
+    pub usd_value: rust_decimal::Decimal,
+    /// Above it the withdrawal waits for approval; at or below it, it needs
+    /// none (unless `alwaysRequireApproval`, or it is made outside the window).
+    pub above: bool,
+}
+
 /// The answer of a dry run; nothing was written.
 pub struct Simulation(pub simulation::Simulation);
 
@@ -75,6 +90,16 @@ impl Simulation {
     /// Who could approve it, when it would wait.
     async fn eligible_approvers(&self, ctx: &Context<'_>) -> ApiResult<Vec<User>> {
         Ok(identity::users(&state(ctx).db, &self.0.eligible_approvers).await?.into_iter().map(User).collect())
+    }
+    /// For a withdrawal, the approval threshold that governs it (null when
+    /// none applies: then the policy's other rules decide; see `waitingReason`).
+    async fn deciding_threshold(&self) -> Option<DecidingThreshold> {
+        self.0.threshold.map(|(t, usd)| DecidingThreshold {
+            layer: t.layer.as_str().to_string(),
+            threshold_usd: t.usd,
+            usd_value: usd,
+            above: usd > t.usd,
+        })
     }
     /// Each limit layer's figures as they would be afterwards (today, UTC).
     async fn usage_after(&self) -> Vec<LimitUsage> {

@@ -94,6 +94,14 @@ impl Member {
     async fn is_owner(&self) -> bool {
         self.0.is_owner
     }
+    /// The member's own approval threshold (SIGNER layer of `setRiskLimits`):
+    /// withdrawals they initiate above it wait for approval; the lower of it
+    /// and the organisation's applies. Those who may read usage see it.
+    async fn approval_threshold_usd(&self, ctx: &Context<'_>) -> ApiResult<Option<rust_decimal::Decimal>> {
+        self.access(ctx).await?.require_funds_view()?;
+        let l = limits::find(&state(ctx).db, &self.0.org_id, LimitLayer::Signer, &self.0.user_id).await?;
+        Ok(l.and_then(|l| l.approval_threshold_usd).as_deref().map(ledger::dec).transpose()?)
+    }
     /// Single permissions granted beyond the member's roles (the member
     /// themselves, and those with VIEW on MANAGE_ACCESS).
     async fn grants(&self, ctx: &Context<'_>) -> ApiResult<Vec<Permission>> {
@@ -418,6 +426,11 @@ impl ApiKey {
     }
     async fn allow_websocket(&self) -> bool {
         self.0.allow_websocket
+    }
+    /// Straight-through payouts: withdrawals by this key that need no
+    /// approval settle in the same call, with the service user as executor.
+    async fn auto_execute(&self) -> bool {
+        self.0.auto_execute
     }
     async fn query_start(&self) -> Option<DateTime<Utc>> {
         self.0.query_start
@@ -1083,6 +1096,12 @@ impl LimitUsage {
     /// Left under the daily cap (null without one).
     async fn remaining_usd(&self) -> Option<rust_decimal::Decimal> {
         self.0.remaining
+    }
+    /// SIGNER layer: the member's own approval threshold — withdrawals they
+    /// initiate above it wait for approval (the lower of theirs and the
+    /// organisation's applies). Null elsewhere and when unset.
+    async fn approval_threshold_usd(&self) -> Option<rust_decimal::Decimal> {
+        self.0.approval_threshold
     }
 }
 

@@ -90,6 +90,8 @@ fn parse_opt(field: &'static str, v: &Option<Option<String>>) -> ServiceResult<O
 }
 
 /// Sets a layer's limits: an omitted value keeps its setting, `null` clears it.
+/// An API key that settles straight through keeps both its caps.
+#[allow(clippy::too_many_arguments)]
 pub async fn set<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
@@ -97,14 +99,19 @@ pub async fn set<C: ConnectionTrait>(
     subject: &str,
     per_tx: &Option<Option<String>>,
     daily: &Option<Option<String>>,
+    approval_threshold: &Option<Option<String>>,
     now: DateTime<Utc>,
 ) -> ServiceResult<Applied> {
     let per_tx = parse_opt("perTransactionMaxUsd", per_tx)?;
     let daily = parse_opt("dailyCapUsd", daily)?;
+    let approval_threshold = parse_opt("approvalThresholdUsd", approval_threshold)?;
+    if approval_threshold.as_ref().is_some_and(Option::is_some) && layer != LimitLayer::Signer {
+        return Err(ServiceError::BadInput(
+            "approvalThresholdUsd: only the SIGNER (per-operator) layer has an approval threshold; the organisation's is the withdrawal policy's".into(),
+        ));
+    }
     let existing = find(db, org_id, layer, subject).await?;
-    let before = existing
-        .as_ref()
-        .map(|r| json!({"perTransactionMaxUsd": r.per_transaction_max_usd, "dailyCapUsd": r.daily_cap_usd}));
+    let before = existing.as_ref().map(row_json);
     let row = match existing {
         Some(r) => {
             let mut a: risk_limit::ActiveModel = r.into();
@@ -113,6 +120,9 @@ pub async fn set<C: ConnectionTrait>(
             }
             if let Some(v) = daily {
                 a.daily_cap_usd = Set(v);
+            }
+            if let Some(v) = approval_threshold {
+                a.approval_threshold_usd = Set(v);
             }
             a.updated_at = Set(now);
             a.update(db).await?
@@ -125,19 +135,40 @@ pub async fn set<C: ConnectionTrait>(
                 subject: Set(subject.to_string()),
                 per_transaction_max_usd: Set(per_tx.flatten()),
                 daily_cap_usd: Set(daily.flatten()),
+                approval_threshold_usd: Set(approval_threshold.flatten()),
                 updated_at: Set(now),
             }
             .insert(db)
             .await?
         }
     };
+    if layer == LimitLayer::ApiKey && (row.per_transaction_max_usd.is_none() || row.daily_cap_usd.is_none()) {
+        let straight_through = entity::api_key::Entity::find()
+            .filter(entity::api_key::Column::KeyId.eq(subject))
+            .one(db)
+            .await?
+            .is_some_and(|k| k.auto_execute);
+        if straight_through {
+            return Err(ServiceError::Conflict(
+                "this key settles payouts straight through (autoExecute): it keeps both its per-transaction maximum and its daily cap; turn autoExecute off first".into(),
+            ));
+        }
+    }
     Ok(Applied {
         target: Some(format!("{}:{}", layer.as_str(), subject)),
         before,
-        after: Some(json!({"perTransactionMaxUsd": row.per_transaction_max_usd, "dailyCapUsd": row.daily_cap_usd})),
+        after: Some(row_json(&row)),
         jobs: vec![],
         secret: None,
         alert_changed: false,
+    })
+}
+
+fn row_json(r: &risk_limit::Model) -> serde_json::Value {
+    json!({
+        "perTransactionMaxUsd": r.per_transaction_max_usd,
+        "dailyCapUsd": r.daily_cap_usd,
+        "approvalThresholdUsd": r.approval_threshold_usd,
     })
 }
 
@@ -293,6 +324,8 @@ pub struct Usage {
     pub held: Decimal,
     /// `None` when there is no daily cap.
     pub remaining: Option<Decimal>,
+    /// SIGNER layer: the member's own approval threshold for withdrawals they initiate.
+    pub approval_threshold: Option<Decimal>,
 }
 
 /// Usage of one layer and subject on `day` (read without locking).
@@ -322,6 +355,7 @@ fn usage_from(
 ) -> ServiceResult<Usage> {
     let per_tx = limit.and_then(|l| l.per_transaction_max_usd.as_deref()).map(dec).transpose()?;
     let daily = limit.and_then(|l| l.daily_cap_usd.as_deref()).map(dec).transpose()?;
+    let approval_threshold = limit.and_then(|l| l.approval_threshold_usd.as_deref()).map(dec).transpose()?;
     let (held, used) = match counter {
         Some(c) => (dec(&c.held_usd)?, dec(&c.used_usd)?),
         None => (Decimal::ZERO, Decimal::ZERO),
@@ -335,6 +369,7 @@ fn usage_from(
         used_today: used,
         held,
         remaining: daily.map(|cap| money::sub("usage", cap, taken)).transpose()?.map(|r| r.max(Decimal::ZERO)),
+        approval_threshold,
     })
 }
 

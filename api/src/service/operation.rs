@@ -101,6 +101,9 @@ pub enum Operation {
         per_transaction_max_usd: Option<Option<String>>,
         #[serde(default, deserialize_with = "service_users::some", skip_serializing_if = "Option::is_none")]
         daily_cap_usd: Option<Option<String>>,
+        /// SIGNER layer only: the member's own approval threshold for withdrawals.
+        #[serde(default, deserialize_with = "service_users::some", skip_serializing_if = "Option::is_none")]
+        approval_threshold_usd: Option<Option<String>>,
     },
     Withdraw(WithdrawalSpec),
     SetBalanceAlert {
@@ -296,6 +299,9 @@ pub async fn check<C: ConnectionTrait>(db: &C, org_id: &str, op: &Operation, now
         Operation::UpdateApiKey { key_id, patch } => {
             service_users::check_expiry(patch.expires_at.flatten(), now)?;
             service_users::find_active_key(db, org_id, key_id).await?;
+            if patch.auto_execute == Some(true) {
+                service_users::require_caps_for_auto_execute(db, org_id, key_id).await?;
+            }
         }
         Operation::RevokeApiKey { key_id } => {
             service_users::find_active_key(db, org_id, key_id).await?;
@@ -438,9 +444,19 @@ async fn perform<C: ConnectionTrait>(
             organization::set_withdrawal_window(db, org_id, window.as_ref()).await
         }
         Operation::RemoveAddress { address_id } => addresses::remove(db, org_id, address_id).await,
-        Operation::SetRiskLimits { layer, subject, per_transaction_max_usd, daily_cap_usd } => {
+        Operation::SetRiskLimits { layer, subject, per_transaction_max_usd, daily_cap_usd, approval_threshold_usd } => {
             let subject = limit_subject(db, org_id, *layer, subject.as_deref()).await?;
-            limits::set(db, org_id, *layer, &subject, per_transaction_max_usd, daily_cap_usd, now).await
+            limits::set(
+                db,
+                org_id,
+                *layer,
+                &subject,
+                per_transaction_max_usd,
+                daily_cap_usd,
+                approval_threshold_usd,
+                now,
+            )
+            .await
         }
         Operation::Withdraw(_) => Err(ServiceError::internal("withdrawals settle through execute, not apply")),
         Operation::SetBalanceAlert { threshold_usd } => balance_alerts::set(db, org_id, threshold_usd, now).await,

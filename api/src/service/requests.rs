@@ -16,6 +16,7 @@
 //! them, and they are never counted as eligible approvers of them.
 
 use super::audit::{self, AuditActor, Entry};
+use super::limits::{self, LimitLayer};
 use super::operation::{self, OpEnv, Operation};
 use super::service_users::{self, NewSecret};
 use super::{ServiceError, ServiceResult, approver_notices, is_unique_violation, ledger, policies, withdrawals};
@@ -68,18 +69,89 @@ pub enum Decision {
     Wait { approvals: i32, reason: Option<String> },
 }
 
-/// SPEC §4's rule, for a member submitting `op`.
+/// How a waiting reason marks a withdrawal above its approval threshold.
+const ABOVE_THRESHOLD_PREFIX: &str = "ABOVE_THRESHOLD";
+
+/// Which layer set the approval threshold that governs a withdrawal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThresholdLayer {
+    /// The withdrawal policy's `approvalThresholdUsd`.
+    Organization,
+    /// The initiating member's own threshold (`setRiskLimits` on the SIGNER layer).
+    Operator,
+}
+
+impl ThresholdLayer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThresholdLayer::Organization => "ORGANIZATION",
+            ThresholdLayer::Operator => "OPERATOR",
+        }
+    }
+}
+
+/// The approval threshold that applies to withdrawals `access` initiates:
+/// the lower of the organisation's and (for a member) the member's own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Threshold {
+    pub layer: ThresholdLayer,
+    pub usd: Decimal,
+}
+
+/// The organisation's and the caller's own approval thresholds for withdrawals.
+pub async fn withdrawal_thresholds<C: ConnectionTrait>(
+    db: &C,
+    access: &OrgAccess,
+) -> ServiceResult<(Option<Decimal>, Option<Decimal>)> {
+    let org = policies::find(db, &access.org_id, Workflow::InitiateWithdrawal)
+        .await?
+        .and_then(|p| p.approval_threshold_usd)
+        .as_deref()
+        .map(ledger::dec)
+        .transpose()?;
+    // Service users are not members: the per-operator layer is a member's.
+    let own = if access.service.is_some() {
+        None
+    } else {
+        limits::find(db, &access.org_id, LimitLayer::Signer, &access.user_id)
+            .await?
+            .and_then(|l| l.approval_threshold_usd)
+            .as_deref()
+            .map(ledger::dec)
+            .transpose()?
+    };
+    Ok((org, own))
+}
+
+/// The lower of the two thresholds, and whose it is (the organisation's on a tie).
+pub fn governing(org: Option<Decimal>, own: Option<Decimal>) -> Option<Threshold> {
+    match (org, own) {
+        (Some(o), Some(p)) if p < o => Some(Threshold { layer: ThresholdLayer::Operator, usd: p }),
+        (Some(o), _) => Some(Threshold { layer: ThresholdLayer::Organization, usd: o }),
+        (None, Some(p)) => Some(Threshold { layer: ThresholdLayer::Operator, usd: p }),
+        (None, None) => None,
+    }
+}
+
+fn above_reason(t: Threshold, usd: Decimal) -> String {
+    let whose = match t.layer {
+        ThresholdLayer::Organization => "the organisation's",
+        ThresholdLayer::Operator => "the initiator's own",
+    };
+    format!("{ABOVE_THRESHOLD_PREFIX}: {usd} USD is above {whose} approval threshold of {} USD", t.usd)
+}
+
+/// SPEC §4's rule, for a member or service user submitting `op`.
 ///
 /// - A change to a locked policy waits for someone else, whoever asks.
-/// - A service user's request always waits: for the policy's approvals, or
-///   for one approval without a policy (a machine never moves money or
-///   changes anything without a person's approval).
+/// - A withdrawal made outside the organisation's window, where the window
+///   lets it wait rather than refusing it, waits (`outside_window` is the reason).
+/// - Withdrawals: see [`decide_withdrawal`].
+/// - Any other request of a service user always waits: for the policy's
+///   approvals, or for one approval without a policy.
 /// - No policy: completes at once (the caller already holds INITIATE).
 /// - A policy: EXECUTE completes at once unless `alwaysRequireApproval`;
 ///   everyone else waits for `requiredApprovals`.
-/// - A withdrawal above the policy's `approvalThresholdUsd` waits too.
-/// - A withdrawal made outside the organisation's window, where the window
-///   lets it wait rather than refusing it, waits (`outside_window` is the reason).
 pub async fn decide<C: ConnectionTrait>(
     db: &C,
     access: &OrgAccess,
@@ -105,6 +177,9 @@ pub async fn decide<C: ConnectionTrait>(
             )),
         });
     }
+    if let (Operation::Withdraw(_), Some(usd)) = (op, usd) {
+        return decide_withdrawal(db, access, own_policy.as_ref(), op.account_id(), usd).await;
+    }
     if access.service.is_some() {
         return Ok(Decision::Wait {
             approvals: own_policy.map_or(1, |p| p.required_approvals.max(1)),
@@ -115,9 +190,58 @@ pub async fn decide<C: ConnectionTrait>(
     }
     let Some(policy) = own_policy else { return Ok(Decision::CompleteNow) };
     let executes = access.allows(op.workflow(), Action::Execute, op.account_id());
-    let threshold = policy.approval_threshold_usd.as_deref().map(ledger::dec).transpose()?;
-    let above_threshold = matches!((usd, threshold), (Some(v), Some(t)) if v > t);
-    if executes && !policy.always_require_approval && !above_threshold {
+    if executes && !policy.always_require_approval {
+        return Ok(Decision::CompleteNow);
+    }
+    Ok(Decision::Wait { approvals: policy.required_approvals, reason: None })
+}
+
+/// The withdrawal rule (SPEC §4; README "Who needs approval when"):
+///
+/// - `alwaysRequireApproval`: every withdrawal waits.
+/// - The governing threshold (the lower of the organisation's and the
+///   member's own) decides: above it the withdrawal waits; at or below it no
+///   approval is needed (APPROVED, waiting for a signer) — whoever initiated
+///   it, a maker without EXECUTE and a service user included.
+/// - A member's own threshold only ever adds waiting: without an
+///   organisation threshold, at or below it the present rule stays (no
+///   policy: at once; a policy: EXECUTE at once, everyone else waits).
+/// - A service user with no policy or no organisation threshold waits for
+///   one approval (or the policy's).
+async fn decide_withdrawal<C: ConnectionTrait>(
+    db: &C,
+    access: &OrgAccess,
+    policy: Option<&entity::policy::Model>,
+    account_id: Option<&str>,
+    usd: Decimal,
+) -> ServiceResult<Decision> {
+    let approvals = policy.map_or(1, |p| p.required_approvals.max(1));
+    if policy.is_some_and(|p| p.always_require_approval) {
+        let reason = access
+            .service
+            .is_some()
+            .then(|| format!("{SERVICE_USER_PREFIX}: the withdrawal policy always requires approval"));
+        return Ok(Decision::Wait { approvals, reason });
+    }
+    let (org, own) = withdrawal_thresholds(db, access).await?;
+    if let Some(t) = governing(org, own)
+        && usd > t.usd
+    {
+        return Ok(Decision::Wait { approvals, reason: Some(above_reason(t, usd)) });
+    }
+    if org.is_some() {
+        return Ok(Decision::CompleteNow);
+    }
+    if access.service.is_some() {
+        return Ok(Decision::Wait {
+            approvals,
+            reason: Some(format!(
+                "{SERVICE_USER_PREFIX}: without an approval threshold a service user's withdrawals wait for a person's approval"
+            )),
+        });
+    }
+    let Some(policy) = policy else { return Ok(Decision::CompleteNow) };
+    if access.allows(Workflow::InitiateWithdrawal, Action::Execute, account_id) {
         return Ok(Decision::CompleteNow);
     }
     Ok(Decision::Wait { approvals: policy.required_approvals, reason: None })
@@ -215,8 +339,15 @@ pub async fn submit_in(
         (Decision::CompleteNow, Operation::Withdraw(w)) => {
             audit_withdrawal_created(txn, &req, actor, usd, now).await?;
             events.push(event(&req, "APPROVED"));
-            if w.execute {
-                let (changed, mail) = withdrawals::settle(txn, access, &req, now).await?;
+            // Straight-through: a key allowed to settle its own payouts that
+            // need no approval does so now, after every limit layer held it.
+            let straight = withdrawals::straight_through(txn, access).await?;
+            if w.execute || straight {
+                let (changed, mail) = if straight {
+                    withdrawals::settle_straight_through(txn, access, &req, now).await?
+                } else {
+                    withdrawals::settle(txn, access, &req, now).await?
+                };
                 alert_changed = changed;
                 jobs = mail;
                 let mut a: request::ActiveModel = req.clone().into();

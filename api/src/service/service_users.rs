@@ -12,6 +12,7 @@
 //! when they claim it: a service user's requests count as made by its
 //! creator and by every holder (SPEC §4), so none of them approves them.
 
+use super::limits::{self, LimitLayer};
 use super::operation::Applied;
 use super::{ServiceError, ServiceResult, organization};
 use crate::authz::OrgAccess;
@@ -81,6 +82,9 @@ pub struct KeyPatch {
     pub query_start: Option<Option<DateTime<Utc>>>,
     #[serde(default, deserialize_with = "some", skip_serializing_if = "Option::is_none")]
     pub query_end: Option<Option<DateTime<Utc>>>,
+    /// Straight-through payouts; turning it on needs both key caps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_execute: Option<bool>,
 }
 
 impl KeyPatch {
@@ -272,7 +276,7 @@ fn key_json(k: &api_key::Model) -> serde_json::Value {
         "keyId": k.key_id, "serviceUserId": k.service_user_id, "status": k.status, "scopes": k.scopes,
         "accountIds": k.account_ids, "expiresAt": k.expires_at, "ipAllowlist": k.ip_allowlist,
         "nonceWindow": k.nonce_window, "allowWebsocket": k.allow_websocket,
-        "queryStart": k.query_start, "queryEnd": k.query_end,
+        "queryStart": k.query_start, "queryEnd": k.query_end, "autoExecute": k.auto_execute,
     })
 }
 
@@ -301,6 +305,7 @@ async fn issue<C: ConnectionTrait>(
         last_used_ip: Set(None),
         created_at: Set(now),
         revoked_at: Set(None),
+        auto_execute: Set(false),
         ..Default::default()
     };
     write_settings(&mut a, settings)?;
@@ -377,8 +382,14 @@ pub async fn update_key<C: ConnectionTrait>(
     let before = key_json(&k);
     let settings = patch.apply_to(settings_of(&k)?);
     check_settings(db, org_id, &settings).await?;
+    if patch.auto_execute == Some(true) {
+        require_caps_for_auto_execute(db, org_id, key_id).await?;
+    }
     let mut a: api_key::ActiveModel = k.into();
     write_settings(&mut a, &settings)?;
+    if let Some(on) = patch.auto_execute {
+        a.auto_execute = Set(on);
+    }
     let k = a.update(db).await?;
     Ok(Applied {
         target: Some(k.key_id.clone()),
@@ -388,6 +399,28 @@ pub async fn update_key<C: ConnectionTrait>(
         secret: None,
         alert_changed: false,
     })
+}
+
+/// Whether the key's own limits bound straight-through payouts: both a
+/// per-transaction maximum and a daily cap.
+pub async fn has_both_caps<C: ConnectionTrait>(db: &C, org_id: &str, key_id: &str) -> ServiceResult<bool> {
+    let l = limits::find(db, org_id, LimitLayer::ApiKey, key_id).await?;
+    Ok(l.is_some_and(|l| l.per_transaction_max_usd.is_some() && l.daily_cap_usd.is_some()))
+}
+
+/// Refuses `autoExecute` on a key without both caps: a machine that settles
+/// alone must be bounded per payout and per day by its own limits.
+pub async fn require_caps_for_auto_execute<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    key_id: &str,
+) -> ServiceResult<()> {
+    if !has_both_caps(db, org_id, key_id).await? {
+        return Err(ServiceError::BadInput(
+            "autoExecute: the key needs both a per-transaction maximum and a daily cap (setRiskLimits on the API_KEY layer) first".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The longest a replaced secret may stay valid after a rotation.

@@ -16,6 +16,7 @@ use super::{ServiceError, ServiceResult, withdrawals};
 use crate::authz::OrgAccess;
 use crate::db::begin_write;
 use entity::request;
+use rust_decimal::Decimal;
 use sea_orm::TransactionTrait;
 
 /// The answer of a dry run.
@@ -28,6 +29,9 @@ pub struct Simulation {
     pub eligible_approvers: Vec<String>,
     /// Each limit layer's figures as they would be afterwards (as they are, when refused).
     pub usage_after: Vec<Usage>,
+    /// For a withdrawal: the approval threshold that governs it (the lower of
+    /// the organisation's and the initiator's own), and its USD value.
+    pub threshold: Option<(requests::Threshold, Decimal)>,
 }
 
 /// Answers what submitting `op` would do now, writing nothing.
@@ -42,8 +46,13 @@ pub async fn simulate(engine: &Engine<'_>, access: &OrgAccess, op: Operation) ->
     }
     let day = limits::day_of(now);
     let txn = begin_write(engine.db).await?;
-    let mut simulation =
-        Simulation { failures, request: None, eligible_approvers: Vec::new(), usage_after: Vec::new() };
+    let mut simulation = Simulation {
+        failures,
+        request: None,
+        eligible_approvers: Vec::new(),
+        usage_after: Vec::new(),
+        threshold: None,
+    };
     if simulation.failures.is_empty() {
         // The real thing, in a savepoint we always undo.
         let trial = txn.begin().await?;
@@ -54,6 +63,11 @@ pub async fn simulate(engine: &Engine<'_>, access: &OrgAccess, op: Operation) ->
                         requests::eligible_approvers(&trial, &submitted.request, engine.env.now).await?;
                 }
                 simulation.usage_after = limits::usage_all(&trial, &access.org_id, &day).await?;
+                if let Some(w) = withdrawals::of_request(&trial, &submitted.request.id).await? {
+                    let (org, own) = requests::withdrawal_thresholds(&trial, access).await?;
+                    let usd = super::ledger::dec(&w.usd_value)?;
+                    simulation.threshold = requests::governing(org, own).map(|t| (t, usd));
+                }
                 simulation.request = Some(submitted.request);
             }
             Err(e @ ServiceError::Internal(_)) => return Err(e),

@@ -360,11 +360,55 @@ pub async fn settle<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> ServiceResult<(bool, Vec<MailJob>)> {
     signer.require(Workflow::InitiateWithdrawal, Action::Execute, req.account_id.as_deref())?;
+    settle_by(db, signer, req, now, false).await
+}
+
+/// Whether the calling service user's key settles its own withdrawals that
+/// need no approval (straight-through): `autoExecute` on, and — checked
+/// again here, whatever changed since it was turned on — both key caps set.
+pub async fn straight_through<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceResult<bool> {
+    let Some(s) = &access.service else { return Ok(false) };
+    let key = entity::api_key::Entity::find()
+        .filter(entity::api_key::Column::KeyId.eq(&s.key_id))
+        .filter(entity::api_key::Column::OrgId.eq(&access.org_id))
+        .one(db)
+        .await?;
+    if !key.is_some_and(|k| k.auto_execute) {
+        return Ok(false);
+    }
+    super::service_users::has_both_caps(db, &access.org_id, &s.key_id).await
+}
+
+/// Settles, straight through, a withdrawal the calling service user just
+/// made and that needed no approval, recording the service user as
+/// executor. Its limits (organisation, key) were held when it was made; a
+/// service user is no signer, so no signer layer applies.
+pub async fn settle_straight_through<C: ConnectionTrait>(
+    db: &C,
+    service: &OrgAccess,
+    req: &request::Model,
+    now: DateTime<Utc>,
+) -> ServiceResult<(bool, Vec<MailJob>)> {
+    if service.service.is_none() || req.requester_id != service.user_id || !straight_through(db, service).await? {
+        return Err(ServiceError::Forbidden("this key does not settle its withdrawals straight through".into()));
+    }
+    settle_by(db, service, req, now, true).await
+}
+
+async fn settle_by<C: ConnectionTrait>(
+    db: &C,
+    signer: &OrgAccess,
+    req: &request::Model,
+    now: DateTime<Utc>,
+    straight_through: bool,
+) -> ServiceResult<(bool, Vec<MailJob>)> {
     let w = held_withdrawal(db, &req.id)
         .await?
         .ok_or_else(|| ServiceError::Conflict("this request has no withdrawal to execute".into()))?;
     let usd = dec(&w.usd_value)?;
-    limits::reserve(db, &w.org_id, LimitLayer::Signer, &signer.user_id, &limits::day_of(now), usd, true).await?;
+    if !straight_through {
+        limits::reserve(db, &w.org_id, LimitLayer::Signer, &signer.user_id, &limits::day_of(now), usd, true).await?;
+    }
     let acct = account::Entity::find_by_id(&w.account_id).one(db).await?.ok_or(ServiceError::NotFound("account"))?;
     let h = ledger::locked_holding(db, &acct, &w.asset, now).await?;
     let amount = dec(&w.amount)?;
@@ -401,7 +445,7 @@ pub async fn settle<C: ConnectionTrait>(
             action: "WITHDRAWAL_EXECUTED",
             target: Some(req.id.clone()),
             before: None,
-            after: Some(json!({"asset": w.asset, "amount": w.amount, "usdValue": w.usd_value, "settlementReference": reference})),
+            after: Some(json!({"asset": w.asset, "amount": w.amount, "usdValue": w.usd_value, "settlementReference": reference, "straightThrough": straight_through})),
             request_id: Some(req.id.clone()),
         },
         now,
