@@ -148,6 +148,7 @@ pub struct WithdrawalInput {
     pub amount: Decimal,
     pub address_id: ID,
     /// Execute in the same call when no approval is needed (needs EXECUTE).
+    /// A key with `autoExecute` settles such withdrawals without it.
     pub execute: Option<bool>,
 }
 
@@ -451,6 +452,17 @@ impl MutationRoot {
     }
 
     /// Requests a withdrawal to a whitelisted address (INITIATE on withdrawals; keys: WITHDRAW).
+    ///
+    /// Who needs approval (README "Who needs approval when"): with the
+    /// withdrawal policy's `approvalThresholdUsd`, at or below the lower of it
+    /// and the initiator's own threshold (SIGNER layer of `setRiskLimits`) no
+    /// approval is needed — `APPROVED`, waiting for a signer — whoever
+    /// initiates, makers and service users included; above it the withdrawal
+    /// waits for `requiredApprovals`; `alwaysRequireApproval` makes every one
+    /// wait. Without a threshold: EXECUTE holders complete, everyone else
+    /// waits, and a service user waits for one approval. With `execute: true`
+    /// a member holding EXECUTE settles one that needs no approval now; a key
+    /// with `autoExecute` (and both its caps) always does (straight-through).
     async fn withdraw(&self, ctx: &Context<'_>, org_id: ID, input: WithdrawalInput) -> ApiResult<RequestResult> {
         self.submit(ctx, &org_id, Operation::Withdraw(input.into())).await
     }

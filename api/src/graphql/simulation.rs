@@ -12,7 +12,8 @@ use async_graphql::{Context, Enum, Object, SimpleObject};
 pub enum SimulatedOutcome {
     /// It would be refused; `failures` says why.
     Refused,
-    /// It would take effect at once (a withdrawal: APPROVED for a signer, or COMPLETED with `execute`).
+    /// It would take effect at once (a withdrawal: APPROVED for a signer, or
+    /// COMPLETED with `execute` or straight through for an `autoExecute` key).
     CompletesNow,
     /// It would wait for `approvalsRequired` approvals from `eligibleApprovers`.
     WaitsForApproval,
