@@ -296,8 +296,18 @@ async fn straight_through_payouts(backend: Backend) {
         "a maximum alone is not enough"
     );
     assert!(key_caps(&app, &t, &key.0, json!("200"), json!("300")).await["errors"].is_null());
-    let d = app.ok(Some(&t.owner.token), UPDATE_KEY, auto(true)).await;
-    assert_eq!(d["updateApiKey"]["request"]["status"], "COMPLETED");
+    // A MANAGE_ACCESS operation under its policy: here it waits for another admin.
+    let (admin2, _) = app.add_member(&t.owner, &t.org, "admin2@example.com", &["ADMIN"]).await;
+    let access_policy = "mutation($o:ID!){ setPolicy(orgId:$o,workflow:MANAGE_ACCESS,input:{requiredApprovals:1,alwaysRequireApproval:true}){ request{ status } } }";
+    app.ok(Some(&t.owner.token), access_policy, json!({"o": t.org})).await;
+    let q =
+        "mutation($o:ID!,$k:ID!,$p:ApiKeyPatch!){ updateApiKey(orgId:$o,keyId:$k,input:$p){ request{ id status } } }";
+    let d = app.ok(Some(&t.owner.token), q, auto(true)).await;
+    assert_eq!(d["updateApiKey"]["request"]["status"], "PENDING_APPROVAL");
+    let (_, b) = app.signed(&key, 100, WITHDRAW, w(&t, "10")).await;
+    assert_eq!(b["data"]["withdraw"]["request"]["status"], "APPROVED", "not straight-through before approval: {b}");
+    let d = app.ok(Some(&admin2.token), APPROVE, json!({"r": d["updateApiKey"]["request"]["id"]})).await;
+    assert_eq!(d["approveRequest"]["status"], "COMPLETED");
 
     // Removing a cap now is refused: the key would settle unbounded.
     for (per_tx, daily) in [(Value::Null, json!("300")), (json!("200"), Value::Null)] {
@@ -334,26 +344,27 @@ async fn straight_through_payouts(backend: Backend) {
         h["request"]["history"].as_array().unwrap().iter().find(|e| e["action"] == "WITHDRAWAL_EXECUTED").cloned();
     let executed = executed.expect("an execution record");
     assert_eq!(executed["actorId"], bot_id.as_str(), "{h}");
-    assert_eq!(usdc(&app, &t).await, ("9920".to_string(), "0".to_string()));
+    assert_eq!(usdc(&app, &t).await, ("9920".to_string(), "10".to_string()), "the 10 still held for a signer");
 
     // Above the threshold it waits as usual (and holds key capacity).
     let (_, b) = app.signed(&key, 2, WITHDRAW, w(&t, "150")).await;
     let pending = b["data"]["withdraw"]["request"].clone();
     assert_eq!(pending["status"], "PENDING_APPROVAL", "{b}");
-    // The daily cap: 80 used + 150 held + 80 > 300.
+    // The daily cap: 80 used + 160 held + 80 > 300.
     let (_, b) = app.signed(&key, 3, WITHDRAW, w(&t, "80")).await;
     assert_eq!(code(&b), ("LIMIT_EXCEEDED", "API_KEY"), "{b}");
-    let (_, b) = app.signed(&key, 4, SIMULATE, w(&t, "70")).await;
+    let (_, b) = app.signed(&key, 4, SIMULATE, w(&t, "60")).await;
     assert_eq!(b["data"]["simulateWithdrawal"]["status"], "COMPLETED", "the dry run shows straight-through: {b}");
     // Approved, it still needs a signer.
     app.ok(Some(&t.approver.token), APPROVE, json!({"r": pending["id"]})).await;
     let d = app.ok(Some(&t.signer.token), EXECUTE, json!({"r": pending["id"]})).await;
     assert_eq!(d["execute"]["status"], "COMPLETED");
     let u = usage_of(&app, &t, "API_KEY", &key.0).await;
-    assert_eq!((u["usedTodayUsd"].as_str(), u["heldUsd"].as_str()), (Some("230"), Some("0")), "{u}");
+    assert_eq!((u["usedTodayUsd"].as_str(), u["heldUsd"].as_str()), (Some("230"), Some("10")), "{u}");
 
-    // Off again: the next payout below the threshold waits for a signer.
-    app.ok(Some(&t.owner.token), UPDATE_KEY, auto(false)).await;
+    // Off again (approved by the other admin): the next payout below the threshold waits for a signer.
+    let d = app.ok(Some(&t.owner.token), q, auto(false)).await;
+    app.ok(Some(&admin2.token), APPROVE, json!({"r": d["updateApiKey"]["request"]["id"]})).await;
     let (_, b) = app.signed(&key, 5, WITHDRAW, w(&t, "10")).await;
     assert_eq!(b["data"]["withdraw"]["request"]["status"], "APPROVED", "{b}");
     // and the caps may go.
