@@ -204,6 +204,19 @@ async fn a_members_own_threshold_below_the_organisations(backend: Backend) {
     app.ok(Some(&t.owner.token), LIMITS, signer_layer(json!({"approvalThresholdUsd": null}))).await;
     assert_eq!(withdraw(&app, maker, w(&t, "50")).await["status"], "APPROVED");
     assert_eq!(usage_of(&app, &t, "SIGNER", &user_id).await["approvalThresholdUsd"], Value::Null);
+    // Without an organisation threshold a member's own only adds waiting: a
+    // maker-signer settles 30 at once, but their 50 waits for the policy's approval.
+    let (ms, ms_id) = app.add_member(&t.owner, &t.org, "makersigner@example.com", &["MAKER", "SIGNER"]).await;
+    let own = json!({"o": t.org, "i": {"layer": "SIGNER", "memberId": ms_id, "approvalThresholdUsd": "40"}});
+    app.ok(Some(&t.owner.token), LIMITS, own).await;
+    policy(&app, &t, 1, false, Value::Null).await;
+    let mut v = w(&t, "30");
+    v["i"]["execute"] = json!(true);
+    assert_eq!(withdraw(&app, &ms.token, v.clone()).await["status"], "COMPLETED");
+    v["i"]["amount"] = json!("50");
+    let r = withdraw(&app, &ms.token, v.clone()).await;
+    assert_eq!((r["status"].as_str(), r["approvalsRequired"].as_i64()), (Some("PENDING_APPROVAL"), Some(1)), "{r}");
+    assert_eq!(withdraw(&app, maker, w(&t, "10")).await["status"], "PENDING_APPROVAL", "makers wait as before");
     // Only the SIGNER layer has one.
     let body = app
         .gql(

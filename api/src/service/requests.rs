@@ -992,3 +992,25 @@ pub async fn expire_stale(
     }
     Ok(expired)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Threshold, ThresholdLayer, governing};
+    use rust_decimal::Decimal;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_lower_threshold_governs() {
+        let org = |v: &str| Some(Threshold { layer: ThresholdLayer::Organization, usd: d(v) });
+        let own = |v: &str| Some(Threshold { layer: ThresholdLayer::Operator, usd: d(v) });
+        assert_eq!(governing(None, None), None);
+        assert_eq!(governing(Some(d("100")), None), org("100"));
+        assert_eq!(governing(None, Some(d("40"))), own("40"));
+        assert_eq!(governing(Some(d("100")), Some(d("40"))), own("40"));
+        assert_eq!(governing(Some(d("100")), Some(d("500"))), org("100"));
+        assert_eq!(governing(Some(d("100")), Some(d("100"))), org("100"), "a tie is the organisation's");
+    }
+}
