@@ -67,25 +67,10 @@ pub async fn authenticate(
     let signature = Signature::parse(req.signature).map_err(|e| refused(&e.to_string()))?;
     let (material, org) = key_material(db, cache, req.key_id, now).await?;
     let (k, su) = (&material.key, &material.service_user);
-    if k.expires_at.is_some_and(|at| now >= at) {
-        return Err(refused("the key has expired"));
-    }
-    if req.websocket && !k.allow_websocket {
-        return Err(ServiceError::Forbidden("this API key may not open WebSocket connections".into()));
-    }
-    if let Some(list) = &k.ip_allowlist {
-        let list = IpAllowList::from_stored(list).map_err(ServiceError::internal)?;
-        if !list.allows(req.peer) {
-            return Err(ServiceError::Forbidden(format!("this API key may not be used from {}", req.peer)));
-        }
-    }
-    // The current secret, or during a rotation's grace the one it replaced.
-    let previous = match (&k.previous_secret_sealed, k.previous_valid_until) {
-        (Some(sealed), Some(until)) if now < until => Some(sealed),
-        _ => None,
-    };
+    unexpired(k, now)?;
+    admits(k, req.websocket, req.peer)?;
     let mut verified = None;
-    for sealed in std::iter::once(&k.secret_sealed).chain(previous) {
+    for sealed in accepted_secrets(k, now) {
         let secret =
             key.open_cached(&k.key_id, sealed).ok_or_else(|| ServiceError::internal("cannot open sealed secret"))?;
         if signed_by(&secret, &req, &signature)? {
@@ -134,16 +119,25 @@ pub async fn still_valid(
 ) -> ServiceResult<()> {
     let (material, _) = key_material(db, cache, key_id, now).await?;
     let k = &material.key;
+    unexpired(k, now)?;
+    if !accepted_secrets(k, now).any(|sealed| sealed == secret_sealed) {
+        return Err(refused("the secret this connection signed with is no longer accepted"));
+    }
+    admits(k, true, peer)
+}
+
+/// Refuses a key past its expiry (`UNAUTHENTICATED`).
+fn unexpired(k: &api_key::Model, now: DateTime<Utc>) -> ServiceResult<()> {
     if k.expires_at.is_some_and(|at| now >= at) {
         return Err(refused("the key has expired"));
     }
-    let current = k.secret_sealed == secret_sealed;
-    let in_grace = k.previous_secret_sealed.as_deref() == Some(secret_sealed)
-        && k.previous_valid_until.is_some_and(|until| now < until);
-    if !current && !in_grace {
-        return Err(refused("the secret this connection signed with is no longer accepted"));
-    }
-    if !k.allow_websocket {
+    Ok(())
+}
+
+/// Refuses (`FORBIDDEN`) a connection the key's settings do not admit: a
+/// WebSocket when the key may not open one, a peer outside its IP allow-list.
+fn admits(k: &api_key::Model, websocket: bool, peer: IpAddr) -> ServiceResult<()> {
+    if websocket && !k.allow_websocket {
         return Err(ServiceError::Forbidden("this API key may not open WebSocket connections".into()));
     }
     if let Some(list) = &k.ip_allowlist {
@@ -153,6 +147,16 @@ pub async fn still_valid(
         }
     }
     Ok(())
+}
+
+/// The sealed secrets a signature may verify with at `now`: the current
+/// one, and during a rotation's grace the one it replaced.
+fn accepted_secrets(k: &api_key::Model, now: DateTime<Utc>) -> impl Iterator<Item = &String> {
+    let previous = match (&k.previous_secret_sealed, k.previous_valid_until) {
+        (Some(sealed), Some(until)) if now < until => Some(sealed),
+        _ => None,
+    };
+    std::iter::once(&k.secret_sealed).chain(previous)
 }
 
 /// A live key of a live service user, and the key's organisation row: from
