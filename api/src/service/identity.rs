@@ -324,7 +324,7 @@ pub async fn authenticate<C: ConnectionTrait>(
     else {
         return Ok(None);
     };
-    if s.ended_at.is_some() || now - s.created_at > policy.max_age || now - s.last_used_at > policy.idle {
+    if ended(&s, policy, now).is_some() {
         return Ok(None);
     }
     // Writing on every call would make each read a write; a few seconds of
@@ -336,12 +336,31 @@ pub async fn authenticate<C: ConnectionTrait>(
             .exec(db)
             .await?;
     }
-    Ok(Some(UserSession {
+    Ok(Some(user_session(s)))
+}
+
+/// Why session `s` no longer holds at `now`, if it does not: signed out,
+/// older than the maximum age, or idle longer than the deployment allows.
+pub(crate) fn ended(s: &session::Model, policy: &SessionPolicy, now: DateTime<Utc>) -> Option<&'static str> {
+    if s.ended_at.is_some() {
+        Some("signed out")
+    } else if now - s.created_at > policy.max_age {
+        Some("expired")
+    } else if now - s.last_used_at > policy.idle {
+        Some("expired (idle)")
+    } else {
+        None
+    }
+}
+
+/// The caller a live session row stands for.
+pub(crate) fn user_session(s: session::Model) -> UserSession {
+    UserSession {
         user_id: s.user_id,
         session_id: s.id,
         two_factor_verified: s.two_factor_verified,
         last_used_at: s.last_used_at,
-    }))
+    }
 }
 
 const TOTP_STEP: u64 = 30;
