@@ -381,15 +381,16 @@ pub async fn straight_through<C: ConnectionTrait>(db: &C, access: &OrgAccess) ->
 
 /// Settles, straight through, a withdrawal the calling service user just
 /// made and that needed no approval, recording the service user as
-/// executor. Its limits (organisation, key) were held when it was made; a
-/// service user is no signer, so no signer layer applies.
+/// executor. The caller has established [`straight_through`] in the same
+/// transaction. Its limits (organisation, key) were held when it was made;
+/// a service user is no signer, so no signer layer applies.
 pub async fn settle_straight_through<C: ConnectionTrait>(
     db: &C,
     service: &OrgAccess,
     req: &request::Model,
     now: DateTime<Utc>,
 ) -> ServiceResult<(bool, Vec<MailJob>)> {
-    if service.service.is_none() || req.requester_id != service.user_id || !straight_through(db, service).await? {
+    if service.service.is_none() || req.requester_id != service.user_id {
         return Err(ServiceError::Forbidden("this key does not settle its withdrawals straight through".into()));
     }
     settle_by(db, service, req, now, true).await
