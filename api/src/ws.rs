@@ -184,20 +184,18 @@ impl WsConnection {
         let now = self.state.clock.now();
         let actor = match &self.credential {
             Credential::Session { token } => {
-                match identity::authenticate(&self.state.db, &self.state.session_policy, token, now).await {
-                    Ok(Some(user)) => {
-                        let actor = Actor::User(user);
-                        if let Err(e) = self.check_watched(actor.clone()).await {
-                            self.close_with(Close::of(&e));
-                            return Err(None);
-                        }
-                        actor
-                    }
-                    Ok(None) => {
-                        let e = ServiceError::Unauthenticated("session signed out or expired; sign in again".into());
-                        self.close_with(Close::of(&e));
-                        return Err(None);
-                    }
+                let live = async {
+                    let user = identity::authenticate(&self.state.db, &self.state.session_policy, token, now)
+                        .await?
+                        .ok_or_else(|| {
+                            ServiceError::Unauthenticated("session signed out or expired; sign in again".into())
+                        })?;
+                    let actor = Actor::User(user);
+                    self.check_watched(actor.clone()).await?;
+                    Ok::<_, ServiceError>(actor)
+                };
+                match live.await {
+                    Ok(actor) => actor,
                     Err(e) => {
                         self.close_with(Close::of(&e));
                         return Err(None);
