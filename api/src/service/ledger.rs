@@ -238,11 +238,10 @@ pub async fn history<C: ConnectionTrait>(
         History::Export => ApiScope::ExportData,
     };
     require_read(access, account_id, scope)?;
-    let (mut since, mut until) = (since, until);
-    if let Some(s) = &access.service {
-        since = [since, s.query_start].into_iter().flatten().max();
-        until = [until, s.query_end].into_iter().flatten().min();
-    }
+    // Clamped to a key's query window, as every history a key reads is.
+    let (start, end) = access.query_window();
+    let since = [since, start].into_iter().flatten().max();
+    let until = [until, end].into_iter().flatten().min();
     let mut q = ledger_entry::Entity::find().filter(ledger_entry::Column::AccountId.eq(account_id));
     if what == History::Deposits {
         q = q.filter(ledger_entry::Column::Kind.eq(kind::CREDIT));
