@@ -47,6 +47,9 @@ pub struct Config {
     pub request_ttl_secs: i64,
     /// Serve GraphQL introspection (turn off in production if wanted).
     pub introspection: bool,
+    /// Serve the console from this folder, read on every request, instead of
+    /// the copy compiled into the binary: for working on `api/console/`.
+    pub console_dir: Option<PathBuf>,
     /// Emit logs as JSON lines.
     pub log_json: bool,
     /// A `SENDING` e-mail claim older than this belonged to a worker that died (seconds).
@@ -114,6 +117,7 @@ impl Default for Config {
             mail_retry_base_ms: 30_000,
             request_ttl_secs: 72 * 3600,
             introspection: true,
+            console_dir: None,
             log_json: false,
             mail_claim_timeout_secs: crate::service::delivery::CLAIM_TIMEOUT_SECS,
             rate_limit_per_minute: 1200,

@@ -1,54 +1,124 @@
-//! The web console at `/` and the GraphQL explorer at `/explorer`.
+//! The web console and the GraphQL explorer at `/explorer`.
 //!
-//! Static files compiled into the binary (no CDN: it works offline). The
-//! console is a client of the public GraphQL API and subscriptions only —
-//! it holds no privileges of its own, and what it hides (buttons a member
-//! may not use) the API refuses anyway. Sources are in `api/console/`;
-//! `vendor/` holds GraphiQL and React as published on npm (see its README).
+//! The console is a Preact application written as plain ES modules in
+//! `api/console/` (no build step), compiled into the binary with
+//! `include_dir!` so it works offline and without a CDN. It is a client of
+//! the public GraphQL API and its subscriptions only — it holds no
+//! privileges of its own, and what it hides (buttons a member may not use)
+//! the API refuses anyway.
+//!
+//! Page addresses (`/approvals`, `/requests/<id>`, `/invite/<token>`, …)
+//! all answer with `index.html`; the application's router picks the page.
+//! Links in e-mails point at them. With `console_dir` set the files are read
+//! from that folder on every request instead, for working on the console.
 
 use axum::Router;
+use axum::extract::Path as UrlPath;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use include_dir::{Dir, include_dir};
+use std::path::PathBuf;
+use std::sync::Arc;
 
-/// One embedded file.
-struct Asset {
-    path: &'static str,
-    content_type: &'static str,
-    body: &'static [u8],
-}
+/// `api/console/`, as it was when the binary was built.
+static CONSOLE: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/console");
 
-macro_rules! asset {
-    ($path:literal, $file:literal, $ty:expr) => {
-        Asset { path: $path, content_type: $ty, body: include_bytes!(concat!("../console/", $file)) }
-    };
-}
-
-const HTML: &str = "text/html; charset=utf-8";
-const JS: &str = "text/javascript; charset=utf-8";
-const CSS: &str = "text/css; charset=utf-8";
-
-static ASSETS: &[Asset] = &[
-    asset!("/", "index.html", HTML),
-    asset!("/explorer", "explorer.html", HTML),
-    asset!("/console/app.js", "app.js", JS),
-    asset!("/console/style.css", "style.css", CSS),
-    asset!("/console/explorer.js", "explorer.js", JS),
-    asset!("/console/vendor/react.production.min.js", "vendor/react.production.min.js", JS),
-    asset!("/console/vendor/react-dom.production.min.js", "vendor/react-dom.production.min.js", JS),
-    asset!("/console/vendor/graphiql.min.js", "vendor/graphiql.min.js", JS),
-    asset!("/console/vendor/graphiql.min.css", "vendor/graphiql.min.css", CSS),
+/// The console's own page addresses: each is answered with `index.html`.
+pub const PAGES: &[&str] = &[
+    "/",
+    "/sign-in",
+    "/sign-up",
+    "/security",
+    "/overview",
+    "/approvals",
+    "/history",
+    "/withdraw",
+    "/members",
+    "/service-users",
+    "/policies",
+    "/limits",
+    "/addresses",
+    "/settings",
+    "/risk",
+    "/audit",
 ];
 
-/// Routes for every embedded file.
-pub fn router() -> Router {
-    ASSETS.iter().fold(Router::new(), |router, asset| router.route(asset.path, get(move || serve(asset))))
+/// Where the files come from.
+#[derive(Clone)]
+enum Source {
+    Embedded,
+    Folder(Arc<PathBuf>),
 }
 
-async fn serve(asset: &'static Asset) -> Response {
-    let mut response = (StatusCode::OK, asset.body).into_response();
+impl Source {
+    async fn read(&self, path: &str) -> Option<Vec<u8>> {
+        match self {
+            Source::Embedded => CONSOLE.get_file(path).map(|f| f.contents().to_vec()),
+            Source::Folder(dir) => {
+                // Only plain relative paths: no `..`, no absolute paths.
+                let safe =
+                    std::path::Path::new(path).components().all(|c| matches!(c, std::path::Component::Normal(_)));
+                if !safe {
+                    return None;
+                }
+                tokio::fs::read(dir.join(path)).await.ok()
+            }
+        }
+    }
+}
+
+/// Routes for the console's pages, its files under `/console/`, and the explorer.
+pub fn router(console_dir: Option<PathBuf>) -> Router {
+    let source = match console_dir {
+        Some(dir) => Source::Folder(Arc::new(dir)),
+        None => Source::Embedded,
+    };
+    let index = {
+        let source = source.clone();
+        move || {
+            let source = source.clone();
+            async move { serve(&source, "index.html").await }
+        }
+    };
+    let mut router = Router::new();
+    for page in PAGES {
+        router = router.route(page, get(index.clone()));
+    }
+    let files = source.clone();
+    let explorer = source.clone();
+    router
+        .route("/invite/{token}", get(index.clone()))
+        .route("/requests/{id}", get(index))
+        .route("/explorer", get(move || async move { serve(&explorer, "explorer.html").await }))
+        .route(
+            "/console/{*path}",
+            get(move |UrlPath(path): UrlPath<String>| {
+                let files = files.clone();
+                async move { serve(&files, &path).await }
+            }),
+        )
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next() {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js" | "mjs") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("svg") => "image/svg+xml",
+        Some("woff2") => "font/woff2",
+        Some("json") => "application/json",
+        _ => "application/octet-stream",
+    }
+}
+
+async fn serve(source: &Source, path: &str) -> Response {
+    let Some(body) = source.read(path).await else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(path)));
     // Pages may only load what this server serves and talk to it alone.
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -57,6 +127,7 @@ async fn serve(asset: &'static Asset) -> Response {
         ),
     );
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
 }

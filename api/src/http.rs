@@ -62,7 +62,7 @@ pub fn router(http: Http) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(http)
         .merge(ops_router(state.clone()))
-        .merge(crate::console::router());
+        .merge(crate::console::router(state.config.console_dir.clone()));
     catch_panics(routes)
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, deadline))
         .layer(middleware::from_fn_with_state(state.metrics.clone(), track))

@@ -7,6 +7,7 @@
 //! the test can move. Tests speak GraphQL over HTTP with [`TestApp::gql`].
 //! [`both_backends!`] runs one test body against SQLite and PostgreSQL.
 
+pub mod browser;
 pub mod process;
 pub mod smtp;
 pub mod ws;
@@ -125,6 +126,9 @@ async fn start(dir: tempfile::TempDir, database_url: String, adjust: impl FnOnce
         // Most tests whitelist an address and withdraw to it at once; the
         // cooling-off test (beyond.rs) sets the production default back.
         address_cooling_off_secs: 0,
+        // Working on the console: serve `api/console/` as it is on disk, so
+        // a browser test sees an edit without rebuilding the server.
+        console_dir: std::env::var_os("COUNTERSIGN_CONSOLE_DIR").map(std::path::PathBuf::from),
         ..Config::default()
     };
     adjust(&mut config);

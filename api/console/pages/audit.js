@@ -1,0 +1,4 @@
+// audit.js: placeholder of the console shell, to be written.
+import { html } from '../lib/html.js';
+import { PageTitle } from '../lib/ui.js';
+export function AuditPage() { return html`<${PageTitle}>AuditPage<//><p class="muted">Not built yet.</p>`; }

@@ -1,0 +1,4 @@
+// invite.js: placeholder of the console shell, to be written.
+import { html } from '../lib/html.js';
+import { PageTitle } from '../lib/ui.js';
+export function InvitePage() { return html`<${PageTitle}>InvitePage<//><p class="muted">Not built yet.</p>`; }

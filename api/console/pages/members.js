@@ -1,0 +1,4 @@
+// members.js: placeholder of the console shell, to be written.
+import { html } from '../lib/html.js';
+import { PageTitle } from '../lib/ui.js';
+export function MembersPage() { return html`<${PageTitle}>MembersPage<//><p class="muted">Not built yet.</p>`; }

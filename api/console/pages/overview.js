@@ -1,0 +1,4 @@
+// overview.js: placeholder of the console shell, to be written.
+import { html } from '../lib/html.js';
+import { PageTitle } from '../lib/ui.js';
+export function OverviewPage() { return html`<${PageTitle}>OverviewPage<//><p class="muted">Not built yet.</p>`; }

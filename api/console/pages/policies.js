@@ -1,0 +1,4 @@
+// policies.js: placeholder of the console shell, to be written.
+import { html } from '../lib/html.js';
+import { PageTitle } from '../lib/ui.js';
+export function PoliciesPage() { return html`<${PageTitle}>PoliciesPage<//><p class="muted">Not built yet.</p>`; }

@@ -1,0 +1,4 @@
+// request.js: placeholder of the console shell, to be written.
+import { html } from '../lib/html.js';
+import { PageTitle } from '../lib/ui.js';
+export function RequestPage() { return html`<${PageTitle}>RequestPage<//><p class="muted">Not built yet.</p>`; }

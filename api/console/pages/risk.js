@@ -1,0 +1,4 @@
+// risk.js: placeholder of the console shell, to be written.
+import { html } from '../lib/html.js';
+import { PageTitle } from '../lib/ui.js';
+export function RiskPage() { return html`<${PageTitle}>RiskPage<//><p class="muted">Not built yet.</p>`; }

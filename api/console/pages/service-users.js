@@ -1,0 +1,4 @@
+// service-users.js: placeholder of the console shell, to be written.
+import { html } from '../lib/html.js';
+import { PageTitle } from '../lib/ui.js';
+export function ServiceUsersPage() { return html`<${PageTitle}>ServiceUsersPage<//><p class="muted">Not built yet.</p>`; }

@@ -1,0 +1,4 @@
+// withdraw.js: placeholder of the console shell, to be written.
+import { html } from '../lib/html.js';
+import { PageTitle } from '../lib/ui.js';
+export function WithdrawPage() { return html`<${PageTitle}>WithdrawPage<//><p class="muted">Not built yet.</p>`; }
