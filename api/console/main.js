@@ -160,6 +160,8 @@ function App() {
     try { await loadViewer(); } catch (_) { token.set(null); update({ token: null }); }
   }
   update({ ready: true });
-  render(html`<${App} />`, document.getElementById('app'));
+  const root = document.getElementById('app');
+  root.textContent = ''; // the "Loading…" placeholder: Preact 11 renders beside what is there
+  render(html`<${App} />`, root);
 })();
 
