@@ -1,4 +1,173 @@
-// audit.js: placeholder of the console shell, to be written.
-import { html } from '../lib/html.js';
-import { PageTitle } from '../lib/ui.js';
-export function AuditPage() { return html`<${PageTitle}>AuditPage<//><p class="muted">Not built yet.</p>`; }
+// Audit (/audit), for administrators, reviewers and risk officers: the
+// organisation's tamper-evident trail, newest first, with the actor by
+// name, filters (actor, action, since and until as UTC days) kept in the
+// address so a filtered view can be shared, paging back to the very first
+// record, the hash chain's verification status, and the filtered trail as a
+// CSV file (with hashes, MACs and signed checkpoints for
+// `countersign audit verify`).
+import { html, useState } from '../lib/html.js';
+import { gql, request, errorText } from '../lib/api.js';
+import { app, toast } from '../lib/store.js';
+import { navigate, useLocation } from '../lib/router.js';
+import { useQuery, Loaded, Card, Table, Status, Field, PageTitle, RequestLink } from '../lib/ui.js';
+import { when, words, short } from '../lib/format.js';
+import { useForm } from '../lib/changes.js';
+
+const PAGE = 50;
+// What the trail records: every governed operation's name, and the request
+// and system events around them.
+const ACTIONS = ['ORGANIZATION_CREATED', 'REQUEST_CREATED', 'REQUEST_APPROVED', 'REQUEST_REJECTED', 'REQUEST_CANCELLED',
+  'REQUEST_EXPIRED', 'REQUEST_FAILED', 'INVITE_MEMBER', 'INVITATION_ACCEPTED', 'REVOKE_INVITATION', 'REMOVE_MEMBER',
+  'SET_MEMBER_ROLES', 'GRANT_PERMISSION', 'REVOKE_PERMISSION', 'SET_POLICY', 'LOCK_POLICY', 'UNLOCK_POLICY',
+  'CREATE_SERVICE_USER', 'CREATE_API_KEY', 'UPDATE_API_KEY', 'ROTATE_API_KEY', 'REVOKE_API_KEY', 'REMOVE_SERVICE_USER',
+  'API_KEY_SECRET_CLAIMED', 'ADD_ADDRESS', 'REMOVE_ADDRESS', 'SET_RISK_LIMITS', 'WITHDRAW', 'WITHDRAWAL_REQUESTED',
+  'WITHDRAWAL_EXECUTED', 'ACCOUNT_CREDITED', 'SET_BALANCE_ALERT', 'BALANCE_ALERT_CHANGED', 'SET_LOW_BALANCE_PAUSE',
+  'SET_ADDRESS_COOLING_OFF', 'SET_WITHDRAWAL_WINDOW', 'DELEGATE_APPROVAL', 'REVOKE_DELEGATION', 'APPROVAL_NOTICES_SET'];
+
+const ACTORS = gql`query AuditActors($o: ID!) { organization(id: $o) { id name
+  members(includeRemoved: true) { id status user { id name email } }
+  serviceUsers { id name status }
+  auditVerification { valid records firstInvalidSeq checkpoints } } }`;
+const TRAIL = gql`query AuditTrail($o: ID!, $f: AuditFilter, $first: Int!, $after: String) { organization(id: $o) { id
+  auditLog(filter: $f, first: $first, after: $after) {
+    pageInfo { hasNextPage endCursor }
+    nodes { seq at actorKind actorId actorName action target requestId before after } } } }`;
+const CSV = gql`query AuditCsv($o: ID!, $f: AuditFilter) { organization(id: $o) { id auditLogCsv(filter: $f) } }`;
+
+/** The filter in the address (?actor=&action=&since=&until=) as the API takes it. */
+function filterOf(query) {
+  const f = {};
+  if (query.get('actor')) f.actorId = query.get('actor');
+  if (query.get('action')) f.action = query.get('action');
+  if (query.get('since')) f.since = query.get('since') + 'T00:00:00Z';
+  if (query.get('until')) {
+    // Until a day means to the end of it (the API's `until` is exclusive).
+    const d = new Date(query.get('until') + 'T00:00:00Z');
+    d.setUTCDate(d.getUTCDate() + 1);
+    f.until = d.toISOString();
+  }
+  return f;
+}
+
+function Filters({ query, actors }) {
+  const f = useForm({ actor: query.get('actor') || '', action: query.get('action') || '', since: query.get('since') || '', until: query.get('until') || '' });
+  const apply = (e) => {
+    e.preventDefault();
+    const p = new URLSearchParams();
+    for (const k of ['actor', 'action', 'since', 'until']) if (f.values[k]) p.set(k, f.values[k]);
+    navigate('/audit' + (p.toString() ? '?' + p : ''));
+  };
+  const clear = () => { f.set({ actor: '', action: '', since: '', until: '' }); navigate('/audit'); };
+  return html`<form class="form-row" id="audit-filters" onSubmit=${apply} aria-label="Filter the trail">
+    <${Field} label="Actor"><select ...${f.bind('actor')}><option value="">Anyone</option>
+      <optgroup label="People">${actors.people.map((a) => html`<option value=${a.id}>${a.label}</option>`)}</optgroup>
+      ${actors.services.length ? html`<optgroup label="Service users">${actors.services.map((a) => html`<option value=${a.id}>${a.label}</option>`)}</optgroup>` : null}
+    </select><//>
+    <${Field} label="Action"><select ...${f.bind('action')}><option value="">Any action</option>
+      ${ACTIONS.map((a) => html`<option value=${a}>${words(a)}</option>`)}</select><//>
+    <${Field} label="Since (UTC day)"><input type="date" ...${f.bind('since')} /><//>
+    <${Field} label="Until (UTC day, inclusive)"><input type="date" ...${f.bind('until')} /><//>
+    <div class="row"><button type="submit">Apply filters</button>
+      <button type="button" class="secondary" onClick=${clear}>Clear</button></div>
+  </form>`;
+}
+
+/** A record's change, before and after, for those who want the detail. */
+function Change({ r }) {
+  if (!r.before && !r.after) return html`<span class="muted">—</span>`;
+  const pretty = (s) => { try { return JSON.stringify(JSON.parse(s), null, 2); } catch (_) { return s; } };
+  return html`<details class="change"><summary>Details</summary>
+    ${r.before ? html`<p class="muted">Before</p><pre>${pretty(r.before)}</pre>` : null}
+    ${r.after ? html`<p class="muted">After</p><pre>${pretty(r.after)}</pre>` : null}</details>`;
+}
+
+const KIND = { USER: 'person', SERVICE_USER: 'service user', OPERATOR: 'platform operator', SYSTEM: 'system' };
+
+function Trail({ filter }) {
+  // The cursor of each page up to the one shown: "Older" pushes, "Newer" pops.
+  const [cursors, setCursors] = useState([null]);
+  const after = cursors[cursors.length - 1];
+  const q = useQuery(TRAIL, { o: app.orgId, f: filter, first: PAGE, after });
+  const page = cursors.length;
+  return html`<${Loaded} q=${q}>${(d) => {
+    const log = d.organization.auditLog;
+    return html`
+      <p class="muted" id="audit-page" data-page=${page} data-last=${String(!log.pageInfo.hasNextPage)}>
+        Page ${page}${log.nodes.length ? `: records ${log.nodes[0].seq} to ${log.nodes[log.nodes.length - 1].seq}` : ''}${!log.pageInfo.hasNextPage ? ' — the oldest records.' : ''}</p>
+      <${Table} id="audit-table" caption="Audit records, newest first" rows=${log.nodes.map((r) => ({ ...r, id: r.seq }))}
+        empty="No records match these filters."
+        rowProps=${(r) => ({ 'data-seq': r.seq, 'data-action': r.action, 'data-actor': r.actorName })}
+        columns=${[
+          { label: '#', class: 'num', render: (r) => r.seq },
+          { label: 'When', render: (r) => when(r.at) },
+          { label: 'Actor', render: (r) => html`<div><strong title=${r.actorId}>${r.actorName}</strong><br /><small class="muted">${KIND[r.actorKind] || words(r.actorKind)}</small></div>` },
+          { label: 'Action', render: (r) => words(r.action) },
+          { label: 'Target', render: (r) => (r.target ? html`<code title=${r.target}>${short(r.target, 10)}</code>` : html`<span class="muted">—</span>`) },
+          { label: 'Request', render: (r) => (r.requestId ? html`<${RequestLink} id=${r.requestId}>Open<//>` : html`<span class="muted">—</span>`) },
+          { label: 'Change', render: (r) => html`<${Change} r=${r} />` },
+        ]} />
+      <nav class="row pager" aria-label="Audit pages">
+        <button type="button" class="secondary" id="audit-newer" disabled=${page === 1} onClick=${() => setCursors(cursors.slice(0, -1))}>Newer</button>
+        <button type="button" class="secondary" id="audit-older" disabled=${!log.pageInfo.hasNextPage}
+          onClick=${() => setCursors([...cursors, log.pageInfo.endCursor])}>Older</button>
+      </nav>`;
+  }}<//>`;
+}
+
+function Verification({ v }) {
+  return html`<div id="audit-verification" data-valid=${String(v.valid)}>
+    <p><${Status} value=${v.valid ? 'VERIFIED' : 'BROKEN'}>${v.valid ? 'chain verified' : 'chain broken'}<//></p>
+    <p>${v.valid
+      ? `All ${v.records} records link up: none was changed, removed or inserted out of order. ${v.checkpoints} signed checkpoint${v.checkpoints === 1 ? '' : 's'} hold.`
+      : `The chain breaks at record ${v.firstInvalidSeq}: records from there on cannot be trusted. Tell your security team.`}</p>
+  </div>`;
+}
+
+function Export({ filter, orgName }) {
+  const [busy, setBusy] = useState(false);
+  const download = async () => {
+    setBusy(true);
+    try {
+      const d = await request(CSV, { o: app.orgId, f: filter });
+      const blob = new Blob([d.organization.auditLogCsv], { type: 'text/csv' });
+      const a = document.createElement('a');
+      a.href = URL.createObjectURL(blob);
+      a.download = `audit-${orgName.replace(/[^A-Za-z0-9]+/g, '-').toLowerCase()}-${new Date().toISOString().slice(0, 10)}.csv`;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+      toast('Audit trail exported as CSV.');
+    } catch (e) {
+      toast(`Export failed: ${errorText(e)}`, 'error');
+    } finally {
+      setBusy(false);
+    }
+  };
+  return html`<button type="button" id="audit-csv" disabled=${busy} onClick=${download}>Download CSV${Object.keys(filter).length ? ' (filtered)' : ''}</button>`;
+}
+
+export function AuditPage() {
+  const { query } = useLocation();
+  const filter = filterOf(query);
+  const key = JSON.stringify(filter);
+  const q = useQuery(ACTORS, { o: app.orgId });
+  return html`<${PageTitle} sub="Every change in the organisation, newest first, hash-chained.">Audit trail<//>
+    <${Loaded} q=${q}>${(d) => {
+      const o = d.organization;
+      const actors = {
+        people: o.members.map((m) => ({ id: m.user.id, label: `${m.user.name || m.user.email} <${m.user.email}>${m.status === 'REMOVED' ? ' (removed)' : ''}` })),
+        services: o.serviceUsers.map((s) => ({ id: s.id, label: s.name + (s.status === 'REMOVED' ? ' (removed)' : '') })),
+      };
+      return html`
+        <div class="grid">
+          <${Card} title="Chain" id="audit-chain"><${Verification} v=${o.auditVerification} /><//>
+          <${Card} title="Export" id="audit-export"><p>The filtered trail, oldest first, with hashes, MACs and signed checkpoints for <code>countersign audit verify</code>.</p>
+            <${Export} filter=${filter} orgName=${o.name} /><//>
+        </div>
+        <${Card} title="Records" id="audit-records">
+          <${Filters} key=${key} query=${query} actors=${actors} />
+          <${Trail} key=${key} filter=${filter} />
+        <//>`;
+    }}<//>`;
+}
