@@ -60,7 +60,7 @@ function Layer({ title, id, layer, rows, run, empty, threshold }) {
   return html`<${Card} title=${title} id=${id}>
     <${Table} caption=${title} rows=${rows} empty=${empty} rowProps=${(r) => ({ 'data-subject': r.name })}
       columns=${[
-        { label: layer === 'API_KEY' ? 'Key' : layer === 'SIGNER' ? 'Signer' : 'Organisation', render: (r) => html`<div><strong>${r.name}</strong>${r.detail ? html`<br /><small class="muted">${r.detail}</small>` : null}</div>` },
+        { label: layer === 'API_KEY' ? 'Key' : layer === 'SIGNER' ? 'Signer' : 'Organisation', render: (r) => html`<div><strong>${r.title || r.name}</strong>${r.detail ? html`<br /><small class="muted">${r.detail}</small>` : null}</div>` },
         { label: 'Per transaction', class: 'num', render: (r) => (r.usage.perTransactionMaxUsd ? usd(r.usage.perTransactionMaxUsd) : '—') },
         { label: 'Daily cap', class: 'num', render: (r) => (r.usage.dailyCapUsd ? usd(r.usage.dailyCapUsd) : '—') },
         ...(threshold ? [{ label: 'Own threshold', class: 'num', render: (r) => (r.usage.approvalThresholdUsd ? usd(r.usage.approvalThresholdUsd) : '—') }] : []),
@@ -82,7 +82,7 @@ export function LimitsPage() {
       const o = d.organization;
       const org = o.limits.find((l) => l.layer === 'ORGANIZATION') || none;
       const keys = o.serviceUsers.flatMap((su) => su.keys.filter((k) => k.status === 'ACTIVE').map((k) => ({
-        key: k.keyId, name: `${su.name} · ${k.keyId}`, detail: null, subject: { apiKeyId: k.keyId }, usage: k.usage,
+        key: k.keyId, name: `${su.name} · ${k.keyId}`, title: su.name, detail: k.keyId, subject: { apiKeyId: k.keyId }, usage: k.usage,
       })));
       const signers = o.members.filter((m) => m.roles.includes('SIGNER') || m.signerUsage.dailyCapUsd || m.signerUsage.perTransactionMaxUsd || m.signerUsage.approvalThresholdUsd)
         .map((m) => ({ key: m.id, name: m.user.name || m.user.email, detail: m.user.email, subject: { memberId: m.id }, usage: m.signerUsage }));

@@ -64,7 +64,7 @@ function PolicyCard({ workflow, policy, run }) {
       </div>
       <label class="check"><input type="checkbox" ...${f.check('always')} />Every request waits for approval</label>
       <div class="row">
-        <button type="submit" data-action="set-policy">Save policy</button>
+        <button type="submit" data-action="set-policy">${policy ? 'Save policy' : 'Create policy'}</button>
         ${policy && !policy.locked ? html`<${ConfirmButton} label="Lock" class="secondary" data-action="lock-policy"
           title=${'Lock the ' + name + ' policy?'} confirmLabel="Lock policy"
           body=${html`<p>From then on, changing or unlocking this policy needs the approval of someone other than the requester.</p>`}

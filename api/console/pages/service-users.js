@@ -169,11 +169,11 @@ function ServiceUserCard({ su, accounts, run, onSecret, admin }) {
     <p class="muted">Created ${when(su.createdAt)}</p>
     <${Table} caption=${'Keys of ' + su.name} empty="No keys." rows=${su.keys} rowProps=${(k) => ({ 'data-key': k.keyId, 'data-status': k.status })}
       columns=${[
-        { label: 'Key', render: (k) => html`<code title=${k.keyId}>${short(k.keyId, 10)}</code>` },
+        { label: 'Key', render: (k) => html`<code class="nowrap" title=${k.keyId}>${short(k.keyId, 8)}</code>` },
         { label: 'Status', render: (k) => html`<div><${Status} value=${k.status} />${k.previousSecretValidUntil && new Date(k.previousSecretValidUntil) > new Date()
           ? html`<br /><small class="muted" data-grace>Old secret valid until ${when(k.previousSecretValidUntil)}</small>` : null}</div>` },
         { label: 'Scopes', render: (k) => k.scopes.map(words).join(', ') },
-        { label: 'Accounts', render: (k) => accountNames(k.accountIds) },
+        ...(accounts.length > 1 ? [{ label: 'Accounts', render: (k) => accountNames(k.accountIds) }] : []),
         { label: 'Expires', render: (k) => (k.expiresAt ? when(k.expiresAt) : 'Never') },
         { label: 'Last used', render: (k) => (k.lastUsedAt ? html`<div>${when(k.lastUsedAt)}${k.lastUsedIp ? html`<br /><small class="muted">from ${k.lastUsedIp}</small>` : null}</div>` : 'Never') },
         { label: 'Usage today', render: (k) => keyUsage(k.usage) },

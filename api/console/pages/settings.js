@@ -81,9 +81,10 @@ function BalanceAlertCard({ o, run }) {
       ${a.changedAt ? html`<dt>Last change</dt><dd>${when(a.changedAt)}</dd>` : null}
     </dl>
     ${admin ? html`<form class="inline" id="alert-form" onSubmit=${save}>
-        <${Field} label="Alert below (USD)" hint="Blank clears the alert."><input inputmode="decimal" ...${f.bind('threshold')} placeholder="50,000" /><//>
+        <${Field} label="Alert below (USD)"><input inputmode="decimal" ...${f.bind('threshold')} placeholder="50,000" /><//>
         <button type="submit">Save threshold</button>
       </form>
+      <p class="muted">Blank clears the alert.</p>
       <div class="row">
         ${o.pauseOnLowBalance
           ? html`<button type="button" class="secondary" id="pause-off" onClick=${() => pause(false)}>Stop pausing on a low balance</button>`
@@ -107,13 +108,12 @@ function WindowCard({ o, run }) {
   const lift = () => run('Lift the withdrawal window', () => request(SET_WINDOW, { o: app.orgId, i: null }), (x) => x.setWithdrawalWindow.request);
   return html`<${Card} title="Withdrawal window" id="withdrawal-window">
     <p id="window-now">${w
-      ? html`${w.days.map(words).join(', ')}, ${w.opens}–${w.closes} (${w.timeZone}). Outside it a withdrawal is
-          ${w.outside === 'REFUSE' ? 'refused' : 'accepted but waits for approval'}. ${' '}<${Status} value=${w.openNow ? 'ACTIVE' : 'PENDING'}>${w.openNow ? 'open now' : 'closed now'}<//>`
+      ? html`${w.days.map(words).join(', ')}, ${w.opens}–${w.closes} (${w.timeZone}). Outside it a withdrawal is ${w.outside === 'REFUSE' ? 'refused' : 'accepted but waits for approval'}. <${Status} value=${w.openNow ? 'ACTIVE' : 'PENDING'}>${w.openNow ? 'open now' : 'closed now'}<//>`
       : 'No window: withdrawals may be made at any time.'}</p>
     ${admin ? html`<form class="stack" id="window-form" onSubmit=${save}>
       <${Checks} legend="Days" name="day" options=${WEEKDAYS} value=${days} onChange=${setDays} label=${words} />
       <div class="form-row">
-        <${Field} label="Opens"><input type="time" required ...${f.bind('opens')} /><//>
+        <${Field} label="Opens" hint="HH:MM, local time."><input required pattern="[0-2][0-9]:[0-5][0-9]" ...${f.bind('opens')} /><//>
         <${Field} label="Closes" hint="24:00 is the end of the day."><input required pattern="[0-2][0-9]:[0-5][0-9]" ...${f.bind('closes')} /><//>
         <${Field} label="Time zone" hint="IANA name, e.g. Europe/Zurich."><input required ...${f.bind('timeZone')} /><//>
       </div>
