@@ -16,7 +16,8 @@
 
 use crate::cache::Caches;
 use crate::domain::{Action, ApiScope, MemberStatus, Permission, RoleSet, ScopeSet, Workflow};
-use crate::service::{ServiceError, ServiceResult};
+use crate::service::limits::LimitLayer;
+use crate::service::{ServiceError, ServiceResult, names};
 use chrono::{DateTime, Utc};
 use entity::{delegation, member, organization, permission_grant, service_user, user};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
@@ -440,6 +441,8 @@ pub struct Authz {
     rows: std::sync::Mutex<HashMap<String, Arc<organization::Model>>>,
     /// Users read for this request in one batch ([`Authz::prime_users`]).
     users: std::sync::Mutex<HashMap<String, user::Model>>,
+    /// Display names looked up for this request ([`Authz::actor_name`]).
+    names: std::sync::Mutex<HashMap<String, String>>,
 }
 
 /// One organisation's access and row, as this request resolved them.
@@ -455,6 +458,7 @@ impl Authz {
             resolved: Mutex::new(HashMap::new()),
             rows: Default::default(),
             users: Default::default(),
+            names: Default::default(),
         }
     }
 
@@ -479,6 +483,33 @@ impl Authz {
             users.extend(found.into_iter().map(|u| (u.id.clone(), u)));
         }
         Ok(())
+    }
+
+    /// Who acted, as people read it ([`names::actor_name`]), remembered for
+    /// this request. A service user reads people as "a member": names are
+    /// members' personal data ([`Actor::require_person`]).
+    pub async fn actor_name(&self, kind: &str, id: &str) -> ServiceResult<String> {
+        if matches!(self.actor, Actor::ServiceUser(_)) && kind == "USER" {
+            return Ok("a member".into());
+        }
+        let key = format!("{kind}:{id}");
+        if let Some(name) = self.names.lock().ok().and_then(|n| n.get(&key).cloned()) {
+            return Ok(name);
+        }
+        let name = names::actor_name(&self.db, kind, id).await?;
+        if let Ok(mut n) = self.names.lock() {
+            n.insert(key, name.clone());
+        }
+        Ok(name)
+    }
+
+    /// What a limit layer's subject is called ([`names::subject_name`]); a
+    /// signer reads as "a member" to a service user.
+    pub async fn subject_name(&self, layer: LimitLayer, subject: &str) -> ServiceResult<String> {
+        if matches!(self.actor, Actor::ServiceUser(_)) && layer == LimitLayer::Signer {
+            return Ok("a member".into());
+        }
+        names::subject_name(&self.db, layer, subject).await
     }
 
     /// A user, from this request's batch if primed, else from the database.

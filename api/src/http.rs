@@ -50,6 +50,9 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 pub struct Http {
     pub state: Arc<AppState>,
     pub schema: AppSchema,
+    /// Answers documents that ask for nothing but introspection (see
+    /// [`crate::graphql::MAX_INTROSPECTION_DEPTH`]); none when it is off.
+    pub introspection_schema: Option<AppSchema>,
 }
 
 /// The API: GraphQL over HTTP and WebSocket, plus [`ops_router`].
@@ -279,7 +282,12 @@ async fn graphql_post(
             BatchRequest::Batch(rs.into_iter().map(|r| r.data(authz.clone()).data(ClientIp(peer.ip()))).collect())
         }
     };
-    let mut response = http.schema.execute_batch(batch).await;
+    // GraphiQL's introspection nests deeper than data queries may.
+    let schema = match (&batch, &http.introspection_schema) {
+        (BatchRequest::Single(r), Some(deep)) if crate::graphql::guard::introspection_only(&r.query) => deep,
+        _ => &http.schema,
+    };
+    let mut response = schema.execute_batch(batch).await;
     if let async_graphql::BatchResponse::Batch(answers) = &mut response {
         for (i, e) in refused {
             answers.insert(i.min(answers.len()), refused_operation(&e));

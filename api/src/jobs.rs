@@ -85,7 +85,7 @@ impl Handlers for ApiHandlers {
             // this job; it only drops counters no open withdrawal can still touch
             // (requests expire after 72 h) so the table stays small.
             let st = &self.state;
-            let dropped = limits::prune(&st.db, st.clock.now(), 35).await?;
+            let dropped = limits::prune(&st.db, st.clock.now(), limits::HISTORY_DAYS).await?;
             if dropped > 0 {
                 tracing::info!(dropped, "pruned old daily limit counters");
             }

@@ -28,6 +28,7 @@ pub struct Application {
     addr: SocketAddr,
     state: Arc<AppState>,
     schema: graphql::AppSchema,
+    introspection_schema: Option<graphql::AppSchema>,
 }
 
 impl Application {
@@ -45,7 +46,8 @@ impl Application {
         let introspection = config.introspection;
         let state = Arc::new(open_state(config, clock, public_url).await?);
         let schema = graphql::build(Some(state.clone()), introspection);
-        Ok(Self { listener, addr, state, schema })
+        let introspection_schema = graphql::build_for_introspection(Some(state.clone()), introspection);
+        Ok(Self { listener, addr, state, schema, introspection_schema })
     }
 
     /// The address actually bound.
@@ -63,7 +65,11 @@ impl Application {
     /// With `run_workers` set (the embedded default) the job workers run in
     /// this process too, and stop with it.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let app = http::router(Http { state: self.state.clone(), schema: self.schema });
+        let app = http::router(Http {
+            state: self.state.clone(),
+            schema: self.schema,
+            introspection_schema: self.introspection_schema,
+        });
         tracing::info!(addr = %self.addr, "countersign listening");
         let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
         let workers = self.state.config.run_workers.then(|| {

@@ -25,6 +25,7 @@ pub mod notification;
 pub mod organization;
 pub mod permission_grant;
 pub mod policy;
+pub mod recovery_code;
 pub mod request;
 pub mod risk_limit;
 pub mod secret_holder;

@@ -19,6 +19,7 @@ mod m0011_sealed_totp_secrets;
 mod m0012_keyed_audit_chain;
 mod m0013_operator_approval_threshold;
 mod m0014_api_key_auto_execute;
+mod m0015_recovery_codes;
 
 /// Applies every step in order; `countersign migrate` and `serve` call `Migrator::up`.
 pub struct Migrator;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_keyed_audit_chain::Migration),
             Box::new(m0013_operator_approval_threshold::Migration),
             Box::new(m0014_api_key_auto_execute::Migration),
+            Box::new(m0015_recovery_codes::Migration),
         ]
     }
 }

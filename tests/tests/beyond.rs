@@ -707,8 +707,9 @@ async fn approvers_get_one_digest_a_minute_unless_they_opt_out(backend: Backend)
         "WITHDRAW",
         "maker@example.com",
         "Amount: 25 USDC",
-        &format!("Request {first}; review it at http"),
-        "/#/approvals",
+        "Review it at http",
+        // The request's own page in the console.
+        &format!("/requests/{first}"),
     ] {
         assert!(mail.contains(what), "{what} in {mail}");
     }

@@ -98,3 +98,23 @@ fn error_codes_are_pinned() {
         ]
     );
 }
+
+/// GraphiQL's own introspection query nests type references 13 levels deep:
+/// a document of nothing but introspection may go that deep (the explorer
+/// loads its schema), while data queries, and documents that mix data into
+/// introspection, keep the ordinary depth limit.
+#[tokio::test]
+async fn graphiql_introspection_passes_the_depth_limit_and_data_does_not() {
+    let app = spawn(Backend::Sqlite).await;
+    let introspection = include_str!("../fixtures/graphiql-introspection.graphql");
+    let d = app.ok(None, introspection, json!({})).await;
+    assert!(d["__schema"]["types"].as_array().map_or(0, |t| t.len()) > 50, "the schema's types");
+    assert_eq!(d["__schema"]["queryType"]["name"], "QueryRoot");
+
+    let deep_types = "__schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } } } }";
+    app.ok(None, &format!("{{ {deep_types} }}"), json!({})).await;
+    let mixed = format!("{{ viewer {{ user {{ id }} }} {deep_types} }}");
+    assert_eq!(app.err(None, &mixed, json!({})).await, "BAD_INPUT", "data beside deep introspection keeps the limit");
+    let fragment = format!("query {{ ...F }} fragment F on QueryRoot {{ assets {{ symbol }} {deep_types} }}");
+    assert_eq!(app.err(None, &fragment, json!({})).await, "BAD_INPUT", "also through a fragment");
+}

@@ -92,6 +92,29 @@ fn introspects(set: &SelectionSet) -> bool {
     })
 }
 
+/// Whether `query` asks for nothing but introspection: every operation's
+/// root fields (through fragments) are `__schema`, `__type` or
+/// `__typename`. Such a document reads the schema, never an organisation's
+/// data, so it may nest deeper (see `MAX_INTROSPECTION_DEPTH`).
+pub fn introspection_only(query: &str) -> bool {
+    if !query.contains("__schema") && !query.contains("__type") {
+        return false;
+    }
+    let Ok(doc) = async_graphql::parser::parse_query(query) else { return false };
+    fn roots_only(set: &SelectionSet, doc: &ExecutableDocument, hops: usize) -> bool {
+        hops < 8
+            && set.items.iter().all(|item| match &item.node {
+                Selection::Field(f) => matches!(f.node.name.node.as_str(), "__schema" | "__type" | "__typename"),
+                Selection::InlineFragment(f) => roots_only(&f.node.selection_set.node, doc, hops + 1),
+                Selection::FragmentSpread(s) => doc
+                    .fragments
+                    .get(&s.node.fragment_name.node)
+                    .is_some_and(|f| roots_only(&f.node.selection_set.node, doc, hops + 1)),
+            })
+    }
+    doc.operations.iter().all(|(_, op)| roots_only(&op.node.selection_set.node, &doc, 0))
+}
+
 /// Fields of input objects typed `Decimal` (kept equal to the schema by a test).
 const DECIMAL_INPUT_FIELDS: &[&str] = &["amount", "approvalThresholdUsd", "dailyCapUsd", "perTransactionMaxUsd"];
 

@@ -7,7 +7,7 @@
 //! - `error`: the single mapping to `extensions.code`.
 
 pub mod error;
-mod guard;
+pub(crate) mod guard;
 mod mutation;
 mod query;
 mod scalars;
@@ -27,6 +27,13 @@ pub type AppSchema = Schema<query::QueryRoot, mutation::MutationRoot, subscripti
 
 /// Nesting deeper than this is refused before execution.
 pub const MAX_DEPTH: usize = 12;
+/// The depth allowed to a document that asks for nothing but introspection
+/// (`__schema`, `__type`, `__typename`): type references nest
+/// (`ofType { ofType { … } }`) deeper than any data query, and GraphiQL's
+/// own introspection query goes 13 levels down. Still bounded, and the
+/// complexity limit applies as to any query.
+pub const MAX_INTROSPECTION_DEPTH: usize = 24;
+
 /// Query complexity (fields, with list multipliers) refused above this.
 pub const MAX_COMPLEXITY: usize = 2_000;
 
@@ -39,8 +46,19 @@ pub(crate) fn list_complexity(first: i32, child_complexity: usize) -> usize {
 
 /// Builds the schema; `state` is shared by every request.
 pub fn build(state: Option<Arc<AppState>>, introspection: bool) -> AppSchema {
+    build_with_depth(state, introspection, MAX_DEPTH)
+}
+
+/// The schema that answers introspection-only documents
+/// ([`guard::introspection_only`]) under [`MAX_INTROSPECTION_DEPTH`]; none
+/// when introspection is off.
+pub fn build_for_introspection(state: Option<Arc<AppState>>, introspection: bool) -> Option<AppSchema> {
+    introspection.then(|| build_with_depth(state, true, MAX_INTROSPECTION_DEPTH))
+}
+
+fn build_with_depth(state: Option<Arc<AppState>>, introspection: bool, depth: usize) -> AppSchema {
     let mut b = Schema::build(query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot)
-        .limit_depth(MAX_DEPTH)
+        .limit_depth(depth)
         .limit_complexity(MAX_COMPLEXITY)
         .extension(guard::GuardFactory { introspection });
     if let Some(state) = state {

@@ -14,7 +14,9 @@ use crate::service::limits::LimitLayer;
 use crate::service::operation::Operation;
 use crate::service::service_users::{KeyPatch, KeySettings};
 use crate::service::withdrawals::WithdrawalSpec;
-use crate::service::{approver_notices, identity, invitations, ledger, organization as orgs, requests, service_users};
+use crate::service::{
+    ServiceError, approver_notices, identity, invitations, ledger, organization as orgs, requests, service_users,
+};
 use crate::state::AppState;
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
@@ -218,20 +220,21 @@ impl MutationRoot {
         email: String,
         password: String,
         totp: Option<String>,
+        #[graphql(desc = "In place of `totp`: one of the account's recovery codes; each signs in once.")]
+        recovery_code: Option<String>,
     ) -> ApiResult<AuthPayload> {
         let st = state(ctx);
         let ip = ctx.data_unchecked::<ClientIp>().0;
-        let s = identity::sign_in(
-            &st.db,
-            &st.key,
-            &st.session_policy,
-            &email,
-            &password,
-            totp.as_deref(),
-            ip,
-            st.clock.now(),
-        )
-        .await?;
+        let second = match (totp.as_deref(), recovery_code.as_deref()) {
+            (Some(_), Some(_)) => {
+                return Err(ServiceError::BadInput("give a TOTP code or a recovery code, not both".into()).into());
+            }
+            (Some(code), None) => Some(identity::SecondFactor::Totp(code)),
+            (None, Some(code)) => Some(identity::SecondFactor::RecoveryCode(code)),
+            (None, None) => None,
+        };
+        let s = identity::sign_in(&st.db, &st.key, &st.session_policy, &email, &password, second, ip, st.clock.now())
+            .await?;
         Ok(AuthPayload { token: s.token, user: User(s.user) })
     }
 
@@ -246,7 +249,8 @@ impl MutationRoot {
     async fn enroll_totp(&self, ctx: &Context<'_>) -> ApiResult<TotpEnrollment> {
         let st = state(ctx);
         let e = identity::enroll_totp(&st.db, &st.key, authz(ctx).actor.user()?).await?;
-        Ok(TotpEnrollment { secret: e.secret, otpauth_url: e.otpauth_url })
+        let qr_svg = identity::qr_svg(&e.otpauth_url)?;
+        Ok(TotpEnrollment { secret: e.secret, otpauth_url: e.otpauth_url, qr_svg })
     }
 
     /// Confirms enrolment with a current code, on the session that called
@@ -258,6 +262,14 @@ impl MutationRoot {
         identity::confirm_totp(&st.db, &st.key, &st.session_policy, authz(ctx).actor.user()?, &code, st.clock.now())
             .await?;
         Ok(true)
+    }
+
+    /// Issues ten one-time recovery codes, replacing any earlier set: each
+    /// signs in once in place of a TOTP code (`signIn(recoveryCode:)`). Shown
+    /// only in this answer. Needs a two-factor verified session.
+    async fn generate_recovery_codes(&self, ctx: &Context<'_>) -> ApiResult<Vec<String>> {
+        let st = state(ctx);
+        Ok(identity::generate_recovery_codes(&st.db, authz(ctx).actor.user()?, st.clock.now()).await?)
     }
 
     /// Creates an organisation; the caller becomes its Owner.

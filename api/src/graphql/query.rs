@@ -2,12 +2,12 @@
 
 use super::mutation::WithdrawalInput;
 use super::simulation::Simulation;
-use super::types::{Asset, Member, Organization, Permission, Request, ServiceUser, User};
+use super::types::{Asset, InvitationPreview, Member, Organization, Permission, Request, ServiceUser, User};
 use super::{ApiResult, authz, state};
 use crate::authz::Actor;
 use crate::service::operation::Operation;
 use crate::service::{ServiceError, simulation};
-use crate::service::{identity, ledger, membership, requests};
+use crate::service::{identity, invitations, ledger, membership, requests};
 use async_graphql::{Context, ID, Json, Object};
 
 pub struct QueryRoot;
@@ -35,6 +35,13 @@ impl Viewer {
     /// Whether this session has proved a second factor.
     async fn two_factor_verified(&self, ctx: &Context<'_>) -> bool {
         matches!(&authz(ctx).actor, Actor::User(u) if u.two_factor_verified)
+    }
+    /// Unused recovery codes of the signed-in person (0 for other callers).
+    async fn recovery_codes_remaining(&self, ctx: &Context<'_>) -> ApiResult<u64> {
+        match &authz(ctx).actor {
+            Actor::User(u) => Ok(identity::recovery_codes_remaining(&state(ctx).db, &u.user_id).await?),
+            _ => Ok(0),
+        }
     }
     /// Active memberships of the caller.
     async fn memberships(&self, ctx: &Context<'_>) -> ApiResult<Vec<Member>> {
@@ -71,6 +78,16 @@ impl QueryRoot {
     async fn organization(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Organization>> {
         let (access, row) = authz(ctx).org_and_row(&id).await?;
         Ok(Some(Organization { model: (*row).clone(), access }))
+    }
+
+    /// What an invitation link offers, for the page it opens: which
+    /// organisation, as which roles, from whom, to which address, and whether
+    /// it can still be accepted. Anyone holding the link may ask (it is
+    /// already theirs); nothing else about the organisation is told.
+    /// `NOT_FOUND` for a token that is no invitation's.
+    async fn invitation_preview(&self, ctx: &Context<'_>, token: String) -> ApiResult<InvitationPreview> {
+        let st = state(ctx);
+        Ok(InvitationPreview(invitations::preview(&st.db, &token, st.clock.now()).await?))
     }
 
     /// Supported assets and their USD prices.

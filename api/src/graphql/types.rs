@@ -9,7 +9,7 @@ use crate::domain::{Action, ApiScope, IsoDuration, MemberStatus, Role, RoleSet, 
 use crate::service::limits::LimitLayer;
 use crate::service::{
     ServiceError, addresses, audit, balance_alerts, delegations, identity, invitations, ledger, limits, membership,
-    organization as orgs, policies, requests, service_users, withdrawals,
+    names, organization as orgs, policies, requests, service_users, withdrawals,
 };
 use async_graphql::{
     Context, ID, InputObject, Object, SimpleObject,
@@ -55,6 +55,38 @@ pub struct AuthPayload {
 pub struct TotpEnrollment {
     pub secret: String,
     pub otpauth_url: String,
+    /// The `otpauthUrl` as a QR code: an SVG document to scan with the app.
+    pub qr_svg: String,
+}
+
+/// What an invitation link offers ([`invitations::Preview`]).
+pub struct InvitationPreview(pub invitations::Preview);
+
+#[Object]
+impl InvitationPreview {
+    async fn organization_name(&self) -> &str {
+        &self.0.organization_name
+    }
+    /// The address invited: sign up or sign in with it to accept.
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+    async fn roles(&self) -> Vec<Role> {
+        self.0.roles.to_vec()
+    }
+    async fn invited_by_name(&self) -> &str {
+        &self.0.invited_by_name
+    }
+    async fn invited_by_email(&self) -> &str {
+        &self.0.invited_by_email
+    }
+    /// `PENDING` until accepted, revoked or past `expiresAt` (then `EXPIRED`).
+    async fn status(&self) -> InvitationStatus {
+        InvitationStatus::of(&self.0.status, self.0.expires_at, self.0.now)
+    }
+    async fn expires_at(&self) -> DateTime<Utc> {
+        self.0.expires_at
+    }
 }
 
 /// One effective permission.
@@ -504,6 +536,11 @@ impl AuditRecord {
     async fn actor_id(&self) -> ID {
         ID(self.0.actor_id.clone())
     }
+    /// Who acted, as people read it: a person's name, a service user's
+    /// name, "Platform operator" or "Countersign" (the system).
+    async fn actor_name(&self, ctx: &Context<'_>) -> ApiResult<String> {
+        Ok(authz(ctx).actor_name(&self.0.actor_kind, &self.0.actor_id).await?)
+    }
     async fn action(&self) -> &str {
         &self.0.action
     }
@@ -625,6 +662,19 @@ impl Organization {
     async fn limits(&self, ctx: &Context<'_>) -> ApiResult<Vec<LimitUsage>> {
         all_usage(ctx, &self.access).await
     }
+    /// What settled per limit layer on each of the last `days` UTC days
+    /// (today included; at most 35), oldest first, every day present: the
+    /// risk officer's outflow chart. Who may read usage may read this.
+    async fn outflow_history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 30)] days: i32,
+    ) -> ApiResult<Vec<OutflowSeries>> {
+        self.access.require_funds_view()?;
+        let st = state(ctx);
+        let series = limits::outflow_history(&st.db, &self.access.org_id, st.clock.now(), i64::from(days)).await?;
+        Ok(series.into_iter().map(OutflowSeries).collect())
+    }
     /// The same as `limits` (usage is part of each entry).
     async fn usage(&self, ctx: &Context<'_>) -> ApiResult<Vec<LimitUsage>> {
         all_usage(ctx, &self.access).await
@@ -738,6 +788,10 @@ impl Actor {
     }
     async fn id(&self) -> ID {
         ID(self.id.clone())
+    }
+    /// As people read it: a person's name, or a service user's name.
+    async fn name(&self, ctx: &Context<'_>) -> ApiResult<String> {
+        Ok(authz(ctx).actor_name(&self.kind, &self.id).await?)
     }
     /// The person, when the actor is a user.
     async fn user(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
@@ -906,6 +960,19 @@ pub enum InvitationStatus {
     Expired,
 }
 
+impl InvitationStatus {
+    /// From the stored status; a pending invitation past its expiry is `EXPIRED`.
+    fn of(stored: &str, expires_at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
+        use invitations::status::*;
+        match stored {
+            ACCEPTED => Self::Accepted,
+            REVOKED => Self::Revoked,
+            _ if now > expires_at => Self::Expired,
+            _ => Self::Pending,
+        }
+    }
+}
+
 /// Where an invitation's e-mail stands.
 #[derive(async_graphql::Enum, Copy, Clone, PartialEq, Eq, Debug)]
 pub enum DeliveryStatus {
@@ -937,13 +1004,7 @@ impl Invitation {
         Ok(User(identity::user(&state(ctx).db, &self.model.invited_by).await?))
     }
     async fn status(&self) -> InvitationStatus {
-        use invitations::status::*;
-        match self.model.status.as_str() {
-            ACCEPTED => InvitationStatus::Accepted,
-            REVOKED => InvitationStatus::Revoked,
-            _ if self.now > self.model.expires_at => InvitationStatus::Expired,
-            _ => InvitationStatus::Pending,
-        }
+        InvitationStatus::of(&self.model.status, self.model.expires_at, self.now)
     }
     async fn expires_at(&self) -> DateTime<Utc> {
         self.model.expires_at
@@ -1079,6 +1140,11 @@ impl LimitUsage {
     async fn subject(&self) -> &str {
         &self.0.subject
     }
+    /// The subject as people read it: the organisation's name, the key's
+    /// service user and public id, or the signer's name.
+    async fn subject_name(&self, ctx: &Context<'_>) -> ApiResult<String> {
+        Ok(authz(ctx).subject_name(self.0.layer, &self.0.subject).await?)
+    }
     async fn per_transaction_max_usd(&self) -> Option<rust_decimal::Decimal> {
         self.0.per_transaction_max
     }
@@ -1105,6 +1171,36 @@ impl LimitUsage {
     }
 }
 
+/// One limit layer's settled outflow per day.
+pub struct OutflowSeries(pub limits::Outflow);
+
+#[Object]
+impl OutflowSeries {
+    async fn layer(&self) -> LimitLayer {
+        self.0.layer
+    }
+    /// As `LimitUsage.subject`.
+    async fn subject(&self) -> &str {
+        &self.0.subject
+    }
+    /// As `LimitUsage.subjectName`.
+    async fn subject_name(&self, ctx: &Context<'_>) -> ApiResult<String> {
+        Ok(authz(ctx).subject_name(self.0.layer, &self.0.subject).await?)
+    }
+    /// Oldest first, one entry per UTC day of the window.
+    async fn days(&self) -> Vec<DailyOutflow> {
+        self.0.days.iter().map(|(day, usd)| DailyOutflow { day: day.clone(), usd: *usd }).collect()
+    }
+}
+
+/// What settled on one UTC day.
+#[derive(SimpleObject)]
+pub struct DailyOutflow {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    pub usd: rust_decimal::Decimal,
+}
+
 /// The money side of a withdrawal request.
 pub struct Withdrawal(pub entity::withdrawal::Model);
 
@@ -1125,6 +1221,17 @@ impl Withdrawal {
     }
     async fn address_id(&self) -> ID {
         ID(self.0.address_id.clone())
+    }
+    /// The destination (its label, network and address), also after it was
+    /// removed from the whitelist.
+    async fn address(&self, ctx: &Context<'_>) -> ApiResult<Option<Address>> {
+        Ok(addresses::destination(&state(ctx).db, &self.0.org_id, &self.0.address_id).await?.map(Address))
+    }
+    /// Who executed it: a signer, or the service user of a straight-through payout.
+    async fn executor(&self, ctx: &Context<'_>) -> ApiResult<Option<Actor>> {
+        let Some(id) = &self.0.executed_by else { return Ok(None) };
+        let kind = names::executor_kind(&state(ctx).db, id).await?;
+        Ok(Some(Actor { kind: kind.into(), id: id.clone() }))
     }
     /// `HELD`, `SETTLED` or `RELEASED`.
     async fn state(&self) -> &str {

@@ -157,6 +157,12 @@ pub async fn find_active<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> 
         .ok_or(ServiceError::NotFound("address"))
 }
 
+/// A withdrawal's destination, whatever its status now (a removed address
+/// still names where money went).
+pub async fn destination<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> ServiceResult<Option<address::Model>> {
+    Ok(address::Entity::find_by_id(id).one(db).await?.filter(|a| a.org_id == org_id))
+}
+
 pub async fn remove<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> ServiceResult<Applied> {
     let a = find_active(db, org_id, id).await?;
     let before = json!({"address": a.address, "asset": a.asset, "network": a.network, "label": a.label});

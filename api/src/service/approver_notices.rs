@@ -11,7 +11,7 @@
 
 use super::audit::{self, AuditActor, Entry};
 use super::requests::{self, status as request_status};
-use super::{ServiceError, ServiceResult, notifications};
+use super::{ServiceError, ServiceResult, names, notifications};
 use crate::authz::OrgAccess;
 use crate::db::begin_write;
 use crate::domain::{MemberStatus, new_id};
@@ -155,7 +155,7 @@ async fn describe<C: ConnectionTrait>(db: &C, req: &request::Model, public_url: 
         _ => user::Entity::find_by_id(&req.requester_id)
             .one(db)
             .await?
-            .map_or_else(|| "a member".to_string(), |u| u.email),
+            .map_or_else(|| "a member".to_string(), |u| format!("{} <{}>", names::person(&u), u.email)),
     };
     let payload: Value = serde_json::from_str(&req.payload).unwrap_or_default();
     let how_much = match (payload["amount"].as_str(), payload["asset"].as_str()) {
@@ -171,7 +171,7 @@ async fn describe<C: ConnectionTrait>(db: &C, req: &request::Model, public_url: 
         }
     }
     Ok(format!(
-        "- {} (workflow {}), requested by {who} at {}{how_much}\n  Details: {}\n  Needs {} approval(s). Request {}; review it at {public_url}/#/approvals",
+        "- {} (workflow {}), requested by {who} at {}{how_much}\n  Details: {}\n  Needs {} approval(s). Review it at {public_url}/requests/{}",
         req.operation,
         req.workflow,
         req.created_at.format("%Y-%m-%d %H:%M UTC"),

@@ -61,7 +61,7 @@
 //! [`MasterKey::audit_mac_key`]: crate::keys::MasterKey::audit_mac_key
 //! [`MasterKey::audit_signing_key`]: crate::keys::MasterKey::audit_signing_key
 
-use super::{ServiceError, ServiceResult};
+use super::{ServiceError, ServiceResult, names};
 use crate::authz::OrgAccess;
 use crate::domain::{Action, Workflow};
 use crate::keys::MasterKey;
@@ -702,10 +702,12 @@ pub async fn export<C: ConnectionTrait>(
 }
 
 /// The CSV columns, in order. `checkpoint_at` and `checkpoint_signature` are
-/// set on the rows a checkpoint vouches for.
-pub const CSV_HEADER: [&str; 15] = [
+/// set on the rows a checkpoint vouches for. `actor_name` is who acted, as a
+/// person reads it; it is not part of the chain (`actor_id` is).
+pub const CSV_HEADER: [&str; 16] = [
     "seq",
     "at",
+    "actor_name",
     "actor_kind",
     "actor_id",
     "action",
@@ -733,13 +735,16 @@ pub async fn export_csv<C: ConnectionTrait>(
     let by_seq: std::collections::HashMap<i64, &Checkpoint> = export.checkpoints.iter().map(|c| (c.seq, c)).collect();
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(CSV_HEADER).map_err(ServiceError::internal)?;
+    let mut names = names::NameBook::default();
     for r in &export.records {
         let at = at_text(r.at);
         let seq = r.seq.to_string();
         let cp = by_seq.get(&r.seq);
+        let actor_name = names.actor(db, &r.actor_kind, &r.actor_id).await?;
         w.write_record([
             seq.as_str(),
             at.as_str(),
+            actor_name.as_str(),
             &r.actor_kind,
             &r.actor_id,
             &r.action,

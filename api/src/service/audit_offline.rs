@@ -125,38 +125,41 @@ fn parse_csv(text: &str) -> Result<ExportFile, Failure> {
     if header.iter().collect::<Vec<_>>() != audit::CSV_HEADER {
         return Err(Failure::file("not a CSV audit export: unexpected columns"));
     }
+    // Columns by name: `actor_name` is for people reading the file and is
+    // not part of the chain (a person may be renamed; their id is bound).
+    let at = |name: &str| audit::CSV_HEADER.iter().position(|h| *h == name).unwrap_or(usize::MAX);
     let (mut org_id, mut records, mut checkpoints) = (None::<String>, Vec::new(), Vec::new());
     for (line, row) in reader.records().enumerate() {
         let row = row.map_err(|e| Failure::file(format!("CSV row {}: {e}", line + 1)))?;
-        let col = |i: usize| row.get(i).unwrap_or("").to_string();
+        let col = |name: &str| row.get(at(name)).unwrap_or("").to_string();
         let seq: i64 =
-            col(0).parse().map_err(|_| Failure::file(format!("CSV row {}: seq is not a number", line + 1)))?;
+            col("seq").parse().map_err(|_| Failure::file(format!("CSV row {}: seq is not a number", line + 1)))?;
         match &org_id {
-            None => org_id = Some(col(12)),
-            Some(o) if *o != col(12) => return Err(Failure::at(seq, "org_id differs from the first record's")),
+            None => org_id = Some(col("org_id")),
+            Some(o) if *o != col("org_id") => return Err(Failure::at(seq, "org_id differs from the first record's")),
             Some(_) => {}
         }
         let record = Record {
             seq,
-            at: col(1),
-            actor_kind: col(2),
-            actor_id: col(3),
-            action: col(4),
-            target: col(5),
-            request_id: col(6),
-            before: col(7),
-            after: col(8),
-            prev_hash: col(9),
-            hash: col(10),
-            mac: col(11),
+            at: col("at"),
+            actor_kind: col("actor_kind"),
+            actor_id: col("actor_id"),
+            action: col("action"),
+            target: col("target"),
+            request_id: col("request_id"),
+            before: col("before"),
+            after: col("after"),
+            prev_hash: col("prev_hash"),
+            hash: col("hash"),
+            mac: col("mac"),
         };
-        if !col(14).is_empty() {
+        if !col("checkpoint_signature").is_empty() {
             checkpoints.push(Checkpoint {
                 seq,
-                at: col(13),
+                at: col("checkpoint_at"),
                 head_hash: record.hash.clone(),
                 head_mac: record.mac.clone(),
-                signature: col(14),
+                signature: col("checkpoint_signature"),
             });
         }
         records.push(record);

@@ -16,7 +16,7 @@ use crate::secrets;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use chrono::{DateTime, Duration, Utc};
-use entity::{session, sign_in_failure, user};
+use entity::{recovery_code, session, sign_in_failure, user};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, Set, Statement, sea_query::Expr,
@@ -225,6 +225,15 @@ fn totp_key(user_id: &str) -> String {
     format!("totp:{user_id}")
 }
 
+/// What proves the second factor at sign-in, once TOTP is enrolled.
+#[derive(Clone, Copy, Debug)]
+pub enum SecondFactor<'a> {
+    /// A current code from the authenticator app.
+    Totp(&'a str),
+    /// One of the user's unused recovery codes; it is spent.
+    RecoveryCode(&'a str),
+}
+
 /// Signs in with e-mail, password and, once enrolled, a TOTP code.
 ///
 /// Wrong passwords are throttled per e-mail and per client IP, wrong codes
@@ -237,7 +246,7 @@ pub async fn sign_in(
     policy: &SessionPolicy,
     email: &str,
     password: &str,
-    totp: Option<&str>,
+    second: Option<SecondFactor<'_>>,
     ip: IpAddr,
     now: DateTime<Utc>,
 ) -> ServiceResult<SignedIn> {
@@ -266,9 +275,11 @@ pub async fn sign_in(
 
     let user_totp_key = totp_key(&user.id);
     let code_slot = if user.totp_enabled_at.is_some() {
-        let Some(code) = totp else {
+        let Some(second) = second else {
             forgive(db, &[&password_slot], &[]).await?;
-            return Err(ServiceError::TwoFactorRequired("a TOTP code is required to sign in".into()));
+            return Err(ServiceError::TwoFactorRequired(
+                "a TOTP code (or a recovery code) is required to sign in".into(),
+            ));
         };
         let slot = match reserve(
             db,
@@ -285,8 +296,15 @@ pub async fn sign_in(
             }
         };
         // A wrong code keeps both slots, as a wrong password would.
-        if !accept_totp_code(db, key, &user, code, now).await? {
-            return Err(ServiceError::Unauthenticated("invalid or already used TOTP code".into()));
+        let accepted = match second {
+            SecondFactor::Totp(code) => accept_totp_code(db, key, &user, code, now).await?,
+            SecondFactor::RecoveryCode(code) => use_recovery_code(db, &user.id, code, now).await?,
+        };
+        if !accepted {
+            return Err(ServiceError::Unauthenticated(match second {
+                SecondFactor::Totp(_) => "invalid or already used TOTP code".into(),
+                SecondFactor::RecoveryCode(_) => "invalid or already used recovery code".into(),
+            }));
         }
         Some(slot)
     } else {
@@ -460,6 +478,19 @@ pub struct Enrollment {
     pub otpauth_url: String,
 }
 
+/// `text` (an `otpauth://` URL) as a QR code, an SVG document for the
+/// console to show beside the secret written out.
+pub fn qr_svg(text: &str) -> ServiceResult<String> {
+    let code = qrcode::QrCode::new(text.as_bytes()).map_err(ServiceError::internal)?;
+    Ok(code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(220, 220)
+        .quiet_zone(true)
+        .dark_color(qrcode::render::svg::Color("#000000"))
+        .light_color(qrcode::render::svg::Color("#ffffff"))
+        .build())
+}
+
 /// Starts (or restarts, until confirmed) TOTP enrolment on the calling
 /// session, which alone may confirm it. The secret is stored sealed.
 pub async fn enroll_totp<C: ConnectionTrait>(db: &C, key: &MasterKey, who: &UserSession) -> ServiceResult<Enrollment> {
@@ -543,6 +574,86 @@ pub async fn confirm_totp(
     forgive(&*txn, &[&slot], &[&throttle_key]).await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// Recovery codes issued at once; each signs in once.
+pub const RECOVERY_CODES: usize = 10;
+/// Letters and digits that cannot be mistaken for one another.
+const RECOVERY_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+
+/// How a typed recovery code is compared: case, spaces and dashes ignored.
+fn recovery_digest(code: &str) -> String {
+    let plain: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect();
+    secrets::digest(&plain)
+}
+
+/// Issues a fresh set of [`RECOVERY_CODES`] one-time codes (`xxxx-xxxx-xxxx`,
+/// about 59 bits each), replacing any earlier set, and returns them: they
+/// are shown once and only their digests are kept. Only a session that
+/// proved two-factor may ask, so a stolen password cannot mint a way past
+/// the authenticator.
+pub async fn generate_recovery_codes(
+    db: &DatabaseConnection,
+    who: &UserSession,
+    now: DateTime<Utc>,
+) -> ServiceResult<Vec<String>> {
+    if !who.two_factor_verified {
+        return Err(ServiceError::Forbidden("recovery codes are issued to a two-factor verified session".into()));
+    }
+    let codes: Vec<String> = {
+        use rand::Rng;
+        let mut rng = rand::rngs::OsRng;
+        (0..RECOVERY_CODES)
+            .map(|_| {
+                let chars: String =
+                    (0..12).map(|_| RECOVERY_ALPHABET[rng.gen_range(0..RECOVERY_ALPHABET.len())] as char).collect();
+                format!("{}-{}-{}", &chars[0..4], &chars[4..8], &chars[8..12])
+            })
+            .collect()
+    };
+    let txn = db::begin_write(db).await?;
+    recovery_code::Entity::delete_many().filter(recovery_code::Column::UserId.eq(&who.user_id)).exec(&*txn).await?;
+    for code in &codes {
+        recovery_code::ActiveModel {
+            id: Set(new_id()),
+            user_id: Set(who.user_id.clone()),
+            code_hash: Set(recovery_digest(code)),
+            created_at: Set(now),
+            used_at: Set(None),
+        }
+        .insert(&*txn)
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(codes)
+}
+
+/// Spends one of the user's recovery codes: true if it was theirs and
+/// unused. One conditional update, so two sign-ins racing with the same
+/// code cannot both succeed.
+async fn use_recovery_code<C: ConnectionTrait>(
+    db: &C,
+    user_id: &str,
+    code: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<bool> {
+    let spent = recovery_code::Entity::update_many()
+        .col_expr(recovery_code::Column::UsedAt, Expr::value(now))
+        .filter(recovery_code::Column::UserId.eq(user_id))
+        .filter(recovery_code::Column::CodeHash.eq(recovery_digest(code)))
+        .filter(recovery_code::Column::UsedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(spent.rows_affected == 1)
+}
+
+/// How many of the user's recovery codes are still unused.
+pub async fn recovery_codes_remaining<C: ConnectionTrait>(db: &C, user_id: &str) -> ServiceResult<u64> {
+    Ok(recovery_code::Entity::find()
+        .filter(recovery_code::Column::UserId.eq(user_id))
+        .filter(recovery_code::Column::UsedAt.is_null())
+        .count(db)
+        .await?)
 }
 
 /// Loads a user by id.

@@ -14,7 +14,7 @@
 
 use super::audit::{self, AuditActor, Entry};
 use super::operation::Applied;
-use super::{ServiceError, ServiceResult, identity};
+use super::{ServiceError, ServiceResult, identity, names};
 use crate::authz::{OrgAccess, UserSession};
 use crate::db::begin_write;
 use crate::domain::{Action, Email, MemberStatus, Role, RoleSet, Workflow, new_id};
@@ -181,6 +181,43 @@ pub async fn list<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceResu
 
 /// Accepts an invitation: the signed-in user whose e-mail it names becomes an
 /// active member with the invited roles. One transaction, audited.
+/// What an invitation link offers, as its page shows it before anyone signs in.
+pub struct Preview {
+    pub organization_name: String,
+    pub email: String,
+    pub roles: RoleSet,
+    pub invited_by_name: String,
+    pub invited_by_email: String,
+    /// As stored; with `expires_at` and `now` it says whether it can be accepted.
+    pub status: String,
+    pub expires_at: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+}
+
+/// The invitation a token belongs to, for its link's page. The token is the
+/// capability: whoever holds it was sent it, and learns only what the e-mail
+/// already told them.
+pub async fn preview<C: ConnectionTrait>(db: &C, token: &str, now: DateTime<Utc>) -> ServiceResult<Preview> {
+    let inv = invitation::Entity::find()
+        .filter(invitation::Column::TokenHash.eq(secrets::digest(token.trim())))
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound("invitation"))?;
+    let org =
+        organization::Entity::find_by_id(&inv.org_id).one(db).await?.ok_or(ServiceError::NotFound("invitation"))?;
+    let inviter = identity::user(db, &inv.invited_by).await?;
+    Ok(Preview {
+        organization_name: org.name,
+        email: inv.email,
+        roles: RoleSet::from_stored(&inv.roles).map_err(ServiceError::internal)?,
+        invited_by_name: names::person(&inviter),
+        invited_by_email: inviter.email,
+        status: inv.status,
+        expires_at: inv.expires_at,
+        now,
+    })
+}
+
 pub async fn accept(
     db: &DatabaseConnection,
     who: &UserSession,

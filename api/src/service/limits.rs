@@ -430,6 +430,54 @@ async fn usage_with<C: ConnectionTrait>(
     Ok(out)
 }
 
+/// Days of outflow history kept and served: the daily reset keeps counters
+/// this long (see `jobs.rs`), a little over the 30 days a chart shows.
+pub const HISTORY_DAYS: i64 = 35;
+
+/// One limit layer's settled outflow, day by day (USD).
+#[derive(Clone, Debug)]
+pub struct Outflow {
+    pub layer: LimitLayer,
+    pub subject: String,
+    /// Every UTC day of the window, oldest first, with what settled that day.
+    pub days: Vec<(String, Decimal)>,
+}
+
+/// What settled per layer and subject on each of the last `days` UTC days
+/// (today included, at most [`HISTORY_DAYS`]), from the daily counters. The
+/// organisation's own layer is always there, even with nothing settled.
+pub async fn outflow_history<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    now: DateTime<Utc>,
+    days: i64,
+) -> ServiceResult<Vec<Outflow>> {
+    let days = days.clamp(1, HISTORY_DAYS);
+    let window: Vec<String> = (0..days).rev().map(|back| day_of(now - chrono::Duration::days(back))).collect();
+    let first = window.first().cloned().unwrap_or_default();
+    let rows = limit_counter::Entity::find()
+        .filter(limit_counter::Column::OrgId.eq(org_id))
+        .filter(limit_counter::Column::Day.gte(first))
+        .all(db)
+        .await?;
+    let mut series: std::collections::BTreeMap<(LimitLayer, String), std::collections::HashMap<String, Decimal>> =
+        Default::default();
+    series.entry((LimitLayer::Organization, org_id.to_string())).or_default();
+    for r in rows {
+        let used = dec(&r.used_usd)?;
+        let day = series.entry((LimitLayer::parse(&r.layer)?, r.subject)).or_default().entry(r.day).or_default();
+        *day = money::add("daily outflow", *day, used)?;
+    }
+    Ok(series
+        .into_iter()
+        .map(|((layer, subject), by_day)| Outflow {
+            layer,
+            subject,
+            days: window.iter().map(|d| (d.clone(), by_day.get(d).copied().unwrap_or_default())).collect(),
+        })
+        .collect())
+}
+
 /// The daily reset: counters of past days count for nothing already (they
 /// are keyed by day); this drops those older than `keep_days` so the table
 /// stays small. Idempotent.

@@ -16,6 +16,7 @@ pub mod ledger;
 pub mod limits;
 pub mod liveness;
 pub mod membership;
+pub mod names;
 pub mod notifications;
 pub mod operation;
 pub mod organization;
