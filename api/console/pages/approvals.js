@@ -177,7 +177,7 @@ function destination(w, ctx) {
 }
 
 /** What the request asks for, in a few lines. */
-export function What({ r, ctx }) {
+export function What({ r, ctx, full }) {
   const w = r.withdrawal;
   if (!w) return html`<span class="what" data-summary>${describePayload(r.operation, r.payload, ctx)}</span>`;
   const to = destination(w, ctx);
@@ -185,7 +185,7 @@ export function What({ r, ctx }) {
   return html`<div class="what" data-summary>
     <strong class="figure" data-amount>${money(w.amount, w.asset, ctx ? ctx.decimals[w.asset] : undefined)}</strong>
     <span class="muted figure"> ≈ ${usd(w.usdValue)}</span>
-    <div>to ${to ? html`<span data-destination>${to.label}</span> <code title=${to.address}>${short(to.address, 10)}</code> on ${to.network}` : html`<code>${short(w.addressId)}</code>`}</div>
+    <div>to ${to ? html`<span data-destination>${to.label}</span> <code title=${to.address}>${full ? to.address : short(to.address, 10)}</code> on ${to.network}` : html`<code>${short(w.addressId)}</code>`}</div>
     <div class="muted">from ${account ? account.name : short(w.accountId)}</div>
   </div>`;
 }

@@ -108,13 +108,13 @@ export function RequestPage({ params }) {
     return html`<${PageTitle} sub=${html`<span title=${r.id}>Request ${r.id.slice(0, 8)}</span>`}>${title}<//>
       <div class="grid request">
         <${Card} title="What is asked" id="request-summary">
-          <${What} r=${r} ctx=${ctx} />
+          <${What} r=${r} ctx=${ctx} full />
           <dl class="facts">
             <dt>Status</dt><dd><span id="request-status" data-status=${r.status}><${Status} value=${r.status} /></span></dd>
             <dt>Requested by</dt><dd><${Person} actor=${r.requester} /></dd>
             <dt>Policy</dt><dd id="request-policy">${policyText(r)}</dd>
             <dt>Approvals</dt><dd id="request-approvals">${approvalsText(r)}</dd>
-            ${r.waitingReason ? html`<dt>Waits because</dt><dd>${reasonText(r.waitingReason)}</dd>` : null}
+            ${r.waitingReason ? html`<dt>${r.status === 'PENDING_APPROVAL' ? 'Waits because' : 'Needed approval because'}</dt><dd>${reasonText(r.waitingReason)}</dd>` : null}
             ${r.withdrawal ? html`<dt>Funds</dt><dd>${HOLD[r.withdrawal.state] || words(r.withdrawal.state)}</dd>` : null}
             ${r.withdrawal && r.withdrawal.settlementReference ? html`<dt>Settlement</dt><dd><code id="settlement-reference">${r.withdrawal.settlementReference}</code></dd>` : null}
             ${!r.withdrawal ? html`<dt>Change</dt><dd>${describePayload(r.operation, r.payload, ctx)}</dd>` : null}

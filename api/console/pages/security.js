@@ -72,25 +72,28 @@ export function TotpEnrolment({ onDone }) {
 
 /**
  * A new set of recovery codes, shown once until dismissed. `replacing` asks
- * for confirmation first (the earlier codes stop working).
+ * for confirmation first (the earlier codes stop working). `onGenerated()`
+ * once the set exists, `onDone()` once dismissed.
  */
-export function RecoveryCodes({ onDone, replacing, label = 'Create recovery codes' }) {
+export function RecoveryCodes({ onDone, onGenerated, replacing, label = 'Create recovery codes' }) {
   const [codes, setCodes] = useState(null);
   const [error, setError] = useState(null);
   const generate = async () => {
     setError(null);
     try { setCodes((await request(CODES)).generateRecoveryCodes); } catch (e) { setError(errorText(e)); throw e; }
+    if (onGenerated) onGenerated();
   };
-  if (codes) {
-    return html`<${SecretBox} id="recovery-codes" title="Your recovery codes" secret=${codes.join('\n')}
+  // The button stays mounted (hidden) while the codes show: its dialog closes itself.
+  return html`${codes ? html`<${SecretBox} id="recovery-codes" title="Your recovery codes" secret=${codes.join('\n')}
       note="Each code signs you in once in place of your authenticator code, if you lose your phone. Store them somewhere safe, apart from your password: Countersign will not show them again."
-      onDismiss=${() => { setCodes(null); onDone && onDone(); }} />`;
-  }
-  return html`${replacing
-    ? html`<${ConfirmButton} label="Create new recovery codes" title="Replace your recovery codes?" data-action="regenerate-codes"
-        body=${html`<p>Your earlier recovery codes stop working at once.</p>`} confirmLabel="Create new codes" onConfirm=${generate} />`
-    : html`<button type="button" data-action="generate-codes" onClick=${() => generate().catch(() => {})}>${label}</button>`}
-    ${error && !replacing ? html`<p class="error-text" role="alert">${error}</p>` : null}`;
+      onDismiss=${() => { setCodes(null); onDone && onDone(); }} />` : null}
+    <div hidden=${!!codes}>
+      ${replacing
+        ? html`<${ConfirmButton} label="Create new recovery codes" title="Replace your recovery codes?" data-action="regenerate-codes"
+            body=${html`<p>Your earlier recovery codes stop working at once.</p>`} confirmLabel="Create new codes" onConfirm=${generate} />`
+        : html`<button type="button" data-action="generate-codes" onClick=${() => generate().catch(() => {})}>${label}</button>`}
+      ${error && !replacing ? html`<p class="error-text" role="alert">${error}</p>` : null}
+    </div>`;
 }
 
 export function SecurityPage() {
@@ -116,7 +119,7 @@ export function SecurityPage() {
             ${v.recoveryCodesRemaining === 1 ? ' code' : ' codes'} left. Each signs you in once without your authenticator app.</p>
           ${v.recoveryCodesRemaining <= 3 ? html`<p class="error-text">${v.recoveryCodesRemaining === 0 ? 'You have none left' : 'You are running low'}: create a new set.</p>` : null}
           ${a.viewer && a.viewer.twoFactorVerified
-            ? html`<${RecoveryCodes} replacing=${v.recoveryCodesRemaining > 0} onDone=${q.reload} />`
+            ? html`<${RecoveryCodes} replacing=${v.recoveryCodesRemaining > 0} onGenerated=${q.reload} />`
             : html`<p class="muted">Sign in with your authenticator code to create new codes.</p>`}
         <//>` : null}
       </div>`;

@@ -60,7 +60,7 @@ function Verdict({ state }) {
   if (sim.outcome === 'REFUSED') {
     head = html`<p class="verdict-head bad"><strong>It would be refused.</strong></p>
       <ul class="failures">${sim.failures.map((f) => html`<li data-code=${f.code} data-layer=${f.layer || ''}>
-        ${f.message}${f.layer ? html` <span class="status REJECTED">${LAYER[f.layer] || words(f.layer)} limit</span>` : null}
+        ${reasonText(f.message)}${f.layer ? html` <span class="status REJECTED">${LAYER[f.layer] || words(f.layer)} limit</span>` : null}
         <small class="muted"> (${f.code})</small></li>`)}</ul>`;
   } else if (sim.outcome === 'COMPLETES_NOW') {
     head = html`<p class="verdict-head ok"><strong>${sim.status === 'COMPLETED' ? 'It completes at once.' : 'It needs no approval:'}</strong>
