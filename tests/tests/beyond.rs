@@ -707,6 +707,9 @@ async fn approvers_get_one_digest_a_minute_unless_they_opt_out(backend: Backend)
         "WITHDRAW",
         "maker@example.com",
         "Amount: 25 USDC",
+        // Where it goes and from where, by name.
+        "To: cold (ethereum 0xA11ce)",
+        "From account: Main",
         "Review it at http",
         // The request's own page in the console.
         &format!("/requests/{first}"),

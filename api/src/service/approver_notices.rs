@@ -11,12 +11,12 @@
 
 use super::audit::{self, AuditActor, Entry};
 use super::requests::{self, status as request_status};
-use super::{ServiceError, ServiceResult, names, notifications};
+use super::{ServiceError, ServiceResult, addresses, names, notifications};
 use crate::authz::OrgAccess;
 use crate::db::begin_write;
 use crate::domain::{MemberStatus, new_id};
 use chrono::{DateTime, Duration, Utc};
-use entity::{approver_notice, member, organization, request, service_user, user};
+use entity::{account, approver_notice, member, organization, request, service_user, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
@@ -162,20 +162,36 @@ async fn describe<C: ConnectionTrait>(db: &C, req: &request::Model, public_url: 
         (Some(amount), Some(asset)) => format!("\n  Amount: {amount} {asset}"),
         _ => String::new(),
     };
+    // Where the money goes and from which account, by name rather than id.
+    let mut lines = String::new();
+    if let Some(id) = payload["addressId"].as_str()
+        && let Some(a) = addresses::destination(db, &req.org_id, id).await?
+    {
+        lines.push_str(&format!("\n  To: {} ({} {})", a.label, a.network, a.address));
+    }
+    if let Some(id) = payload["accountId"].as_str()
+        && let Some(a) = account::Entity::find_by_id(id).one(db).await?.filter(|a| a.org_id == req.org_id)
+    {
+        lines.push_str(&format!("\n  From account: {}", a.name));
+    }
     let mut details: BTreeMap<&str, &Value> = BTreeMap::new();
     if let Value::Object(fields) = &payload {
         for (k, v) in fields {
-            if !matches!(k.as_str(), "operation" | "amount" | "asset") {
+            if !matches!(k.as_str(), "operation" | "amount" | "asset" | "addressId" | "accountId") {
                 details.insert(k, v);
             }
         }
     }
+    let details = if details.is_empty() {
+        String::new()
+    } else {
+        format!("\n  Details: {}", serde_json::to_string(&details).unwrap_or_default())
+    };
     Ok(format!(
-        "- {} (workflow {}), requested by {who} at {}{how_much}\n  Details: {}\n  Needs {} approval(s). Review it at {public_url}/requests/{}",
+        "- {} (workflow {}), requested by {who} at {}{how_much}{lines}{details}\n  Needs {} approval(s). Review it at {public_url}/requests/{}",
         req.operation,
         req.workflow,
         req.created_at.format("%Y-%m-%d %H:%M UTC"),
-        serde_json::to_string(&details).unwrap_or_default(),
         req.approvals_required,
         req.id,
     ))
