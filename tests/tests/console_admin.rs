@@ -147,7 +147,6 @@ async fn risk_officer_journey_in_chromium() {
     // small payout (no approval needed, executed by the signer); the
     // balance alert's threshold set above and below the balance, so the
     // alert turns LOW and HEALTHY again.
-    let mut nonce = 1;
     let days = [("12000", "400"), ("3500.75", "650"), ("21000", "300"), ("8000", "875.5")];
     for (day, (member_amount, key_amount)) in days.iter().enumerate() {
         if day > 0 {
@@ -165,8 +164,8 @@ async fn risk_officer_journey_in_chromium() {
         let d = app.ok(Some(&signer.token), EXECUTE, json!({"r": id})).await;
         assert_eq!(d["execute"]["status"], "COMPLETED", "{d}");
 
+        let nonce = day as u64 + 1;
         let (status, body) = app.signed(&key, nonce, WITHDRAW, input(key_amount)).await;
-        nonce += 1;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["data"]["withdraw"]["request"]["status"], "APPROVED", "{body}");
         let id = body["data"]["withdraw"]["request"]["id"].as_str().expect("request id").to_string();

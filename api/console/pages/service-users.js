@@ -174,8 +174,8 @@ function ServiceUserCard({ su, accounts, run, onSecret, admin }) {
           ? html`<br /><small class="muted" data-grace>Old secret valid until ${when(k.previousSecretValidUntil)}</small>` : null}</div>` },
         { label: 'Scopes', render: (k) => k.scopes.map(words).join(', ') },
         ...(accounts.length > 1 ? [{ label: 'Accounts', render: (k) => accountNames(k.accountIds) }] : []),
-        { label: 'Expires', render: (k) => (k.expiresAt ? when(k.expiresAt) : 'Never') },
-        { label: 'Last used', render: (k) => (k.lastUsedAt ? html`<div>${when(k.lastUsedAt)}${k.lastUsedIp ? html`<br /><small class="muted">from ${k.lastUsedIp}</small>` : null}</div>` : 'Never') },
+        { label: 'Expires', class: 'nowrap', render: (k) => (k.expiresAt ? when(k.expiresAt) : 'Never') },
+        { label: 'Last used', class: 'nowrap', render: (k) => (k.lastUsedAt ? html`<div>${when(k.lastUsedAt)}${k.lastUsedIp ? html`<br /><small class="muted">from ${k.lastUsedIp}</small>` : null}</div>` : 'Never') },
         { label: 'Usage today', render: (k) => keyUsage(k.usage) },
         ...(admin ? [{ label: 'Actions', render: (k) => (k.status === 'ACTIVE' ? html`<div class="row">
             <button type="button" class="secondary small" data-action="edit-key" aria-label=${'Settings of key ' + k.keyId} onClick=${() => setEditing(k.keyId)}>Settings</button>
