@@ -24,6 +24,13 @@ assert.match(keyRow, /Payouts bot/, 'a key is named after its service user');
 assert.ok(!UUID.test(await text(page, '#usage')), 'no ids in the usage table');
 await checkScreen(page, 'risk-overview');
 
+// ---- Limits of every layer, read only for a reviewer.
+await visit(page, '/limits');
+await page.waitForSelector('#limits-signers [data-subject="Sid Signer"]');
+assert.match(await page.textContent('#limits-api-keys'), /Payouts bot/);
+assert.equal(await page.$('[data-action=set-limits]'), null, 'a reviewer cannot change limits');
+await checkScreen(page, 'risk-limits');
+
 // ---- Risk: usage, outflow per layer over 30 days, the balance alert's history.
 await visit(page, '/risk');
 await page.waitForSelector('#risk-usage-table [data-subject="Sid Signer"]');
