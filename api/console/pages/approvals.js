@@ -26,29 +26,32 @@ const CONTEXT = gql`query ApprovalsContext($o: ID!) {
     members(includeRemoved: true) { id user { id name email } } } }`;
 
 const PENDING = gql`query ApprovalsPending($o: ID!) { organization(id: $o) { id
-  requests(status: PENDING_APPROVAL, first: 40) { pageInfo { hasNextPage }
+  requests(status: PENDING_APPROVAL, first: 25) { pageInfo { hasNextPage }
     nodes { id workflow operation payload status approvalsRequired policyVersion reason waitingReason createdAt updatedAt
-      requester { kind id user { id name email } }
-      approvals { at delegationId approver { kind id user { id name email } } }
+      requester { kind id name user { id name email } }
+      approvals { at delegationId approver { kind id name user { id name email } } }
       eligibleApprovers { id name email }
-      withdrawal { accountId asset amount usdValue addressId state settlementReference executedAt } } } } }`;
+      withdrawal { accountId asset amount usdValue addressId state settlementReference executedAt
+        address { label network address } } } } } }`;
 
 const READY = gql`query ApprovalsReady($o: ID!) { organization(id: $o) { id
   viewerMember { id signerUsage { dailyCapUsd perTransactionMaxUsd usedTodayUsd heldUsd remainingUsd } }
-  requests(status: APPROVED, workflow: INITIATE_WITHDRAWAL, first: 40) {
+  requests(status: APPROVED, workflow: INITIATE_WITHDRAWAL, first: 25) {
     nodes { id workflow operation payload status approvalsRequired policyVersion reason waitingReason createdAt updatedAt
-      requester { kind id user { id name email } }
-      approvals { at delegationId approver { kind id user { id name email } } }
+      requester { kind id name user { id name email } }
+      approvals { at delegationId approver { kind id name user { id name email } } }
       eligibleApprovers { id name email }
-      withdrawal { accountId asset amount usdValue addressId state settlementReference executedAt } } } } }`;
+      withdrawal { accountId asset amount usdValue addressId state settlementReference executedAt
+        address { label network address } } } } } }`;
 
 const HISTORY = gql`query ApprovalsHistory($o: ID!, $s: RequestStatus, $after: String) { organization(id: $o) { id
-  requests(status: $s, first: 40, after: $after) { pageInfo { hasNextPage endCursor }
+  requests(status: $s, first: 25, after: $after) { pageInfo { hasNextPage endCursor }
     nodes { id workflow operation payload status approvalsRequired policyVersion reason waitingReason createdAt updatedAt
-      requester { kind id user { id name email } }
-      approvals { at delegationId approver { kind id user { id name email } } }
+      requester { kind id name user { id name email } }
+      approvals { at delegationId approver { kind id name user { id name email } } }
       eligibleApprovers { id name email }
-      withdrawal { accountId asset amount usdValue addressId state settlementReference executedAt } } } } }`;
+      withdrawal { accountId asset amount usdValue addressId state settlementReference executedAt
+        address { label network address } } } } } }`;
 
 const WAITING_FOR = gql`query ApprovalsWaitingFor($o: ID!, $after: String) { organization(id: $o) { id
   requests(status: PENDING_APPROVAL, first: 200, after: $after) { pageInfo { hasNextPage endCursor }
@@ -314,7 +317,7 @@ export function ApprovalsPage() {
         actions=${html`<span class="muted" id="pending-summary">${rows.length} pending, ${mine} waiting for you</span>`}>
         <${Table} id="pending-table" caption="Pending requests" rows=${rows} columns=${columns(ctx, q.reload, false)} rowProps=${rowProps}
           empty="Nothing is waiting for approval." />
-        ${d.organization.requests.pageInfo.hasNextPage ? html`<p class="muted">Showing the newest 40; decide these to see more.</p>` : null}
+        ${d.organization.requests.pageInfo.hasNextPage ? html`<p class="muted">Showing the newest 25; decide these to see more.</p>` : null}
       <//>`;
     }}<//>`}<//>`;
 }

@@ -34,12 +34,13 @@ function Invitation({ p }) {
 
 /** A link that cannot be used, and what to do about it. */
 function Dead({ state, p, signedInAs }) {
-  const ask = p ? html`Ask ${p.invitedByName} (${p.invitedByEmail}) for a new invitation.` : 'Ask the person who invited you for a new invitation.';
+  const who = p ? `${p.invitedByName} (${p.invitedByEmail})` : 'the person who invited you';
+  const ask = `Ask ${who} for a new invitation.`;
   const text = {
     unknown: ['This invitation link is not valid', html`The link is incomplete, or it was replaced by a newer invitation. Use the link in the latest e-mail you received. ${ask}`],
     ACCEPTED: ['This invitation has already been used', signedInAs
       ? html`You are a member. <${Link} href="/approvals">Open the approval queue<//>.`
-      : html`Each link works once. If you accepted it, <${Link} href="/sign-in">sign in<//>. If not, ${ask.charAt(0).toLowerCase() + ask.slice(1)}`],
+      : html`Each link works once. If you accepted it, <${Link} href="/sign-in">sign in<//>. If not, ask ${who} for a new invitation.`],
     EXPIRED: ['This invitation has expired', html`Invitation links work for seven days. ${ask}`],
     REVOKED: ['This invitation was withdrawn', html`${p ? p.organizationName : 'The organisation'} revoked it, so the link no longer works. ${ask}`],
   }[state];

@@ -14,18 +14,18 @@ import { Actions, Person, What, approvalsText, describePayload, policyText, reas
 
 const REQUEST = gql`query RequestPage($r: ID!) { request(id: $r) {
   id organizationId workflow operation payload status approvalsRequired policyVersion reason waitingReason createdAt updatedAt
-  requester { kind id user { id name email } }
-  approvals { at delegationId approver { kind id user { id name email } } }
+  requester { kind id name user { id name email } }
+  approvals { at delegationId approver { kind id name user { id name email } } }
   eligibleApprovers { id name email }
-  withdrawal { accountId asset amount usdValue addressId state settlementReference executedBy executedAt } } }`;
+  withdrawal { accountId asset amount usdValue addressId state settlementReference executedAt
+    address { label network address } executor { kind id name user { id name email } } } } }`;
 
-const HISTORY = gql`query RequestAuditRecords($r: ID!) { request(id: $r) { id history { seq at action actorKind actorId } } }`;
+const HISTORY = gql`query RequestAuditRecords($r: ID!) { request(id: $r) { id history { seq at action actorKind actorId actorName } } }`;
 
 const HOLD = { HELD: 'held on the account', SETTLED: 'settled', RELEASED: 'hold released' };
 
 /** The request's life, oldest first. */
-function timeline(r, ctx) {
-  const users = ctx ? ctx.users : {};
+function timeline(r) {
   const items = [{ key: 'created', at: r.createdAt, title: 'Created', who: html`<${Person} actor=${r.requester} />` }];
   for (const [i, a] of [...r.approvals].sort((x, y) => x.at.localeCompare(y.at)).entries()) {
     items.push({ key: 'approval-' + i, at: a.at, title: `Approved (${i + 1} of ${r.approvalsRequired})`, who: html`<${Person} actor=${a.approver} />`,
@@ -55,8 +55,7 @@ function timeline(r, ctx) {
       break;
     case 'COMPLETED':
       if (w && w.executedAt) {
-        const by = users[w.executedBy];
-        items.push({ key: 'executed', at: w.executedAt, title: 'Executed', who: by ? html`<${Person} user=${by} />` : null, kind: 'ok',
+        items.push({ key: 'executed', at: w.executedAt, title: 'Executed', who: w.executor ? html`<${Person} actor=${w.executor} />` : null, kind: 'ok',
           note: w.settlementReference ? html`Settlement reference <code data-settlement>${w.settlementReference}</code>` : null });
       } else {
         items.push({ key: 'completed', at: r.updatedAt, title: 'Completed', kind: 'ok' });
@@ -67,9 +66,9 @@ function timeline(r, ctx) {
   return items;
 }
 
-function Timeline({ r, ctx }) {
+function Timeline({ r }) {
   return html`<ol class="timeline" id="timeline">
-    ${timeline(r, ctx).map((i) => html`<li key=${i.key} data-event=${i.key} class=${i.kind || ''}>
+    ${timeline(r).map((i) => html`<li key=${i.key} data-event=${i.key} class=${i.kind || ''}>
       <strong>${i.title}</strong>${i.at ? html` <span class="muted">${when(i.at)}</span>` : null}
       ${i.who ? html`<div>${i.who}</div>` : null}
       ${i.note ? html`<div class="muted">${i.note}</div>` : null}
@@ -86,7 +85,7 @@ function AuditRecords({ id, ctx }) {
     columns=${[
       { label: 'When', render: (h) => when(h.at) },
       { label: 'What', render: (h) => words(h.action) },
-      { label: 'Who', render: (h) => (users[h.actorId] ? html`<${Person} user=${users[h.actorId]} />` : words(h.actorKind)) },
+      { label: 'Who', render: (h) => (users[h.actorId] ? html`<${Person} user=${users[h.actorId]} />` : h.actorName) },
       { label: 'Record', class: 'num', render: (h) => '#' + h.seq },
     ]} />`}<//><//>`;
 }
@@ -121,7 +120,7 @@ export function RequestPage({ params }) {
           </dl>
           <div id="request-actions"><${Actions} r=${r} ctx=${ctx} after=${q.reload} /></div>
         <//>
-        <${Card} title="Timeline"><${Timeline} r=${r} ctx=${ctx} /><//>
+        <${Card} title="Timeline"><${Timeline} r=${r} /><//>
       </div>
       ${can('MANAGE_ACCESS', 'VIEW') ? html`<${AuditRecords} id=${r.id} ctx=${ctx} />` : null}`;
   }}<//>`;

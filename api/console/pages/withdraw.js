@@ -24,7 +24,7 @@ const SIMULATE = gql`query WithdrawSimulate($o: ID!, $i: WithdrawalInput!) { sim
   failures { code message layer }
   decidingThreshold { layer thresholdUsd usdValue above }
   eligibleApprovers { id name email }
-  usageAfter { layer subject perTransactionMaxUsd dailyCapUsd usedTodayUsd heldUsd remainingUsd } } }`;
+  usageAfter { layer subject subjectName perTransactionMaxUsd dailyCapUsd usedTodayUsd heldUsd remainingUsd } } }`;
 
 const WITHDRAW = gql`mutation WithdrawSubmit($o: ID!, $i: WithdrawalInput!) { withdraw(orgId: $o, input: $i) {
   request { id status approvalsRequired withdrawal { amount asset usdValue } } } }`;
@@ -82,7 +82,7 @@ function Verdict({ state }) {
     <ul class="usage-after" id="usage-after">
       ${sim.usageAfter.length === 0 ? html`<li class="muted">No limit applies.</li>` : null}
       ${sim.usageAfter.map((u) => html`<li data-layer=${u.layer}>
-        <strong>${LAYER[u.layer] || words(u.layer)}</strong>
+        <strong>${LAYER[u.layer] || words(u.layer)}: ${u.subjectName}</strong>
         ${u.dailyCapUsd ? html`<${UsageBar} usage=${u} />` : null}
         <span>${u.remainingUsd === null ? 'no daily cap' : html`<span class="figure" data-remaining>${usd(u.remainingUsd)}</span> left of ${usd(u.dailyCapUsd)} today`}</span>
         <span class="muted">${u.perTransactionMaxUsd ? `at most ${usd(u.perTransactionMaxUsd)} a withdrawal` : 'no per-withdrawal maximum'}</span>
