@@ -26,7 +26,7 @@ const roleText = (roles) => {
 /** Who invited whom to what, as the e-mail said it. */
 function Invitation({ p }) {
   return html`<div id="invitation" data-status=${p.status}>
-    <p class="lead"><strong data-inviter>${p.invitedByName}</strong> <span class="muted">(${p.invitedByEmail})</span> invited you to join
+    <p class="lead"><strong data-inviter>${p.invitedByName}</strong> <span class="muted">(${p.invitedByEmail})</span> invited you to join${' '}
       <strong data-organization>${p.organizationName}</strong> as <strong data-roles>${roleText(p.roles)}</strong>.</p>
     <p class="muted">Sent to ${p.email}; the link works until ${when(p.expiresAt)}.</p>
   </div>`;

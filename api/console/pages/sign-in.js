@@ -15,6 +15,13 @@ const SIGN_IN = gql`mutation ConsoleSignIn($e: String!, $p: String!, $t: String)
 const SIGN_IN_RECOVERY = gql`mutation ConsoleSignInRecovery($e: String!, $p: String!, $c: String!) { signIn(email: $e, password: $p, recoveryCode: $c) { token } }`;
 const SIGN_UP = gql`mutation ConsoleSignUp($e: String!, $p: String!, $n: String!) { signUp(email: $e, password: $p, name: $n) { token } }`;
 
+/** A refused sign-in in plain words ("Invalid e-mail or password"), other errors as usual. */
+function signInError(e) {
+  if (!e || e.code !== 'UNAUTHENTICATED') return errorText(e);
+  const text = String(e.message).replace(/^authentication required:\s*/i, '');
+  return text.charAt(0).toUpperCase() + text.slice(1) + '.';
+}
+
 /** Where to go after signing in: `?next=` when it is one of ours. */
 function next(query) {
   const n = query.get('next');
@@ -41,7 +48,7 @@ export function SignInPage() {
       const to = app.viewer && !app.viewer.twoFactorVerified && !next(query).startsWith('/invite/') ? '/security' : next(query);
       navigate(to, { replace: true });
     } catch (err) {
-      setError(errorText(err));
+      setError(signInError(err));
     } finally {
       setBusy(false);
     }
