@@ -56,6 +56,10 @@ await page.click('#invite-form button[type=submit]');
 await outcome(page, 'Invite nina@example.com');
 await page.waitForSelector('[data-invitation="nina@example.com"]');
 assert.match(await page.textContent('[data-invitation="nina@example.com"]'), /Maker, Approver/);
+await page.click('[data-invitation="nina@example.com"] button');
+await confirm(page);
+await outcome(page, 'Revoke the invitation to nina@example.com');
+await page.waitForSelector('[data-invitation="nina@example.com"][data-status=REVOKED]');
 
 await page.click('[data-member="max@example.com"] [data-action=manage]');
 await page.waitForSelector('#member-editor');

@@ -128,7 +128,7 @@ function Invitations({ invitations, run }) {
   const admin = can('MANAGE_ACCESS', 'INITIATE');
   const rows = invitations.filter((i) => i.status === 'PENDING' || Date.now() - new Date(i.createdAt) < 7 * 86400e3);
   return html`<${Table} id="invitations" caption="Invitations" empty="No invitations." rows=${rows}
-    rowProps=${(i) => ({ 'data-invitation': i.email })}
+    rowProps=${(i) => ({ 'data-invitation': i.email, 'data-status': i.status })}
     columns=${[
       { label: 'E-mail', render: (i) => i.email },
       { label: 'Roles', render: (i) => i.roles.map(roleWords).join(', ') },
