@@ -12,7 +12,7 @@ import { useChange, useForm, Checks } from '../lib/changes.js';
 import { usd, when, words } from '../lib/format.js';
 import { ApprovalNotices } from './settings.js';
 
-export const ROLES = ['ADMIN', 'MAKER', 'APPROVER', 'SIGNER', 'REVIEWER', 'READ_ONLY'];
+const ROLES = ['ADMIN', 'MAKER', 'APPROVER', 'SIGNER', 'REVIEWER', 'READ_ONLY'];
 export const WORKFLOWS = ['INITIATE_WITHDRAWAL', 'MANAGE_ADDRESSES', 'MANAGE_ACCESS', 'MANAGE_POLICIES'];
 const ACTIONS = ['VIEW', 'INITIATE', 'APPROVE', 'EXECUTE'];
 
@@ -37,9 +37,7 @@ const REMOVE = gql`mutation MembersRemove($o: ID!, $m: ID!) {
   removeMember(orgId: $o, memberId: $m) { request { id status approvalsRequired } } }`;
 
 /** "Name <email>", the way the console names a person. */
-export const personName = (u) => (u.name ? `${u.name} <${u.email}>` : u.email);
-
-const roleWords = (r) => words(r);
+const personName = (u) => (u.name ? `${u.name} <${u.email}>` : u.email);
 
 function Person({ user }) {
   return html`<span class="person"><strong>${user.name || user.email}</strong>
@@ -70,7 +68,7 @@ function InviteForm({ run }) {
   };
   return html`<form class="stack" id="invite-form" onSubmit=${submit}>
     <${Field} label="E-mail address"><input type="email" required autocomplete="off" ...${f.bind('email')} /><//>
-    <${Checks} legend="Roles" name="role" options=${ROLES} value=${roles} onChange=${setRoles} label=${roleWords} />
+    <${Checks} legend="Roles" name="role" options=${ROLES} value=${roles} onChange=${setRoles} label=${words} />
     <div><button type="submit" disabled=${!roles.length}>Send invitation</button></div>
   </form>`;
 }
@@ -97,7 +95,7 @@ function MemberEditor({ member, accounts, run, onClose }) {
     <p class="muted">${member.user.email} · joined ${when(member.joinedAt)}</p>
     <div class="grid">
       <form class="stack" id="roles-form" onSubmit=${saveRoles}>
-        <${Checks} legend="Roles" name="role" options=${ROLES} value=${roles} onChange=${setRoles} label=${roleWords} />
+        <${Checks} legend="Roles" name="role" options=${ROLES} value=${roles} onChange=${setRoles} label=${words} />
         <div><button type="submit" disabled=${!roles.length}>Save roles</button></div>
       </form>
       <div>
@@ -131,7 +129,7 @@ function Invitations({ invitations, run }) {
     rowProps=${(i) => ({ 'data-invitation': i.email, 'data-status': i.status })}
     columns=${[
       { label: 'E-mail', render: (i) => i.email },
-      { label: 'Roles', render: (i) => i.roles.map(roleWords).join(', ') },
+      { label: 'Roles', render: (i) => i.roles.map(words).join(', ') },
       { label: 'Invited by', render: (i) => i.invitedBy.name || i.invitedBy.email },
       { label: 'Status', render: (i) => html`<${Status} value=${i.status} />` },
       { label: 'E-mail delivery', render: (i) => html`<div><${Status} value=${i.deliveryStatus} />
@@ -161,7 +159,7 @@ export function MembersPage() {
           <${Table} id="members-table" caption="Members" rows=${o.members} rowProps=${(m) => ({ 'data-member': m.user.email })}
             columns=${[
               { label: 'Member', render: (m) => html`<${Person} user=${m.user} />` },
-              { label: 'Roles', render: (m) => html`<div><span data-roles=${m.roles.join(',')}>${m.roles.map(roleWords).join(', ')}</span>${m.isOwner ? html` <${Status} value="ACTIVE">Owner<//>` : null}</div>` },
+              { label: 'Roles', render: (m) => html`<div><span data-roles=${m.roles.join(',')}>${m.roles.map(words).join(', ')}</span>${m.isOwner ? html` <${Status} value="ACTIVE">Owner<//>` : null}</div>` },
               { label: 'Status', render: (m) => html`<${Status} value=${m.status} />` },
               { label: 'Single permissions', render: (m) => (m.grants.length ? m.grants.map((p) => grantText(p, o.accounts)).join('; ') : html`<span class="muted">—</span>`) },
               { label: 'Signer usage today', render: (m) => html`<${SignerToday} member=${m} />` },

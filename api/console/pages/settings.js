@@ -4,12 +4,11 @@
 // the viewer's own approval-notice e-mails. Each governed change says
 // whether it completed or waits for approval.
 import { html, useState } from '../lib/html.js';
-import { gql, request } from '../lib/api.js';
+import { gql, request, errorText } from '../lib/api.js';
 import { app, can, toast } from '../lib/store.js';
 import { useQuery, Loaded, Card, Table, Status, Field, ConfirmButton, PageTitle } from '../lib/ui.js';
 import { useChange, useForm, Checks, decimalOrNull } from '../lib/changes.js';
 import { usd, when, words } from '../lib/format.js';
-import { errorText } from '../lib/api.js';
 
 const WEEKDAYS = ['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN'];
 const DELEGABLE = ['INITIATE_WITHDRAWAL', 'MANAGE_ADDRESSES', 'MANAGE_ACCESS', 'MANAGE_POLICIES'];
