@@ -142,7 +142,8 @@ await page.waitForSelector(`${bot} [data-key="${extra}"][data-status=REVOKED]`);
 await page.click('[data-service-user="Ledger sync"] [data-action=remove-service-user]');
 await confirm(page);
 await outcome(page, 'Remove Ledger sync');
-await page.waitForSelector('[data-service-user="Ledger sync"] .card-head .status.REMOVED');
+await page.waitForSelector('#removed-service-users [data-removed-service-user="Ledger sync"]');
+assert.equal(await page.$('[data-service-user="Ledger sync"]'), null, 'a removed service user leaves the active list');
 await checkScreen(page, 'admin-service-users');
 
 // ---- Policies: set, lock, and unlock, which waits for the second admin.

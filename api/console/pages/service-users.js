@@ -167,7 +167,7 @@ function ServiceUserCard({ su, accounts, run, onSecret, admin }) {
         body=${html`<p>Every key of ${su.name} is revoked at once; clients using them are refused.</p>`}
         onConfirm=${() => run(`Remove ${su.name}`, () => request(REMOVE_USER, { o: app.orgId, s: su.id }), (x) => x.removeServiceUser.request)} />` : null}`}>
     <p class="muted">Created ${when(su.createdAt)}</p>
-    <${Table} caption=${'Keys of ' + su.name} empty="No keys." rows=${su.keys} rowProps=${(k) => ({ 'data-key': k.keyId, 'data-status': k.status })}
+    <${Table} caption=${'Keys of ' + su.name} empty="No keys." rows=${[...su.keys].sort((a, b) => (a.status === 'ACTIVE' ? 0 : 1) - (b.status === 'ACTIVE' ? 0 : 1))} rowProps=${(k) => ({ 'data-key': k.keyId, 'data-status': k.status })}
       columns=${[
         { label: 'Key', render: (k) => html`<code class="nowrap" title=${k.keyId}>${short(k.keyId, 8)}</code>` },
         { label: 'Status', render: (k) => html`<div><${Status} value=${k.status} />${k.previousSecretValidUntil && new Date(k.previousSecretValidUntil) > new Date()
@@ -235,10 +235,15 @@ export function ServiceUsersPage() {
     ${notice}
     <${Loaded} q=${q}>${(d) => {
       const o = d.organization;
+      const active = o.serviceUsers.filter((su) => su.status !== 'REMOVED');
+      const removed = o.serviceUsers.filter((su) => su.status === 'REMOVED');
       return html`
         ${admin ? html`<${Claims} requests=${o.requests.nodes} serviceUsers=${o.serviceUsers} run=${run} onSecret=${onSecret} reload=${q.reload} />` : null}
-        ${o.serviceUsers.length ? o.serviceUsers.map((su) => html`<${ServiceUserCard} key=${su.id} su=${su} accounts=${o.accounts} run=${run} onSecret=${onSecret} admin=${admin} />`)
+        ${active.length ? active.map((su) => html`<${ServiceUserCard} key=${su.id} su=${su} accounts=${o.accounts} run=${run} onSecret=${onSecret} admin=${admin} />`)
           : html`<${Card}><p class="muted">No service users yet.</p><//>`}
+        ${removed.length ? html`<${Card} title="Removed service users" id="removed-service-users">
+          <ul class="plain">${removed.map((su) => html`<li data-removed-service-user=${su.name}><strong>${su.name}</strong>
+            <span class="muted">created ${when(su.createdAt)}; its ${su.keys.length === 1 ? 'key is' : su.keys.length + ' keys are'} revoked</span></li>`)}</ul><//>` : null}
         ${admin ? html`<${Card} title="Create a service user" id="create-service-user">
           <${NewKeyForm} accounts=${o.accounts} run=${run} onSecret=${onSecret} /><//>` : null}`;
     }}<//>`;
