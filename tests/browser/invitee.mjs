@@ -5,7 +5,9 @@
 // stores the recovery codes shown once, joins, and approves the withdrawal
 // waiting in the queue — without touching the API. Then: a recovery code
 // signs in once and is refused the second time, a new set replaces the old
-// one, and used, expired, revoked and unknown links each get a clear page.
+// one; later invitations are accepted with the account she has (signed in
+// already, or signing in from the link); and used, expired, revoked and
+// unknown links each get a clear page.
 import { fx, assert, newPage, totp, visit, checkScreen, until, finish } from './lib.mjs';
 
 const ivy = fx.invitee;
@@ -117,6 +119,31 @@ assert.equal(await signInWithCode(codes[2]), false, 'an old code stops working')
 await page.fill('#sign-in-form input[name=recovery]', fresh[0]);
 await page.click('#sign-in-form button[type=submit]');
 await page.waitForSelector('body[data-page="approvals"] #pending-table');
+
+// Signed in already, with the invited address: straight to joining.
+await page.goto(fx.thirdLink);
+await page.waitForSelector('#invite-join[data-stage="join"]');
+await page.click('#accept-invitation');
+await page.waitForSelector('body[data-page="approvals"]');
+assert.equal(await page.$eval('#org-switcher', (s) => s.options[s.selectedIndex].textContent), 'Gamma Partners');
+
+// Another organisation's link, opened signed out: she signs in with the account she has.
+const again = await newPage('second invitation');
+await again.goto(fx.secondLink);
+await again.waitForSelector('#invite-preview');
+await again.click('#invite-sign-in');
+await again.waitForSelector('#sign-in-form');
+assert.equal(await again.inputValue('#sign-in-form input[name=email]'), ivy.email);
+await again.fill('#sign-in-form input[name=password]', ivy.password);
+await again.fill('#sign-in-form input[name=totp]', totp(secret, 1));
+await again.click('#sign-in-form button[type=submit]');
+await again.waitForSelector('#invite-join[data-stage="join"]');
+await again.click('#accept-invitation');
+await again.waitForSelector('body[data-page="approvals"]');
+assert.equal(await again.$eval('#org-switcher', (s) => s.options[s.selectedIndex].textContent), 'Beta Fund');
+assert.deepEqual((await again.$$eval('#org-switcher option', (o) => o.map((x) => x.textContent))).sort(),
+  ['Acme Treasury', 'Beta Fund', 'Gamma Partners']);
+await again.context().close();
 
 // Links that cannot be used say so, to anyone who opens them.
 for (const [name, link, state] of [

@@ -35,6 +35,11 @@ enum Mailbox<'a> {
 impl Mailbox<'_> {
     /// The newest invitation e-mail to `email`, decoded as a mail client shows it.
     async fn invitation(&self, app: &TestApp, email: &str) -> (String, String) {
+        self.invitation_other_than(app, email, None).await
+    }
+
+    /// Like [`invitation`](Self::invitation), waiting for one whose token is not `seen`.
+    async fn invitation_other_than(&self, app: &TestApp, email: &str, seen: Option<&str>) -> (String, String) {
         match self {
             Mailbox::Outbox => {
                 let token = app.outbox_token(email).await;
@@ -48,7 +53,8 @@ impl Mailbox<'_> {
                         .into_iter()
                         .rev()
                         .find(|m| m.rcpt_to.iter().any(|r| r == email))
-                        .and_then(|m| invitation_token(&m.data).map(|t| (t, decode_qp(&m.data))));
+                        .and_then(|m| invitation_token(&m.data).map(|t| (t, decode_qp(&m.data))))
+                        .filter(|(t, _)| Some(t.as_str()) != seen);
                     if let Some(found) = found {
                         return found;
                     }
@@ -190,6 +196,13 @@ async fn invitee_joins_from_the_email_and_approves(backend: Backend) {
     let (token, message) = mail.invitation(&app, "ivy@acme.test").await;
     let link = format!("{}/invite/{token}", app.base);
     assert!(message.contains(&link), "the e-mail carries the link:\n{message}");
+    // Two more organisations invite her; she opens those links once she has an account.
+    let beta = app.create_org(&owner, "Beta Fund").await;
+    app.invite(&owner, &beta, "ivy@acme.test", &["MAKER"]).await;
+    let (second, _) = mail.invitation_other_than(&app, "ivy@acme.test", Some(&token)).await;
+    let gamma = app.create_org(&owner, "Gamma Partners").await;
+    app.invite(&owner, &gamma, "ivy@acme.test", &["READ_ONLY"]).await;
+    let (third, _) = mail.invitation_other_than(&app, "ivy@acme.test", Some(&second)).await;
 
     let fixture = browser::fixture(
         &app,
@@ -199,6 +212,8 @@ async fn invitee_joins_from_the_email_and_approves(backend: Backend) {
             "inviter": {"name": "Olivia Owner", "email": "olivia@acme.test"},
             "organization": "Acme Treasury",
             "withdrawal": withdrawal,
+            "secondLink": format!("{}/invite/{second}", app.base),
+            "thirdLink": format!("{}/invite/{third}", app.base),
             "links": {
                 "expired": format!("{}/invite/{expired}", app.base),
                 "revoked": format!("{}/invite/{revoked}", app.base),
@@ -231,6 +246,18 @@ async fn invitee_joins_from_the_email_and_approves(backend: Backend) {
         (ivy["user"]["name"].as_str(), ivy["user"]["twoFactorEnabled"].as_bool()),
         (Some("Ivy Invitee"), Some(true))
     );
+    // She joined the other two with the account she had.
+    for other in [beta, gamma] {
+        let d = app
+            .ok(
+                Some(&owner.token),
+                "query($o:ID!){ organization(id:$o){ members{ user{ email } } } }",
+                json!({"o": other}),
+            )
+            .await;
+        let members = d["organization"]["members"].as_array().unwrap().clone();
+        assert!(members.iter().any(|m| m["user"]["email"] == "ivy@acme.test"), "{members:?}");
+    }
 }
 
 /// Maker, approver, signer and a read-only member, each in their own browser.
