@@ -18,7 +18,7 @@ import { money, short, usd, when, words } from '../lib/format.js';
  * What the pages need to put names on ids: accounts, addresses, members,
  * assets' precision. Read once per page (and again on live events).
  */
-const CONTEXT = gql`query ApprovalsContext($o: ID!) {
+const NAMES = gql`query ApprovalsNames($o: ID!) {
   assets { symbol decimals }
   organization(id: $o) { id
     accounts { id name }
@@ -76,9 +76,9 @@ export async function pendingForViewer(orgId, userId) {
   return n;
 }
 
-/** Lookups by id built from the CONTEXT query. */
-export function useContext(orgId) {
-  const q = useQuery(CONTEXT, { o: orgId });
+/** Names for ids (accounts, addresses, members) and assets' precision, read once per page. */
+export function useNames(orgId) {
+  const q = useQuery(NAMES, { o: orgId });
   if (!q.data) return { q, ctx: null };
   const o = q.data.organization;
   const byId = (list) => Object.fromEntries(list.map((x) => [x.id, x]));
@@ -109,6 +109,8 @@ const durationText = (secs) => {
   if (s % 60 === 0) return `${s / 60} minute${s === 60 ? '' : 's'}`;
   return `${s} seconds`;
 };
+/** "approvalThresholdUsd" → "approval threshold usd" */
+const fieldName = (k) => words(k.replace(/([A-Z])/g, '_$1')).toLowerCase();
 const roleList = (roles) => (roles || []).map(words).join(', ');
 const limitText = (v, what) => (v === undefined ? null : v === null ? `no ${what}` : `${what} ${usd(v)}`);
 
@@ -167,8 +169,10 @@ export function describePayload(operation, payloadText, ctx) {
       return `${member(p.fromMemberId)} lends approval of ${words(p.workflow).toLowerCase()} to ${member(p.toMemberId)} until ${when(p.validUntil)}`;
     case 'REVOKE_DELEGATION': return `End the delegation ${short(p.delegationId)}`;
     default: {
-      const rest = Object.entries(p).filter(([k]) => k !== 'operation')
-        .map(([k, v]) => `${words(k.replace(/([A-Z])/g, '_$1'))}: ${typeof v === 'object' ? JSON.stringify(v) : v}`);
+      // An operation this console does not know yet: its fields, in words.
+      const plain = (v) => (Array.isArray(v) ? v.map(plain).join(', ')
+        : v && typeof v === 'object' ? Object.entries(v).map(([k, x]) => `${fieldName(k)} ${plain(x)}`).join(', ') : String(v));
+      const rest = Object.entries(p).filter(([k]) => k !== 'operation').map(([k, v]) => `${fieldName(k)}: ${plain(v)}`);
       return `${words(operation)}${rest.length ? ' — ' + rest.join('; ') : ''}`;
     }
   }
@@ -304,7 +308,7 @@ function ReadyToExecute({ orgId, ctx }) {
 
 export function ApprovalsPage() {
   const { orgId } = app;
-  const { q: cq, ctx } = useContext(orgId);
+  const { q: cq, ctx } = useNames(orgId);
   const q = useQuery(PENDING, { o: orgId });
   const signer = can('INITIATE_WITHDRAWAL', 'EXECUTE');
   return html`<${PageTitle} sub="Requests waiting for a decision. Decided requests are in the history.">Approvals<//>
@@ -326,7 +330,7 @@ const HISTORY_STATUSES = ['COMPLETED', 'APPROVED', 'REJECTED', 'CANCELLED', 'EXP
 
 export function HistoryPage() {
   const { orgId } = app;
-  const { q: cq, ctx } = useContext(orgId);
+  const { q: cq, ctx } = useNames(orgId);
   const [status, setStatus] = useState('');
   const [pages, setPages] = useState([null]);
   return html`<${PageTitle} sub="Every decided request, newest first.">History<//>

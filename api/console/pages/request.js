@@ -10,7 +10,7 @@ import { app, can, selectOrg } from '../lib/store.js';
 import { Link } from '../lib/router.js';
 import { Card, Loaded, PageTitle, Status, Table, useQuery } from '../lib/ui.js';
 import { when, words } from '../lib/format.js';
-import { Actions, Person, What, approvalsText, describePayload, policyText, reasonText, useContext } from './approvals.js';
+import { Actions, Person, What, approvalsText, describePayload, policyText, reasonText, useNames } from './approvals.js';
 
 const REQUEST = gql`query RequestPage($r: ID!) { request(id: $r) {
   id organizationId workflow operation payload status approvalsRequired policyVersion reason waitingReason createdAt updatedAt
@@ -97,7 +97,7 @@ export function RequestPage({ params }) {
   useEffect(() => {
     if (r && r.organizationId !== app.orgId && app.orgs.some((o) => o.id === r.organizationId)) selectOrg(r.organizationId);
   }, [r && r.organizationId]);
-  const { ctx } = useContext(app.orgId);
+  const { ctx } = useNames(app.orgId);
   if (q.data && !r) {
     return html`<${PageTitle}>Request not found<//><${Card}><p>There is no request with this address that you may see.
       <${Link} href="/approvals">Back to the approval queue<//></p><//>`;
