@@ -192,8 +192,10 @@ await checkScreen(page, 'admin-limits');
 
 // ---- Settings: balance alert and pause, withdrawal window, delegations, notices.
 await visit(page, '/settings');
-await page.fill('#alert-form input[name=threshold]', '100000');
-await page.click('#alert-form button[type=submit]');
+// By keyboard alone: type the threshold and press Enter.
+await page.focus('#alert-form input[name=threshold]');
+await page.keyboard.type('100000');
+await page.keyboard.press('Enter');
 await outcome(page, 'Set the balance alert to 100,000.00 USD');
 await until(page, () => document.querySelector('#alert-threshold').textContent.includes('100,000.00'));
 await page.click('#pause-on');
@@ -213,8 +215,13 @@ await page.click('#delegate-form button[type=submit]');
 await outcome(page, "Lend Olivia Owner's approval on manage addresses to Sam Signer");
 await page.waitForSelector('[data-delegation="Olivia Owner→Sam Signer"][data-state=ACTIVE]');
 await checkScreen(page, 'admin-settings');
-await page.click('[data-delegation="Olivia Owner→Sam Signer"] button');
-await confirm(page);
+// By keyboard alone: the Revoke button, then the dialog's confirm button.
+await page.focus('[data-delegation="Olivia Owner→Sam Signer"] button');
+await page.keyboard.press('Enter');
+await page.waitForSelector('dialog[open]');
+for (let i = 0; i < 5 && !(await page.evaluate(() => document.activeElement.hasAttribute('data-confirm'))); i += 1) await page.keyboard.press('Tab');
+await page.keyboard.press('Enter');
+await until(page, () => !document.querySelector('dialog[open]'));
 await outcome(page, 'Revoke the delegation from Olivia Owner to Sam Signer');
 await page.waitForSelector('[data-delegation="Olivia Owner→Sam Signer"][data-state=REVOKED]');
 const noticesBefore = await page.getAttribute('[data-notices]', 'data-notices');

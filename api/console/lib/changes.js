@@ -3,7 +3,7 @@
 // made — done, or waiting for approval with a link to the request — on top
 // of the toast `act` shows; form state that survives live re-reads; and the
 // few readings of API values (durations, decimals) those forms need.
-import { html, useState } from './html.js';
+import { html, useState, useEffect, useRef } from './html.js';
 import { errorText } from './api.js';
 import { act, describeOutcome, RequestLink } from './ui.js';
 
@@ -36,6 +36,21 @@ function Outcome({ text, req, failed, onDismiss }) {
     ${req && waits ? html`<${RequestLink} id=${req.id}>Open the request<//>` : null}
     <button type="button" class="link" onClick=${onDismiss}>Dismiss</button>
   </div>`;
+}
+
+/**
+ * A ref for an editor that opens below a list: when it appears it scrolls
+ * into view and takes the focus (it needs tabindex="-1"), so keyboard and
+ * phone users land on what they opened.
+ */
+export function useReveal() {
+  const ref = useRef(null);
+  useEffect(() => {
+    if (!ref.current) return;
+    ref.current.scrollIntoView({ block: 'start', behavior: 'smooth' });
+    ref.current.focus({ preventScroll: true });
+  }, []);
+  return ref;
 }
 
 /**

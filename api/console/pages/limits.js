@@ -7,7 +7,7 @@ import { html, useState } from '../lib/html.js';
 import { gql, request } from '../lib/api.js';
 import { app, can } from '../lib/store.js';
 import { useQuery, Loaded, Card, Table, UsageBar, Field, PageTitle } from '../lib/ui.js';
-import { useChange, useForm, decimalOrNull } from '../lib/changes.js';
+import { useChange, useForm, decimalOrNull, useReveal } from '../lib/changes.js';
 import { usd } from '../lib/format.js';
 
 const LIMITS = gql`query LimitsPage($o: ID!) { organization(id: $o) { id name
@@ -35,6 +35,7 @@ function LimitsForm({ layer, subject, name, current, run, onClose }) {
   const f = useForm({
     perTx: current.perTransactionMaxUsd || '', daily: current.dailyCapUsd || '', threshold: current.approvalThresholdUsd || '',
   });
+  const reveal = useReveal();
   const submit = async (e) => {
     e.preventDefault();
     const input = {
@@ -46,7 +47,7 @@ function LimitsForm({ layer, subject, name, current, run, onClose }) {
     const d = await run(`Set the limits of ${name}`, () => request(SET_LIMITS, { o: app.orgId, i: input }), (x) => x.setRiskLimits.request);
     if (d && onClose) onClose();
   };
-  return html`<form class="form-row limits-form" onSubmit=${submit} aria-label=${'Limits of ' + name} data-limits-form=${layer}>
+  return html`<form class="form-row limits-form reveal" ref=${reveal} tabindex="-1" onSubmit=${submit} aria-label=${'Limits of ' + name} data-limits-form=${layer}>
     <${Field} label="Per transaction (USD)" hint="Blank: no maximum."><input inputmode="decimal" ...${f.bind('perTx')} placeholder="none" /><//>
     <${Field} label="Daily cap (USD)" hint="Blank: no cap."><input inputmode="decimal" ...${f.bind('daily')} placeholder="none" /><//>
     ${layer === 'SIGNER' ? html`<${Field} label="Own approval threshold (USD)" hint="Above it their withdrawals wait. Blank: none.">

@@ -8,7 +8,7 @@ import { html, useState } from '../lib/html.js';
 import { gql, request } from '../lib/api.js';
 import { app, can } from '../lib/store.js';
 import { useQuery, Loaded, Card, Table, Status, UsageBar, Field, ConfirmButton, PageTitle } from '../lib/ui.js';
-import { useChange, useForm, Checks } from '../lib/changes.js';
+import { useChange, useForm, Checks, useReveal } from '../lib/changes.js';
 import { usd, when, words } from '../lib/format.js';
 import { ApprovalNotices } from './settings.js';
 
@@ -79,6 +79,7 @@ function MemberEditor({ member, accounts, run, onClose }) {
   const g = useForm({ workflow: 'INITIATE_WITHDRAWAL', action: 'APPROVE', account: '' });
   const name = member.user.name || member.user.email;
   const m = { o: app.orgId, m: member.id };
+  const reveal = useReveal();
   const saveRoles = (e) => {
     e.preventDefault();
     run(`Change ${name}'s roles`, () => request(SET_ROLES, { ...m, r: roles }), (x) => x.setMemberRoles.request);
@@ -91,7 +92,7 @@ function MemberEditor({ member, accounts, run, onClose }) {
   };
   const revoke = (p) => run(`Revoke ${grantText(p, accounts).toLowerCase()} from ${name}`,
     () => request(REVOKE_GRANT, { ...m, w: p.workflow, a: p.action, acc: p.accountId || null }), (x) => x.revokePermission.request);
-  return html`<${Card} title=${'Manage ' + name} id="member-editor" actions=${html`<button type="button" class="secondary" onClick=${onClose}>Close</button>`}>
+  return html`<div ref=${reveal} tabindex="-1" class="reveal"><${Card} title=${'Manage ' + name} id="member-editor" actions=${html`<button type="button" class="secondary" onClick=${onClose}>Close</button>`}>
     <p class="muted">${member.user.email} · joined ${when(member.joinedAt)}</p>
     <div class="grid">
       <form class="stack" id="roles-form" onSubmit=${saveRoles}>
@@ -119,7 +120,7 @@ function MemberEditor({ member, accounts, run, onClose }) {
         body=${html`<p>${personName(member.user)} loses access to the organisation at once: roles, single permissions and delegations stop applying.</p>`}
         onConfirm=${async () => { const d = await run(`Remove ${name}`, () => request(REMOVE, m), (x) => x.removeMember.request); if (d && d.removeMember.request.status === 'COMPLETED') onClose(); }} />
     </div>`}
-  <//>`;
+  <//></div>`;
 }
 
 function Invitations({ invitations, run }) {

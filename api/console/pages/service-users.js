@@ -10,7 +10,7 @@ import { html, useState } from '../lib/html.js';
 import { gql, request } from '../lib/api.js';
 import { app, can } from '../lib/store.js';
 import { useQuery, Loaded, Card, Table, Status, UsageBar, Field, ConfirmButton, SecretBox, PageTitle, RequestLink } from '../lib/ui.js';
-import { useChange, useForm, Checks } from '../lib/changes.js';
+import { useChange, useForm, Checks, useReveal } from '../lib/changes.js';
 import { usd, when, words, short } from '../lib/format.js';
 
 const SCOPES = ['QUERY_FUNDS', 'WITHDRAW', 'DEPOSIT', 'QUERY_LEDGER', 'EXPORT_DATA', 'EARN',
@@ -119,13 +119,14 @@ function KeyEditor({ k, accounts, run, onClose }) {
   });
   const [scopes, setScopes] = useState(k.scopes);
   const [accountIds, setAccountIds] = useState(k.accountIds || []);
+  const reveal = useReveal();
   const submit = async (e) => {
     e.preventDefault();
     const patch = { ...settingsInput(f.values, scopes, accountIds), autoExecute: !!f.values.autoExecute };
     const d = await run(`Change key ${k.keyId}`, () => request(UPDATE_KEY, { o: app.orgId, k: k.keyId, p: patch }), (x) => x.updateApiKey.request);
     if (d) onClose();
   };
-  return html`<form class="stack key-editor" id="key-editor" onSubmit=${submit} aria-label=${'Settings of key ' + k.keyId}>
+  return html`<form class="stack key-editor reveal" id="key-editor" ref=${reveal} tabindex="-1" onSubmit=${submit} aria-label=${'Settings of key ' + k.keyId}>
     <h3>Settings of key <code>${k.keyId}</code></h3>
     <${KeyFields} f=${f} scopes=${scopes} setScopes=${setScopes} accounts=${accounts} accountIds=${accountIds} setAccountIds=${setAccountIds} withAutoExecute />
     <div class="row"><button type="submit" disabled=${!scopes.length}>Save key settings</button>
