@@ -81,7 +81,7 @@ await checkScreen(approver, 'approvals');
 // Ada opens the first on its own page and approves it.
 await approver.click(`tr[data-request="${first}"] a[href="/requests/${first}"]`);
 await approver.waitForSelector('body[data-page="requests"] #request-summary');
-assert.match(await approver.textContent('#request-policy'), /Initiate withdrawal policy v1/);
+assert.match(await approver.textContent('#request-policy'), /Withdrawal policy v1/);
 await checkScreen(approver, 'request-pending');
 await approver.click('#request-actions [data-action="approve"]');
 await approver.waitForSelector('#request-status[data-status="APPROVED"]');

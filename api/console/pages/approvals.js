@@ -109,6 +109,9 @@ const durationText = (secs) => {
   if (s % 60 === 0) return `${s / 60} minute${s === 60 ? '' : 's'}`;
   return `${s} seconds`;
 };
+/** A workflow as people name it: "withdrawal", "address", "access", "policy-change". */
+const WORKFLOW = { INITIATE_WITHDRAWAL: 'withdrawal', MANAGE_ADDRESSES: 'address', MANAGE_ACCESS: 'access', MANAGE_POLICIES: 'policy-change' };
+export const workflowName = (w) => WORKFLOW[w] || words(w).toLowerCase();
 /** "approvalThresholdUsd" → "approval threshold usd" */
 const fieldName = (k) => words(k.replace(/([A-Z])/g, '_$1')).toLowerCase();
 const roleList = (roles) => (roles || []).map(words).join(', ');
@@ -135,14 +138,14 @@ export function describePayload(operation, payloadText, ctx) {
     case 'SET_MEMBER_ROLES': return `Give ${member(p.memberId)} the roles ${roleList(p.roles)}`;
     case 'GRANT_PERMISSION':
     case 'REVOKE_PERMISSION':
-      return `${operation === 'GRANT_PERMISSION' ? 'Grant' : 'Revoke'} ${words(p.action)} on ${words(p.workflow).toLowerCase()}`
+      return `${operation === 'GRANT_PERMISSION' ? 'Grant' : 'Revoke'} ${words(p.action).toLowerCase()} on ${workflowName(p.workflow)} requests`
         + ` ${operation === 'GRANT_PERMISSION' ? 'to' : 'from'} ${member(p.memberId)}${p.accountId ? ` (account ${account(p.accountId)})` : ''}`;
     case 'SET_POLICY':
-      return `Set the ${words(p.workflow).toLowerCase()} policy: ${p.requiredApprovals} approval${p.requiredApprovals === 1 ? '' : 's'}`
+      return `Set the ${workflowName(p.workflow)} policy: ${p.requiredApprovals} approval${p.requiredApprovals === 1 ? '' : 's'}`
         + (p.alwaysRequireApproval ? ', always required' : '')
         + (p.approvalThresholdUsd ? `, above ${usd(p.approvalThresholdUsd)}` : '');
-    case 'LOCK_POLICY': return `Lock the ${words(p.workflow).toLowerCase()} policy`;
-    case 'UNLOCK_POLICY': return `Unlock the ${words(p.workflow).toLowerCase()} policy`;
+    case 'LOCK_POLICY': return `Lock the ${workflowName(p.workflow)} policy`;
+    case 'UNLOCK_POLICY': return `Unlock the ${workflowName(p.workflow)} policy`;
     case 'CREATE_SERVICE_USER': return `Create the service user “${p.name}” with a key for ${scopes(p) || 'no scopes'}`;
     case 'CREATE_API_KEY': return `Add a key for ${scopes(p) || 'no scopes'} to service user ${short(p.serviceUserId)}`;
     case 'UPDATE_API_KEY': return `Change ${Object.keys(p.patch || {}).map(words).join(', ').toLowerCase() || 'nothing'} of key ${p.keyId}`;
@@ -166,7 +169,7 @@ export function describePayload(operation, payloadText, ctx) {
           + (p.window.outside === 'REQUIRE_APPROVAL' ? '; outside it they wait for approval' : '; refused outside it')
         : 'Allow withdrawals at any time';
     case 'DELEGATE_APPROVAL':
-      return `${member(p.fromMemberId)} lends approval of ${words(p.workflow).toLowerCase()} to ${member(p.toMemberId)} until ${when(p.validUntil)}`;
+      return `${member(p.fromMemberId)} lends approval of ${workflowName(p.workflow)} requests to ${member(p.toMemberId)} until ${when(p.validUntil)}`;
     case 'REVOKE_DELEGATION': return `End the delegation ${short(p.delegationId)}`;
     default: {
       // An operation this console does not know yet: its fields, in words.
@@ -208,8 +211,11 @@ export function reasonText(reason) {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
-/** "Withdrawal policy v3" */
-export const policyText = (r) => `${words(r.workflow)} policy${r.policyVersion ? ' v' + r.policyVersion : ' (none)'}`;
+/** "Withdrawal policy v3", "Address policy: none set" */
+export const policyText = (r) => {
+  const name = workflowName(r.workflow);
+  return `${name.charAt(0).toUpperCase() + name.slice(1)} policy${r.policyVersion ? ' v' + r.policyVersion : ': none set'}`;
+};
 
 /** Approvals so far against what the request needs. */
 export const approvalsText = (r) => `${r.approvals.length} of ${r.approvalsRequired}`;
