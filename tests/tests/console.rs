@@ -1,6 +1,7 @@
 //! The web console's shell (issue 18): every GraphQL operation it sends is
 //! valid against `schema.graphql`, its pages are served at their own
-//! addresses, and the explorer loads the schema. The journeys of the people
+//! addresses, the explorer loads the schema, and a person using only the
+//! keyboard can sign in and decide requests. The journeys of the people
 //! who use it are in `console_people.rs` and `console_admin.rs`.
 
 use serde_json::json;
@@ -47,4 +48,38 @@ async fn explorer_loads_the_schema_in_chromium() {
     app.create_org(&owner, "Acme Treasury").await;
     let fixture = browser::fixture(&app, json!({"users": {"owner": browser::credentials(&owner)}}));
     browser::run("explorer.mjs", fixture).await;
+}
+
+/// An approver with two withdrawals waiting: one to approve, one to reject.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keyboard_alone_signs_in_and_decides() {
+    let app = spawn(Backend::Sqlite).await;
+    let owner = app.user("owner@example.com").await;
+    let org = app.create_org(&owner, "Acme Treasury").await;
+    let (maker, _) = app.add_member(&owner, &org, "maker@example.com", &["MAKER"]).await;
+    let (approver, _) = app.add_member(&owner, &org, "approver@example.com", &["APPROVER"]).await;
+    app.add_member(&owner, &org, "signer@example.com", &["SIGNER"]).await;
+    let account = app.first_account(&owner, &org).await;
+    let address = app.whitelist(&owner, &org, &account, "USDC", "0xA11ce").await;
+    app.credit(&account, "USDC", "10000", "custody-1").await;
+    let policy = "mutation($o:ID!){ setPolicy(orgId:$o,workflow:INITIATE_WITHDRAWAL,input:{requiredApprovals:1,alwaysRequireApproval:true}){ request{ status } } }";
+    app.ok(Some(&owner.token), policy, json!({"o": org})).await;
+    let withdraw = "mutation($o:ID!,$i:WithdrawalInput!){ withdraw(orgId:$o,input:$i){ request{ id status } } }";
+    let mut ids = Vec::new();
+    for amount in ["120", "340"] {
+        let input = json!({"accountId": account, "asset": "USDC", "amount": amount, "addressId": address});
+        let d = app.ok(Some(&maker.token), withdraw, json!({"o": org, "i": input})).await;
+        assert_eq!(d["withdraw"]["request"]["status"], "PENDING_APPROVAL");
+        ids.push(d["withdraw"]["request"]["id"].as_str().unwrap_or_default().to_string());
+    }
+    let fixture = browser::fixture(
+        &app,
+        json!({"users": {"approver": browser::credentials(&approver)}, "approve": ids[0], "reject": ids[1]}),
+    );
+    browser::run("keyboard.mjs", fixture).await;
+    let status = "query($r:ID!){ request(id:$r){ status reason } }";
+    let approved = app.ok(Some(&owner.token), status, json!({"r": ids[0]})).await;
+    assert_eq!(approved["request"]["status"], "APPROVED");
+    let rejected = app.ok(Some(&owner.token), status, json!({"r": ids[1]})).await;
+    assert_eq!(rejected["request"], json!({"status": "REJECTED", "reason": "Destination not on the payment run"}));
 }
