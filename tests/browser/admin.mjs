@@ -39,6 +39,13 @@ async function confirm(page) {
 
 const page = await signIn('owner');
 
+// ---- Overview: holdings in each asset's precision and in USD.
+await visit(page, '/overview');
+await page.waitForSelector('[data-asset=BTC]');
+assert.match(await page.textContent('[data-asset=BTC]'), /1\.25000000 BTC/, 'BTC in its eight places');
+assert.match(await page.textContent('[data-asset=USDC]'), /125,000\.50/, 'thousands grouped');
+await checkScreen(page, 'admin-overview');
+
 // ---- Members: invite, change roles, grant and revoke, remove.
 await visit(page, '/members');
 await page.waitForSelector('[data-member="max@example.com"]');

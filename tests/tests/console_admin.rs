@@ -180,7 +180,8 @@ async fn risk_officer_journey_in_chromium() {
         }
     }
     // Today also: well over a hundred audit records, so the trail pages.
-    for i in 0..40 {
+    let extra_alerts = 60;
+    for i in 0..extra_alerts {
         let d = app.ok(Some(&owner.token), ALERT, json!({"o": org, "t": format!("{}", 140000 + i)})).await;
         ok_status(&d, "setBalanceAlert");
     }
@@ -202,6 +203,9 @@ async fn risk_officer_journey_in_chromium() {
             "users": {"risk": browser::credentials(&risk)},
             "org": org,
             "records": records,
+            // The owner's SET_BALANCE_ALERT records: two on each day, and the extra ones today.
+            "ownerAlertsToday": 2 + extra_alerts,
+            "ownerAlertsFirstDay": 2,
             "firstDay": (today - chrono::Duration::days(3)).format("%Y-%m-%d").to_string(),
             "today": app.now().format("%Y-%m-%d").to_string(),
             "outflow": days.iter().map(|(m, k)| json!({"member": m, "key": k})).collect::<Vec<_>>(),

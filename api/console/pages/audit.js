@@ -26,7 +26,8 @@ const ACTIONS = ['ORGANIZATION_CREATED', 'REQUEST_CREATED', 'REQUEST_APPROVED', 
 
 const ACTORS = gql`query AuditActors($o: ID!) { organization(id: $o) { id name
   members(includeRemoved: true) { id status user { id name email } }
-  serviceUsers { id name status }
+  serviceUsers { id name status keys { keyId } }
+  addresses { id label }
   auditVerification { valid records firstInvalidSeq checkpoints } } }`;
 const TRAIL = gql`query AuditTrail($o: ID!, $f: AuditFilter, $first: Int!, $after: String) { organization(id: $o) { id
   auditLog(filter: $f, first: $first, after: $after) {
@@ -83,16 +84,30 @@ function Change({ r }) {
 
 const KIND = { USER: 'person', SERVICE_USER: 'service user', OPERATOR: 'platform operator', SYSTEM: 'system' };
 
-function Trail({ filter }) {
+/** Names for the ids a record's target may hold: the organisation, people, members, service users, keys, addresses. */
+function targetNames(o) {
+  const names = new Map([[o.id, o.name]]);
+  for (const m of o.members) { const n = m.user.name || m.user.email; names.set(m.id, n); names.set(m.user.id, n); }
+  for (const s of o.serviceUsers) { names.set(s.id, s.name); for (const k of s.keys) names.set(k.keyId, `${s.name} (key ${k.keyId})`); }
+  for (const a of o.addresses) names.set(a.id, `address “${a.label}”`);
+  return names;
+}
+
+function Trail({ filter, names }) {
   // The cursor of each page up to the one shown: "Older" pushes, "Newer" pops.
   const [cursors, setCursors] = useState([null]);
   const after = cursors[cursors.length - 1];
+  // Keyed by its cursor, so a page's figures always belong to its own records.
+  return html`<${TrailPage} key=${after || 'newest'} filter=${filter} names=${names} after=${after} page=${cursors.length}
+    onOlder=${(c) => setCursors([...cursors, c])} onNewer=${() => setCursors(cursors.slice(0, -1))} />`;
+}
+
+function TrailPage({ filter, names, after, page, onOlder, onNewer }) {
   const q = useQuery(TRAIL, { o: app.orgId, f: filter, first: PAGE, after });
-  const page = cursors.length;
   return html`<${Loaded} q=${q}>${(d) => {
     const log = d.organization.auditLog;
     return html`
-      <p class="muted" id="audit-page" data-page=${page} data-last=${String(!log.pageInfo.hasNextPage)}>
+      <p class="muted" id="audit-page" data-page=${page} data-last=${String(!log.pageInfo.hasNextPage)} data-filter=${JSON.stringify(filter)}>
         Page ${page}${log.nodes.length ? `: records ${log.nodes[0].seq} to ${log.nodes[log.nodes.length - 1].seq}` : ''}${!log.pageInfo.hasNextPage ? ' — the oldest records.' : ''}</p>
       <${Table} id="audit-table" caption="Audit records, newest first" rows=${log.nodes.map((r) => ({ ...r, id: r.seq }))}
         empty="No records match these filters."
@@ -102,14 +117,16 @@ function Trail({ filter }) {
           { label: 'When', render: (r) => when(r.at) },
           { label: 'Actor', render: (r) => html`<div><strong title=${r.actorId}>${r.actorName}</strong><br /><small class="muted">${KIND[r.actorKind] || words(r.actorKind)}</small></div>` },
           { label: 'Action', render: (r) => words(r.action) },
-          { label: 'Target', render: (r) => (r.target ? html`<code title=${r.target}>${short(r.target, 10)}</code>` : html`<span class="muted">—</span>`) },
+          { label: 'Target', render: (r) => (!r.target ? html`<span class="muted">—</span>`
+            : names.has(r.target) ? html`<span title=${r.target}>${names.get(r.target)}</span>`
+              : html`<code class="muted" title=${r.target}>${short(r.target, 8)}</code>`) },
           { label: 'Request', render: (r) => (r.requestId ? html`<${RequestLink} id=${r.requestId}>Open<//>` : html`<span class="muted">—</span>`) },
           { label: 'Change', render: (r) => html`<${Change} r=${r} />` },
         ]} />
       <nav class="row pager" aria-label="Audit pages">
-        <button type="button" class="secondary" id="audit-newer" disabled=${page === 1} onClick=${() => setCursors(cursors.slice(0, -1))}>Newer</button>
+        <button type="button" class="secondary" id="audit-newer" disabled=${page === 1} onClick=${onNewer}>Newer</button>
         <button type="button" class="secondary" id="audit-older" disabled=${!log.pageInfo.hasNextPage}
-          onClick=${() => setCursors([...cursors, log.pageInfo.endCursor])}>Older</button>
+          onClick=${() => onOlder(log.pageInfo.endCursor)}>Older</button>
       </nav>`;
   }}<//>`;
 }
@@ -167,7 +184,7 @@ export function AuditPage() {
         </div>
         <${Card} title="Records" id="audit-records">
           <${Filters} key=${key} query=${query} actors=${actors} />
-          <${Trail} key=${key} filter=${filter} />
+          <${Trail} key=${key} filter=${filter} names=${targetNames(o)} />
         <//>`;
     }}<//>`;
 }

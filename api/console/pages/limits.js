@@ -22,9 +22,13 @@ const SET_LIMITS = gql`mutation LimitsSet($o: ID!, $i: RiskLimitsPatch!) {
 const none = { perTransactionMaxUsd: null, dailyCapUsd: null, usedTodayUsd: '0', heldUsd: '0', remainingUsd: null, approvalThresholdUsd: null };
 
 /** Used, held and remaining today, with the bar. */
-export function UsageFigures({ usage }) {
+export function UsageFigures({ usage, short }) {
+  const cap = usage.dailyCapUsd;
+  const share = cap && Number(cap) > 0 ? Math.round(((Number(usage.usedTodayUsd) + Number(usage.heldUsd)) / Number(cap)) * 100) : null;
   return html`<div class="usage-cell"><${UsageBar} usage=${usage} />
-    <small>${usd(usage.usedTodayUsd)} used · ${usd(usage.heldUsd)} held · ${usage.remainingUsd === null ? 'no daily cap' : usd(usage.remainingUsd) + ' left'}</small></div>`;
+    <small>${short
+      ? (share === null ? 'no daily cap' : `${share}% of the cap used or held`)
+      : `${usd(usage.usedTodayUsd)} used · ${usd(usage.heldUsd)} held · ${usage.remainingUsd === null ? 'no daily cap' : usd(usage.remainingUsd) + ' left'}`}</small></div>`;
 }
 
 function LimitsForm({ layer, subject, name, current, run, onClose }) {

@@ -27,13 +27,13 @@ export function UsageTable({ usage, id = 'usage' }) {
   return html`<${Table} id=${id} caption="Usage against cap, today (UTC)" rows=${rows} empty="No limits set on any layer."
     rowProps=${(u) => ({ 'data-layer': u.layer, 'data-subject': u.subjectName })}
     columns=${[
-      { label: 'Layer', render: (u) => LAYERS[u.layer] || words(u.layer) },
+      { label: 'Layer', class: 'nowrap', render: (u) => LAYERS[u.layer] || words(u.layer) },
       { label: 'Subject', render: (u) => html`<strong title=${u.subject}>${u.subjectName}</strong>` },
       { label: 'Daily cap', class: 'num', render: (u) => (u.dailyCapUsd ? usd(u.dailyCapUsd) : '—') },
       { label: 'Used', class: 'num', render: (u) => usd(u.usedTodayUsd) },
       { label: 'Held', class: 'num', render: (u) => usd(u.heldUsd) },
       { label: 'Remaining', class: 'num', render: (u) => (u.remainingUsd === null ? '—' : usd(u.remainingUsd)) },
-      { label: 'Against cap', render: (u) => html`<${UsageFigures} usage=${u} />` },
+      { label: 'Against cap', render: (u) => html`<${UsageFigures} usage=${u} short />` },
     ]} />`;
 }
 

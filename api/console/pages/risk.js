@@ -109,7 +109,7 @@ function Outflow({ history }) {
     <${Table} id="outflow-totals" caption="Outflow over 30 days per layer" rows=${history.map((s, i) => ({ id: s.layer + s.subject, s, total: totals[i] }))}
       rowProps=${(r) => ({ 'data-series': r.s.subjectName, 'data-layer': r.s.layer })}
       columns=${[
-        { label: 'Layer', render: (r) => LAYER_NAMES[r.s.layer] || r.s.layer },
+        { label: 'Layer', class: 'nowrap', render: (r) => LAYER_NAMES[r.s.layer] || r.s.layer },
         { label: 'Subject', render: (r) => html`<strong title=${r.s.subject}>${r.s.subjectName}</strong>` },
         { label: '30 days', class: 'num', render: (r) => usd(r.total) },
         { label: 'Today', class: 'num', render: (r) => usd(r.s.days[r.s.days.length - 1].usd) },
@@ -136,12 +136,17 @@ function AlertHistory({ history, alert }) {
   // The balance as each change recorded it, carried on to now.
   const balance = [...changes.map((c) => ({ x: t(c), y: Number(c.totalStablecoinUsd), mark: true, markColor: c.state === 'LOW' ? '#b42318' : '#17703e' })),
     { x: xMax, y: Number(alert.totalStablecoinUsd) }];
+  // The threshold as each change recorded it, then as it is set now.
   const threshold = changes.filter((c) => c.thresholdUsd !== null).map((c) => ({ x: t(c), y: Number(c.thresholdUsd) }));
-  if (threshold.length) threshold.push({ x: xMax, y: threshold[threshold.length - 1].y });
+  if (alert.thresholdUsd !== null) threshold.push({ x: xMax, y: Number(alert.thresholdUsd) });
   const span = xMax - xMin;
-  const ticks = Array.from({ length: 6 }, (_, i) => xMin + (span * i) / 5).map((v) => ({
-    x: v, label: new Intl.DateTimeFormat(undefined, span > 2 * 86400e3 ? { day: 'numeric', month: 'short' } : { hour: '2-digit', minute: '2-digit' }).format(new Date(v)),
-  }));
+  // Over more than two days, a tick at each UTC midnight; otherwise six times of day.
+  const DAY = 86400e3;
+  const ticks = span > 2 * DAY
+    ? Array.from({ length: Math.floor(xMax / DAY) - Math.ceil(xMin / DAY) + 1 }, (_, i) => (Math.ceil(xMin / DAY) + i) * DAY)
+      .map((v) => ({ x: v, label: new Intl.DateTimeFormat(undefined, { day: 'numeric', month: 'short', timeZone: 'UTC' }).format(new Date(v)) }))
+    : Array.from({ length: 6 }, (_, i) => xMin + (span * i) / 5)
+      .map((v) => ({ x: v, label: new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' }).format(new Date(v)) }));
   const lows = changes.filter((c) => c.state === 'LOW').length;
   return html`<div>
     <${LineChart} id="alert-chart" title="Stablecoin balance and alert threshold, USD"
