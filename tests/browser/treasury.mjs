@@ -5,8 +5,9 @@
 // approves; a second withdrawal is rejected with a reason after confirmation
 // and the reason shows on its timeline; the signer executes and sees their cap
 // move; the request page shows the settlement reference; a read-only member
-// sees no action buttons.
-import { fx, assert, signIn, visit, checkScreen, until, finish } from './lib.mjs';
+// sees no action buttons; someone without an authenticator enrols from their
+// account page.
+import { fx, assert, newPage, signIn, totp, visit, checkScreen, until, finish } from './lib.mjs';
 
 const badge = (page) => page.evaluate(() => {
   const b = document.querySelector('#pending-badge');
@@ -141,5 +142,25 @@ assert.equal(await reader.locator('main [data-action]').count(), 0, 'no action b
 await visit(reader, `/requests/${first}`);
 await reader.waitForSelector('#request-status[data-status="COMPLETED"]');
 assert.equal(await reader.textContent('#settlement-reference'), reference);
+
+// Nora has an account but no authenticator: signing in takes her to enrol.
+const nora = await newPage('newcomer');
+await nora.goto(fx.base + '/sign-in');
+await nora.fill('#sign-in-form input[name=email]', fx.users.newcomer.email);
+await nora.fill('#sign-in-form input[name=password]', fx.users.newcomer.password);
+await nora.click('#sign-in-form button[type=submit]');
+await nora.waitForSelector('body[data-page="security"] [data-two-factor="off"]');
+await checkScreen(nora, 'security-not-enrolled');
+await nora.click('#start-enrolment');
+const noraSecret = (await (await nora.waitForSelector('#totp-secret')).textContent()).replace(/\s+/g, '');
+await nora.fill('#totp-confirm-form input[name=code]', totp(noraSecret));
+await nora.click('#totp-confirm-form button[type=submit]');
+await nora.waitForSelector('[data-two-factor="on"]');
+assert.equal(await nora.textContent('#codes-remaining'), '0');
+await nora.click('[data-action="generate-codes"]');
+await nora.waitForSelector('#recovery-codes pre.secret');
+assert.equal((await nora.textContent('#recovery-codes pre.secret')).trim().split('\n').length, 10);
+await nora.click('#recovery-codes [data-action="dismiss-secret"]');
+await until(nora, () => document.querySelector('#codes-remaining')?.textContent === '10');
 
 await finish('treasury');

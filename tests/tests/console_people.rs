@@ -7,7 +7,8 @@
 //! - the maker, approver, signer and a read-only member (SQLite): a
 //!   withdrawal made from the form with the simulation's verdict, arriving
 //!   live in the approver's queue, approved, another rejected with a reason,
-//!   executed against the signer's cap, its settlement on the request page.
+//!   executed against the signer's cap, its settlement on the request page;
+//!   and someone without an authenticator enrols from their account page.
 //!
 //! The scripts are `tests/browser/invitee.mjs` and `tests/browser/treasury.mjs`.
 
@@ -309,10 +310,14 @@ async fn treasury_journey_in_chromium() {
     assert_eq!(d["addAddress"]["request"]["status"], "PENDING_APPROVAL");
     let address_request = d["addAddress"]["request"]["id"].as_str().unwrap().to_string();
 
+    // Someone with an account and no authenticator yet.
+    let newcomer = sign_up(&app, "nora@acme.test", "Nora Newcomer").await;
+
     let fixture = browser::fixture(
         &app,
         json!({
             "users": {
+                "newcomer": browser::credentials(&newcomer),
                 "maker": browser::credentials(&maker),
                 "approver": browser::credentials(&approver),
                 "signer": browser::credentials(&signer),
