@@ -63,6 +63,7 @@ function PolicyCard({ workflow, policy, run }) {
           <input inputmode="decimal" ...${f.bind('threshold')} placeholder="10,000" /><//>` : null}
       </div>
       <label class="check"><input type="checkbox" ...${f.check('always')} />Every request waits for approval</label>
+      ${workflow !== 'INITIATE_WITHDRAWAL' ? html`<p class="muted">Members who hold EXECUTE here (admins) complete their own changes at once unless every request waits; everyone else waits for the approvals.</p>` : null}
       <div class="row">
         <button type="submit" data-action="set-policy">${policy ? 'Save policy' : 'Create policy'}</button>
         ${policy && !policy.locked ? html`<${ConfirmButton} label="Lock" class="secondary" data-action="lock-policy"
