@@ -215,6 +215,40 @@ async fn names_stand_beside_ids(backend: Backend) {
     assert!(audit_offline::verify(&file, &key).is_ok());
 }
 
+async fn who_decided_and_which_actions_are_on_record(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = treasury(&app).await;
+    let policy = "mutation($o:ID!){ setPolicy(orgId:$o,workflow:INITIATE_WITHDRAWAL,input:{requiredApprovals:1,alwaysRequireApproval:true}){ request{ status } } }";
+    app.ok(Some(&t.owner.token), policy, json!({"o": t.org})).await;
+    let w = "mutation($o:ID!,$i:WithdrawalInput!){ withdraw(orgId:$o,input:$i){ request{ id decidedBy{ name } } } }";
+    let input = json!({"accountId": t.account, "asset": "USDC", "amount": "10", "addressId": t.address});
+    let d = app.ok(Some(&t.maker.token), w, json!({"o": t.org, "i": input})).await;
+    assert_eq!(d["withdraw"]["request"]["decidedBy"], Value::Null, "open: nobody decided yet");
+    let id = d["withdraw"]["request"]["id"].clone();
+    let reject = "mutation($r:ID!){ rejectRequest(requestId:$r,reason:\"not on the run\"){ status reason decidedBy{ kind name } } }";
+    let d = app.ok(Some(&t.approver.token), reject, json!({"r": id})).await;
+    assert_eq!(
+        d["rejectRequest"],
+        json!({"status": "REJECTED", "reason": "not on the run", "decidedBy": {"kind": "USER", "name": "abe"}})
+    );
+    // The maker, who may not read the audit trail, still sees who rejected it.
+    let d =
+        app.ok(Some(&t.maker.token), "query($r:ID!){ request(id:$r){ decidedBy{ name } } }", json!({"r": id})).await;
+    assert_eq!(d["request"]["decidedBy"]["name"], "abe");
+
+    let actions = "query($o:ID!){ organization(id:$o){ auditActions } }";
+    let d = app.ok(Some(&t.owner.token), actions, json!({"o": t.org})).await;
+    let list: Vec<String> = serde_json::from_value(d["organization"]["auditActions"].clone()).unwrap_or_default();
+    for a in ["ORGANIZATION_CREATED", "REQUEST_REJECTED", "INVITATION_ACCEPTED", "WITHDRAWAL_REQUESTED"] {
+        assert!(list.iter().any(|x| x == a), "{a} in {list:?}");
+    }
+    let mut sorted = list.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(list, sorted, "distinct, alphabetical");
+    assert_eq!(app.err(Some(&t.maker.token), actions, json!({"o": t.org})).await, "FORBIDDEN");
+}
+
 async fn outflow_history_covers_thirty_days(backend: Backend) {
     let app = spawn(backend).await;
     let mut t = treasury(&app).await;
@@ -257,5 +291,6 @@ both_backends!(
     enrolment_draws_its_qr_code,
     recovery_codes_sign_in_once_each,
     names_stand_beside_ids,
+    who_decided_and_which_actions_are_on_record,
     outflow_history_covers_thirty_days,
 );

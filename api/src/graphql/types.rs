@@ -734,6 +734,11 @@ impl Organization {
         let now = st.clock.now();
         Ok(invitations::list(&st.db, &self.access).await?.into_iter().map(|m| Invitation { model: m, now }).collect())
     }
+    /// The actions this organisation's audit trail holds, alphabetically:
+    /// the values `AuditFilter.action` can match (VIEW on MANAGE_ACCESS).
+    async fn audit_actions(&self, ctx: &Context<'_>) -> ApiResult<Vec<String>> {
+        Ok(audit::actions(&state(ctx).db, &self.access).await?)
+    }
     /// The audit trail, newest first (VIEW on MANAGE_ACCESS).
     #[graphql(complexity = "list_complexity(first, child_complexity)")]
     async fn audit_log(
@@ -887,6 +892,16 @@ impl Request {
     }
     async fn reason(&self) -> Option<&str> {
         self.0.reason.as_deref()
+    }
+    /// Who rejected or cancelled it (null while open, and when approvals,
+    /// execution or expiry ended it: see `approvals` and `withdrawal`).
+    async fn decided_by(&self, ctx: &Context<'_>) -> ApiResult<Option<Actor>> {
+        use requests::status::{CANCELLED, REJECTED};
+        if ![REJECTED, CANCELLED].contains(&self.0.status.as_str()) {
+            return Ok(None);
+        }
+        let who = audit::decided_by(&state(ctx).db, &self.0.org_id, &self.0.id).await?;
+        Ok(who.map(|(kind, id)| Actor { kind, id }))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at

@@ -656,6 +656,40 @@ pub async fn page<C: ConnectionTrait>(
     Ok(AuditPage { records, has_next_page })
 }
 
+/// The actions the organisation's trail holds, in alphabetical order: what
+/// an audit filter can usefully name. Requires VIEW on MANAGE_ACCESS.
+pub async fn actions<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceResult<Vec<String>> {
+    access.require(Workflow::ManageAccess, Action::View, None)?;
+    let rows: Vec<String> = audit_record::Entity::find()
+        .select_only()
+        .column(audit_record::Column::Action)
+        .distinct()
+        .filter(audit_record::Column::OrgId.eq(&access.org_id))
+        .order_by_asc(audit_record::Column::Action)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows)
+}
+
+/// Who ended a request by rejecting or cancelling it, from its audit record:
+/// `(actor kind, actor id)`. Anyone who may see the request may see this, as
+/// they see its approvers.
+pub async fn decided_by<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    request_id: &str,
+) -> ServiceResult<Option<(String, String)>> {
+    let row = audit_record::Entity::find()
+        .filter(audit_record::Column::OrgId.eq(org_id))
+        .filter(audit_record::Column::RequestId.eq(request_id))
+        .filter(audit_record::Column::Action.is_in(["REQUEST_REJECTED", "REQUEST_CANCELLED"]))
+        .order_by_desc(audit_record::Column::Seq)
+        .one(db)
+        .await?;
+    Ok(row.map(|r| (r.actor_kind, r.actor_id)))
+}
+
 /// The most records one export returns.
 pub const EXPORT_MAX: u64 = 100_000;
 
