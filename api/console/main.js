@@ -2,7 +2,7 @@
 // keeps the live WebSocket on the chosen organisation, draws the header and
 // navigation (hidden while signed out), and hands the page address to the
 // page that owns it. Pages live in pages/, one module each.
-import { html, render, useEffect } from './lib/html.js';
+import { html, render, useEffect, useState } from './lib/html.js';
 import { useApp, can, loadViewer, selectOrg, signOut, update } from './lib/store.js';
 import { token } from './lib/api.js';
 import { watch } from './lib/live.js';
@@ -88,19 +88,17 @@ function PendingCounter({ orgId }) {
 function Header({ path }) {
   const a = useApp();
   const signedIn = !!a.viewer;
-  const toggle = (e) => {
-    const nav = document.getElementById('nav');
-    const open = nav.classList.toggle('open');
-    e.currentTarget.setAttribute('aria-expanded', String(open));
-  };
+  // The phone's folded navigation: open on Menu, closed again on arrival.
+  const [open, setOpen] = useState(false);
+  useEffect(() => setOpen(false), [path]);
   return html`<header class="top">
     <a class="skip" href="#main">Skip to content</a>
     <${Link} href=${signedIn ? '/approvals' : '/sign-in'} class="brand">Countersign<//>
     ${signedIn && a.orgs.length > 0 ? html`<label class="org-switch"><span class="visually-hidden">Organisation</span>
       <select id="org-switcher" value=${a.orgId} onChange=${(e) => selectOrg(e.target.value)}>
         ${a.orgs.map((o) => html`<option value=${o.id} selected=${o.id === a.orgId}>${o.name}</option>`)}</select></label>` : null}
-    ${signedIn ? html`<button type="button" class="secondary menu-toggle" aria-controls="nav" aria-expanded="false" onClick=${toggle}>Menu</button>` : null}
-    ${signedIn && a.orgId ? html`<nav id="nav" aria-label="Main">
+    ${signedIn ? html`<button type="button" class="secondary menu-toggle" aria-controls="nav" aria-expanded=${String(open)} onClick=${() => setOpen(!open)}>Menu${a.pending > 0 ? html` <span class="badge" aria-label=${a.pending + ' waiting for you'}>${a.pending}</span>` : null}</button>` : null}
+    ${signedIn && a.orgId ? html`<nav id="nav" aria-label="Main" class=${open ? 'open' : ''}>
       ${navItems().map((i) => html`<${Link} href=${i.href} class=${path === i.href || path.startsWith(i.href + '/') ? 'active' : ''}>
         ${i.label}${i.badge && a.pending > 0 ? html` <span class="badge" id="pending-badge" aria-label=${a.pending + ' waiting for you'}>${a.pending}</span>` : null}<//>`)}
       <a href="/explorer">Explorer</a>

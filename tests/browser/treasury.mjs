@@ -7,7 +7,7 @@
 // move; the request page shows the settlement reference; a read-only member
 // sees no action buttons; someone without an authenticator enrols from their
 // account page.
-import { fx, assert, newPage, signIn, totp, visit, checkScreen, until, finish } from './lib.mjs';
+import { fx, assert, newPage, signIn, totp, visit, checkScreen, until, finish, LAPTOP, PHONE } from './lib.mjs';
 
 const badge = (page) => page.evaluate(() => {
   const b = document.querySelector('#pending-badge');
@@ -79,6 +79,19 @@ await approver.waitForSelector(`#pending-table tr[data-request="${second}"]`);
 await waitBadge(approver, 3);
 await checkScreen(approver, 'approvals');
 
+// On a phone the navigation folds behind Menu, which carries the count; it
+// opens on Menu and closes again once a page is chosen.
+await approver.setViewportSize(PHONE);
+assert.equal((await approver.textContent('.menu-toggle .badge')).trim(), '3');
+assert.equal(await approver.isVisible('#nav'), false, 'folded');
+await approver.click('.menu-toggle');
+await approver.click('#nav a[href="/overview"]');
+await approver.waitForSelector('body[data-page="overview"]');
+assert.equal(await approver.isVisible('#nav'), false, 'folded again after choosing a page');
+assert.equal(await approver.getAttribute('.menu-toggle', 'aria-expanded'), 'false');
+await approver.setViewportSize(LAPTOP);
+await visit(approver, '/approvals');
+
 // Ada opens the first on its own page and approves it.
 await approver.click(`tr[data-request="${first}"] a[href="/requests/${first}"]`);
 await approver.waitForSelector('body[data-page="requests"] #request-summary');
@@ -103,6 +116,8 @@ await waitBadge(approver, 1);
 await visit(approver, `/requests/${second}`);
 await approver.waitForSelector('#request-status[data-status="REJECTED"]');
 assert.equal(await approver.textContent('#timeline [data-rejection-reason]'), 'Duplicate of the first payout');
+// The timeline names who rejected it.
+assert.ok((await approver.textContent('#timeline [data-event="rejected"]')).includes(fx.users.approver.email), 'the rejecter is named');
 await checkScreen(approver, 'request-rejected');
 await visit(approver, '/history');
 await approver.waitForSelector(`#history-table tr[data-request="${second}"][data-status="REJECTED"]`);

@@ -14,18 +14,9 @@ import { when, words, short } from '../lib/format.js';
 import { useForm } from '../lib/changes.js';
 
 const PAGE = 50;
-// What the trail records: every governed operation's name, and the request
-// and system events around them.
-const ACTIONS = ['ORGANIZATION_CREATED', 'REQUEST_CREATED', 'REQUEST_APPROVED', 'REQUEST_REJECTED', 'REQUEST_CANCELLED',
-  'REQUEST_EXPIRED', 'REQUEST_FAILED', 'INVITE_MEMBER', 'INVITATION_ACCEPTED', 'REVOKE_INVITATION', 'REMOVE_MEMBER',
-  'SET_MEMBER_ROLES', 'GRANT_PERMISSION', 'REVOKE_PERMISSION', 'SET_POLICY', 'LOCK_POLICY', 'UNLOCK_POLICY',
-  'CREATE_SERVICE_USER', 'CREATE_API_KEY', 'UPDATE_API_KEY', 'ROTATE_API_KEY', 'REVOKE_API_KEY', 'REMOVE_SERVICE_USER',
-  'API_KEY_SECRET_CLAIMED', 'ADD_ADDRESS', 'REMOVE_ADDRESS', 'SET_RISK_LIMITS', 'WITHDRAWAL_REQUESTED',
-  'WITHDRAWAL_EXECUTED', 'ACCOUNT_CREDITED', 'SET_BALANCE_ALERT', 'BALANCE_ALERT_CHANGED', 'SET_LOW_BALANCE_PAUSE',
-  'WITHDRAWALS_PAUSED', 'WITHDRAWALS_RESUMED',
-  'SET_ADDRESS_COOLING_OFF', 'SET_WITHDRAWAL_WINDOW', 'DELEGATE_APPROVAL', 'REVOKE_DELEGATION', 'APPROVAL_NOTICES_SET'];
-
-const ACTORS = gql`query AuditActors($o: ID!) { organization(id: $o) { id name
+// The actions come from the trail itself (auditActions), so the list never
+// drifts from what the server records.
+const ACTORS = gql`query AuditActors($o: ID!) { organization(id: $o) { id name auditActions
   members(includeRemoved: true) { id status user { id name email } }
   serviceUsers { id name status keys { keyId } }
   addresses { id label } } }`;
@@ -51,7 +42,7 @@ function filterOf(query) {
   return f;
 }
 
-function Filters({ query, actors }) {
+function Filters({ query, actors, actions }) {
   const f = useForm({ actor: query.get('actor') || '', action: query.get('action') || '', since: query.get('since') || '', until: query.get('until') || '' });
   const apply = (e) => {
     e.preventDefault();
@@ -66,7 +57,7 @@ function Filters({ query, actors }) {
       ${actors.services.length ? html`<optgroup label="Service users">${actors.services.map((a) => html`<option value=${a.id}>${a.label}</option>`)}</optgroup>` : null}
     </select><//>
     <${Field} label="Action"><select ...${f.bind('action')}><option value="">Any action</option>
-      ${ACTIONS.map((a) => html`<option value=${a}>${words(a)}</option>`)}</select><//>
+      ${actions.map((a) => html`<option value=${a}>${words(a)}</option>`)}</select><//>
     <${Field} label="Since (UTC day)"><input type="date" ...${f.bind('since')} /><//>
     <${Field} label="Until (UTC day, inclusive)"><input type="date" ...${f.bind('until')} /><//>
     <div class="row"><button type="submit">Apply filters</button>
@@ -190,7 +181,7 @@ export function AuditPage() {
             <${Export} filter=${filter} orgName=${o.name} /><//>
         </div>
         <${Card} title="Records" id="audit-records">
-          <${Filters} key=${key} query=${query} actors=${actors} />
+          <${Filters} key=${key} query=${query} actors=${actors} actions=${o.auditActions} />
           <${Trail} key=${key} filter=${filter} names=${targetNames(o)} />
         <//>`;
     }}<//>`;

@@ -15,6 +15,7 @@ import { Actions, Person, What, approvalsText, describePayload, policyText, reas
 const REQUEST = gql`query RequestPage($r: ID!) { request(id: $r) {
   id organizationId workflow operation payload status approvalsRequired policyVersion reason waitingReason createdAt updatedAt
   requester { kind id name user { id name email } }
+  decidedBy { kind id name user { id name email } }
   approvals { at delegationId approver { kind id name user { id name email } } }
   eligibleApprovers { id name email }
   withdrawal { accountId asset amount usdValue addressId state settlementReference executedAt
@@ -44,10 +45,10 @@ function timeline(r) {
       items.push({ key: 'ready', title: w ? 'Approved: waiting for a signer to execute it' : 'Approved', kind: 'waiting' });
       break;
     case 'REJECTED':
-      items.push({ key: 'rejected', at: r.updatedAt, title: 'Rejected', note: r.reason ? html`Reason: <q data-rejection-reason>${r.reason}</q>` : null, kind: 'bad' });
+      items.push({ key: 'rejected', at: r.updatedAt, title: 'Rejected', who: r.decidedBy ? html`<${Person} actor=${r.decidedBy} />` : null, note: r.reason ? html`Reason: <q data-rejection-reason>${r.reason}</q>` : null, kind: 'bad' });
       break;
     case 'CANCELLED':
-      items.push({ key: 'cancelled', at: r.updatedAt, title: 'Cancelled by the requester', kind: 'bad' });
+      items.push({ key: 'cancelled', at: r.updatedAt, title: 'Cancelled', who: r.decidedBy ? html`<${Person} actor=${r.decidedBy} />` : null, kind: 'bad' });
       break;
     case 'EXPIRED':
     case 'FAILED':
