@@ -1,7 +1,6 @@
 //! API-key vocabulary: scopes, IP ranges, nonces, signatures (SPEC §2, §7).
 
 use super::ParseError;
-use async_graphql::Enum;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -9,7 +8,8 @@ use std::net::IpAddr;
 
 /// What a key may do (SPEC §7). Trading and earn scopes are stored and shown
 /// but gate nothing: Countersign has no trading or earn engine.
-#[derive(Enum, Serialize, Deserialize, Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
+#[derive(Serialize, Deserialize, Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ApiScope {
     QueryFunds,

@@ -1,5 +1,9 @@
-//! Domain types that parse rather than validate: once a value of one of these
-//! types exists it is well-formed, so services never re-check input shape.
+//! Countersign's domain vocabulary: types that parse rather than validate.
+//! Once a value of one of these types exists it is well-formed, so the rules
+//! never re-check input shape. Also the role and permission table (`rbac`).
+//!
+//! No GraphQL and no database: the `graphql` feature (turned on by `api`
+//! only) derives `async_graphql::Enum` on the vocabulary enums.
 
 mod api_key;
 mod duration;

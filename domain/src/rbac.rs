@@ -4,7 +4,6 @@
 //! authorization module expands roles into.
 
 use super::ParseError;
-use async_graphql::Enum;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -30,7 +29,8 @@ macro_rules! named_enum {
 }
 
 /// A platform-defined role; a member holds one or more.
-#[derive(Enum, Serialize, Deserialize, Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
+#[derive(Serialize, Deserialize, Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Role {
     Admin,
@@ -44,7 +44,8 @@ named_enum!(Role { Admin => "ADMIN", Maker => "MAKER", Approver => "APPROVER", S
     Reviewer => "REVIEWER", ReadOnly => "READ_ONLY" });
 
 /// A governed area of the product.
-#[derive(Enum, Serialize, Deserialize, Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
+#[derive(Serialize, Deserialize, Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Workflow {
     InitiateWithdrawal,
@@ -56,7 +57,8 @@ named_enum!(Workflow { InitiateWithdrawal => "INITIATE_WITHDRAWAL", ManageAddres
     ManageAccess => "MANAGE_ACCESS", ManagePolicies => "MANAGE_POLICIES" });
 
 /// What one may do within a workflow.
-#[derive(Enum, Serialize, Deserialize, Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
+#[derive(Serialize, Deserialize, Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Action {
     View,
@@ -67,7 +69,8 @@ pub enum Action {
 named_enum!(Action { View => "VIEW", Initiate => "INITIATE", Approve => "APPROVE", Execute => "EXECUTE" });
 
 /// Whether a membership is in force.
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum MemberStatus {
     Active,
     Removed,
