@@ -15,23 +15,17 @@
 //! - [`metrics`], [`limiter`]: Prometheus metrics; per-identity rate limits and WebSocket caps.
 //! - [`clock`], [`config`], [`db`], [`keys`], [`secrets`]: plumbing.
 
-pub mod authz;
-pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub use domain;
+pub use rules::{authz, cache, db, events, keys, secrets, service};
 pub mod console;
-pub mod db;
-pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod jobs;
-pub mod keys;
 pub mod limiter;
 pub mod metrics;
-pub mod secrets;
-pub mod service;
 pub mod startup;
 pub mod state;
 pub mod ws;

@@ -505,16 +505,16 @@ pub struct AuditFilter {
     pub until: Option<DateTime<Utc>>,
 }
 
-impl From<Option<AuditFilter>> for audit::AuditFilter {
-    fn from(f: Option<AuditFilter>) -> Self {
-        let f = f.unwrap_or_default();
-        audit::AuditFilter {
-            action: f.action,
-            actor_id: f.actor_id.map(|i| i.0),
-            request_id: f.request_id.map(|i| i.0),
-            since: f.since,
-            until: f.until,
-        }
+/// The rules' filter for an optional GraphQL one (a function, not a `From`:
+/// both `Option` and `audit::AuditFilter` live outside this crate).
+fn audit_filter(f: Option<AuditFilter>) -> audit::AuditFilter {
+    let f = f.unwrap_or_default();
+    audit::AuditFilter {
+        action: f.action,
+        actor_id: f.actor_id.map(|i| i.0),
+        request_id: f.request_id.map(|i| i.0),
+        since: f.since,
+        until: f.until,
     }
 }
 
@@ -751,7 +751,7 @@ impl Organization {
         let after_seq = after
             .map(|c| c.parse::<i64>().map_err(|_| ServiceError::BadInput("after: not a cursor".into())))
             .transpose()?;
-        let page = audit::page(&state(ctx).db, &self.access, &filter.into(), first as u64, after_seq).await?;
+        let page = audit::page(&state(ctx).db, &self.access, &audit_filter(filter), first as u64, after_seq).await?;
         let mut conn = Connection::new(after_seq.is_some(), page.has_next_page);
         conn.edges.extend(page.records.into_iter().map(|r| Edge::new(r.seq.to_string(), AuditRecord(r))));
         Ok(conn)
@@ -760,12 +760,12 @@ impl Organization {
     /// checkpoints, for `countersign audit verify` (VIEW on MANAGE_ACCESS).
     async fn audit_log_csv(&self, ctx: &Context<'_>, filter: Option<AuditFilter>) -> ApiResult<String> {
         let st = state(ctx);
-        Ok(audit::export_csv(&st.db, &self.access, &filter.into(), st.clock.now()).await?)
+        Ok(audit::export_csv(&st.db, &self.access, &audit_filter(filter), st.clock.now()).await?)
     }
     /// The audit trail as JSON, as `auditLogCsv` (VIEW on MANAGE_ACCESS).
     async fn audit_log_json(&self, ctx: &Context<'_>, filter: Option<AuditFilter>) -> ApiResult<String> {
         let st = state(ctx);
-        Ok(audit::export_json(&st.db, &self.access, &filter.into(), st.clock.now()).await?)
+        Ok(audit::export_json(&st.db, &self.access, &audit_filter(filter), st.clock.now()).await?)
     }
     /// Recomputes the audit hash chain (VIEW on MANAGE_ACCESS).
     async fn audit_verification(&self, ctx: &Context<'_>) -> ApiResult<AuditVerification> {

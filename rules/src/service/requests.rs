@@ -22,9 +22,9 @@ use super::service_users::{self, NewSecret};
 use super::{ServiceError, ServiceResult, approver_notices, is_unique_violation, ledger, policies, withdrawals};
 use crate::authz::OrgAccess;
 use crate::db::{WriteTxn, begin_write};
-use crate::domain::{Action, Workflow, new_id};
 use crate::events::{EventBus, RequestEventMsg};
 use chrono::{DateTime, Utc};
+use domain::{Action, Workflow, new_id};
 use entity::{approval, request};
 use rust_decimal::Decimal;
 use sea_orm::{

@@ -63,9 +63,9 @@
 
 use super::{ServiceError, ServiceResult, names};
 use crate::authz::OrgAccess;
-use crate::domain::{Action, Workflow};
 use crate::keys::MasterKey;
 use chrono::{DateTime, SecondsFormat, Utc};
+use domain::{Action, Workflow};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use entity::{audit_checkpoint, audit_record, organization};
 use hmac::{Hmac, Mac};

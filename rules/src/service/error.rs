@@ -3,7 +3,7 @@
 //! Each variant corresponds to one stable GraphQL `extensions.code`
 //! (see `graphql::error`, the only place that maps them).
 
-use crate::domain::{Overflow, ParseError};
+use domain::{Overflow, ParseError};
 use sea_orm::DbErr;
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -12,8 +12,8 @@
 use super::operation::Applied;
 use super::{ServiceError, ServiceResult, membership};
 use crate::authz::{self, OrgAccess};
-use crate::domain::{Action, Workflow, new_id};
 use chrono::{DateTime, Duration, Utc};
+use domain::{Action, Workflow, new_id};
 use entity::delegation;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::{Deserialize, Serialize};

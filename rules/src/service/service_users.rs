@@ -16,10 +16,10 @@ use super::limits::{self, LimitLayer};
 use super::operation::Applied;
 use super::{ServiceError, ServiceResult, organization};
 use crate::authz::OrgAccess;
-use crate::domain::{ApiScope, DisplayName, IpAllowList, IsoDuration, Nonce, ScopeSet, new_id};
 use crate::keys::MasterKey;
 use crate::secrets;
 use chrono::{DateTime, Utc};
+use domain::{ApiScope, DisplayName, IpAllowList, IsoDuration, Nonce, ScopeSet, new_id};
 use entity::{api_key, secret_holder, service_user};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -631,7 +631,7 @@ pub async fn find_active_key<C: ConnectionTrait>(db: &C, org_id: &str, key_id: &
 
 /// Service users of the organisation (VIEW on MANAGE_ACCESS).
 pub async fn list<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceResult<Vec<service_user::Model>> {
-    access.require(crate::domain::Workflow::ManageAccess, crate::domain::Action::View, None)?;
+    access.require(domain::Workflow::ManageAccess, domain::Action::View, None)?;
     Ok(service_user::Entity::find()
         .filter(service_user::Column::OrgId.eq(&access.org_id))
         .order_by_asc(service_user::Column::CreatedAt)

@@ -13,9 +13,9 @@ use super::policies::{self, PolicySpec};
 use super::service_users::{self, KeyPatch, KeySettings, NewSecret};
 use super::withdrawals::WithdrawalSpec;
 use super::{ServiceError, ServiceResult, invitations, is_unique_violation, membership, organization};
-use crate::domain::{Action, DisplayName, Email, MemberStatus, Role, RoleSet, WithdrawalWindow, Workflow, new_id};
 use crate::keys::MasterKey;
 use chrono::{DateTime, Utc};
+use domain::{Action, DisplayName, Email, MemberStatus, Role, RoleSet, WithdrawalWindow, Workflow, new_id};
 use entity::{member, permission_grant};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
@@ -319,7 +319,7 @@ pub async fn check<C: ConnectionTrait>(db: &C, org_id: &str, op: &Operation, now
             limit_subject(db, org_id, *layer, subject.as_deref()).await?;
         }
         Operation::SetBalanceAlert { threshold_usd } => {
-            threshold_usd.as_deref().map(crate::domain::UsdAmount::from_stored).transpose()?;
+            threshold_usd.as_deref().map(domain::UsdAmount::from_stored).transpose()?;
         }
         Operation::SetLowBalancePause { .. } => {}
         Operation::SetAddressCoolingOff { delay_secs } => {

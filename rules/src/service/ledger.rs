@@ -8,8 +8,8 @@ use super::requests::{self, Engine};
 use super::{ServiceError, ServiceResult, balance_alerts, is_unique_violation, organization};
 use crate::authz::OrgAccess;
 use crate::db::begin_write;
-use crate::domain::{Action, ApiScope, MAX_AMOUNT, Workflow, money, new_id};
 use chrono::{DateTime, Utc};
+use domain::{Action, ApiScope, MAX_AMOUNT, Workflow, money, new_id};
 use entity::{account, asset, holding, ledger_entry};
 use rust_decimal::Decimal;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
@@ -40,10 +40,10 @@ pub async fn find_asset<C: ConnectionTrait>(db: &C, symbol: &str) -> ServiceResu
 }
 
 /// A positive amount of `asset`, with no more decimal places than it has,
-/// at most [`MAX_AMOUNT`](crate::domain::MAX_AMOUNT).
+/// at most [`MAX_AMOUNT`](domain::MAX_AMOUNT).
 pub fn parse_amount(asset: &asset::Model, amount: Decimal) -> ServiceResult<Decimal> {
     let decimals = u32::try_from(asset.decimals).unwrap_or(0);
-    Ok(crate::domain::parse_amount("amount", &asset.symbol, decimals, amount)?)
+    Ok(domain::parse_amount("amount", &asset.symbol, decimals, amount)?)
 }
 
 /// Sets an asset's USD price (operator). Every organisation's balance alert
@@ -51,7 +51,7 @@ pub fn parse_amount(asset: &asset::Model, amount: Decimal) -> ServiceResult<Deci
 /// minutely schedule, should this process stop in between).
 pub async fn set_price(engine: &Engine<'_>, symbol: &str, price: Decimal) -> ServiceResult<asset::Model> {
     let (db, now) = (engine.db, engine.env.now);
-    let p = crate::domain::parse_price("usdPrice", price)?;
+    let p = domain::parse_price("usdPrice", price)?;
     let a = find_asset(db, symbol).await?;
     let txn = begin_write(db).await?;
     let mut am: asset::ActiveModel = a.into();

@@ -17,10 +17,10 @@ use super::operation::Applied;
 use super::{ServiceError, ServiceResult, identity, names};
 use crate::authz::{OrgAccess, UserSession};
 use crate::db::begin_write;
-use crate::domain::{Action, Email, MemberStatus, Role, RoleSet, Workflow, new_id};
 use crate::keys::MasterKey;
 use crate::secrets;
 use chrono::{DateTime, Duration, Utc};
+use domain::{Action, Email, MemberStatus, Role, RoleSet, Workflow, new_id};
 use entity::{invitation, member, organization};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{

@@ -15,10 +15,10 @@
 //! organisation that exists from one that does not.
 
 use crate::cache::Caches;
-use crate::domain::{Action, ApiScope, MemberStatus, Permission, RoleSet, ScopeSet, Workflow};
 use crate::service::limits::LimitLayer;
 use crate::service::{ServiceError, ServiceResult, names};
 use chrono::{DateTime, Utc};
+use domain::{Action, ApiScope, MemberStatus, Permission, RoleSet, ScopeSet, Workflow};
 use entity::{delegation, member, organization, permission_grant, service_user, user};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
 use std::collections::{BTreeSet, HashMap};
@@ -619,9 +619,9 @@ pub fn service_user_access(su: &ServiceUserSession, org_id: &str) -> ServiceResu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Role;
     use Action::*;
     use Workflow::*;
+    use domain::Role;
 
     fn perms(roles: &[Role]) -> BTreeSet<(Workflow, Action)> {
         effective_permissions(false, &RoleSet::from_input(roles).unwrap(), &[])

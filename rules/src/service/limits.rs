@@ -14,8 +14,8 @@ use super::ledger::{self, dec};
 use super::operation::Applied;
 use super::{ServiceError, ServiceResult};
 use crate::cache::Caches;
-use crate::domain::{UsdAmount, money, new_id};
 use chrono::{DateTime, Utc};
+use domain::{UsdAmount, money, new_id};
 use entity::{limit_counter, organization, risk_limit};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::OnConflict;
@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// A limit layer.
-#[derive(async_graphql::Enum, Serialize, Deserialize, Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
+#[derive(Serialize, Deserialize, Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum LimitLayer {
     Organization,

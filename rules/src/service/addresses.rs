@@ -8,8 +8,8 @@
 use super::operation::Applied;
 use super::{ServiceError, ServiceResult, ledger, organization};
 use crate::authz::OrgAccess;
-use crate::domain::{Action, DisplayName, IsoDuration, Workflow, new_id};
 use chrono::{DateTime, Utc};
+use domain::{Action, DisplayName, IsoDuration, Workflow, new_id};
 use entity::{address, organization as org_entity};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::{Deserialize, Serialize};

@@ -15,8 +15,8 @@ use super::notifications;
 use super::operation::Applied;
 use super::{ServiceError, ServiceResult};
 use crate::db::begin_write;
-use crate::domain::{MemberStatus, Role, RoleSet, UsdAmount, money};
 use chrono::{DateTime, Utc};
+use domain::{MemberStatus, Role, RoleSet, UsdAmount, money};
 use entity::{balance_alert, balance_alert_history, member, organization, user};
 use rust_decimal::Decimal;
 use sea_orm::{

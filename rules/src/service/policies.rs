@@ -2,8 +2,8 @@
 
 use super::{ServiceError, ServiceResult, operation::Applied};
 use crate::authz::{OrgAccess, resolve_all};
-use crate::domain::{Action, UsdAmount, Workflow, new_id};
 use chrono::{DateTime, Utc};
+use domain::{Action, UsdAmount, Workflow, new_id};
 use entity::policy;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::json;

@@ -3,7 +3,7 @@
 
 use super::{ServiceError, ServiceResult};
 use crate::authz::OrgAccess;
-use crate::domain::MemberStatus;
+use domain::MemberStatus;
 use entity::{member, permission_grant};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 

@@ -12,9 +12,9 @@ use super::ledger::{self, dec};
 use super::limits::{self, LimitLayer};
 use super::{ServiceError, ServiceResult, addresses, balance_alerts};
 use crate::authz::OrgAccess;
-use crate::domain::{Action, ApiScope, MemberStatus, Role, RoleSet, Workflow};
-use crate::domain::{MAX_USD, OutsideWindow, WithdrawalWindow, money};
 use chrono::{DateTime, Utc};
+use domain::{Action, ApiScope, MemberStatus, Role, RoleSet, Workflow};
+use domain::{MAX_USD, OutsideWindow, WithdrawalWindow, money};
 use entity::{account, holding, ledger_entry, member, organization, request, withdrawal};
 use rust_decimal::Decimal;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
@@ -422,7 +422,7 @@ async fn settle_by<C: ConnectionTrait>(
     hm.held = Set(ledger::text(held));
     hm.updated_at = Set(now);
     hm.update(db).await?;
-    let reference = format!("stl_{}", crate::domain::new_id().replace('-', ""));
+    let reference = format!("stl_{}", domain::new_id().replace('-', ""));
     ledger_entry::ActiveModel {
         id: sea_orm::ActiveValue::NotSet,
         org_id: Set(w.org_id.clone()),

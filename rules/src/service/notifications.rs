@@ -5,8 +5,8 @@
 use super::delivery::{self, MAX_ATTEMPTS, status};
 use super::invitations::{Delivery, DeliveryEnv};
 use super::{ServiceError, ServiceResult};
-use crate::domain::new_id;
 use chrono::{DateTime, Duration, Utc};
+use domain::new_id;
 use entity::notification;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{

@@ -14,8 +14,8 @@ use super::requests::{self, status as request_status};
 use super::{ServiceError, ServiceResult, addresses, names, notifications};
 use crate::authz::OrgAccess;
 use crate::db::begin_write;
-use crate::domain::{MemberStatus, new_id};
 use chrono::{DateTime, Duration, Utc};
+use domain::{MemberStatus, new_id};
 use entity::{account, approver_notice, member, organization, request, service_user, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{

@@ -10,12 +10,12 @@
 use super::{ServiceError, ServiceResult, is_unique_violation};
 use crate::authz::UserSession;
 use crate::db;
-use crate::domain::{DisplayName, Email, Password, new_id};
 use crate::keys::MasterKey;
 use crate::secrets;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
 use chrono::{DateTime, Duration, Utc};
+use domain::{DisplayName, Email, Password, new_id};
 use entity::{recovery_code, session, sign_in_failure, user};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait,

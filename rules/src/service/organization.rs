@@ -5,8 +5,8 @@ use super::operation::Applied;
 use super::{ServiceError, ServiceResult};
 use crate::authz::{OrgAccess, UserSession};
 use crate::db::begin_write;
-use crate::domain::{DisplayName, MemberStatus, Role, RoleSet, WithdrawalWindow, new_id};
 use chrono::{DateTime, Utc};
+use domain::{DisplayName, MemberStatus, Role, RoleSet, WithdrawalWindow, new_id};
 use entity::{account, member, organization};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
