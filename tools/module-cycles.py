@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Lists the import cycles between the modules (files) of each crate.
 
-A module depends on another when it names it through `crate::`, `super::` or
-`self::` (in a `use` or inline), test modules (`#[cfg(test)] mod x { … }`) left
+A module depends on another when it names it through `crate::`, `super::`,
+`self::` or a child's name (in a `use`; the first three inline too), test modules (`#[cfg(test)] mod x { … }`) left
 out. Prints each strongly connected component of more than one module and
 exits 1 if there is any. Usage: tools/module-cycles.py [CRATE_DIR …]
 """
@@ -68,6 +68,8 @@ def edges(mod: tuple[str, ...], text: str, known) -> set[tuple[str, ...]]:
                     base = base[:-1]
                 segs = segs[1:]
             base, rest = tuple(base), segs
+        elif mod + (segs[0],) in known:  # `use child::…` in a parent module
+            base, rest = mod, segs
         else:
             continue
         target = base

@@ -1,6 +1,6 @@
 //! API-key vocabulary: scopes, IP ranges, nonces, signatures (SPEC §2, §7).
 
-use super::ParseError;
+use crate::error::ParseError;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;

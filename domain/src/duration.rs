@@ -2,7 +2,7 @@
 //! `P1DT30M`, `PT90S`), whole seconds only, so a grace period or cooling-off
 //! delay reads the same in a request, an audit record and the schema.
 
-use super::ParseError;
+use crate::error::ParseError;
 use chrono::Duration;
 
 /// A non-negative ISO 8601 duration of whole days, hours, minutes and seconds.

@@ -1,6 +1,6 @@
 //! E-mail addresses, compared case-insensitively.
 
-use super::ParseError;
+use crate::error::ParseError;
 
 /// A syntactically plausible e-mail address, lower-cased.
 ///

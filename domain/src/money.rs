@@ -18,7 +18,7 @@
 //!   [`MAX_USD`] (10^18), so a day's limit counters stay in range for more
 //!   than 7.9 × 10^10 withdrawals.
 
-use super::ParseError;
+use crate::error::ParseError;
 use rust_decimal::Decimal;
 
 /// A non-negative US-dollar amount with at most 2 decimal places.

@@ -3,7 +3,7 @@
 //! The role table lives here and only here: [`Role::permissions`] is what the
 //! authorization module expands roles into.
 
-use super::ParseError;
+use crate::error::ParseError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 

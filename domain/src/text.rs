@@ -1,6 +1,6 @@
 //! Bounded human text: display names and passwords.
 
-use super::ParseError;
+use crate::error::ParseError;
 
 /// A person's or organisation's display name: 1–200 characters, trimmed, no
 /// control characters.

@@ -2,7 +2,7 @@
 //! time zone, when withdrawals may be made (e.g. Monday to Friday, 08:00 to
 //! 18:00 `Europe/Zurich`), and what happens to one made outside them.
 
-use super::ParseError;
+use crate::error::ParseError;
 use chrono::{DateTime, Datelike, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};

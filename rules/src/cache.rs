@@ -21,7 +21,7 @@
 //! lapses on its own, so an entry may also carry the instant it stops being
 //! true (`until`).
 
-use crate::authz::OrgAccess;
+use crate::access::OrgAccess;
 use chrono::{DateTime, Utc};
 use entity::{api_key, risk_limit, service_user};
 use std::collections::HashMap;

@@ -44,7 +44,7 @@ pub struct Delivered {
 pub struct EventView {
     pub request: entity::request::Model,
     /// Active members' access to the event's organisation, by user id.
-    pub members: std::collections::HashMap<String, crate::authz::OrgAccess>,
+    pub members: std::collections::HashMap<String, crate::access::OrgAccess>,
 }
 
 /// What crosses process boundaries.

@@ -8,6 +8,7 @@
 //! - [`events`]: the in-process bus of request events for subscriptions.
 //! - [`db`], [`keys`], [`secrets`]: write transactions, the master key, secret tokens.
 
+pub mod access;
 pub mod authz;
 pub mod cache;
 pub mod db;

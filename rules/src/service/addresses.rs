@@ -5,9 +5,9 @@
 //! compromised account cannot be drained into at once, and there is time to
 //! notice it in the audit trail.
 
-use super::operation::Applied;
+use super::types::Applied;
 use super::{ServiceError, ServiceResult, ledger, organization};
-use crate::authz::OrgAccess;
+use crate::access::OrgAccess;
 use chrono::{DateTime, Utc};
 use domain::{Action, DisplayName, IsoDuration, Workflow, new_id};
 use entity::{address, organization as org_entity};

@@ -9,10 +9,11 @@
 //! member's row is locked while their digest is composed, so two workers
 //! cannot both send one.
 
+use super::approvers;
 use super::audit::{self, AuditActor, Entry};
-use super::requests::{self, status as request_status};
+use super::request_rows::status as request_status;
 use super::{ServiceError, ServiceResult, addresses, names, notifications};
-use crate::authz::OrgAccess;
+use crate::access::OrgAccess;
 use crate::db::begin_write;
 use chrono::{DateTime, Duration, Utc};
 use domain::{MemberStatus, new_id};
@@ -32,7 +33,7 @@ pub const DIGEST_INTERVAL_SECS: i64 = 60;
 /// Owes a notice to every member who may approve `req` and wants notices.
 /// Call in the transaction that makes the request wait.
 pub async fn owe<C: ConnectionTrait>(db: &C, req: &request::Model, now: DateTime<Utc>) -> ServiceResult<()> {
-    let approvers = requests::eligible_approvers(db, req, now).await?;
+    let approvers = approvers::eligible_approvers(db, req, now).await?;
     if approvers.is_empty() {
         return Ok(());
     }
@@ -114,7 +115,7 @@ async fn send_digest(
     for n in &owed {
         if let Some(req) = request::Entity::find_by_id(&n.request_id).one(&txn).await?
             && req.status == request_status::PENDING_APPROVAL
-            && requests::eligible_approvers(&txn, &req, now).await?.contains(&m.user_id)
+            && approvers::eligible_approvers(&txn, &req, now).await?.contains(&m.user_id)
         {
             waiting.push(req);
         }

@@ -62,7 +62,7 @@
 //! [`MasterKey::audit_signing_key`]: crate::keys::MasterKey::audit_signing_key
 
 use super::{ServiceError, ServiceResult, names};
-use crate::authz::OrgAccess;
+use crate::access::OrgAccess;
 use crate::keys::MasterKey;
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::{Action, Workflow};

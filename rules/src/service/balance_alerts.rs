@@ -10,9 +10,9 @@
 //! published to `balanceAlertChanged` subscribers after commit.
 
 use super::audit::{self, AuditActor, Entry};
-use super::ledger::{dec, text};
+use super::money_text::{dec, text};
 use super::notifications;
-use super::operation::Applied;
+use super::types::Applied;
 use super::{ServiceError, ServiceResult};
 use crate::db::begin_write;
 use chrono::{DateTime, Utc};

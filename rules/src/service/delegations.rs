@@ -9,9 +9,10 @@
 //! it. It never lets anyone approve their own request: that rule is the
 //! request engine's and does not look at where APPROVE came from.
 
-use super::operation::Applied;
+use super::types::Applied;
 use super::{ServiceError, ServiceResult, membership};
-use crate::authz::{self, OrgAccess};
+use crate::access::OrgAccess;
+use crate::authz;
 use chrono::{DateTime, Duration, Utc};
 use domain::{Action, Workflow, new_id};
 use entity::delegation;

@@ -5,7 +5,9 @@
 //! moving `QUEUED → SENDING → SENT | FAILED`; a worker claims a row with a
 //! conditional update before sending, so concurrent workers never both send.
 
+use crate::keys::MasterKey;
 use std::time::Duration;
+use workers::Mailer;
 
 /// Attempts before a delivery is marked failed.
 pub const MAX_ATTEMPTS: i32 = 5;
@@ -24,6 +26,29 @@ pub mod status {
 pub fn backoff(base: Duration, attempts: i32) -> Duration {
     let factor = 2u32.saturating_pow(u32::try_from(attempts - 1).unwrap_or(0));
     base.saturating_mul(factor).min(Duration::from_secs(3600))
+}
+
+/// What the delivery job needs besides the database.
+pub struct DeliveryEnv<'a> {
+    pub key: &'a MasterKey,
+    pub mailer: &'a Mailer,
+    pub mail_from: &'a str,
+    pub public_url: &'a str,
+    /// First retry delay; doubles each attempt.
+    pub retry_base: Duration,
+    /// A `SENDING` claim older than this belonged to a worker that died.
+    pub claim_timeout: chrono::Duration,
+}
+
+/// The outcome of one delivery attempt.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Someone else holds it, it was sent already, or it is no longer pending.
+    NothingToDo,
+    Sent,
+    /// Failed; retry after this delay.
+    RetryIn(Duration),
+    Failed,
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! are ever verified. TOTP secrets are sealed under the master key.
 
 use super::{ServiceError, ServiceResult, is_unique_violation};
-use crate::authz::UserSession;
+use crate::access::UserSession;
 use crate::db;
 use crate::keys::MasterKey;
 use crate::secrets;

@@ -13,9 +13,9 @@
 //! `Message-ID`, so mail systems can drop the copy.
 
 use super::audit::{self, AuditActor, Entry};
-use super::operation::Applied;
+use super::types::Applied;
 use super::{ServiceError, ServiceResult, identity, names};
-use crate::authz::{OrgAccess, UserSession};
+use crate::access::{OrgAccess, UserSession};
 use crate::db::begin_write;
 use crate::keys::MasterKey;
 use crate::secrets;
@@ -28,11 +28,11 @@ use sea_orm::{
     QuerySelect, Set,
 };
 use serde_json::json;
-use workers::{DeliverInvitation, MailJob, Mailer};
+use workers::{DeliverInvitation, MailJob};
 
 /// How long a link stays valid (SPEC §3).
 pub const VALIDITY: Duration = Duration::days(7);
-pub use super::delivery::{MAX_ATTEMPTS, status as delivery};
+pub use super::delivery::{Delivery, DeliveryEnv, MAX_ATTEMPTS, status as delivery};
 
 pub mod status {
     pub const PENDING: &str = "PENDING";
@@ -302,29 +302,6 @@ pub async fn accept(
     .await?;
     txn.commit().await?;
     Ok(m)
-}
-
-/// What the delivery job needs besides the database.
-pub struct DeliveryEnv<'a> {
-    pub key: &'a MasterKey,
-    pub mailer: &'a Mailer,
-    pub mail_from: &'a str,
-    pub public_url: &'a str,
-    /// First retry delay; doubles each attempt.
-    pub retry_base: std::time::Duration,
-    /// A `SENDING` claim older than this belonged to a worker that died.
-    pub claim_timeout: Duration,
-}
-
-/// The outcome of one delivery attempt.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Delivery {
-    /// Someone else holds it, it was sent already, or it is no longer pending.
-    NothingToDo,
-    Sent,
-    /// Failed; retry after this delay.
-    RetryIn(std::time::Duration),
-    Failed,
 }
 
 /// One delivery attempt of one invitation (the queue job's body).

@@ -4,9 +4,10 @@
 //! key's query window.
 
 use super::audit::{self, AuditActor, Entry};
-use super::requests::{self, Engine};
+use super::effects::{self, Engine};
+pub use super::money_text::{dec, text};
 use super::{ServiceError, ServiceResult, balance_alerts, is_unique_violation, organization};
-use crate::authz::OrgAccess;
+use crate::access::OrgAccess;
 use crate::db::begin_write;
 use chrono::{DateTime, Utc};
 use domain::{Action, ApiScope, MAX_AMOUNT, Workflow, money, new_id};
@@ -18,16 +19,6 @@ use serde_json::json;
 pub mod kind {
     pub const CREDIT: &str = "CREDIT";
     pub const DEBIT: &str = "DEBIT";
-}
-
-/// Decimal text as stored: normalised, so `0.00` and `0` read the same.
-pub fn text(d: Decimal) -> String {
-    d.normalize().to_string()
-}
-
-/// Parses stored decimal text (written by this module).
-pub fn dec(s: &str) -> ServiceResult<Decimal> {
-    s.parse().map_err(|_| ServiceError::internal(format!("stored amount {s:?} is not a decimal")))
 }
 
 /// Every supported asset.
@@ -66,7 +57,7 @@ pub async fn set_price(engine: &Engine<'_>, symbol: &str, price: Decimal) -> Ser
     txn.commit().await?;
     if asset.is_stablecoin {
         let (changed, jobs) = balance_alerts::recompute_all(db, now).await?;
-        requests::enqueue(engine.queue, jobs).await;
+        effects::enqueue(engine.queue, jobs).await;
         for org in &changed {
             engine.bus.publish_alert(org);
         }
@@ -142,7 +133,7 @@ pub async fn credit(
     .await?;
     let (alert_changed, jobs) = balance_alerts::recompute_org(&txn, &acct.org_id, now).await?;
     txn.commit().await?;
-    requests::enqueue(engine.queue, jobs).await;
+    effects::enqueue(engine.queue, jobs).await;
     if alert_changed {
         engine.bus.publish_alert(&acct.org_id);
     }

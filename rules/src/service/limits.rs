@@ -10,8 +10,9 @@
 //! (`FOR UPDATE` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite): concurrent
 //! withdrawals serialize on it and `held + used` never passes the cap.
 
-use super::ledger::{self, dec};
-use super::operation::Applied;
+pub use super::limit_layer::LimitLayer;
+use super::money_text::{self, dec};
+use super::types::Applied;
 use super::{ServiceError, ServiceResult};
 use crate::cache::Caches;
 use chrono::{DateTime, Utc};
@@ -20,37 +21,7 @@ use entity::{limit_counter, organization, risk_limit};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-
-/// A limit layer.
-#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
-#[derive(Serialize, Deserialize, Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum LimitLayer {
-    Organization,
-    ApiKey,
-    Signer,
-}
-
-impl LimitLayer {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LimitLayer::Organization => "ORGANIZATION",
-            LimitLayer::ApiKey => "API_KEY",
-            LimitLayer::Signer => "SIGNER",
-        }
-    }
-
-    pub fn parse(s: &str) -> ServiceResult<Self> {
-        match s {
-            "ORGANIZATION" => Ok(LimitLayer::Organization),
-            "API_KEY" => Ok(LimitLayer::ApiKey),
-            "SIGNER" => Ok(LimitLayer::Signer),
-            other => Err(ServiceError::internal(format!("unknown limit layer {other:?}"))),
-        }
-    }
-}
 
 /// The UTC day a time falls on, as counters key it.
 pub fn day_of(t: DateTime<Utc>) -> String {
@@ -240,9 +211,9 @@ pub async fn reserve<C: ConnectionTrait>(
     fits(layer, None, daily, money::add("usd", held, used)?, usd)?;
     let mut a: limit_counter::ActiveModel = c.into();
     if use_now {
-        a.used_usd = Set(ledger::text(money::add("usd", used, usd)?));
+        a.used_usd = Set(money_text::text(money::add("usd", used, usd)?));
     } else {
-        a.held_usd = Set(ledger::text(money::add("usd", held, usd)?));
+        a.held_usd = Set(money_text::text(money::add("usd", held, usd)?));
     }
     a.update(db).await?;
     Ok(())
@@ -306,9 +277,9 @@ pub async fn settle<C: ConnectionTrait>(
     let c = counter(db, org_id, layer, subject, day).await?;
     let (held, used) = (dec(&c.held_usd)?, dec(&c.used_usd)?);
     let mut a: limit_counter::ActiveModel = c.into();
-    a.held_usd = Set(ledger::text(money::sub("usd", held, usd)?.max(Decimal::ZERO)));
+    a.held_usd = Set(money_text::text(money::sub("usd", held, usd)?.max(Decimal::ZERO)));
     if consumed {
-        a.used_usd = Set(ledger::text(money::add("usd", used, usd)?));
+        a.used_usd = Set(money_text::text(money::add("usd", used, usd)?));
     }
     a.update(db).await?;
     Ok(())

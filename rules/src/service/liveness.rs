@@ -5,7 +5,7 @@
 
 use super::identity::{self, SessionPolicy};
 use super::{ServiceError, ServiceResult};
-use crate::authz::UserSession;
+use crate::access::UserSession;
 use chrono::{DateTime, Utc};
 use entity::session;
 use sea_orm::{ConnectionTrait, EntityTrait};

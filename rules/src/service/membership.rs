@@ -2,7 +2,7 @@
 //! Changes to membership are governed operations (see `operation`).
 
 use super::{ServiceError, ServiceResult};
-use crate::authz::OrgAccess;
+use crate::access::OrgAccess;
 use domain::MemberStatus;
 use entity::{member, permission_grant};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};

@@ -4,27 +4,33 @@
 
 pub mod addresses;
 pub mod approver_notices;
+pub mod approvers;
 pub mod audit;
 pub mod audit_offline;
 pub mod balance_alerts;
 pub mod delegations;
 pub mod delivery;
+pub mod effects;
 mod error;
 pub mod identity;
 pub mod invitations;
 pub mod ledger;
+pub mod limit_layer;
 pub mod limits;
 pub mod liveness;
 pub mod membership;
+pub mod money_text;
 pub mod names;
 pub mod notifications;
 pub mod operation;
 pub mod organization;
 pub mod policies;
+pub mod request_rows;
 pub mod requests;
 pub mod service_users;
 pub mod signing;
 pub mod simulation;
+pub mod types;
 pub mod withdrawals;
 
 pub use error::{ServiceError, ServiceResult, is_unique_violation};

@@ -2,8 +2,7 @@
 //! the same transaction as the event it reports, a job enqueued after commit,
 //! a claimed send (see `delivery`).
 
-use super::delivery::{self, MAX_ATTEMPTS, status};
-use super::invitations::{Delivery, DeliveryEnv};
+use super::delivery::{self, Delivery, DeliveryEnv, MAX_ATTEMPTS, status};
 use super::{ServiceError, ServiceResult};
 use chrono::{DateTime, Duration, Utc};
 use domain::new_id;

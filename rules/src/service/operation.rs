@@ -10,17 +10,16 @@ use super::balance_alerts;
 use super::delegations::{self, NewDelegation};
 use super::limits::{self, LimitLayer};
 use super::policies::{self, PolicySpec};
-use super::service_users::{self, KeyPatch, KeySettings, NewSecret};
+use super::service_users::{self, KeyPatch, KeySettings};
+pub use super::types::{Applied, OpEnv};
 use super::withdrawals::WithdrawalSpec;
 use super::{ServiceError, ServiceResult, invitations, is_unique_violation, membership, organization};
-use crate::keys::MasterKey;
 use chrono::{DateTime, Utc};
 use domain::{Action, DisplayName, Email, MemberStatus, Role, RoleSet, WithdrawalWindow, Workflow, new_id};
 use entity::{member, permission_grant};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use workers::MailJob;
 
 /// A change someone asks for; one variant per governed operation.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -211,7 +210,7 @@ impl Operation {
 
     /// Refuses unless `access` may ask for this: INITIATE on its workflow,
     /// or — for lending one's own APPROVE — holding that APPROVE oneself.
-    pub fn require_initiate(&self, access: &crate::authz::OrgAccess) -> ServiceResult<()> {
+    pub fn require_initiate(&self, access: &crate::access::OrgAccess) -> ServiceResult<()> {
         if let Operation::DelegateApproval(d) = self
             && delegations::is_own_approve(access, d)
         {
@@ -227,28 +226,6 @@ impl Operation {
     pub fn from_json(s: &str) -> ServiceResult<Self> {
         serde_json::from_str(s).map_err(ServiceError::internal)
     }
-}
-
-/// What applying an operation changed, for the audit record, and the jobs to
-/// enqueue once it has committed.
-#[derive(Default)]
-pub struct Applied {
-    pub target: Option<String>,
-    pub before: Option<Value>,
-    pub after: Option<Value>,
-    pub jobs: Vec<MailJob>,
-    /// A newly issued API-key secret, to show once.
-    pub secret: Option<NewSecret>,
-    /// The organisation's balance alert changed state (publish after commit).
-    pub alert_changed: bool,
-}
-
-/// What applying operations needs besides the database.
-pub struct OpEnv<'a> {
-    pub now: DateTime<Utc>,
-    pub key: &'a MasterKey,
-    /// The deployment's address cooling-off, for organisations without their own (seconds).
-    pub cooling_off_default: i64,
 }
 
 /// Validates an operation against the current state (at `now`) without changing it.

@@ -1,9 +1,9 @@
 //! Organisations and their accounts.
 
 use super::audit::{self, AuditActor, Entry, GENESIS};
-use super::operation::Applied;
+use super::types::Applied;
 use super::{ServiceError, ServiceResult};
-use crate::authz::{OrgAccess, UserSession};
+use crate::access::{OrgAccess, UserSession};
 use crate::db::begin_write;
 use chrono::{DateTime, Utc};
 use domain::{DisplayName, MemberStatus, Role, RoleSet, WithdrawalWindow, new_id};

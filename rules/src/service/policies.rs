@@ -1,7 +1,9 @@
 //! Approval policies per workflow, and approver coverage (SPEC §4).
 
-use super::{ServiceError, ServiceResult, operation::Applied};
-use crate::authz::{OrgAccess, resolve_all};
+use super::types::Applied;
+use super::{ServiceError, ServiceResult};
+use crate::access::OrgAccess;
+use crate::authz::resolve_all;
 use chrono::{DateTime, Utc};
 use domain::{Action, UsdAmount, Workflow, new_id};
 use entity::policy;

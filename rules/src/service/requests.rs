@@ -15,12 +15,15 @@
 //! who obtained one of its key secrets ([`made_by`]): none of them approves
 //! them, and they are never counted as eligible approvers of them.
 
+pub use super::approvers::{approvals, eligible_approvers, made_by};
 use super::audit::{self, AuditActor, Entry};
+pub use super::effects::{Engine, enqueue};
 use super::limits::{self, LimitLayer};
-use super::operation::{self, OpEnv, Operation};
+use super::operation::{self, Operation};
+pub use super::request_rows::{find_in_org, org_of, status};
 use super::service_users::{self, NewSecret};
-use super::{ServiceError, ServiceResult, approver_notices, is_unique_violation, ledger, policies, withdrawals};
-use crate::authz::OrgAccess;
+use super::{ServiceError, ServiceResult, approver_notices, is_unique_violation, money_text, policies, withdrawals};
+use crate::access::OrgAccess;
 use crate::db::{WriteTxn, begin_write};
 use crate::events::{EventBus, RequestEventMsg};
 use chrono::{DateTime, Utc};
@@ -32,29 +35,7 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
-use std::collections::BTreeSet;
-use workers::{JobQueue, MailJob};
-
-/// Request statuses (SPEC §4).
-pub mod status {
-    pub const PENDING_APPROVAL: &str = "PENDING_APPROVAL";
-    pub const APPROVED: &str = "APPROVED";
-    pub const COMPLETED: &str = "COMPLETED";
-    pub const REJECTED: &str = "REJECTED";
-    pub const CANCELLED: &str = "CANCELLED";
-    pub const EXPIRED: &str = "EXPIRED";
-    pub const FAILED: &str = "FAILED";
-}
-
-/// What the engine needs besides the database and the caller.
-pub struct Engine<'a> {
-    pub db: &'a DatabaseConnection,
-    pub env: OpEnv<'a>,
-    pub queue: &'a JobQueue,
-    pub bus: &'a EventBus,
-    /// How long a request may wait for approval (`COUNTERSIGN_REQUEST_TTL_SECS`).
-    pub ttl: chrono::Duration,
-}
+use workers::MailJob;
 
 /// How a waiting reason marks a change to a locked policy.
 const LOCKED_PREFIX: &str = "POLICY_LOCKED";
@@ -107,7 +88,7 @@ pub async fn withdrawal_thresholds<C: ConnectionTrait>(
         .await?
         .and_then(|p| p.approval_threshold_usd)
         .as_deref()
-        .map(ledger::dec)
+        .map(money_text::dec)
         .transpose()?;
     // Service users are not members: the per-operator layer is a member's.
     let own = if access.service.is_some() {
@@ -117,7 +98,7 @@ pub async fn withdrawal_thresholds<C: ConnectionTrait>(
             .await?
             .and_then(|l| l.approval_threshold_usd)
             .as_deref()
-            .map(ledger::dec)
+            .map(money_text::dec)
             .transpose()?
     };
     Ok((org, own))
@@ -455,21 +436,6 @@ async fn audit_applied<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Enqueues jobs after their transaction committed. A failure here loses
-/// nothing: the rows they concern are already committed in a state the
-/// minutely sweep picks up.
-pub async fn enqueue(queue: &JobQueue, jobs: Vec<MailJob>) {
-    for job in jobs {
-        let pushed = match job.clone() {
-            MailJob::Invitation(j) => queue.deliver_invitation(j, None).await,
-            MailJob::Notification(j) => queue.deliver_notification(j, None).await,
-        };
-        if let Err(e) = pushed {
-            tracing::warn!(error = %e, ?job, "could not enqueue; the sweep will retry");
-        }
-    }
-}
-
 /// Loads and locks a request of the caller's organisation for a decision.
 async fn lock_visible(txn: &DatabaseTransaction, access: &OrgAccess, id: &str) -> ServiceResult<request::Model> {
     let req = request::Entity::find_by_id(id)
@@ -552,17 +518,6 @@ async fn record_expiry<C: ConnectionTrait>(db: &C, req: &request::Model, now: Da
     )
     .await?;
     Ok(())
-}
-
-/// The members a request counts as made by: its requester, and for a
-/// service user's request its creator and every member who obtained one of
-/// its key secrets (SPEC §4). None of them may approve it.
-pub async fn made_by<C: ConnectionTrait>(db: &C, req: &request::Model) -> ServiceResult<BTreeSet<String>> {
-    let mut out = BTreeSet::from([req.requester_id.clone()]);
-    if req.requester_kind == "SERVICE_USER" {
-        out.extend(service_users::principals(db, &req.requester_id).await?);
-    }
-    Ok(out)
 }
 
 async fn set_status<C: ConnectionTrait>(
@@ -848,20 +803,6 @@ fn may_view(access: &OrgAccess, req: &request::Model) -> ServiceResult<bool> {
     Ok(req.requester_id == access.user_id || access.allows(workflow, Action::View, None))
 }
 
-/// A request by id within one organisation; else `NOT_FOUND`.
-pub async fn find_in_org<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> ServiceResult<request::Model> {
-    request::Entity::find_by_id(id)
-        .filter(request::Column::OrgId.eq(org_id))
-        .one(db)
-        .await?
-        .ok_or(ServiceError::NotFound("request"))
-}
-
-/// The organisation a request belongs to, for resolving the caller's access to it.
-pub async fn org_of<C: ConnectionTrait>(db: &C, id: &str) -> ServiceResult<String> {
-    request::Entity::find_by_id(id).one(db).await?.map(|r| r.org_id).ok_or(ServiceError::NotFound("request"))
-}
-
 /// Filters and a page position for the request queue.
 pub struct QueueQuery {
     pub status: Option<String>,
@@ -918,36 +859,6 @@ pub async fn queue<C: ConnectionTrait>(
     let more = rows.len() as u64 > q.first;
     rows.truncate(q.first as usize);
     Ok((rows, more))
-}
-
-/// Approvals of a request, oldest first.
-pub async fn approvals<C: ConnectionTrait>(db: &C, request_id: &str) -> ServiceResult<Vec<approval::Model>> {
-    Ok(approval::Entity::find()
-        .filter(approval::Column::RequestId.eq(request_id))
-        .order_by_asc(approval::Column::At)
-        .all(db)
-        .await?)
-}
-
-/// Users who may still approve a pending request: holders of APPROVE on its
-/// workflow whom it does not count as made by ([`made_by`]) and who have not
-/// approved yet.
-pub async fn eligible_approvers<C: ConnectionTrait>(
-    db: &C,
-    req: &request::Model,
-    now: DateTime<Utc>,
-) -> ServiceResult<Vec<String>> {
-    if req.status != status::PENDING_APPROVAL {
-        return Ok(Vec::new());
-    }
-    let wf = Workflow::parse(&req.workflow).map_err(ServiceError::internal)?;
-    let done: Vec<String> = approvals(db, &req.id).await?.into_iter().map(|a| a.approver_id).collect();
-    let made_by = made_by(db, req).await?;
-    let all = policies::approvers(db, &req.org_id, now).await?;
-    Ok(all
-        .get(&wf)
-        .map(|users| users.iter().filter(|u| !made_by.contains(*u) && !done.contains(u)).cloned().collect())
-        .unwrap_or_default())
 }
 
 /// How long a request may wait for approval before it expires (SPEC §4).

@@ -13,9 +13,10 @@
 //! creator and by every holder (SPEC §4), so none of them approves them.
 
 use super::limits::{self, LimitLayer};
-use super::operation::Applied;
+use super::types::Applied;
+pub use super::types::NewSecret;
 use super::{ServiceError, ServiceResult, organization};
-use crate::authz::OrgAccess;
+use crate::access::OrgAccess;
 use crate::keys::MasterKey;
 use crate::secrets;
 use chrono::{DateTime, Utc};
@@ -33,13 +34,6 @@ pub mod status {
 
 /// The largest nonce window a key may have.
 pub const MAX_NONCE_WINDOW: i64 = 1_000_000;
-
-/// A newly issued secret, to be shown once.
-#[derive(Clone, Debug)]
-pub struct NewSecret {
-    pub key_id: String,
-    pub secret: String,
-}
 
 /// Key settings as submitted (stored in the request payload).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -556,7 +550,7 @@ pub async fn claim(
     use super::audit::{self, AuditActor, Entry};
     use sea_orm::sea_query::Expr;
     let txn = crate::db::begin_write(db).await?;
-    let req = super::requests::find_in_org(&txn, &access.org_id, request_id).await?;
+    let req = super::request_rows::find_in_org(&txn, &access.org_id, request_id).await?;
     if req.requester_id != access.user_id {
         return Err(ServiceError::NotFound("request"));
     }

@@ -8,7 +8,7 @@
 
 use super::service_users::status;
 use super::{ServiceError, ServiceResult, is_unique_violation};
-use crate::authz::ServiceUserSession;
+use crate::access::ServiceUserSession;
 use crate::cache::{Caches, KeyMaterial};
 use crate::db::begin_write;
 use crate::keys::MasterKey;

@@ -13,7 +13,7 @@ use super::limits::{self, Usage};
 use super::operation::Operation;
 use super::requests::{self, Engine};
 use super::{ServiceError, ServiceResult, withdrawals};
-use crate::authz::OrgAccess;
+use crate::access::OrgAccess;
 use crate::db::begin_write;
 use entity::request;
 use rust_decimal::Decimal;
@@ -65,7 +65,7 @@ pub async fn simulate(engine: &Engine<'_>, access: &OrgAccess, op: Operation) ->
                 simulation.usage_after = limits::usage_all(&trial, &access.org_id, &day).await?;
                 if let Some(w) = withdrawals::of_request(&trial, &submitted.request.id).await? {
                     let (org, own) = requests::withdrawal_thresholds(&trial, access).await?;
-                    let usd = super::ledger::dec(&w.usd_value)?;
+                    let usd = super::money_text::dec(&w.usd_value)?;
                     simulation.threshold = requests::governing(org, own).map(|t| (t, usd));
                 }
                 simulation.request = Some(submitted.request);

@@ -8,10 +8,11 @@
 //! the ledger, checking the signer's own cap.
 
 use super::audit::{self, AuditActor, Entry};
-use super::ledger::{self, dec};
+use super::ledger;
 use super::limits::{self, LimitLayer};
+use super::money_text::{self, dec};
 use super::{ServiceError, ServiceResult, addresses, balance_alerts};
-use crate::authz::OrgAccess;
+use crate::access::OrgAccess;
 use chrono::{DateTime, Utc};
 use domain::{Action, ApiScope, MemberStatus, Role, RoleSet, Workflow};
 use domain::{MAX_USD, OutsideWindow, WithdrawalWindow, money};
@@ -268,7 +269,7 @@ pub async fn open<C: ConnectionTrait>(
         limits::reserve(db, &access.org_id, LimitLayer::ApiKey, k, &day, usd, false).await?;
     }
     let mut hm: holding::ActiveModel = h.into();
-    hm.held = Set(ledger::text(money::add("amount", held, amount)?));
+    hm.held = Set(money_text::text(money::add("amount", held, amount)?));
     hm.updated_at = Set(now);
     hm.update(db).await?;
     withdrawal::ActiveModel {
@@ -276,8 +277,8 @@ pub async fn open<C: ConnectionTrait>(
         org_id: Set(access.org_id.clone()),
         account_id: Set(acct.id),
         asset: Set(asset),
-        amount: Set(ledger::text(amount)),
-        usd_value: Set(ledger::text(usd)),
+        amount: Set(money_text::text(amount)),
+        usd_value: Set(money_text::text(usd)),
         address_id: Set(address_id),
         limit_day: Set(day),
         api_key_id: Set(key_id),
@@ -313,7 +314,7 @@ pub async fn release<C: ConnectionTrait>(db: &C, request_id: &str, now: DateTime
     let h = ledger::locked_holding(db, &acct, &w.asset, now).await?;
     let held = dec(&h.held)?;
     let mut hm: holding::ActiveModel = h.into();
-    hm.held = Set(ledger::text(money::sub("held", held, dec(&w.amount)?)?.max(Decimal::ZERO)));
+    hm.held = Set(money_text::text(money::sub("held", held, dec(&w.amount)?)?.max(Decimal::ZERO)));
     hm.updated_at = Set(now);
     hm.update(db).await?;
     settle_holds(db, &w, false).await?;
@@ -418,8 +419,8 @@ async fn settle_by<C: ConnectionTrait>(
         return Err(ServiceError::internal(format!("holding of {} would go negative settling {}", w.asset, req.id)));
     }
     let mut hm: holding::ActiveModel = h.into();
-    hm.amount = Set(ledger::text(balance));
-    hm.held = Set(ledger::text(held));
+    hm.amount = Set(money_text::text(balance));
+    hm.held = Set(money_text::text(held));
     hm.updated_at = Set(now);
     hm.update(db).await?;
     let reference = format!("stl_{}", domain::new_id().replace('-', ""));
@@ -429,8 +430,8 @@ async fn settle_by<C: ConnectionTrait>(
         account_id: Set(w.account_id.clone()),
         asset: Set(w.asset.clone()),
         kind: Set(ledger::kind::DEBIT.into()),
-        amount: Set(ledger::text(amount)),
-        balance_after: Set(ledger::text(balance)),
+        amount: Set(money_text::text(amount)),
+        balance_after: Set(money_text::text(balance)),
         reference: Set(reference.clone()),
         request_id: Set(Some(req.id.clone())),
         at: Set(now),

@@ -1,0 +1,53 @@
+//! Who may still approve a request: who it counts as made by (SPEC §4),
+//! the approvals it has, and the eligible approvers left. Read-only, so the
+//! approver notices can ask without depending on the engine
+//! ([`super::requests`]).
+
+use super::request_rows::status;
+use super::{ServiceError, ServiceResult, policies, service_users};
+use chrono::{DateTime, Utc};
+use domain::Workflow;
+use entity::{approval, request};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use std::collections::BTreeSet;
+
+/// The members a request counts as made by: its requester, and for a
+/// service user's request its creator and every member who obtained one of
+/// its key secrets (SPEC §4). None of them may approve it.
+pub async fn made_by<C: ConnectionTrait>(db: &C, req: &request::Model) -> ServiceResult<BTreeSet<String>> {
+    let mut out = BTreeSet::from([req.requester_id.clone()]);
+    if req.requester_kind == "SERVICE_USER" {
+        out.extend(service_users::principals(db, &req.requester_id).await?);
+    }
+    Ok(out)
+}
+
+/// Approvals of a request, oldest first.
+pub async fn approvals<C: ConnectionTrait>(db: &C, request_id: &str) -> ServiceResult<Vec<approval::Model>> {
+    Ok(approval::Entity::find()
+        .filter(approval::Column::RequestId.eq(request_id))
+        .order_by_asc(approval::Column::At)
+        .all(db)
+        .await?)
+}
+
+/// Users who may still approve a pending request: holders of APPROVE on its
+/// workflow whom it does not count as made by ([`made_by`]) and who have not
+/// approved yet.
+pub async fn eligible_approvers<C: ConnectionTrait>(
+    db: &C,
+    req: &request::Model,
+    now: DateTime<Utc>,
+) -> ServiceResult<Vec<String>> {
+    if req.status != status::PENDING_APPROVAL {
+        return Ok(Vec::new());
+    }
+    let wf = Workflow::parse(&req.workflow).map_err(ServiceError::internal)?;
+    let done: Vec<String> = approvals(db, &req.id).await?.into_iter().map(|a| a.approver_id).collect();
+    let made_by = made_by(db, req).await?;
+    let all = policies::approvers(db, &req.org_id, now).await?;
+    Ok(all
+        .get(&wf)
+        .map(|users| users.iter().filter(|u| !made_by.contains(*u) && !done.contains(u)).cloned().collect())
+        .unwrap_or_default())
+}
