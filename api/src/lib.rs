@@ -1,19 +1,18 @@
-//! Countersign: governance for crypto and stablecoin treasuries.
+//! Countersign: governance for crypto and stablecoin treasuries. This crate
+//! is the edge: GraphQL, HTTP and WebSocket, the web console, the command
+//! line, configuration and startup. The rules live in the `rules` crate and
+//! the parsed vocabulary in `domain`; both are re-exported here under their
+//! old paths (`api::service`, `api::authz`, `api::domain`, …).
 //!
 //! # Layout
-//! - [`domain`]: parsed newtypes and the role table; values that exist are valid.
-//! - [`service`]: the rules, one module per aggregate; functions take a
-//!   connection, the caller's resolved access and parsed input.
-//! - [`authz`]: the single place that decides who may do what.
 //! - [`graphql`]: the schema, thin resolvers, output types, the one error mapping.
-//! - [`events`]: request events for subscriptions.
 //! - [`http`]: routes (GraphQL over HTTP and WebSocket, health, metrics); [`console`]: the web console.
 //! - [`ws`]: open WebSockets re-validated on every operation, event and tick.
-//! - [`startup`]: `Application::build(config)` and graceful shutdown.
+//! - [`startup`]: `Application::build(config)` and graceful shutdown; [`state`]: what handlers share.
 //! - [`jobs`]: what background jobs do (the `workers` crate runs them).
 //! - [`cli`]: the `countersign` command line.
 //! - [`metrics`], [`limiter`]: Prometheus metrics; per-identity rate limits and WebSocket caps.
-//! - [`clock`], [`config`], [`db`], [`keys`], [`secrets`]: plumbing.
+//! - [`clock`], [`config`]: the injectable clock; configuration.
 
 pub mod cli;
 pub mod clock;

@@ -1,7 +1,7 @@
 //! Whether a credential that was accepted earlier still holds: for
 //! connections that outlive a request (WebSockets), re-checked on every
 //! operation, every event delivered and a short tick. Reads only; it does
-//! not count as use of the session (see `crate::ws`).
+//! not count as use of the session (see `api::ws`).
 
 use super::identity::{self, SessionPolicy};
 use super::{ServiceError, ServiceResult};

@@ -1,6 +1,14 @@
 //! Domain services: the rules. One module per aggregate; each function takes a
 //! connection, the caller's resolved access and parsed input, and returns a
 //! model or a [`ServiceError`].
+//!
+//! The modules form no cycle. What several aggregates share sits in leaves
+//! without rules of their own: [`types`] (what applying an operation changed
+//! and needs), [`effects`] (after-commit jobs and events), [`money_text`]
+//! (stored decimals), [`limit_layer`], [`request_rows`] and [`approvers`]
+//! (request statuses and lookups), [`delivery`] (the mail state machine's
+//! shared parts). The dispatcher ([`operation`]) and the engine
+//! ([`requests`]) sit on top.
 
 pub mod addresses;
 pub mod approver_notices;
