@@ -4,7 +4,7 @@
 //! page of audit records costs one read per distinct actor.
 
 use super::ServiceResult;
-use super::limits::LimitLayer;
+use super::limit_layer::LimitLayer;
 use entity::{api_key, organization, service_user, user};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use std::collections::HashMap;
