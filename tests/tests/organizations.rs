@@ -251,7 +251,7 @@ async fn audit_trail_is_chained_paginated_and_exported(backend: Backend) {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "seq,at,actor_kind,actor_id,action,target,request_id,before,after,prev_hash,hash,mac,org_id,checkpoint_at,checkpoint_signature"
+        "seq,at,actor_name,actor_kind,actor_id,action,target,request_id,before,after,prev_hash,hash,mac,org_id,checkpoint_at,checkpoint_signature"
     );
     assert_eq!(lines.len(), 5);
     assert!(lines[1].starts_with("1,") && lines[1].contains("ORGANIZATION_CREATED"));

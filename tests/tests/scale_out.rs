@@ -14,20 +14,29 @@ async fn events_reach_subscribers_of_every_process() {
     let org = a.create_org(&owner, "Acme").await;
     // The session works on either process: they share the database.
     let mut on_b = b.ws(&owner.token).await;
-    on_b.subscribe(
+    b.subscribe(
+        &mut on_b,
         "1",
         "subscription($o:ID!){ requestEvents(orgId:$o){ kind request{ id operation } } }",
         json!({"o": org}),
     )
     .await;
     let mut on_a = a.ws(&owner.token).await;
-    on_a.subscribe("1", "subscription($o:ID!){ requestEvents(orgId:$o){ kind request{ id } } }", json!({"o": org}))
-        .await;
+    a.subscribe(
+        &mut on_a,
+        "1",
+        "subscription($o:ID!){ requestEvents(orgId:$o){ kind request{ id } } }",
+        json!({"o": org}),
+    )
+    .await;
     let mut alerts_on_b = b.ws(&owner.token).await;
-    alerts_on_b
-        .subscribe("2", "subscription($o:ID!){ balanceAlertChanged(orgId:$o){ state } }", json!({"o": org}))
-        .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.subscribe(
+        &mut alerts_on_b,
+        "2",
+        "subscription($o:ID!){ balanceAlertChanged(orgId:$o){ state } }",
+        json!({"o": org}),
+    )
+    .await;
 
     let d = a
         .ok(

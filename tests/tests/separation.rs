@@ -265,13 +265,13 @@ async fn settlement_rechecks_the_whitelist(backend: Backend) {
         .await;
     assert_eq!(d["removeAddress"]["request"]["status"], "COMPLETED");
     let mut ws = app.ws(&t.owner.token).await;
-    ws.subscribe(
+    app.subscribe(
+        &mut ws,
         "1",
         "subscription($o:ID!){ requestEvents(orgId:$o){ kind request{ id status } } }",
         json!({"o": t.org}),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
 
     let d = app.ok(Some(&t.signer.token), EXECUTE, json!({"r": r})).await;
     assert_eq!(d["execute"]["status"], "FAILED", "{d}");

@@ -8,8 +8,16 @@ use serde_json::{Map, Value, json};
 use tests::{Backend, TestApp, both_backends, spawn};
 
 /// Mutations that act on the caller themself, not on an organisation.
-const PERSONAL: &[&str] =
-    &["signUp", "signIn", "signOut", "enrollTotp", "confirmTotp", "createOrganization", "acceptInvitation"];
+const PERSONAL: &[&str] = &[
+    "signUp",
+    "signIn",
+    "signOut",
+    "enrollTotp",
+    "confirmTotp",
+    "generateRecoveryCodes",
+    "createOrganization",
+    "acceptInvitation",
+];
 
 /// Root queries that take no organisation: they answer about the caller or
 /// the public asset list. Any other root query must refuse outsiders.
