@@ -504,7 +504,11 @@ impl TestApp {
         let token = self.outbox_token(email).await;
         let mut s = self.sign_up(email).await;
         let member: answers::Member = self
-            .answer(Some(&s.token), "mutation($t:String!){ acceptInvitation(token:$t){ id roles } }", json!({"t": token}))
+            .answer(
+                Some(&s.token),
+                "mutation($t:String!){ acceptInvitation(token:$t){ id roles } }",
+                json!({"t": token}),
+            )
             .await;
         let member_id = member.id;
         self.enrol(&mut s).await;
