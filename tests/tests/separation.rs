@@ -278,8 +278,8 @@ async fn settlement_rechecks_the_whitelist(backend: Backend) {
     assert!(d["execute"]["reason"].as_str().unwrap_or("").contains("removed from the whitelist"), "{d}");
     assert_eq!(d["execute"]["withdrawal"]["state"], "RELEASED");
     let e = ws.next(Duration::from_secs(1)).await.expect("an event within 1 s");
-    assert_eq!(e["data"]["requestEvents"]["kind"], "FAILED", "{e}");
-    assert_eq!(e["data"]["requestEvents"]["request"]["id"], r.as_str());
+    let e: tests::answers::RequestEvent = tests::typed(&e["data"]["requestEvents"]);
+    assert_eq!((e.kind.as_str(), e.request.id.as_str()), ("FAILED", r.as_str()), "{e:?}");
     assert_eq!(holds(&app, &t).await, ("0".into(), "0".into(), "0".into()), "holds released, nothing used");
     let h = app.ok(Some(&t.owner.token), HOLDINGS, json!({"o": t.org})).await;
     assert_eq!(h["organization"]["accounts"][0]["holdings"][0]["amount"], "10000", "no money left");
