@@ -485,8 +485,10 @@ impl TestApp {
     }
 
     /// Starts a subscription on `ws` and returns once this server registered
-    /// it with its event bus: every event published from then on reaches it.
+    /// it with its event bus: every event published from then on reaches it,
+    /// and none published before (see [`bus_delivered`](Self::bus_delivered)).
     pub async fn subscribe(&self, ws: &mut ws::WsClient, id: &str, query: &str, variables: Value) {
+        self.bus_delivered().await;
         let mut registered = self.state.signals.subscriptions.subscribe();
         let before = *registered.borrow_and_update();
         ws.subscribe(id, query, variables).await;
@@ -513,6 +515,30 @@ impl TestApp {
         let member_id = member.id;
         self.enrol(&mut s).await;
         (s, member_id)
+    }
+
+    /// Returns once this server's event bus delivered every event published
+    /// so far. On PostgreSQL events travel through `NOTIFY` and may arrive
+    /// after a subscriber that started later registered; a marker event
+    /// (for no organisation, so no subscription shows it) sent now arrives
+    /// after all of them.
+    pub async fn bus_delivered(&self) {
+        let mut delivered = self.state.bus.subscribe();
+        let marker = uuid::Uuid::new_v4().to_string();
+        self.state.bus.publish([api::events::RequestEventMsg {
+            org_id: format!("test-marker-{marker}"),
+            request_id: marker.clone(),
+            workflow: String::new(),
+            kind: "MARKER".into(),
+        }]);
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            match tokio::time::timeout_at(deadline, delivered.recv()).await {
+                Ok(Ok(d)) if d.msg.request_id == marker => return,
+                Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+                Ok(Err(_)) | Err(_) => panic!("the event bus did not deliver its own marker"),
+            }
+        }
     }
 
     /// Runs the minutely scheduled jobs now, as the worker's cron tick would.
