@@ -330,6 +330,11 @@ async fn graphql_ws(
     upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| async move {
         let state = http.state.clone();
         let init_deadline = Duration::from_secs(state.config.ws_init_timeout_secs);
+        // Deadlines read the application's clock (monotonic side), so a test
+        // that moves its clock sees them pass without waiting.
+        let clock = state.clock.clone();
+        let init_by = clock.instant() + init_deadline;
+        let mut jumps = clock.jumps();
         let initialised = Arc::new(AtomicBool::new(false));
         let init_seen = initialised.clone();
         // The connection's credential, once `connection_init` establishes it,
@@ -418,8 +423,24 @@ async fn graphql_ws(
                     None => break None,
                 },
                 () = &mut serve, if serving => serving = false,
-                _ = tick.tick() => if let Some(conn) = connection.get() && let Err(c) = conn.check().await {
-                    break Some(c);
+                _ = tick.tick() => {
+                    if !initialised.load(Ordering::Acquire) && clock.instant() >= init_by {
+                        tracing::debug!(%peer, "WebSocket closed: no connection_init in time");
+                        break None;
+                    }
+                    if let Some(conn) = connection.get() && let Err(c) = conn.check().await {
+                        break Some(c);
+                    }
+                },
+                // The clock jumped (a test moved it): re-check now rather than on the next tick.
+                () = jumped(&mut jumps) => {
+                    if !initialised.load(Ordering::Acquire) && clock.instant() >= init_by {
+                        tracing::debug!(%peer, "WebSocket closed: no connection_init in time");
+                        break None;
+                    }
+                    if let Some(conn) = connection.get() && let Err(c) = conn.check().await {
+                        break Some(c);
+                    }
                 },
                 () = &mut silent, if !initialised.load(Ordering::Acquire) => {
                     tracing::debug!(%peer, "WebSocket closed: no connection_init in time");
@@ -432,6 +453,17 @@ async fn graphql_ws(
             let _ = socket_tx.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
         }
     })
+}
+
+/// Resolves when the clock jumps; never for a clock that only flows.
+async fn jumped(jumps: &mut Option<watch::Receiver<()>>) {
+    if let Some(rx) = jumps.as_mut()
+        && rx.changed().await.is_ok()
+    {
+        return;
+    }
+    *jumps = None;
+    std::future::pending::<()>().await;
 }
 
 /// 200 when the database answers and the event listener is connected, 503 otherwise.

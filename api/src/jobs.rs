@@ -16,6 +16,7 @@ impl ApiHandlers {
     async fn counted(&self, job: &str, run: impl Future<Output = Result<(), JobError>>) -> Result<(), JobError> {
         let result = run.await;
         self.state.metrics.job(job, result.is_ok());
+        crate::state::Signals::bump(&self.state.signals.jobs_finished);
         result
     }
 }

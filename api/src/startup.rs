@@ -12,7 +12,7 @@ use crate::keys::MasterKey;
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
 use crate::service::identity::SessionPolicy;
-use crate::state::AppState;
+use crate::state::{AppState, Signals};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, TransactionTrait};
 use std::future::Future;
@@ -134,9 +134,25 @@ pub async fn open_state(config: Config, clock: SharedClock, public_url: String) 
         config.rate_limit_burst,
         config.ws_max_per_identity,
         metrics.ws_open.clone(),
+        clock.clone(),
     ));
     let cache = Default::default();
-    Ok(AppState { db, clock, config, session_policy, public_url, key, queue, mailer, bus, metrics, limiter, cache })
+    let signals = Default::default();
+    Ok(AppState {
+        db,
+        clock,
+        config,
+        session_policy,
+        public_url,
+        key,
+        queue,
+        mailer,
+        bus,
+        metrics,
+        limiter,
+        cache,
+        signals,
+    })
 }
 
 /// Applies pending migrations. On PostgreSQL several processes may start at
@@ -193,9 +209,20 @@ pub async fn run_worker_process(
     clock: SharedClock,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    run_worker_process_with(config, clock, Signals::default(), shutdown).await
+}
+
+/// [`run_worker_process`], counting what it does on `signals` (a test
+/// passes its server's, to await the jobs a worker runtime finishes).
+pub async fn run_worker_process_with(
+    config: Config,
+    clock: SharedClock,
+    signals: Signals,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.worker_bind).await?;
     let public_url = config.public_url(config.bind);
-    let state = Arc::new(open_state(config, clock, public_url).await?);
+    let state = Arc::new(AppState { signals, ..open_state(config, clock, public_url).await? });
     tracing::info!(addr = %listener.local_addr()?, "worker serving /livez, /readyz and /metrics");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let ops = tokio::spawn(

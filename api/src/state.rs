@@ -14,6 +14,7 @@ use crate::service::operation::OpEnv;
 use crate::service::requests::Engine;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
+use tokio::sync::watch;
 use workers::{JobQueue, Mailer};
 
 /// Shared application state (one per process).
@@ -35,6 +36,31 @@ pub struct AppState {
     pub limiter: Arc<Limiter>,
     /// Resolved access and key material, reused while the organisation's version holds.
     pub cache: Arc<Caches>,
+    /// What a caller in this process can wait for instead of guessing a time.
+    pub signals: Signals,
+}
+
+/// Counters that move when something this process does has happened, so a
+/// caller (the end-to-end tests) can await the moment rather than sleep.
+/// Each is a running count since the process started.
+#[derive(Clone, Debug)]
+pub struct Signals {
+    /// Subscriptions registered with the event bus (after which they receive every event published).
+    pub subscriptions: watch::Sender<u64>,
+    /// Background jobs this process finished (successfully or not), after their effects were recorded.
+    pub jobs_finished: watch::Sender<u64>,
+}
+
+impl Default for Signals {
+    fn default() -> Self {
+        Self { subscriptions: watch::Sender::new(0), jobs_finished: watch::Sender::new(0) }
+    }
+}
+
+impl Signals {
+    pub(crate) fn bump(counter: &watch::Sender<u64>) {
+        counter.send_modify(|n| *n += 1);
+    }
 }
 
 impl AppState {

@@ -10,7 +10,8 @@
 //! - before every response or event is delivered, so nothing reaches a
 //!   client whose credential no longer holds;
 //! - and on a short tick ([`TICK`]), so a quiet connection is closed within
-//!   a second too.
+//!   a second too; and at once when the clock jumps (a test moving it,
+//!   [`crate::clock::Clock::jumps`]).
 //!
 //! The checks read the database (the session or key row, and for each
 //! organisation an open subscription watches, the organisation's row and the
@@ -217,9 +218,12 @@ impl WsConnection {
         Ok(Arc::new(self.state.authz(actor)))
     }
 
-    /// Registers that a subscription watches `org_id` until the returned guard is dropped.
+    /// Registers that a subscription watches `org_id` until the returned
+    /// guard is dropped. Subscriptions call this once they receive from the
+    /// event bus, so it also counts [`Signals::subscriptions`](crate::state::Signals).
     pub fn watch(self: &Arc<Self>, org_id: &str) -> Watching {
         *self.watched.lock().unwrap_or_else(PoisonError::into_inner).entry(org_id.to_string()).or_insert(0) += 1;
+        crate::state::Signals::bump(&self.state.signals.subscriptions);
         Watching { conn: Arc::downgrade(self), org_id: org_id.to_string() }
     }
 }

@@ -4,8 +4,15 @@
 //! a fresh database — a temporary SQLite file, or a new PostgreSQL database
 //! created on `COUNTERSIGN_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`) — with an [`OffsetClock`]
-//! the test can move. Tests speak GraphQL over HTTP with [`TestApp::gql`].
+//! the test can move. Tests speak GraphQL over HTTP with [`TestApp::gql`];
+//! [`TestApp::data`] and [`TestApp::answer`] read the answer into a type, so
+//! a misnamed field fails loudly instead of reading as null.
 //! [`both_backends!`] runs one test body against SQLite and PostgreSQL.
+//!
+//! Nothing here waits by the clock: a subscription is awaited until the
+//! server registered it ([`TestApp::subscribe`]), mail until the in-process
+//! workers finished the job that wrote it ([`TestApp::outbox_token`],
+//! [`TestApp::mail_settled`]), and deadlines pass by moving [`TestApp::clock`].
 
 pub mod browser;
 pub mod process;
@@ -14,8 +21,79 @@ pub mod ws;
 
 use api::clock::{Clock, OffsetClock};
 use api::{Application, Config};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a harness wait gives the server before the test fails: a
+/// bound on a broken server, not a guess at how long something takes.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Typed answers to the operations most tests make (see [`TestApp::answer`]).
+pub mod answers {
+    use serde::Deserialize;
+
+    /// Anything asked for by `{ id }`.
+    #[derive(Clone, Debug, Deserialize)]
+    pub struct Id {
+        pub id: String,
+    }
+
+    /// A request asked for by `{ id status }`.
+    #[derive(Clone, Debug, Deserialize)]
+    pub struct RequestRef {
+        pub id: String,
+        pub status: String,
+    }
+
+    /// A governed mutation's payload asked for by `{ request{ id status } }`.
+    #[derive(Clone, Debug, Deserialize)]
+    pub struct Governed {
+        pub request: RequestRef,
+    }
+
+    /// `signUp` / `signIn` asked for by `{ token user{ id } }`.
+    #[derive(Clone, Debug, Deserialize)]
+    pub struct Signed {
+        pub token: String,
+        pub user: Id,
+    }
+
+    /// A token alone (`signIn{ token }`).
+    #[derive(Clone, Debug, Deserialize)]
+    pub struct Token {
+        pub token: String,
+    }
+
+    /// `enrollTotp{ secret otpauthUrl }`.
+    #[derive(Clone, Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Enrolment {
+        pub secret: String,
+        pub otpauth_url: String,
+    }
+
+    /// `acceptInvitation{ id roles }`.
+    #[derive(Clone, Debug, Deserialize)]
+    pub struct Member {
+        pub id: String,
+        pub roles: Vec<String>,
+    }
+
+    /// A subscription's `requestEvents{ kind request{ id … } }` event.
+    #[derive(Clone, Debug, Deserialize)]
+    pub struct RequestEvent {
+        pub kind: String,
+        pub request: Id,
+    }
+}
+
+/// `value` read as `T`, or a panic that shows what did not fit.
+pub fn typed<T: DeserializeOwned>(value: &Value) -> T {
+    serde_json::from_value(value.clone())
+        .unwrap_or_else(|e| panic!("the answer is not a {}: {e}\n{value:#}", std::any::type_name::<T>()))
+}
 
 /// Which database a test runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,6 +284,20 @@ impl TestApp {
         body["data"].clone()
     }
 
+    /// Like [`ok`](Self::ok), reading `data` as `T` (a missing or misnamed field fails).
+    pub async fn data<T: DeserializeOwned>(&self, token: Option<&str>, query: &str, variables: Value) -> T {
+        typed(&self.ok(token, query, variables).await)
+    }
+
+    /// Like [`data`](Self::data) for an operation that asks for one root
+    /// field: that field's value read as `T`.
+    pub async fn answer<T: DeserializeOwned>(&self, token: Option<&str>, query: &str, variables: Value) -> T {
+        let data = self.ok(token, query, variables).await;
+        let fields = data.as_object().filter(|o| o.len() == 1);
+        let (_, value) = fields.and_then(|o| o.iter().next()).unwrap_or_else(|| panic!("not one root field: {data:#}"));
+        typed(value)
+    }
+
     /// Like [`gql`](Self::gql), asserting an error; returns its `extensions.code`.
     pub async fn err(&self, token: Option<&str>, query: &str, variables: Value) -> String {
         let body = self.gql(token, query, variables).await;
@@ -226,16 +318,16 @@ impl TestApp {
 
     /// Signs up a new user (not yet enrolled in 2FA).
     pub async fn sign_up(&self, email: &str) -> Session {
-        let d = self
-            .ok(
+        let signed: answers::Signed = self
+            .answer(
                 None,
                 "mutation($e:String!,$p:String!,$n:String!){ signUp(email:$e,password:$p,name:$n){ token user{ id } } }",
                 json!({"e": email, "p": PASSWORD, "n": email.split('@').next().unwrap_or("user")}),
             )
             .await;
         Session {
-            token: d["signUp"]["token"].as_str().expect("token").to_string(),
-            user_id: d["signUp"]["user"]["id"].as_str().expect("id").to_string(),
+            token: signed.token,
+            user_id: signed.user.id,
             email: email.to_string(),
             password: PASSWORD.to_string(),
             totp_secret: None,
@@ -246,20 +338,22 @@ impl TestApp {
     pub async fn sign_in(&self, s: &Session) -> String {
         self.clock.advance(chrono::Duration::seconds(31));
         let code = s.totp_secret.as_deref().map(|secret| self.totp(secret));
-        let d = self
-            .ok(
+        let signed: answers::Token = self
+            .answer(
                 None,
                 "mutation($e:String!,$p:String!,$c:String){ signIn(email:$e,password:$p,totp:$c){ token } }",
                 json!({"e": s.email, "p": s.password, "c": code}),
             )
             .await;
-        d["signIn"]["token"].as_str().expect("token").to_string()
+        signed.token
     }
 
     /// Enrols the session's user in TOTP and confirms it, making the session verified.
     pub async fn enrol(&self, s: &mut Session) {
-        let d = self.ok(Some(&s.token), "mutation{ enrollTotp{ secret otpauthUrl } }", json!({})).await;
-        let secret = d["enrollTotp"]["secret"].as_str().expect("secret").to_string();
+        let enrolment: answers::Enrolment =
+            self.answer(Some(&s.token), "mutation{ enrollTotp{ secret otpauthUrl } }", json!({})).await;
+        assert!(enrolment.otpauth_url.starts_with("otpauth://"), "{enrolment:?}");
+        let secret = enrolment.secret;
         let code = self.totp(&secret);
         self.ok(Some(&s.token), "mutation($c:String!){ confirmTotp(code:$c) }", json!({"c": code})).await;
         s.totp_secret = Some(secret);
@@ -276,10 +370,10 @@ impl TestApp {
 
     /// Creates an organisation and returns its id.
     pub async fn create_org(&self, s: &Session, name: &str) -> String {
-        let d = self
-            .ok(Some(&s.token), "mutation($n:String!){ createOrganization(name:$n){ id } }", json!({"n": name}))
+        let org: answers::Id = self
+            .answer(Some(&s.token), "mutation($n:String!){ createOrganization(name:$n){ id } }", json!({"n": name}))
             .await;
-        d["createOrganization"]["id"].as_str().expect("org id").to_string()
+        org.id
     }
 
     /// Starts a separate job-worker runtime (as `countersign worker` would)
@@ -288,8 +382,11 @@ impl TestApp {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let config = self.worker_config.clone();
         let clock: api::clock::SharedClock = self.clock.clone();
+        // It counts its jobs on this server's signals, so `until_job` and
+        // `mail_settled` wait for its work too.
+        let signals = self.state.signals.clone();
         let task = tokio::spawn(async move {
-            api::startup::run_worker_process(config, clock, async {
+            api::startup::run_worker_process_with(config, clock, signals, async {
                 let _ = rx.await;
             })
             .await
@@ -310,40 +407,138 @@ impl TestApp {
         d["inviteMember"]["request"].clone()
     }
 
-    /// Waits for an outbox `.eml` addressed to `email` and returns the invitation token in it.
+    /// Waits for an outbox `.eml` addressed to `email` and returns the
+    /// invitation token in it (removing the file). Looks again each time
+    /// this process's workers finish a job, not on a timer.
     pub async fn outbox_token(&self, email: &str) -> String {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
-            if let Ok(entries) = std::fs::read_dir(&self.outbox) {
-                for e in entries.flatten() {
-                    let text = std::fs::read_to_string(e.path()).unwrap_or_default();
-                    if e.path().extension().is_some_and(|x| x == "eml")
-                        && text.contains(&format!("To: {email}"))
-                        && let Some(t) = smtp::invitation_token(&text)
-                    {
-                        let _ = std::fs::remove_file(e.path());
-                        return t;
-                    }
+        self.until_job(&format!("an invitation e-mail for {email} in the outbox"), || {
+            let entries = std::fs::read_dir(&self.outbox).ok()?;
+            for e in entries.flatten() {
+                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                if e.path().extension().is_some_and(|x| x == "eml")
+                    && text.contains(&format!("To: {email}"))
+                    && let Some(t) = smtp::invitation_token(&text)
+                {
+                    let _ = std::fs::remove_file(e.path());
+                    return Some(t);
                 }
             }
-            assert!(tokio::time::Instant::now() < deadline, "no invitation e-mail for {email} in the outbox");
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            None
+        })
+        .await
+    }
+
+    /// Returns `found()`'s first answer, asking again each time one of this
+    /// process's background jobs finishes (so after each e-mail it writes).
+    pub async fn until_job<T>(&self, what: &str, mut found: impl FnMut() -> Option<T>) -> T {
+        self.after_each_job(what, || std::future::ready(found())).await
+    }
+
+    /// [`until_job`](Self::until_job) with an asynchronous question (a query, say).
+    pub async fn after_each_job<T, F: std::future::Future<Output = Option<T>>>(
+        &self,
+        what: &str,
+        mut found: impl FnMut() -> F,
+    ) -> T {
+        let mut finished = self.state.signals.jobs_finished.subscribe();
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            finished.borrow_and_update();
+            if let Some(t) = found().await {
+                return t;
+            }
+            match tokio::time::timeout_at(deadline, finished.changed()).await {
+                Ok(Ok(())) => {}
+                _ => panic!("no {what} after {PATIENCE:?}"),
+            }
         }
+    }
+
+    /// Waits until every invitation and notification e-mail is settled (none
+    /// queued or being sent), asking after each job this process's workers
+    /// finish: what is in the outbox then is all the mail there will be.
+    pub async fn mail_settled(&self) {
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        let mut finished = self.state.signals.jobs_finished.subscribe();
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            finished.borrow_and_update();
+            let unsettled = ["QUEUED", "SENDING"];
+            let invitations = entity::invitation::Entity::find()
+                .filter(entity::invitation::Column::DeliveryStatus.is_in(unsettled))
+                .count(&self.state.db)
+                .await
+                .expect("count invitations");
+            let notifications = entity::notification::Entity::find()
+                .filter(entity::notification::Column::DeliveryStatus.is_in(unsettled))
+                .count(&self.state.db)
+                .await
+                .expect("count notifications");
+            if invitations + notifications == 0 {
+                return;
+            }
+            match tokio::time::timeout_at(deadline, finished.changed()).await {
+                Ok(Ok(())) => {}
+                _ => panic!("{invitations} invitation(s) and {notifications} notification(s) still unsent"),
+            }
+        }
+    }
+
+    /// Starts a subscription on `ws` and returns once this server registered
+    /// it with its event bus: every event published from then on reaches it,
+    /// and none published before (see [`bus_delivered`](Self::bus_delivered)).
+    pub async fn subscribe(&self, ws: &mut ws::WsClient, id: &str, query: &str, variables: Value) {
+        self.bus_delivered().await;
+        let mut registered = self.state.signals.subscriptions.subscribe();
+        let before = *registered.borrow_and_update();
+        ws.subscribe(id, query, variables).await;
+        tokio::time::timeout(PATIENCE, registered.wait_for(|n| *n > before))
+            .await
+            .unwrap_or_else(|_| panic!("subscription {id} was not registered: {query}"))
+            .expect("the server's state lives");
     }
 
     /// Adds a member with `roles` the way people join: invitation e-mail,
     /// sign-up, acceptance, TOTP enrolment. Needs in-process workers and the outbox.
     pub async fn add_member(&self, admin: &Session, org: &str, email: &str, roles: &[&str]) -> (Session, String) {
-        let r = self.invite(admin, org, email, roles).await;
-        assert_eq!(r["status"], "COMPLETED", "{r}");
+        let r: answers::RequestRef = typed(&self.invite(admin, org, email, roles).await);
+        assert_eq!(r.status, "COMPLETED", "{r:?}");
         let token = self.outbox_token(email).await;
         let mut s = self.sign_up(email).await;
-        let d = self
-            .ok(Some(&s.token), "mutation($t:String!){ acceptInvitation(token:$t){ id roles } }", json!({"t": token}))
+        let member: answers::Member = self
+            .answer(
+                Some(&s.token),
+                "mutation($t:String!){ acceptInvitation(token:$t){ id roles } }",
+                json!({"t": token}),
+            )
             .await;
-        let member_id = d["acceptInvitation"]["id"].as_str().expect("member id").to_string();
+        let member_id = member.id;
         self.enrol(&mut s).await;
         (s, member_id)
+    }
+
+    /// Returns once this server's event bus delivered every event published
+    /// so far. On PostgreSQL events travel through `NOTIFY` and may arrive
+    /// after a subscriber that started later registered; a marker event
+    /// (for no organisation, so no subscription shows it) sent now arrives
+    /// after all of them.
+    pub async fn bus_delivered(&self) {
+        let mut delivered = self.state.bus.subscribe();
+        let marker = uuid::Uuid::new_v4().to_string();
+        self.state.bus.publish([api::events::RequestEventMsg {
+            org_id: format!("test-marker-{marker}"),
+            request_id: marker.clone(),
+            workflow: String::new(),
+            kind: "MARKER".into(),
+        }]);
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            match tokio::time::timeout_at(deadline, delivered.recv()).await {
+                Ok(Ok(d)) if d.msg.request_id == marker => return,
+                Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+                Ok(Err(_)) | Err(_) => panic!("the event bus did not deliver its own marker"),
+            }
+        }
     }
 
     /// Runs the minutely scheduled jobs now, as the worker's cron tick would.

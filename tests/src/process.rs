@@ -108,7 +108,10 @@ impl Process {
         process
     }
 
-    /// Polls `/readyz` until it answers 200.
+    /// Polls `/readyz` until it answers 200. The process is another OS
+    /// process, observable only from outside; it logs that it listens once
+    /// its database and event listener are up, so the first answer is
+    /// usually 200 and the retry rarely runs.
     pub async fn wait_ready(&self) {
         let client = reqwest::Client::new();
         for _ in 0..200 {

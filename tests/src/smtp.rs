@@ -17,6 +17,8 @@ pub struct Received {
 pub struct SmtpSink {
     pub addr: SocketAddr,
     messages: Arc<Mutex<Vec<Received>>>,
+    /// How many messages arrived so far; changes with each one.
+    arrived: tokio::sync::watch::Sender<usize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -41,16 +43,17 @@ impl SmtpSink {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind SMTP sink");
         let addr = listener.local_addr().expect("addr");
         let messages = Arc::new(Mutex::new(Vec::new()));
-        let store = messages.clone();
+        let arrived = tokio::sync::watch::Sender::new(0);
+        let (store, count) = (messages.clone(), arrived.clone());
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let store = store.clone();
+                let (store, count) = (store.clone(), count.clone());
                 tokio::spawn(async move {
-                    let _ = session(stream, store, delay).await;
+                    let _ = session(stream, store, count, delay).await;
                 });
             }
         });
-        Self { addr, messages, task }
+        Self { addr, messages, arrived, task }
     }
 
     /// The `COUNTERSIGN_SMTP_URL` that reaches this sink.
@@ -64,14 +67,23 @@ impl SmtpSink {
 
     /// Waits until at least `n` messages arrived (panics after `timeout`).
     pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        self.until(&format!("{n} messages"), timeout, |got| (got.len() >= n).then(|| got.to_vec())).await
+    }
+
+    /// `found`'s first answer over the messages received so far, asking
+    /// again as each new message arrives (panics after `timeout`).
+    pub async fn until<T>(&self, what: &str, timeout: Duration, mut found: impl FnMut(&[Received]) -> Option<T>) -> T {
+        let mut arrived = self.arrived.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
+            arrived.borrow_and_update();
             let got = self.messages();
-            if got.len() >= n {
-                return got;
+            if let Some(t) = found(&got) {
+                return t;
             }
-            assert!(tokio::time::Instant::now() < deadline, "expected {n} messages, got {}", got.len());
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            if tokio::time::timeout_at(deadline, arrived.changed()).await.is_err() {
+                panic!("expected {what} within {timeout:?}, got {} message(s)", got.len());
+            }
         }
     }
 }
@@ -82,7 +94,12 @@ impl Drop for SmtpSink {
     }
 }
 
-async fn session(stream: TcpStream, store: Arc<Mutex<Vec<Received>>>, delay: Duration) -> std::io::Result<()> {
+async fn session(
+    stream: TcpStream,
+    store: Arc<Mutex<Vec<Received>>>,
+    arrived: tokio::sync::watch::Sender<usize>,
+    delay: Duration,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read).lines();
     write.write_all(b"220 sink.test ESMTP\r\n").await?;
@@ -109,7 +126,10 @@ async fn session(stream: TcpStream, store: Arc<Mutex<Vec<Received>>>, delay: Dur
             }
             if let Ok(mut m) = store.lock() {
                 m.push(Received { rcpt_to: std::mem::take(&mut rcpt_to), data });
+                arrived.send_replace(m.len());
             }
+            // A slow server on purpose (`start_slow`): real time is the point,
+            // so a sender can be caught between sending and recording it.
             tokio::time::sleep(delay).await;
             write.write_all(b"250 OK queued\r\n").await?;
         } else if upper == "QUIT" {

@@ -343,13 +343,12 @@ async fn live_events_reach_viewers_in_order(backend: Backend) {
     policy(&app, &o.owner, &o.id, "MANAGE_ACCESS", 1, true).await;
     let sub = "subscription($o:ID!){ requestEvents(orgId:$o){ kind request{ id status operation } } }";
     let mut watcher = app.ws(&o.owner.token).await;
-    watcher.subscribe("1", sub, json!({"o": o.id})).await;
+    app.subscribe(&mut watcher, "1", sub, json!({"o": o.id})).await;
     let mut reader = app.ws(&o.reader.0.token).await;
-    reader.subscribe("1", sub, json!({"o": o.id})).await;
+    app.subscribe(&mut reader, "1", sub, json!({"o": o.id})).await;
     // APPROVER holds no VIEW on MANAGE_ACCESS: its events are not for them.
     let mut approver = app.ws(&o.approver1.0.token).await;
-    approver.subscribe("1", sub, json!({"o": o.id})).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.subscribe(&mut approver, "1", sub, json!({"o": o.id})).await;
 
     let d = app
         .ok(Some(&o.admin1.0.token), GRANT, json!({"o": o.id, "m": o.maker.1, "w": "MANAGE_POLICIES", "a": "VIEW"}))

@@ -69,13 +69,13 @@ async fn withdrawals_pause_while_the_balance_is_low(backend: Backend) {
     // of the setup (on PostgreSQL it travels through NOTIFY and may arrive
     // late under load) can be mistaken for a later transition.
     let mut ws = app.ws(&owner.token).await;
-    ws.subscribe(
+    app.subscribe(
+        &mut ws,
         "1",
         "subscription($o:ID!){ balanceAlertChanged(orgId:$o){ state withdrawalsPaused } }",
         json!({"o": org}),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
     app.ok(
         Some(&owner.token),
         "mutation($o:ID!){ setBalanceAlert(orgId:$o,thresholdUsd:\"1000\"){ request{ status } } }",
@@ -200,8 +200,8 @@ async fn rotated_keys_overlap_for_their_grace_period(backend: Backend) {
     let burst = futures_util::future::join_all((1..=20).map(|n| app.signed(&old, n, q, json!({})))).await;
     let statuses: Vec<u16> = burst.iter().map(|(s, _)| *s).collect();
     assert_eq!(statuses, vec![200; 20], "nonces 1-20 unused and the whole burst intact");
-    // The allowance refills at 10 a second (real time): enough for the rest.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The allowance refills at 10 a second: a second later, enough for the rest.
+    app.clock.advance(chrono::Duration::seconds(1));
     app.ok(Some(&owner.token), update, json!({"o": org, "k": old.0, "p": {"nonceWindow": null}})).await;
     app.clock.advance(chrono::Duration::seconds(60));
 
@@ -637,14 +637,9 @@ fn mails_to(app: &TestApp, email: &str, subject: &str) -> Vec<String> {
         .collect()
 }
 
-/// Waits until `email` has `n` digests, then a little longer to see no more come.
+/// Once every e-mail is sent (none queued or sending), `email`'s digests: exactly `n`.
 async fn digests(app: &TestApp, email: &str, n: usize) -> Vec<String> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while mails_to(app, email, "for your approval").len() < n {
-        assert!(tokio::time::Instant::now() < deadline, "{email} did not get {n} digest(s)");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.mail_settled().await;
     let all = mails_to(app, email, "for your approval");
     assert_eq!(all.len(), n, "{email}: exactly {n} digest(s)");
     all

@@ -47,21 +47,16 @@ impl Mailbox<'_> {
                 (token, String::new())
             }
             Mailbox::Smtp(sink) => {
-                let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-                loop {
-                    let found = sink
-                        .messages()
-                        .into_iter()
+                let what = format!("an invitation e-mail to {email} over SMTP");
+                sink.until(&what, Duration::from_secs(30), |messages| {
+                    messages
+                        .iter()
                         .rev()
                         .find(|m| m.rcpt_to.iter().any(|r| r == email))
                         .and_then(|m| invitation_token(&m.data).map(|t| (t, decode_qp(&m.data))))
-                        .filter(|(t, _)| Some(t.as_str()) != seen);
-                    if let Some(found) = found {
-                        return found;
-                    }
-                    assert!(tokio::time::Instant::now() < deadline, "no invitation e-mail to {email} over SMTP");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+                        .filter(|(t, _)| Some(t.as_str()) != seen)
+                })
+                .await
             }
         }
     }

@@ -14,16 +14,13 @@ async fn invitations(app: &tests::TestApp, token: &str, org: &str) -> Vec<Value>
     app.ok(Some(token), INVITATIONS, json!({"o": org})).await["organization"]["invitations"].as_array().unwrap().clone()
 }
 
+/// `email`'s invitation once its delivery is `want`, asked again after each job the workers finish.
 async fn wait_delivery(app: &tests::TestApp, token: &str, org: &str, email: &str, want: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    app.after_each_job(&format!("delivery of {email} as {want}"), || async {
         let inv = invitations(app, token, org).await.into_iter().find(|i| i["email"] == email).expect("invitation");
-        if inv["deliveryStatus"] == want {
-            return inv;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "delivery of {email} never became {want}: {inv}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        (inv["deliveryStatus"] == want).then_some(inv)
+    })
+    .await
 }
 
 async fn invite_through_the_outbox_and_accept(backend: Backend) {
@@ -34,15 +31,14 @@ async fn invite_through_the_outbox_and_accept(backend: Backend) {
     assert_eq!(r["status"], "COMPLETED");
 
     // The e-mail names the organisation, the inviter and the roles.
-    let eml = loop {
-        let found = std::fs::read_dir(&app.outbox)
-            .ok()
-            .and_then(|d| d.flatten().find(|e| e.path().extension().is_some_and(|x| x == "eml")));
-        if let Some(e) = found {
-            break std::fs::read_to_string(e.path()).unwrap();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let eml = app
+        .until_job("an e-mail in the outbox", || {
+            let found = std::fs::read_dir(&app.outbox)
+                .ok()
+                .and_then(|d| d.flatten().find(|e| e.path().extension().is_some_and(|x| x == "eml")));
+            found.map(|e| std::fs::read_to_string(e.path()).unwrap())
+        })
+        .await;
     assert!(eml.contains("To: bob@example.com"), "{eml}");
     assert!(
         eml.contains("Acme Treasury") && eml.contains("owner@example.com") && eml.contains("MAKER, SIGNER"),
@@ -278,7 +274,7 @@ async fn a_restarted_worker_delivers_queued_mail_once(backend: Backend) {
     let org = app.create_org(&owner, "Acme").await;
     app.invite(&owner, &org, "hana@example.com", &["MAKER"]).await;
     // No worker is running: the job waits in the queue.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(queue_depth(&app).await, 1.0, "the job is pending");
     assert!(sink.messages().is_empty());
     assert_eq!(invitations(&app, &owner.token, &org).await[0]["deliveryStatus"], "QUEUED");
 
@@ -286,12 +282,16 @@ async fn a_restarted_worker_delivers_queued_mail_once(backend: Backend) {
     sink.wait_for(1, Duration::from_secs(15)).await;
     wait_delivery(&app, &owner.token, &org, "hana@example.com", "SENT").await;
     worker.kill();
-    // Another worker starting on the same queue does not send it again.
+    // Another worker starting on the same queue does not send it again: it
+    // delivers the next invitation, and only that.
     let worker = app.start_worker();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.invite(&owner, &org, "ivo@example.com", &["MAKER"]).await;
+    wait_delivery(&app, &owner.token, &org, "ivo@example.com", "SENT").await;
     worker.stop().await;
-    assert_eq!(sink.messages().len(), 1);
-    assert_eq!(invitations(&app, &owner.token, &org).await[0]["deliveryAttempts"], 1);
+    let rcpts: Vec<String> = sink.messages().into_iter().flat_map(|m| m.rcpt_to).collect();
+    assert_eq!(rcpts, ["hana@example.com", "ivo@example.com"]);
+    let hana = invitations(&app, &owner.token, &org).await.into_iter().find(|i| i["email"] == "hana@example.com");
+    assert_eq!(hana.expect("hana's invitation")["deliveryAttempts"], 1);
 }
 
 async fn two_workers_deliver_each_invitation_once(backend: Backend) {
@@ -310,7 +310,11 @@ async fn two_workers_deliver_each_invitation_once(backend: Backend) {
         app.invite(&owner, &org, e, &["READ_ONLY"]).await;
     }
     sink.wait_for(emails.len(), Duration::from_secs(30)).await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Every delivery recorded as sent, and both workers drained: nothing more can go out.
+    app.after_each_job("every invitation sent", || async {
+        invitations(&app, &owner.token, &org).await.iter().all(|i| i["deliveryStatus"] == "SENT").then_some(())
+    })
+    .await;
     w1.stop().await;
     w2.stop().await;
     let mut got: Vec<String> = sink.messages().into_iter().flat_map(|m| m.rcpt_to).collect();
@@ -318,6 +322,13 @@ async fn two_workers_deliver_each_invitation_once(backend: Backend) {
     let mut want = emails.clone();
     want.sort();
     assert_eq!(got, want, "each invitation delivered exactly once");
+}
+
+/// The `countersign_queue_depth` gauge: jobs waiting to run.
+async fn queue_depth(app: &tests::TestApp) -> f64 {
+    let text = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    let line = text.lines().find(|l| l.starts_with("countersign_queue_depth")).expect("the queue depth gauge");
+    line.rsplit(' ').next().and_then(|v| v.parse().ok()).expect("a number")
 }
 
 both_backends!(

@@ -83,8 +83,9 @@ async fn rate_limits_per_identity(backend: Backend) {
     // Nothing ran: her next request is refused too, while bob is unaffected.
     assert_eq!(app.err(Some(&alice.token), viewer, json!({})).await, "RATE_LIMITED");
     assert!(app.ok(Some(&bob.token), viewer, json!({})).await["viewer"]["twoFactorVerified"].is_boolean());
-    // The allowance refills: one request a second.
-    tokio::time::sleep(Duration::from_millis(1100 * retry_after)).await;
+    // The allowance refills: one request a second (the limiter reads the
+    // application's clock, so the test moves it instead of waiting).
+    app.clock.advance(chrono::Duration::seconds(i64::try_from(retry_after).unwrap()));
     app.ok(Some(&alice.token), viewer, json!({})).await;
     let (_, text) = get(&app, "/metrics").await;
     assert!(sample(&text, "countersign_rate_limited_total").unwrap() >= 2.0);
@@ -107,22 +108,27 @@ async fn websocket_caps_and_deadlines(backend: Backend) {
     }
     let _bob = app.ws(&bob.token).await;
     // Closing one frees its slot.
+    let mut released = app.state.limiter.ws_releases();
+    released.borrow_and_update();
     drop(first);
-    let mut reopened = false;
-    for _ in 0..40 {
-        if let Handshake::Acked(_) = WsClient::try_connect(&app.base, json!({"token": alice.token})).await {
-            reopened = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    tokio::time::timeout(Duration::from_secs(10), released.changed())
+        .await
+        .expect("the server notices the closed WebSocket")
+        .unwrap();
+    match WsClient::try_connect(&app.base, json!({"token": alice.token})).await {
+        Handshake::Acked(_) => {}
+        Handshake::Refused(_, reason) => panic!("a closed WebSocket gives its slot back: {reason}"),
     }
-    assert!(reopened, "a closed WebSocket gives its slot back");
 
     // A WebSocket that never sends connection_init is closed.
     let url = format!("{}/graphql/ws", app.base.replacen("http", "ws", 1));
     let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
     req.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
     let (mut silent, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    // The deadline reads the application's clock: moving it past the
+    // deadline closes the socket at once (had the server not started
+    // watching yet, the one real second of the deadline still closes it).
+    app.clock.advance(chrono::Duration::seconds(2));
     let ended = tokio::time::timeout(Duration::from_secs(5), async {
         use futures_util::StreamExt;
         while let Some(Ok(_)) = silent.next().await {}

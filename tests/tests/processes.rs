@@ -104,6 +104,9 @@ async fn limits_and_nonces_hold_across_processes() {
     let mut ws = WsClient::connect(&b.base, json!({"token": t.owner.token})).await;
     ws.subscribe("1", "subscription($o:ID!){ requestEvents(orgId:$o){ kind request{ id } } }", json!({"o": t.org}))
         .await;
+    // B is another OS process: when it has registered the subscription is
+    // not observable from here (in-process servers signal it, see
+    // `TestApp::subscribe`), so this one waits a moment of real time.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // 40 withdrawals of 10 against a 200 cap, half through each process.
@@ -211,13 +214,15 @@ async fn a_serve_process_killed_mid_traffic_loses_nothing() {
     let acked: Arc<Mutex<HashMap<String, String>>> = Arc::default();
     let lost_connections = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
+    // How many requests clients have been told of so far.
+    let progress = tokio::sync::watch::Sender::new(0usize);
 
     // Twelve clients, each creating, approving and executing withdrawals,
     // every step through whichever process it picks.
     let clients: Vec<_> = (0..12)
         .map(|c| {
             let (t, bases, client, acked) = (t.clone(), bases.clone(), client.clone(), acked.clone());
-            let (stop, lost) = (stop.clone(), lost_connections.clone());
+            let (stop, lost, progress) = (stop.clone(), lost_connections.clone(), progress.clone());
             tokio::spawn(async move {
                 let mut n = c;
                 while !stop.load(Ordering::Relaxed) {
@@ -245,7 +250,12 @@ async fn a_serve_process_killed_mid_traffic_loses_nothing() {
                         let (_, answer) = body["data"].as_object().unwrap().iter().next().unwrap();
                         let answer = if step == 0 { &answer["request"] } else { answer };
                         let r = answer["id"].as_str().unwrap().to_string();
-                        acked.lock().unwrap().insert(r.clone(), answer["status"].as_str().unwrap().to_string());
+                        let told = {
+                            let mut acked = acked.lock().unwrap();
+                            acked.insert(r.clone(), answer["status"].as_str().unwrap().to_string());
+                            acked.len()
+                        };
+                        progress.send_replace(told);
                         id = Some(r);
                     }
                 }
@@ -253,12 +263,16 @@ async fn a_serve_process_killed_mid_traffic_loses_nothing() {
         })
         .collect();
 
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Kill A once traffic is flowing (clients were told of 10 requests), and
+    // stop once the survivor carried 10 more.
+    let mut told = progress.subscribe();
+    let flowing = tokio::time::timeout(Duration::from_secs(60), told.wait_for(|n| *n >= 10)).await;
+    flowing.expect("traffic is flowing before the kill").unwrap();
     let before_kill = acked.lock().unwrap().len();
-    assert!(before_kill > 0, "traffic is flowing before the kill");
     a.kill().await;
     bases.lock().unwrap().retain(|base| *base == b.base);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let carried = tokio::time::timeout(Duration::from_secs(60), told.wait_for(|n| *n >= before_kill + 10)).await;
+    carried.expect("the survivor carries on after the kill").unwrap();
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         c.await.expect("client task");
@@ -353,9 +367,12 @@ fn deliveries(sink: &SmtpSink) -> HashMap<String, Vec<String>> {
     by_rcpt
 }
 
-async fn until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+/// Polls `check` until it holds: worker processes are other OS processes,
+/// whose progress the test can only read from outside (their /metrics, the
+/// database). A deadline on a condition, never a guess at a duration.
+async fn until<F: std::future::Future<Output = bool>>(what: &str, timeout: Duration, mut check: impl FnMut() -> F) {
     let deadline = tokio::time::Instant::now() + timeout;
-    while !check() {
+    while !check().await {
         assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -388,12 +405,13 @@ async fn worker_processes_deliver_once_and_survive_a_kill() {
     for i in 0..6 {
         app.invite(&owner, &org, &format!("first{i}@example.com"), &["READ_ONLY"]).await;
     }
-    until("six deliveries", Duration::from_secs(30), || deliveries(&sink).len() == 6).await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert_eq!(sink.messages().len(), 6, "two workers, one delivery each: {:?}", deliveries(&sink));
+    sink.until("six deliveries", Duration::from_secs(30), |_| (deliveries(&sink).len() == 6).then_some(())).await;
+    // Every job finished (each worker's /metrics counts the jobs it ran): no delivery is still to come.
     let delivered = "countersign_jobs_total{job=\"deliver_invitation\",outcome=\"ok\"}";
-    let counted = metric(&w1.base, delivered).await + metric(&w2.base, delivered).await;
-    assert_eq!(counted, 6.0, "each worker's /metrics counts the jobs it ran");
+    let counted = || async { metric(&w1.base, delivered).await + metric(&w2.base, delivered).await };
+    until("six jobs counted", Duration::from_secs(30), || async { counted().await >= 6.0 }).await;
+    assert_eq!(counted().await, 6.0, "each worker's /metrics counts the jobs it ran");
+    assert_eq!(sink.messages().len(), 6, "two workers, one delivery each: {:?}", deliveries(&sink));
     w1.kill().await;
     w2.kill().await;
 
@@ -407,7 +425,7 @@ async fn worker_processes_deliver_once_and_survive_a_kill() {
     // A worker starts, is killed with a message on the wire, and a new one
     // finishes the work.
     let w3 = worker().await;
-    until("the next delivery to start", Duration::from_secs(30), || sink.messages().len() > 6).await;
+    sink.until("the next delivery to start", Duration::from_secs(30), |got| (got.len() > 6).then_some(())).await;
     w3.kill().await;
     let states = app
         .ok(
@@ -425,8 +443,16 @@ async fn worker_processes_deliver_once_and_survive_a_kill() {
     assert!(in_flight >= 1, "the kill caught a message between sending and recording it");
     let w4 = worker().await;
     // The killed worker's claim expires (2 s here) and the sweep re-queues it.
+    // Real time is the point: the worker that takes the job over is another
+    // OS process and judges the claim by its own wall clock, which the test
+    // cannot move (moving only this server's clock leaves the job to the
+    // next minutely sweep).
     tokio::time::sleep(Duration::from_millis(2500)).await;
     app.run_minutely_jobs().await;
+    sink.until("every invitee's message", Duration::from_secs(60), |_| (deliveries(&sink).len() == 12).then_some(()))
+        .await;
+    // Every message is out; w4 (another process) records each as sent just
+    // after, which only the database shows: poll it.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let d = app

@@ -4,7 +4,8 @@
 
 use serde_json::json;
 use std::time::Duration;
-use tests::{Backend, spawn, spawn_sharing};
+use tests::answers::RequestEvent;
+use tests::{Backend, spawn, spawn_sharing, typed};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn events_reach_subscribers_of_every_process() {
@@ -14,20 +15,29 @@ async fn events_reach_subscribers_of_every_process() {
     let org = a.create_org(&owner, "Acme").await;
     // The session works on either process: they share the database.
     let mut on_b = b.ws(&owner.token).await;
-    on_b.subscribe(
+    b.subscribe(
+        &mut on_b,
         "1",
         "subscription($o:ID!){ requestEvents(orgId:$o){ kind request{ id operation } } }",
         json!({"o": org}),
     )
     .await;
     let mut on_a = a.ws(&owner.token).await;
-    on_a.subscribe("1", "subscription($o:ID!){ requestEvents(orgId:$o){ kind request{ id } } }", json!({"o": org}))
-        .await;
+    a.subscribe(
+        &mut on_a,
+        "1",
+        "subscription($o:ID!){ requestEvents(orgId:$o){ kind request{ id } } }",
+        json!({"o": org}),
+    )
+    .await;
     let mut alerts_on_b = b.ws(&owner.token).await;
-    alerts_on_b
-        .subscribe("2", "subscription($o:ID!){ balanceAlertChanged(orgId:$o){ state } }", json!({"o": org}))
-        .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.subscribe(
+        &mut alerts_on_b,
+        "2",
+        "subscription($o:ID!){ balanceAlertChanged(orgId:$o){ state } }",
+        json!({"o": org}),
+    )
+    .await;
 
     let d = a
         .ok(
@@ -41,8 +51,9 @@ async fn events_reach_subscribers_of_every_process() {
         let mut kinds = Vec::new();
         for _ in 0..2 {
             let e = ws.next(Duration::from_secs(1)).await.expect("event within 1 s");
-            assert_eq!(e["data"]["requestEvents"]["request"]["id"], r);
-            kinds.push(e["data"]["requestEvents"]["kind"].as_str().unwrap().to_string());
+            let e: RequestEvent = typed(&e["data"]["requestEvents"]);
+            assert_eq!(e.request.id, r);
+            kinds.push(e.kind);
         }
         assert_eq!(kinds, ["CREATED", "COMPLETED"], "once each, in order");
         assert!(ws.next(Duration::from_millis(300)).await.is_none(), "no duplicates");

@@ -265,21 +265,21 @@ async fn settlement_rechecks_the_whitelist(backend: Backend) {
         .await;
     assert_eq!(d["removeAddress"]["request"]["status"], "COMPLETED");
     let mut ws = app.ws(&t.owner.token).await;
-    ws.subscribe(
+    app.subscribe(
+        &mut ws,
         "1",
         "subscription($o:ID!){ requestEvents(orgId:$o){ kind request{ id status } } }",
         json!({"o": t.org}),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
 
     let d = app.ok(Some(&t.signer.token), EXECUTE, json!({"r": r})).await;
     assert_eq!(d["execute"]["status"], "FAILED", "{d}");
     assert!(d["execute"]["reason"].as_str().unwrap_or("").contains("removed from the whitelist"), "{d}");
     assert_eq!(d["execute"]["withdrawal"]["state"], "RELEASED");
     let e = ws.next(Duration::from_secs(1)).await.expect("an event within 1 s");
-    assert_eq!(e["data"]["requestEvents"]["kind"], "FAILED", "{e}");
-    assert_eq!(e["data"]["requestEvents"]["request"]["id"], r.as_str());
+    let e: tests::answers::RequestEvent = tests::typed(&e["data"]["requestEvents"]);
+    assert_eq!((e.kind.as_str(), e.request.id.as_str()), ("FAILED", r.as_str()), "{e:?}");
     assert_eq!(holds(&app, &t).await, ("0".into(), "0".into(), "0".into()), "holds released, nothing used");
     let h = app.ok(Some(&t.owner.token), HOLDINGS, json!({"o": t.org})).await;
     assert_eq!(h["organization"]["accounts"][0]["holdings"][0]["amount"], "10000", "no money left");

@@ -79,8 +79,7 @@ async fn sign_out_closes_the_socket(backend: Backend) {
     let app = spawn(backend).await;
     let (owner, org, other) = owner_with_two_sessions(&app).await;
     let mut ws = app.ws(&owner.token).await;
-    ws.subscribe("events", EVENTS, json!({"o": org})).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.subscribe(&mut ws, "events", EVENTS, json!({"o": org})).await;
     event(&app, &other, &org, 1).await;
     let first = event_received(&mut ws, "while signed in").await;
     assert_eq!(first["data"]["requestEvents"]["kind"], "CREATED", "{first}");
@@ -103,8 +102,7 @@ async fn idle_sessions_are_closed(backend: Backend) {
     let app = spawn(backend).await;
     let (owner, org, other) = owner_with_two_sessions(&app).await;
     let mut ws = app.ws(&owner.token).await;
-    ws.subscribe("events", EVENTS, json!({"o": org})).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.subscribe(&mut ws, "events", EVENTS, json!({"o": org})).await;
 
     // An operation on the socket is a use of the session: 20 + 20 minutes
     // with one operation between stays within the 30-minute idle timeout.
@@ -198,8 +196,7 @@ async fn removed_members_are_closed_with_4403(backend: Backend) {
     let org = app.create_org(&owner, "Acme").await;
     let (member, member_id) = app.add_member(&owner, &org, "member@example.com", &["READ_ONLY"]).await;
     let mut ws = app.ws(&member.token).await;
-    ws.subscribe("events", EVENTS, json!({"o": org})).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    app.subscribe(&mut ws, "events", EVENTS, json!({"o": org})).await;
     event(&app, &owner.token, &org, 1).await;
     let e = event_received(&mut ws, "a member").await;
     assert_eq!(e["data"]["requestEvents"]["kind"], "CREATED", "{e}");
@@ -235,8 +232,7 @@ async fn sign_out_through_one_server_closes_a_socket_on_another() {
     let b = tests::spawn_sharing(&a).await;
     let (owner, org, other) = owner_with_two_sessions(&a).await;
     let mut ws = b.ws(&owner.token).await;
-    ws.subscribe("events", EVENTS, json!({"o": org})).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    b.subscribe(&mut ws, "events", EVENTS, json!({"o": org})).await;
     event(&a, &other, &org, 1).await;
     let e = event_received(&mut ws, "published by the other server").await;
     assert_eq!(e["data"]["requestEvents"]["kind"], "CREATED", "{e}");

@@ -109,13 +109,13 @@ async fn maker_approver_signer(backend: Backend) {
     )
     .await;
     let mut ws = app.ws(&t.owner.token).await;
-    ws.subscribe(
+    app.subscribe(
+        &mut ws,
         "1",
         "subscription($o:ID!){ requestEvents(orgId:$o){ kind request{ id status } } }",
         json!({"o": t.org}),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
 
     let d = app.ok(Some(&t.maker.token), WITHDRAW, w(&t, "USDC", "500.25")).await;
     let r = d["withdraw"]["request"]["id"].as_str().unwrap().to_string();

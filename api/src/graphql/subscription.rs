@@ -47,7 +47,8 @@ async fn event_view(st: &AppState, msg: &RequestEventMsg) -> Option<Arc<EventVie
 
 /// On a WebSocket, the subscriber's access to `org_id` is re-checked for as
 /// long as the subscription lives, and the socket closed when it ends
-/// (see [`crate::ws`]).
+/// (see [`crate::ws`]). Called once the subscription receives from the bus,
+/// so the registration it signals means events published from now on reach it.
 fn watch(ctx: &Context<'_>, org_id: &str) -> Option<Watching> {
     ctx.data_opt::<Arc<WsConnection>>().map(|c| c.watch(org_id))
 }
@@ -67,8 +68,8 @@ impl SubscriptionRoot {
         access.require_funds_view()?;
         let actor = authz(ctx).actor.clone();
         let org_id = access.org_id.clone();
-        let watching = watch(ctx, &org_id);
         let rx = st.bus.subscribe_alerts();
+        let watching = watch(ctx, &org_id);
         Ok(lossless(rx).filter_map(move |msg| {
             let _held = &watching;
             let (st, actor, org_id) = (st.clone(), actor.clone(), org_id.clone());
@@ -101,8 +102,8 @@ impl SubscriptionRoot {
         let access = authz(ctx).org(&org_id).await?;
         let actor = authz(ctx).actor.clone();
         let org_id = access.org_id.clone();
-        let watching = watch(ctx, &org_id);
         let rx = st.bus.subscribe();
+        let watching = watch(ctx, &org_id);
         Ok(lossless(rx).filter_map(move |delivered| {
             let _held = &watching;
             let (st, actor, org_id) = (st.clone(), actor.clone(), org_id.clone());
