@@ -181,6 +181,15 @@ pub async fn list<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceResu
 
 /// Accepts an invitation: the signed-in user whose e-mail it names becomes an
 /// active member with the invited roles. One transaction, audited.
+/// The invitation an e-mailed link's token belongs to (`NOT_FOUND` if none).
+async fn by_token<C: ConnectionTrait>(db: &C, token: &str) -> ServiceResult<invitation::Model> {
+    invitation::Entity::find()
+        .filter(invitation::Column::TokenHash.eq(secrets::digest(token.trim())))
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound("invitation"))
+}
+
 /// What an invitation link offers, as its page shows it before anyone signs in.
 pub struct Preview {
     pub organization_name: String,
@@ -198,11 +207,7 @@ pub struct Preview {
 /// capability: whoever holds it was sent it, and learns only what the e-mail
 /// already told them.
 pub async fn preview<C: ConnectionTrait>(db: &C, token: &str, now: DateTime<Utc>) -> ServiceResult<Preview> {
-    let inv = invitation::Entity::find()
-        .filter(invitation::Column::TokenHash.eq(secrets::digest(token.trim())))
-        .one(db)
-        .await?
-        .ok_or(ServiceError::NotFound("invitation"))?;
+    let inv = by_token(db, token).await?;
     let org =
         organization::Entity::find_by_id(&inv.org_id).one(db).await?.ok_or(ServiceError::NotFound("invitation"))?;
     let inviter = identity::user(db, &inv.invited_by).await?;
@@ -225,11 +230,7 @@ pub async fn accept(
     now: DateTime<Utc>,
 ) -> ServiceResult<member::Model> {
     let txn = begin_write(db).await?;
-    let inv = invitation::Entity::find()
-        .filter(invitation::Column::TokenHash.eq(secrets::digest(token.trim())))
-        .one(&txn)
-        .await?
-        .ok_or(ServiceError::NotFound("invitation"))?;
+    let inv = by_token(&txn, token).await?;
     match inv.status.as_str() {
         status::ACCEPTED => return Err(ServiceError::Conflict("this invitation has already been used".into())),
         status::REVOKED => return Err(ServiceError::Conflict("this invitation was revoked".into())),
