@@ -228,7 +228,7 @@ pub struct Authz {
     /// Users read for this request in one batch ([`Authz::prime_users`]).
     users: std::sync::Mutex<HashMap<String, user::Model>>,
     /// Display names looked up for this request ([`Authz::actor_name`]).
-    names: std::sync::Mutex<HashMap<String, String>>,
+    names: Mutex<names::NameBook>,
 }
 
 /// One organisation's access and row, as this request resolved them.
@@ -278,15 +278,7 @@ impl Authz {
         if matches!(self.actor, Actor::ServiceUser(_)) && kind == "USER" {
             return Ok("a member".into());
         }
-        let key = format!("{kind}:{id}");
-        if let Some(name) = self.names.lock().ok().and_then(|n| n.get(&key).cloned()) {
-            return Ok(name);
-        }
-        let name = names::actor_name(&self.db, kind, id).await?;
-        if let Ok(mut n) = self.names.lock() {
-            n.insert(key, name.clone());
-        }
-        Ok(name)
+        self.names.lock().await.actor(&self.db, kind, id).await
     }
 
     /// What a limit layer's subject is called ([`names::subject_name`]); a
