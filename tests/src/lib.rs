@@ -318,11 +318,16 @@ impl TestApp {
 
     /// Signs up a new user (not yet enrolled in 2FA).
     pub async fn sign_up(&self, email: &str) -> Session {
+        self.sign_up_as(email, email.split('@').next().unwrap_or("user")).await
+    }
+
+    /// Signs up a new user with a display name (not yet enrolled in 2FA).
+    pub async fn sign_up_as(&self, email: &str, name: &str) -> Session {
         let signed: answers::Signed = self
             .answer(
                 None,
                 "mutation($e:String!,$p:String!,$n:String!){ signUp(email:$e,password:$p,name:$n){ token user{ id } } }",
-                json!({"e": email, "p": PASSWORD, "n": email.split('@').next().unwrap_or("user")}),
+                json!({"e": email, "p": PASSWORD, "n": name}),
             )
             .await;
         Session {

@@ -15,7 +15,7 @@
 use serde_json::{Value, json};
 use std::time::Duration;
 use tests::smtp::{SmtpSink, decode_qp, invitation_token};
-use tests::{Backend, PASSWORD, Session, TestApp, both_backends, browser, spawn, spawn_with};
+use tests::{Backend, Session, TestApp, both_backends, browser, spawn, spawn_with};
 
 const ADD_ADDRESS: &str = "mutation($o:ID!,$i:AddressInput!){ addAddress(orgId:$o,input:$i){ request{ id status } } }";
 const ADDRESSES: &str = "query($o:ID!){ organization(id:$o){ addresses{ id address coolingOff } } }";
@@ -62,27 +62,9 @@ impl Mailbox<'_> {
     }
 }
 
-/// Signs up `email` with a display name (not enrolled yet).
-async fn sign_up(app: &TestApp, email: &str, name: &str) -> Session {
-    let d = app
-        .ok(
-            None,
-            "mutation($e:String!,$p:String!,$n:String!){ signUp(email:$e,password:$p,name:$n){ token user{ id } } }",
-            json!({"e": email, "p": PASSWORD, "n": name}),
-        )
-        .await;
-    Session {
-        token: d["signUp"]["token"].as_str().expect("token").to_string(),
-        user_id: d["signUp"]["user"]["id"].as_str().expect("id").to_string(),
-        email: email.to_string(),
-        password: PASSWORD.to_string(),
-        totp_secret: None,
-    }
-}
-
 /// A named person, enrolled in two-factor.
 async fn person(app: &TestApp, email: &str, name: &str) -> Session {
-    let mut s = sign_up(app, email, name).await;
+    let mut s = app.sign_up_as(email, name).await;
     app.enrol(&mut s).await;
     s
 }
@@ -105,7 +87,7 @@ async fn join(
     roles: &[&str],
 ) -> (Session, String) {
     let token = invite(app, mail, admin, org, email, roles).await;
-    let mut s = sign_up(app, email, name).await;
+    let mut s = app.sign_up_as(email, name).await;
     let d =
         app.ok(Some(&s.token), "mutation($t:String!){ acceptInvitation(token:$t){ id } }", json!({"t": token})).await;
     app.enrol(&mut s).await;
@@ -306,7 +288,7 @@ async fn treasury_journey_in_chromium() {
     let address_request = d["addAddress"]["request"]["id"].as_str().unwrap().to_string();
 
     // Someone with an account and no authenticator yet.
-    let newcomer = sign_up(&app, "nora@acme.test", "Nora Newcomer").await;
+    let newcomer = app.sign_up_as("nora@acme.test", "Nora Newcomer").await;
 
     let fixture = browser::fixture(
         &app,
