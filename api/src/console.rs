@@ -13,6 +13,7 @@
 //! from that folder on every request instead, for working on the console.
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::Path as UrlPath;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -52,9 +53,10 @@ enum Source {
 }
 
 impl Source {
-    async fn read(&self, path: &str) -> Option<Vec<u8>> {
+    async fn read(&self, path: &str) -> Option<Bytes> {
         match self {
-            Source::Embedded => CONSOLE.get_file(path).map(|f| f.contents().to_vec()),
+            // Served straight from the binary, never copied.
+            Source::Embedded => CONSOLE.get_file(path).map(|f| Bytes::from_static(f.contents())),
             Source::Folder(dir) => {
                 // Only plain relative paths: no `..`, no absolute paths.
                 let safe =
@@ -62,7 +64,7 @@ impl Source {
                 if !safe {
                     return None;
                 }
-                tokio::fs::read(dir.join(path)).await.ok()
+                tokio::fs::read(dir.join(path)).await.ok().map(Bytes::from)
             }
         }
     }
