@@ -7,7 +7,7 @@
 use crate::service::{ServiceError, ServiceResult};
 use chrono::{DateTime, Utc};
 use domain::{Action, ApiScope, Permission, RoleSet, ScopeSet, Workflow};
-use entity::service_user;
+use entity::{request, service_user};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -72,16 +72,25 @@ impl Actor {
         }
     }
 
-    /// `FORBIDDEN` unless the caller is the platform operator.
-    pub fn require_operator(&self) -> ServiceResult<()> {
+    /// `FORBIDDEN` unless the caller is the platform operator; the
+    /// [`Operator`] capability the operator's rules take.
+    pub fn require_operator(&self) -> ServiceResult<Operator> {
         match self {
-            Actor::Operator => Ok(()),
+            Actor::Operator => Ok(Operator { _only_by_require_operator: () }),
             Actor::Anonymous => Err(ServiceError::Unauthenticated("operator credential required".into())),
             Actor::User(_) | Actor::ServiceUser(_) => {
                 Err(ServiceError::Forbidden("only the platform operator may do this".into()))
             }
         }
     }
+}
+
+/// Proof that the caller is the platform operator: only
+/// [`Actor::require_operator`] makes one, and the operator's rules
+/// (crediting accounts, pricing assets) take it.
+#[derive(Debug)]
+pub struct Operator {
+    _only_by_require_operator: (),
 }
 
 /// What one caller may do in one organisation, resolved from the database.
@@ -202,6 +211,20 @@ impl OrgAccess {
             return Ok(());
         }
         self.require_audit_view()
+    }
+
+    /// Whether the caller may see `req`: a request of this organisation of a
+    /// workflow they may VIEW, or their own.
+    pub fn may_view_request(&self, req: &request::Model) -> ServiceResult<bool> {
+        let workflow = Workflow::parse(&req.workflow).map_err(ServiceError::internal)?;
+        Ok(req.org_id == self.org_id && (req.requester_id == self.user_id || self.allows(workflow, Action::View, None)))
+    }
+
+    /// `NOT_FOUND` unless [`may_view_request`](Self::may_view_request): what
+    /// a request's relation fields (approvals, approvers, its withdrawal)
+    /// ask before reading.
+    pub fn require_request(&self, req: &request::Model) -> ServiceResult<()> {
+        if self.may_view_request(req)? { Ok(()) } else { Err(ServiceError::NotFound("request")) }
     }
 
     /// The caller's query window, `[start, end)`: a service user's key's

@@ -20,7 +20,7 @@ use crate::service::limit_layer::LimitLayer;
 use crate::service::{ServiceError, ServiceResult, names};
 use chrono::{DateTime, Utc};
 use domain::{Action, ApiScope, MemberStatus, Permission, RoleSet, Workflow};
-use entity::{delegation, member, organization, permission_grant, user};
+use entity::{delegation, member, organization, permission_grant};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -225,8 +225,6 @@ pub struct Authz {
     resolved: Mutex<HashMap<String, Resolved>>,
     /// Organisation rows already read for this request (see [`Authz::remember_org`]).
     rows: std::sync::Mutex<HashMap<String, Arc<organization::Model>>>,
-    /// Users read for this request in one batch ([`Authz::prime_users`]).
-    users: std::sync::Mutex<HashMap<String, user::Model>>,
     /// Display names looked up for this request ([`Authz::actor_name`]).
     names: Mutex<names::NameBook>,
 }
@@ -243,7 +241,6 @@ impl Authz {
             cache,
             resolved: Mutex::new(HashMap::new()),
             rows: Default::default(),
-            users: Default::default(),
             names: Default::default(),
         }
     }
@@ -255,20 +252,6 @@ impl Authz {
         if let Ok(mut rows) = self.rows.lock() {
             rows.insert(row.id.clone(), row);
         }
-    }
-
-    /// Reads the users behind a list (e.g. an organisation's members) in one
-    /// query, so that resolving each item's `user` does not read them one by one.
-    pub async fn prime_users(&self, ids: &[String]) -> ServiceResult<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let found =
-            user::Entity::find().filter(user::Column::Id.is_in(ids.iter().map(String::as_str))).all(&self.db).await?;
-        if let Ok(mut users) = self.users.lock() {
-            users.extend(found.into_iter().map(|u| (u.id.clone(), u)));
-        }
-        Ok(())
     }
 
     /// Who acted, as people read it ([`names::actor_name`]), remembered for
@@ -288,14 +271,6 @@ impl Authz {
             return Ok("a member".into());
         }
         names::subject_name(&self.db, layer, subject).await
-    }
-
-    /// A user, from this request's batch if primed, else from the database.
-    pub async fn user(&self, id: &str) -> ServiceResult<user::Model> {
-        if let Some(u) = self.users.lock().ok().and_then(|users| users.get(id).cloned()) {
-            return Ok(u);
-        }
-        crate::service::identity::user(&self.db, id).await
     }
 
     /// The caller's access to `org_id`, resolved once per request.

@@ -8,6 +8,7 @@
 
 pub mod error;
 pub(crate) mod guard;
+mod loaders;
 mod mutation;
 mod query;
 mod scalars;
@@ -62,7 +63,7 @@ fn build_with_depth(state: Option<Arc<AppState>>, introspection: bool, depth: us
         .limit_complexity(MAX_COMPLEXITY)
         .extension(guard::GuardFactory { introspection });
     if let Some(state) = state {
-        b = b.data(state);
+        b = b.data(loaders::Loaders::new(state.clone())).data(state);
     }
     if !introspection {
         b = b.disable_introspection();
@@ -85,6 +86,10 @@ pub(crate) fn state<'a>(ctx: &Context<'a>) -> &'a AppState {
 
 pub(crate) fn state_arc(ctx: &Context<'_>) -> Arc<AppState> {
     ctx.data_unchecked::<Arc<AppState>>().clone()
+}
+
+pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> &'a loaders::Loaders {
+    ctx.data_unchecked::<loaders::Loaders>()
 }
 
 pub(crate) fn authz<'a>(ctx: &Context<'a>) -> &'a Authz {

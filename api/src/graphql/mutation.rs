@@ -184,8 +184,7 @@ pub struct RiskLimitsPatch {
 /// The caller's access to the organisation a request belongs to.
 async fn request_access<'a>(ctx: &Context<'a>, request_id: &str) -> ApiResult<(&'a AppState, Arc<OrgAccess>)> {
     let st = state(ctx);
-    let org_id = requests::org_of(&st.db, request_id).await?;
-    Ok((st, authz(ctx).org(&org_id).await?))
+    Ok((st, requests::access_for(&st.db, authz(ctx), request_id).await?))
 }
 
 impl MutationRoot {
@@ -194,7 +193,7 @@ impl MutationRoot {
         let access = authz(ctx).org(org_id).await?;
         let done = requests::submit(&st.engine(), &access, op).await?;
         let api_key = done.api_key.map(|k| NewApiKey { key_id: k.key_id, secret: k.secret });
-        Ok(RequestResult { request: Request(done.request), api_key })
+        Ok(RequestResult { request: Request::new(done.request, &access), api_key })
     }
 }
 
@@ -418,15 +417,15 @@ impl MutationRoot {
         reference: String,
     ) -> ApiResult<LedgerEntry> {
         let st = state(ctx);
-        authz(ctx).actor.require_operator()?;
-        Ok(LedgerEntry(ledger::credit(&st.engine(), &account_id, &asset, amount, &reference).await?))
+        let operator = authz(ctx).actor.require_operator()?;
+        Ok(LedgerEntry(ledger::credit(&st.engine(), &operator, &account_id, &asset, amount, &reference).await?))
     }
 
     /// Sets an asset's USD price (platform operator only).
     async fn set_asset_price(&self, ctx: &Context<'_>, asset: String, usd_price: Decimal) -> ApiResult<Asset> {
         let st = state(ctx);
-        authz(ctx).actor.require_operator()?;
-        Ok(Asset(ledger::set_price(&st.engine(), &asset, usd_price).await?))
+        let operator = authz(ctx).actor.require_operator()?;
+        Ok(Asset(ledger::set_price(&st.engine(), &operator, &asset, usd_price).await?))
     }
 
     /// Whitelists a withdrawal address (MANAGE_ADDRESSES).
@@ -567,25 +566,25 @@ impl MutationRoot {
     /// Executes an APPROVED withdrawal (EXECUTE on withdrawals: a signer).
     async fn execute(&self, ctx: &Context<'_>, request_id: ID) -> ApiResult<Request> {
         let (st, access) = request_access(ctx, &request_id).await?;
-        Ok(Request(requests::execute(&st.engine(), &access, &request_id).await?))
+        Ok(Request::new(requests::execute(&st.engine(), &access, &request_id).await?, &access))
     }
 
     /// Approves a pending request (APPROVE on its workflow; never one's own).
     async fn approve_request(&self, ctx: &Context<'_>, request_id: ID) -> ApiResult<Request> {
         let (st, access) = request_access(ctx, &request_id).await?;
-        Ok(Request(requests::approve(&st.engine(), &access, &request_id).await?))
+        Ok(Request::new(requests::approve(&st.engine(), &access, &request_id).await?, &access))
     }
 
     /// Rejects a pending request (any approver but its requester).
     async fn reject_request(&self, ctx: &Context<'_>, request_id: ID, reason: Option<String>) -> ApiResult<Request> {
         let (st, access) = request_access(ctx, &request_id).await?;
-        Ok(Request(requests::reject(&st.engine(), &access, &request_id, reason).await?))
+        Ok(Request::new(requests::reject(&st.engine(), &access, &request_id, reason).await?, &access))
     }
 
     /// Cancels one's own pending request.
     async fn cancel_request(&self, ctx: &Context<'_>, request_id: ID) -> ApiResult<Request> {
         let (st, access) = request_access(ctx, &request_id).await?;
-        Ok(Request(requests::cancel(&st.engine(), &access, &request_id).await?))
+        Ok(Request::new(requests::cancel(&st.engine(), &access, &request_id).await?, &access))
     }
 
     /// Removes a member (MANAGE_ACCESS). The Owner cannot be removed.

@@ -20,7 +20,7 @@ impl Viewer {
     /// The signed-in person; null for anonymous and operator callers.
     async fn user(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
         match &authz(ctx).actor {
-            Actor::User(u) => Ok(Some(User(identity::user(&state(ctx).db, &u.user_id).await?))),
+            Actor::User(u) => Ok(Some(User(identity::me(&state(ctx).db, u).await?))),
             _ => Ok(None),
         }
     }
@@ -39,7 +39,7 @@ impl Viewer {
     /// Unused recovery codes of the signed-in person (0 for other callers).
     async fn recovery_codes_remaining(&self, ctx: &Context<'_>) -> ApiResult<u64> {
         match &authz(ctx).actor {
-            Actor::User(u) => Ok(identity::recovery_codes_remaining(&state(ctx).db, &u.user_id).await?),
+            Actor::User(u) => Ok(identity::recovery_codes_remaining(&state(ctx).db, u).await?),
             _ => Ok(0),
         }
     }
@@ -47,7 +47,7 @@ impl Viewer {
     async fn memberships(&self, ctx: &Context<'_>) -> ApiResult<Vec<Member>> {
         match &authz(ctx).actor {
             Actor::User(u) => {
-                Ok(membership::of_user(&state(ctx).db, &u.user_id).await?.into_iter().map(Member).collect())
+                Ok(membership::of_user(&state(ctx).db, u).await?.into_iter().map(Member).collect())
             }
             _ => Ok(Vec::new()),
         }
@@ -63,7 +63,7 @@ impl QueryRoot {
     async fn simulate_op(&self, ctx: &Context<'_>, org_id: &ID, op: Operation) -> ApiResult<Simulation> {
         let st = state(ctx);
         let access = authz(ctx).org(org_id).await?;
-        Ok(Simulation(simulation::simulate(&st.engine(), &access, op).await?))
+        Ok(Simulation { sim: simulation::simulate(&st.engine(), &access, op).await?, access })
     }
 }
 
@@ -98,9 +98,8 @@ impl QueryRoot {
     /// A request of an organisation the caller may view.
     async fn request(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<Request>> {
         let db = &state(ctx).db;
-        let org_id = requests::org_of(db, &id).await?;
-        let access = authz(ctx).org(&org_id).await?;
-        Ok(Some(Request(requests::get(db, &access, &id).await?)))
+        let access = requests::access_for(db, authz(ctx), &id).await?;
+        Ok(Some(Request::new(requests::get(db, &access, &id).await?, &access)))
     }
 
     /// What `withdraw` would do now, writing nothing: refused (with every

@@ -4,7 +4,9 @@
 use super::error::code;
 use super::types::{LimitUsage, User};
 use super::{ApiResult, state};
-use crate::service::{ServiceError, identity, requests, simulation};
+use crate::authz::OrgAccess;
+use crate::service::{ServiceError, membership, requests, simulation};
+use std::sync::Arc;
 use async_graphql::{Context, Enum, Object, SimpleObject};
 
 /// What the real call would do.
@@ -59,12 +61,16 @@ pub struct DecidingThreshold {
 }
 
 /// The answer of a dry run; nothing was written.
-pub struct Simulation(pub simulation::Simulation);
+pub struct Simulation {
+    pub sim: simulation::Simulation,
+    /// The access it was simulated with.
+    pub access: Arc<OrgAccess>,
+}
 
 #[Object]
 impl Simulation {
     async fn outcome(&self) -> SimulatedOutcome {
-        match &self.0.request {
+        match &self.sim.request {
             None => SimulatedOutcome::Refused,
             Some(r) if r.status == requests::status::PENDING_APPROVAL => SimulatedOutcome::WaitsForApproval,
             Some(_) => SimulatedOutcome::CompletesNow,
@@ -72,30 +78,31 @@ impl Simulation {
     }
     /// Every check that refuses it now (empty unless `outcome` is REFUSED).
     async fn failures(&self) -> Vec<SimulatedFailure> {
-        self.0.failures.iter().map(SimulatedFailure::from).collect()
+        self.sim.failures.iter().map(SimulatedFailure::from).collect()
     }
     /// The status the request would have (null when refused).
     async fn status(&self) -> Option<&str> {
-        self.0.request.as_ref().map(|r| r.status.as_str())
+        self.sim.request.as_ref().map(|r| r.status.as_str())
     }
     async fn approvals_required(&self) -> i32 {
-        self.0.request.as_ref().map_or(0, |r| r.approvals_required)
+        self.sim.request.as_ref().map_or(0, |r| r.approvals_required)
     }
     async fn waiting_reason(&self) -> Option<&str> {
-        self.0.request.as_ref().and_then(|r| r.waiting_reason.as_deref())
+        self.sim.request.as_ref().and_then(|r| r.waiting_reason.as_deref())
     }
     /// The policy version that would govern it.
     async fn policy_version(&self) -> Option<i32> {
-        self.0.request.as_ref().and_then(|r| r.policy_version)
+        self.sim.request.as_ref().and_then(|r| r.policy_version)
     }
     /// Who could approve it, when it would wait.
     async fn eligible_approvers(&self, ctx: &Context<'_>) -> ApiResult<Vec<User>> {
-        Ok(identity::users(&state(ctx).db, &self.0.eligible_approvers).await?.into_iter().map(User).collect())
+        let people = membership::users_in_order(&state(ctx).db, &self.access, &self.sim.eligible_approvers).await?;
+        Ok(people.into_iter().map(User).collect())
     }
     /// For a withdrawal, the approval threshold that governs it (null when
     /// none applies: then the policy's other rules decide; see `waitingReason`).
     async fn deciding_threshold(&self) -> Option<DecidingThreshold> {
-        self.0.threshold.map(|(t, usd)| DecidingThreshold {
+        self.sim.threshold.map(|(t, usd)| DecidingThreshold {
             layer: t.layer.as_str().to_string(),
             threshold_usd: t.usd,
             usd_value: usd,
@@ -104,6 +111,6 @@ impl Simulation {
     }
     /// Each limit layer's figures as they would be afterwards (today, UTC).
     async fn usage_after(&self) -> Vec<LimitUsage> {
-        self.0.usage_after.iter().cloned().map(LimitUsage).collect()
+        self.sim.usage_after.iter().cloned().map(LimitUsage).collect()
     }
 }

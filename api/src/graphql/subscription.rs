@@ -7,9 +7,8 @@
 
 use super::types::{BalanceAlert, Request, RequestEvent};
 use super::{ApiError, authz, state_arc};
-use crate::authz::{Actor, resolve, resolve_all, service_user_access};
-use crate::domain::{Action, Workflow};
-use crate::events::{EventView, RequestEventMsg};
+use crate::authz::{Actor, resolve};
+use crate::events::EventView;
 use crate::service::{ServiceError, balance_alerts, requests};
 use crate::state::AppState;
 use crate::ws::{Watching, WsConnection};
@@ -37,12 +36,9 @@ fn lossless<T: Clone + Send + 'static>(rx: broadcast::Receiver<T>) -> impl Strea
     })
 }
 
-/// The request and every active member's access, read after the event was
-/// delivered; so a member removed before it is not told of it.
-async fn event_view(st: &AppState, msg: &RequestEventMsg) -> Option<Arc<EventView>> {
-    let request = requests::find_in_org(&st.db, &msg.org_id, &msg.request_id).await.ok()?;
-    let members = resolve_all(&st.db, &msg.org_id, st.clock.now()).await.ok()?;
-    Some(Arc::new(EventView { request, members }))
+/// [`requests::event_view`], read once per event for all of this process's subscribers.
+async fn event_view(st: &AppState, msg: &crate::events::RequestEventMsg) -> Option<Arc<EventView>> {
+    requests::event_view(&st.db, msg, st.clock.now()).await.ok().map(Arc::new)
 }
 
 /// On a WebSocket, the subscriber's access to `org_id` is re-checked for as
@@ -72,7 +68,7 @@ impl SubscriptionRoot {
         let watching = watch(ctx, &org_id);
         Ok(lossless(rx).filter_map(move |msg| {
             let _held = &watching;
-            let (st, actor, org_id) = (st.clone(), actor.clone(), org_id.clone());
+            let (st, actor, org_id, access) = (st.clone(), actor.clone(), org_id.clone(), access.clone());
             async move {
                 let changed = match msg {
                     Ok(changed) => changed,
@@ -82,10 +78,11 @@ impl SubscriptionRoot {
                     return None;
                 }
                 // Still a member? (Removal stops the stream's events at once.)
-                if let Actor::User(u) = &actor {
-                    resolve(&st.db, &org_id, &u.user_id, st.clock.now()).await.ok()?;
-                }
-                balance_alerts::get(&st.db, &org_id).await.ok().map(|a| Ok(BalanceAlert::from(a)))
+                let now_access = match &actor {
+                    Actor::User(u) => Arc::new(resolve(&st.db, &org_id, &u.user_id, st.clock.now()).await.ok()?),
+                    _ => access.clone(),
+                };
+                balance_alerts::get(&st.db, &now_access).await.ok().map(|a| Ok(BalanceAlert::from(a)))
             }
         }))
     }
@@ -118,20 +115,8 @@ impl SubscriptionRoot {
                 }
                 // Read once per event for all of this process's subscribers.
                 let view = delivered.view.get_or_init(|| event_view(&st, msg)).await.clone()?;
-                let user_access;
-                let access = match &actor {
-                    Actor::User(u) => view.members.get(&u.user_id)?,
-                    Actor::ServiceUser(su) => {
-                        user_access = service_user_access(su, &org_id).ok()?;
-                        &user_access
-                    }
-                    _ => return None,
-                };
-                let wf = Workflow::parse(&msg.workflow).ok()?;
-                if !access.allows(wf, Action::View, None) {
-                    return None;
-                }
-                Some(Ok(RequestEvent { request: Request(view.request.clone()), kind: msg.kind.clone() }))
+                let (request, access) = requests::event_for(&view, &actor)?;
+                Some(Ok(RequestEvent { request: Request::new(request, &access), kind: msg.kind.clone() }))
             }
         }))
     }

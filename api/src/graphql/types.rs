@@ -2,14 +2,15 @@
 //! through the services, with the access the parent was resolved with.
 
 use super::list_complexity;
+use super::loaders::{Approvals, Eligible, Keyed, RequestRow};
 use super::scalars::Duration;
-use super::{ApiResult, authz, state};
+use super::{ApiResult, authz, loaders, state};
 use crate::authz::OrgAccess;
 use crate::domain::{Action, ApiScope, IsoDuration, MemberStatus, Role, RoleSet, ScopeSet, Workflow};
 use crate::service::limits::LimitLayer;
 use crate::service::{
-    ServiceError, addresses, audit, balance_alerts, delegations, identity, invitations, ledger, limits, membership,
-    names, organization as orgs, policies, requests, service_users, withdrawals,
+    ServiceError, addresses, audit, balance_alerts, delegations, invitations, ledger, limits, membership,
+    organization as orgs, policies, requests, service_users, withdrawals,
 };
 use async_graphql::{
     Context, ID, InputObject, Object, SimpleObject,
@@ -21,6 +22,14 @@ use std::sync::Arc;
 
 /// A person.
 pub struct User(pub user::Model);
+
+/// A person of the organisation `access` is for (a member, requester,
+/// approver, inviter or signer), read in one batch with the rest of the
+/// answer's people ([`membership::users`]).
+pub(crate) async fn person(ctx: &Context<'_>, access: &Arc<OrgAccess>, user_id: &str) -> ApiResult<User> {
+    let found = loaders(ctx).users.load_one(Keyed::new(access, user_id.to_string())).await?;
+    Ok(User(found.ok_or(ServiceError::NotFound("user"))?))
+}
 
 #[Object]
 impl User {
@@ -112,7 +121,7 @@ impl Member {
         ID(self.0.id.clone())
     }
     async fn user(&self, ctx: &Context<'_>) -> ApiResult<User> {
-        Ok(User(authz(ctx).user(&self.0.user_id).await?))
+        person(ctx, &self.access(ctx).await?, &self.0.user_id).await
     }
     async fn organization_id(&self) -> ID {
         ID(self.0.org_id.clone())
@@ -130,15 +139,14 @@ impl Member {
     /// withdrawals they initiate above it wait for approval; the lower of it
     /// and the organisation's applies. Those who may read usage see it.
     async fn approval_threshold_usd(&self, ctx: &Context<'_>) -> ApiResult<Option<rust_decimal::Decimal>> {
-        self.access(ctx).await?.require_funds_view()?;
-        let l = limits::find(&state(ctx).db, &self.0.org_id, LimitLayer::Signer, &self.0.user_id).await?;
-        Ok(l.and_then(|l| l.approval_threshold_usd).as_deref().map(ledger::dec).transpose()?)
+        let access = self.access(ctx).await?;
+        Ok(limits::signer_threshold(&state(ctx).db, &access, &self.0.user_id).await?)
     }
     /// Single permissions granted beyond the member's roles (the member
     /// themselves, and those with VIEW on MANAGE_ACCESS).
     async fn grants(&self, ctx: &Context<'_>) -> ApiResult<Vec<Permission>> {
-        self.access(ctx).await?.require_access_view_of(&self.0.id)?;
-        membership::grants(&state(ctx).db, &self.0.id)
+        let access = self.access(ctx).await?;
+        membership::grants(&state(ctx).db, &access, &self.0)
             .await?
             .into_iter()
             .map(|g| {
@@ -155,10 +163,10 @@ impl Member {
     }
     /// This member's signer limit and today's usage (UTC day), as `organization.usage` shows it.
     async fn signer_usage(&self, ctx: &Context<'_>) -> ApiResult<LimitUsage> {
-        self.access(ctx).await?.require_funds_view()?;
+        let access = self.access(ctx).await?;
         let st = state(ctx);
         let day = limits::day_of(st.clock.now());
-        Ok(LimitUsage(limits::usage(&st.db, &self.0.org_id, LimitLayer::Signer, &self.0.user_id, &day).await?))
+        Ok(LimitUsage(limits::usage(&st.db, &access, LimitLayer::Signer, &self.0.user_id, &day).await?))
     }
     async fn removed_at(&self) -> Option<DateTime<Utc>> {
         self.0.removed_at
@@ -170,14 +178,14 @@ impl Member {
     /// APPROVE this member lent to others, newest first (expired and revoked
     /// included; the member themselves, and those with VIEW on MANAGE_ACCESS).
     async fn delegations_given(&self, ctx: &Context<'_>) -> ApiResult<Vec<Delegation>> {
-        self.access(ctx).await?.require_access_view_of(&self.0.id)?;
-        Ok(delegations::of_member(&state(ctx).db, &self.0.id, true).await?.into_iter().map(Delegation).collect())
+        let access = self.access(ctx).await?;
+        Ok(delegations::of_member(&state(ctx).db, &access, &self.0, true).await?.into_iter().map(Delegation).collect())
     }
     /// APPROVE lent to this member, newest first (expired and revoked
     /// included; the member themselves, and those with VIEW on MANAGE_ACCESS).
     async fn delegations_received(&self, ctx: &Context<'_>) -> ApiResult<Vec<Delegation>> {
-        self.access(ctx).await?.require_access_view_of(&self.0.id)?;
-        Ok(delegations::of_member(&state(ctx).db, &self.0.id, false).await?.into_iter().map(Delegation).collect())
+        let access = self.access(ctx).await?;
+        Ok(delegations::of_member(&state(ctx).db, &access, &self.0, false).await?.into_iter().map(Delegation).collect())
     }
 }
 
@@ -422,10 +430,7 @@ impl ServiceUser {
     /// itself, and to those with VIEW on MANAGE_ACCESS.
     async fn keys(&self, ctx: &Context<'_>) -> ApiResult<Vec<ApiKey>> {
         let access = authz(ctx).org(&self.0.org_id).await?;
-        if access.service.as_ref().is_none_or(|s| s.service_user_id != self.0.id) {
-            access.require(Workflow::ManageAccess, Action::View, None)?;
-        }
-        Ok(service_users::keys(&state(ctx).db, &self.0.id).await?.into_iter().map(ApiKey).collect())
+        Ok(service_users::keys(&state(ctx).db, &access, &self.0).await?.into_iter().map(ApiKey).collect())
     }
 }
 
@@ -488,10 +493,10 @@ impl ApiKey {
     }
     /// This key's limit and today's usage (UTC day), as `organization.usage` shows it.
     async fn usage(&self, ctx: &Context<'_>) -> ApiResult<LimitUsage> {
-        authz(ctx).org(&self.0.org_id).await?.require_funds_view()?;
+        let access = authz(ctx).org(&self.0.org_id).await?;
         let st = state(ctx);
         let day = limits::day_of(st.clock.now());
-        Ok(LimitUsage(limits::usage(&st.db, &self.0.org_id, LimitLayer::ApiKey, &self.0.key_id, &day).await?))
+        Ok(LimitUsage(limits::usage(&st.db, &access, LimitLayer::ApiKey, &self.0.key_id, &day).await?))
     }
 }
 
@@ -622,14 +627,12 @@ impl Organization {
         Ok(orgs::accounts(&state(ctx).db, &self.access)
             .await?
             .into_iter()
-            .filter(|a| self.access.may_touch_account(&a.id))
             .map(|model| Account { model, access: self.access.clone() })
             .collect())
     }
     /// The stablecoin balance alert (any member; keys: QUERY_FUNDS or WITHDRAW).
     async fn balance_alert(&self, ctx: &Context<'_>) -> ApiResult<BalanceAlert> {
-        self.access.require_funds_view()?;
-        Ok(BalanceAlert::from(balance_alerts::get(&state(ctx).db, &self.access.org_id).await?))
+        Ok(BalanceAlert::from(balance_alerts::get(&state(ctx).db, &self.access).await?))
     }
     /// Changes of the balance alert's state, newest first (any member;
     /// keys: QUERY_FUNDS or WITHDRAW).
@@ -639,8 +642,7 @@ impl Organization {
         ctx: &Context<'_>,
         #[graphql(default = 50, validator(minimum = 1, maximum = 500))] first: i32,
     ) -> ApiResult<Vec<BalanceAlertChange>> {
-        self.access.require_funds_view()?;
-        Ok(balance_alerts::history(&state(ctx).db, &self.access.org_id, first as u64)
+        Ok(balance_alerts::history(&state(ctx).db, &self.access, first as u64)
             .await?
             .into_iter()
             .map(BalanceAlertChange)
@@ -652,7 +654,7 @@ impl Organization {
     }
     /// Whether withdrawals can run: at least one active MAKER, APPROVER and SIGNER.
     async fn treasury_readiness(&self, ctx: &Context<'_>) -> ApiResult<TreasuryReadiness> {
-        let r = withdrawals::readiness(&state(ctx).db, &self.access.org_id).await?;
+        let r = withdrawals::readiness(&state(ctx).db, &self.access).await?;
         let missing: Vec<Role> = r.iter().filter(|(_, ok)| !ok).map(|(role, _)| *role).collect();
         Ok(TreasuryReadiness { ready: missing.is_empty(), missing_roles: missing })
     }
@@ -670,9 +672,8 @@ impl Organization {
         ctx: &Context<'_>,
         #[graphql(default = 30)] days: i32,
     ) -> ApiResult<Vec<OutflowSeries>> {
-        self.access.require_funds_view()?;
         let st = state(ctx);
-        let series = limits::outflow_history(&st.db, &self.access.org_id, st.clock.now(), i64::from(days)).await?;
+        let series = limits::outflow_history(&st.db, &self.access, st.clock.now(), i64::from(days)).await?;
         Ok(series.into_iter().map(OutflowSeries).collect())
     }
     /// The same as `limits` (usage is part of each entry).
@@ -689,15 +690,13 @@ impl Organization {
         ctx: &Context<'_>,
         #[graphql(default = false)] include_removed: bool,
     ) -> ApiResult<Vec<Member>> {
+        // Each member's `user` comes from one read of them all (the user loader).
         let members = membership::list(&state(ctx).db, &self.access, include_removed).await?;
-        // Each member's `user` comes from one read of them all.
-        let ids: Vec<String> = members.iter().map(|m| m.user_id.clone()).collect();
-        authz(ctx).prime_users(&ids).await?;
         Ok(members.into_iter().map(Member).collect())
     }
     /// The caller's own membership.
     async fn viewer_member(&self, ctx: &Context<'_>) -> ApiResult<Member> {
-        Ok(Member(membership::find(&state(ctx).db, &self.access.org_id, &self.access.member_id).await?))
+        Ok(Member(membership::viewer(&state(ctx).db, &self.access).await?))
     }
     /// Approval policies, one per governed workflow that has one (any
     /// member; keys: QUERY_FUNDS or WITHDRAW).
@@ -725,14 +724,19 @@ impl Organization {
         };
         let (rows, more) = requests::queue(&state(ctx).db, &self.access, &q).await?;
         let mut conn = Connection::new(has_previous, more);
-        conn.edges.extend(rows.into_iter().map(|r| Edge::new(request_cursor(&r), Request(r))));
+        conn.edges.extend(rows.into_iter().map(|r| Edge::new(request_cursor(&r), Request::new(r, &self.access))));
         Ok(conn)
     }
     /// Invitations, newest first (VIEW on MANAGE_ACCESS).
     async fn invitations(&self, ctx: &Context<'_>) -> ApiResult<Vec<Invitation>> {
         let st = state(ctx);
         let now = st.clock.now();
-        Ok(invitations::list(&st.db, &self.access).await?.into_iter().map(|m| Invitation { model: m, now }).collect())
+        let access = &self.access;
+        Ok(invitations::list(&st.db, access)
+            .await?
+            .into_iter()
+            .map(|model| Invitation { model, now, access: access.clone() })
+            .collect())
     }
     /// The actions this organisation's audit trail holds, alphabetically:
     /// the values `AuditFilter.action` can match (VIEW on MANAGE_ACCESS).
@@ -783,6 +787,8 @@ impl Organization {
 pub struct Actor {
     pub kind: String,
     pub id: String,
+    /// The access the request was read with.
+    pub access: Arc<OrgAccess>,
 }
 
 #[Object]
@@ -803,7 +809,7 @@ impl Actor {
         if self.kind != "USER" {
             return Ok(None);
         }
-        Ok(Some(User(identity::user(&state(ctx).db, &self.id).await?)))
+        Ok(Some(person(ctx, &self.access, &self.id).await?))
     }
 }
 
@@ -816,39 +822,60 @@ pub struct Approval {
     pub delegation_id: Option<ID>,
 }
 
-/// A governed operation and where it stands.
-pub struct Request(pub request::Model);
+/// A governed operation and where it stands, with the access it was read
+/// with (its relation fields read through it).
+pub struct Request {
+    pub model: Arc<request::Model>,
+    pub access: Arc<OrgAccess>,
+}
+
+impl Request {
+    pub fn new(model: request::Model, access: &Arc<OrgAccess>) -> Self {
+        Self { model: Arc::new(model), access: access.clone() }
+    }
+
+    fn key(&self) -> Keyed<RequestRow> {
+        Keyed::new(&self.access, RequestRow(self.model.clone()))
+    }
+
+    fn actor(&self, kind: &str, id: &str) -> Actor {
+        Actor { kind: kind.to_string(), id: id.to_string(), access: self.access.clone() }
+    }
+}
 
 #[Object]
 impl Request {
     async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID(self.model.id.clone())
     }
     async fn organization_id(&self) -> ID {
-        ID(self.0.org_id.clone())
+        ID(self.model.org_id.clone())
     }
     async fn workflow(&self) -> ApiResult<Workflow> {
-        Ok(Workflow::parse(&self.0.workflow).map_err(ServiceError::internal)?)
+        Ok(Workflow::parse(&self.model.workflow).map_err(ServiceError::internal)?)
     }
     async fn operation(&self) -> &str {
-        &self.0.operation
+        &self.model.operation
     }
     /// The operation's input, as JSON text.
     async fn payload(&self) -> &str {
-        &self.0.payload
+        &self.model.payload
     }
     async fn status(&self) -> ApiResult<RequestStatus> {
-        Ok(RequestStatus::parse(&self.0.status).map_err(ServiceError::internal)?)
+        Ok(RequestStatus::parse(&self.model.status).map_err(ServiceError::internal)?)
     }
     async fn requester(&self) -> Actor {
-        Actor { kind: self.0.requester_kind.clone(), id: self.0.requester_id.clone() }
+        self.actor(&self.model.requester_kind, &self.model.requester_id)
     }
     async fn approvals(&self, ctx: &Context<'_>) -> ApiResult<Vec<Approval>> {
-        Ok(requests::approvals(&state(ctx).db, &self.0.id)
+        Ok(loaders(ctx)
+            .users
+            .load_one(Approvals(self.key()))
             .await?
+            .unwrap_or_default()
             .into_iter()
             .map(|a| Approval {
-                approver: Actor { kind: "USER".into(), id: a.approver_id },
+                approver: self.actor("USER", &a.approver_id),
                 at: a.at,
                 delegation_id: a.delegation_id.map(ID),
             })
@@ -859,55 +886,55 @@ impl Request {
     /// creator and the members who obtained its key secrets) and those who
     /// already approved.
     async fn eligible_approvers(&self, ctx: &Context<'_>) -> ApiResult<Vec<User>> {
-        let st = state(ctx);
-        let db = &st.db;
-        let ids = requests::eligible_approvers(db, &self.0, st.clock.now()).await?;
-        Ok(identity::users(db, &ids).await?.into_iter().map(User).collect())
+        let ids = loaders(ctx).users.load_one(Eligible(self.key())).await?.unwrap_or_default();
+        let people = ids.iter().map(|id| person(ctx, &self.access, id));
+        futures_util::future::try_join_all(people).await
     }
     /// Why the request waits, when there is more to say than "for approvals".
     async fn waiting_reason(&self) -> Option<&str> {
-        self.0.waiting_reason.as_deref()
+        self.model.waiting_reason.as_deref()
     }
     /// The account the request concerns, if any.
     async fn account_id(&self) -> Option<ID> {
-        self.0.account_id.clone().map(ID)
+        self.model.account_id.clone().map(ID)
     }
     /// The withdrawal, when the request is one.
     async fn withdrawal(&self, ctx: &Context<'_>) -> ApiResult<Option<Withdrawal>> {
-        Ok(withdrawals::of_request(&state(ctx).db, &self.0.id).await?.map(Withdrawal))
+        let mut found = withdrawals::of_requests(&state(ctx).db, &self.access, &[&*self.model]).await?;
+        Ok(found.remove(&self.model.id).map(|model| Withdrawal { model, access: self.access.clone() }))
     }
     /// The request's audit records, oldest first (VIEW on MANAGE_ACCESS, as
     /// for the audit log).
     async fn history(&self, ctx: &Context<'_>) -> ApiResult<Vec<AuditRecord>> {
-        let access = authz(ctx).org(&self.0.org_id).await?;
-        Ok(audit::for_request(&state(ctx).db, &access, &self.0.id).await?.into_iter().map(AuditRecord).collect())
+        let records = audit::for_request(&state(ctx).db, &self.access, &self.model.id).await?;
+        Ok(records.into_iter().map(AuditRecord).collect())
     }
     async fn approvals_required(&self) -> i32 {
-        self.0.approvals_required
+        self.model.approvals_required
     }
     /// The version of the workflow's policy this request was created under
     /// (null: no policy); a later policy change does not alter what it needs.
     async fn policy_version(&self) -> Option<i32> {
-        self.0.policy_version
+        self.model.policy_version
     }
     async fn reason(&self) -> Option<&str> {
-        self.0.reason.as_deref()
+        self.model.reason.as_deref()
     }
     /// Who rejected or cancelled it (null while open, and when approvals,
     /// execution or expiry ended it: see `approvals` and `withdrawal`).
     async fn decided_by(&self, ctx: &Context<'_>) -> ApiResult<Option<Actor>> {
         use requests::status::{CANCELLED, REJECTED};
-        if ![REJECTED, CANCELLED].contains(&self.0.status.as_str()) {
+        if ![REJECTED, CANCELLED].contains(&self.model.status.as_str()) {
             return Ok(None);
         }
-        let who = audit::decided_by(&state(ctx).db, &self.0.org_id, &self.0.id).await?;
-        Ok(who.map(|(kind, id)| Actor { kind, id }))
+        let who = audit::decided_by(&state(ctx).db, &self.access, &self.model).await?;
+        Ok(who.map(|(kind, id)| self.actor(&kind, &id)))
     }
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.model.created_at
     }
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+        self.model.updated_at
     }
 }
 
@@ -1002,6 +1029,8 @@ pub struct Invitation {
     pub model: invitation::Model,
     /// Expiry is judged against this time.
     pub now: DateTime<Utc>,
+    /// The access the invitations were listed with.
+    pub access: Arc<OrgAccess>,
 }
 
 #[Object]
@@ -1016,7 +1045,7 @@ impl Invitation {
         Ok(RoleSet::from_stored(&self.model.roles).map_err(ServiceError::internal)?.to_vec())
     }
     async fn invited_by(&self, ctx: &Context<'_>) -> ApiResult<User> {
-        Ok(User(identity::user(&state(ctx).db, &self.model.invited_by).await?))
+        person(ctx, &self.access, &self.model.invited_by).await
     }
     async fn status(&self) -> InvitationStatus {
         InvitationStatus::of(&self.model.status, self.model.expires_at, self.now)
@@ -1216,59 +1245,60 @@ pub struct DailyOutflow {
     pub usd: rust_decimal::Decimal,
 }
 
-/// The money side of a withdrawal request.
-pub struct Withdrawal(pub entity::withdrawal::Model);
+/// The money side of a withdrawal request, with the access its request was read with.
+pub struct Withdrawal {
+    pub model: entity::withdrawal::Model,
+    pub access: Arc<OrgAccess>,
+}
 
 #[Object]
 impl Withdrawal {
     async fn account_id(&self) -> ID {
-        ID(self.0.account_id.clone())
+        ID(self.model.account_id.clone())
     }
     async fn asset(&self) -> &str {
-        &self.0.asset
+        &self.model.asset
     }
     async fn amount(&self) -> ApiResult<rust_decimal::Decimal> {
-        Ok(ledger::dec(&self.0.amount)?)
+        Ok(ledger::dec(&self.model.amount)?)
     }
     /// At the asset's price when the withdrawal was made.
     async fn usd_value(&self) -> ApiResult<rust_decimal::Decimal> {
-        Ok(ledger::dec(&self.0.usd_value)?)
+        Ok(ledger::dec(&self.model.usd_value)?)
     }
     async fn address_id(&self) -> ID {
-        ID(self.0.address_id.clone())
+        ID(self.model.address_id.clone())
     }
     /// The destination (its label, network and address), also after it was
     /// removed from the whitelist.
     async fn address(&self, ctx: &Context<'_>) -> ApiResult<Option<Address>> {
-        Ok(addresses::destination(&state(ctx).db, &self.0.org_id, &self.0.address_id).await?.map(Address))
+        Ok(withdrawals::destination(&state(ctx).db, &self.access, &self.model).await?.map(Address))
     }
     /// Who executed it: a signer, or the service user of a straight-through payout.
     async fn executor(&self, ctx: &Context<'_>) -> ApiResult<Option<Actor>> {
-        let Some(id) = &self.0.executed_by else { return Ok(None) };
-        let kind = names::executor_kind(&state(ctx).db, id).await?;
-        Ok(Some(Actor { kind: kind.into(), id: id.clone() }))
+        let who = withdrawals::executor(&state(ctx).db, &self.access, &self.model).await?;
+        Ok(who.map(|(kind, id)| Actor { kind: kind.into(), id, access: self.access.clone() }))
     }
     /// `HELD`, `SETTLED` or `RELEASED`.
     async fn state(&self) -> &str {
-        &self.0.state
+        &self.model.state
     }
     async fn settlement_reference(&self) -> Option<&str> {
-        self.0.settlement_reference.as_deref()
+        self.model.settlement_reference.as_deref()
     }
     async fn executed_by(&self) -> Option<ID> {
-        self.0.executed_by.clone().map(ID)
+        self.model.executed_by.clone().map(ID)
     }
     async fn executed_at(&self) -> Option<DateTime<Utc>> {
-        self.0.executed_at
+        self.model.executed_at
     }
 }
 
 async fn all_usage(ctx: &Context<'_>, access: &OrgAccess) -> ApiResult<Vec<LimitUsage>> {
-    access.require_funds_view()?;
     let st = state(ctx);
     let now = st.clock.now();
     let (_, org) = authz(ctx).org_and_row(&access.org_id).await?;
-    let usage = limits::usage_all_cached(&st.db, &st.cache, &org, &limits::day_of(now), now).await?;
+    let usage = limits::usage_all_cached(&st.db, &st.cache, access, &org, &limits::day_of(now), now).await?;
     Ok(usage.into_iter().map(LimitUsage).collect())
 }
 

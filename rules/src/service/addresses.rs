@@ -40,7 +40,7 @@ fn bounded(field: &'static str, s: &str, max: usize) -> ServiceResult<String> {
 }
 
 /// Validates an address against the organisation; returns it normalised.
-pub async fn check<C: ConnectionTrait>(db: &C, org_id: &str, a: &NewAddress) -> ServiceResult<NewAddress> {
+pub(crate) async fn check<C: ConnectionTrait>(db: &C, org_id: &str, a: &NewAddress) -> ServiceResult<NewAddress> {
     organization::require_account(db, org_id, &a.account_id).await?;
     let asset = ledger::find_asset(db, &a.asset).await?;
     let n = NewAddress {
@@ -76,14 +76,14 @@ pub fn cooling_off(secs: i64) -> ServiceResult<IsoDuration> {
 }
 
 /// The delay addresses whitelisted now wait: the organisation's, or `default_secs`.
-pub async fn cooling_off_of<C: ConnectionTrait>(db: &C, org_id: &str, default_secs: i64) -> ServiceResult<IsoDuration> {
+pub(crate) async fn cooling_off_of<C: ConnectionTrait>(db: &C, org_id: &str, default_secs: i64) -> ServiceResult<IsoDuration> {
     let org = org_entity::Entity::find_by_id(org_id).one(db).await?.ok_or(ServiceError::NotFound("organization"))?;
     Ok(IsoDuration::from_secs(org.address_cooling_off_secs.map_or(default_secs, i64::from)))
 }
 
 /// Sets the organisation's cooling-off for addresses whitelisted from now on
 /// (a MANAGE_POLICIES operation); addresses already cooling keep their time.
-pub async fn set_cooling_off<C: ConnectionTrait>(db: &C, org_id: &str, delay: IsoDuration) -> ServiceResult<Applied> {
+pub(crate) async fn set_cooling_off<C: ConnectionTrait>(db: &C, org_id: &str, delay: IsoDuration) -> ServiceResult<Applied> {
     let org = org_entity::Entity::find_by_id(org_id).one(db).await?.ok_or(ServiceError::NotFound("organization"))?;
     let before =
         json!({"addressCoolingOff": org.address_cooling_off_secs.map(|s| IsoDuration::from_secs(s.into()).to_iso())});
@@ -111,7 +111,7 @@ pub fn still_cooling(a: &address::Model, now: DateTime<Utc>) -> Option<ServiceEr
     })
 }
 
-pub async fn add<C: ConnectionTrait>(
+pub(crate) async fn add<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     a: &NewAddress,
@@ -148,7 +148,7 @@ pub async fn add<C: ConnectionTrait>(
     })
 }
 
-pub async fn find_active<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> ServiceResult<address::Model> {
+pub(crate) async fn find_active<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> ServiceResult<address::Model> {
     address::Entity::find_by_id(id)
         .filter(address::Column::OrgId.eq(org_id))
         .filter(address::Column::Status.eq(status::ACTIVE))
@@ -159,11 +159,11 @@ pub async fn find_active<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> 
 
 /// A withdrawal's destination, whatever its status now (a removed address
 /// still names where money went).
-pub async fn destination<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> ServiceResult<Option<address::Model>> {
+pub(crate) async fn destination<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> ServiceResult<Option<address::Model>> {
     Ok(address::Entity::find_by_id(id).one(db).await?.filter(|a| a.org_id == org_id))
 }
 
-pub async fn remove<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> ServiceResult<Applied> {
+pub(crate) async fn remove<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> ServiceResult<Applied> {
     let a = find_active(db, org_id, id).await?;
     let before = json!({"address": a.address, "asset": a.asset, "network": a.network, "label": a.label});
     let mut am: address::ActiveModel = a.into();

@@ -59,7 +59,8 @@ pub async fn owe<C: ConnectionTrait>(db: &C, req: &request::Model, now: DateTime
     Ok(())
 }
 
-/// Sends every digest that is due; returns the mail jobs to enqueue.
+/// System entry point (the job runtime, every organisation): sends every
+/// digest that is due; returns the mail jobs to enqueue.
 pub async fn send_due(db: &DatabaseConnection, public_url: &str, now: DateTime<Utc>) -> ServiceResult<Vec<MailJob>> {
     let owed: Vec<String> = approver_notice::Entity::find()
         .select_only()

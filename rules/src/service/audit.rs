@@ -677,9 +677,11 @@ pub async fn actions<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceR
 /// they see its approvers.
 pub async fn decided_by<C: ConnectionTrait>(
     db: &C,
-    org_id: &str,
-    request_id: &str,
+    access: &OrgAccess,
+    req: &entity::request::Model,
 ) -> ServiceResult<Option<(String, String)>> {
+    access.require_request(req)?;
+    let (org_id, request_id) = (&access.org_id, &req.id);
     let row = audit_record::Entity::find()
         .filter(audit_record::Column::OrgId.eq(org_id))
         .filter(audit_record::Column::RequestId.eq(request_id))

@@ -14,6 +14,7 @@ use super::money_text::{dec, text};
 use super::notifications;
 use super::types::Applied;
 use super::{ServiceError, ServiceResult};
+use crate::access::OrgAccess;
 use crate::db::begin_write;
 use chrono::{DateTime, Utc};
 use domain::{MemberStatus, Role, RoleSet, UsdAmount, money};
@@ -42,8 +43,8 @@ pub fn classify(threshold: Option<Decimal>, total: Decimal) -> &'static str {
     }
 }
 
-/// Total USD value of stablecoin holdings per organisation (of one, or of
-/// all): a single query, summed exactly in `Decimal`.
+/// System read (the job runtime and the rules; no caller's access): total
+/// USD value of stablecoin holdings per organisation (of one, or of all): a single query, summed exactly in `Decimal`.
 pub async fn totals<C: ConnectionTrait>(db: &C, org_id: Option<&str>) -> ServiceResult<HashMap<String, Decimal>> {
     let backend = db.get_database_backend();
     let p = |n: usize| if backend == DbBackend::Postgres { format!("${n}") } else { "?".to_string() };
@@ -82,7 +83,7 @@ fn add_holdings(rows: Vec<sea_orm::QueryResult>, out: &mut HashMap<String, Decim
 /// Recomputes one organisation's alert inside the caller's write transaction
 /// (the one that moved its balance), as the batch recompute does a group's.
 /// Returns whether the state changed and the notification jobs to enqueue.
-pub async fn recompute_org<C: ConnectionTrait>(
+pub(crate) async fn recompute_org<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     now: DateTime<Utc>,
@@ -93,7 +94,7 @@ pub async fn recompute_org<C: ConnectionTrait>(
 
 /// Why new withdrawals are refused right now, if the organisation pauses
 /// them while its balance alert is LOW and it is.
-pub async fn paused<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<Option<String>> {
+pub(crate) async fn paused<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<Option<String>> {
     let org = organization::Entity::find_by_id(org_id).one(db).await?.ok_or(ServiceError::NotFound("organization"))?;
     if !org.pause_on_low_balance {
         return Ok(None);
@@ -109,7 +110,7 @@ pub async fn paused<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<O
 }
 
 /// Turns the pause-on-LOW setting on or off (a MANAGE_POLICIES operation).
-pub async fn set_pause<C: ConnectionTrait>(db: &C, org_id: &str, enabled: bool) -> ServiceResult<Applied> {
+pub(crate) async fn set_pause<C: ConnectionTrait>(db: &C, org_id: &str, enabled: bool) -> ServiceResult<Applied> {
     let org = organization::Entity::find_by_id(org_id).one(db).await?.ok_or(ServiceError::NotFound("organization"))?;
     let before = json!({"pauseOnLowBalance": org.pause_on_low_balance});
     let mut o: organization::ActiveModel = org.into();
@@ -125,7 +126,7 @@ pub async fn set_pause<C: ConnectionTrait>(db: &C, org_id: &str, enabled: bool) 
 
 /// Sets (or, with `None`, clears) the threshold and recomputes the state in
 /// the same transaction (a MANAGE_POLICIES operation).
-pub async fn set<C: ConnectionTrait>(
+pub(crate) async fn set<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     threshold: &Option<String>,
@@ -165,7 +166,7 @@ pub async fn set<C: ConnectionTrait>(
     })
 }
 
-/// Recomputes every organisation that has an alert: one read of all alerts
+/// System entry point (the job runtime): recomputes every organisation that has an alert: one read of all alerts
 /// and one of all stablecoin totals; a write transaction only where the state
 /// or the total moved. Returns the organisations whose state changed, and
 /// the notification jobs to enqueue.
@@ -382,8 +383,11 @@ pub struct AlertView {
     pub withdrawals_paused: bool,
 }
 
-/// The organisation's alert (any member may see it).
-pub async fn get<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<AlertView> {
+/// The organisation's alert: any member; a key with QUERY_FUNDS or
+/// WITHDRAW ([`OrgAccess::require_funds_view`]).
+pub async fn get<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceResult<AlertView> {
+    access.require_funds_view()?;
+    let org_id = access.org_id.as_str();
     let total = totals(db, Some(org_id)).await?.remove(org_id).unwrap_or_default();
     let a = balance_alert::Entity::find_by_id(org_id).one(db).await?;
     let withdrawals_paused = paused(db, org_id).await?.is_some();
@@ -408,10 +412,12 @@ pub async fn get<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<Aler
 /// Recorded changes, newest first.
 pub async fn history<C: ConnectionTrait>(
     db: &C,
-    org_id: &str,
+    access: &OrgAccess,
     first: u64,
 ) -> ServiceResult<Vec<balance_alert_history::Model>> {
     use sea_orm::QueryOrder;
+    access.require_funds_view()?;
+    let org_id = access.org_id.as_str();
     Ok(balance_alert_history::Entity::find()
         .filter(balance_alert_history::Column::OrgId.eq(org_id))
         .order_by_desc(balance_alert_history::Column::Id)

@@ -45,7 +45,7 @@ fn holds_approve(access: &OrgAccess, workflow: Workflow) -> bool {
 }
 
 /// Checks a delegation against the organisation as it is at `now`.
-pub async fn check<C: ConnectionTrait>(
+pub(crate) async fn check<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     d: &NewDelegation,
@@ -73,7 +73,7 @@ pub async fn check<C: ConnectionTrait>(
 }
 
 /// Records a delegation, live from `now` (inside the request's transaction).
-pub async fn create<C: ConnectionTrait>(
+pub(crate) async fn create<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     d: &NewDelegation,
@@ -104,7 +104,7 @@ pub async fn create<C: ConnectionTrait>(
 }
 
 /// A delegation of the organisation that is not yet revoked.
-pub async fn find_unrevoked<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> ServiceResult<delegation::Model> {
+pub(crate) async fn find_unrevoked<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> ServiceResult<delegation::Model> {
     delegation::Entity::find_by_id(id)
         .filter(delegation::Column::OrgId.eq(org_id))
         .filter(delegation::Column::RevokedAt.is_null())
@@ -114,7 +114,7 @@ pub async fn find_unrevoked<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) 
 }
 
 /// Ends a delegation at once.
-pub async fn revoke<C: ConnectionTrait>(db: &C, org_id: &str, id: &str, now: DateTime<Utc>) -> ServiceResult<Applied> {
+pub(crate) async fn revoke<C: ConnectionTrait>(db: &C, org_id: &str, id: &str, now: DateTime<Utc>) -> ServiceResult<Applied> {
     let d = find_unrevoked(db, org_id, id).await?;
     let before = json!({"delegationId": d.id, "validUntil": d.valid_until});
     let mut a: delegation::ActiveModel = d.into();
@@ -128,15 +128,21 @@ pub async fn revoke<C: ConnectionTrait>(db: &C, org_id: &str, id: &str, now: Dat
     })
 }
 
-/// Delegations a member gave (`given`) or received, newest first.
+/// Delegations a member gave (`given`) or received, newest first: to the
+/// member themselves, and to whoever may read the audit trail
+/// ([`OrgAccess::require_access_view_of`]).
 pub async fn of_member<C: ConnectionTrait>(
     db: &C,
-    member_id: &str,
+    access: &OrgAccess,
+    member: &entity::member::Model,
     given: bool,
 ) -> ServiceResult<Vec<delegation::Model>> {
+    super::membership::require_own_org(access, member)?;
+    access.require_access_view_of(&member.id)?;
     let column = if given { delegation::Column::FromMemberId } else { delegation::Column::ToMemberId };
     Ok(delegation::Entity::find()
-        .filter(column.eq(member_id))
+        .filter(delegation::Column::OrgId.eq(&access.org_id))
+        .filter(column.eq(&member.id))
         .order_by_desc(delegation::Column::CreatedAt)
         .all(db)
         .await?)

@@ -647,31 +647,22 @@ async fn use_recovery_code<C: ConnectionTrait>(
     Ok(spent.rows_affected == 1)
 }
 
-/// How many of the user's recovery codes are still unused.
-pub async fn recovery_codes_remaining<C: ConnectionTrait>(db: &C, user_id: &str) -> ServiceResult<u64> {
+/// How many of the signed-in person's recovery codes are still unused.
+pub async fn recovery_codes_remaining<C: ConnectionTrait>(db: &C, who: &UserSession) -> ServiceResult<u64> {
     Ok(recovery_code::Entity::find()
-        .filter(recovery_code::Column::UserId.eq(user_id))
+        .filter(recovery_code::Column::UserId.eq(&who.user_id))
         .filter(recovery_code::Column::UsedAt.is_null())
         .count(db)
         .await?)
 }
 
-/// Loads a user by id.
-pub async fn user<C: ConnectionTrait>(db: &C, id: &str) -> ServiceResult<user::Model> {
-    user::Entity::find_by_id(id).one(db).await?.ok_or(ServiceError::NotFound("user"))
+/// The signed-in person's own user row.
+pub async fn me<C: ConnectionTrait>(db: &C, who: &UserSession) -> ServiceResult<user::Model> {
+    user(db, &who.user_id).await
 }
 
-/// Loads users by id in one query, in the order of `ids`; any missing → `NOT_FOUND`.
-pub async fn users<C: ConnectionTrait>(db: &C, ids: &[String]) -> ServiceResult<Vec<user::Model>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let found: std::collections::HashMap<String, user::Model> = user::Entity::find()
-        .filter(user::Column::Id.is_in(ids.iter().map(String::as_str)))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|u| (u.id.clone(), u))
-        .collect();
-    ids.iter().map(|id| found.get(id).cloned().ok_or(ServiceError::NotFound("user"))).collect()
+/// Loads a user by id, for the rules (an organisation's people are read
+/// through [`super::membership::users`], which asks the caller's access).
+pub(crate) async fn user<C: ConnectionTrait>(db: &C, id: &str) -> ServiceResult<user::Model> {
+    user::Entity::find_by_id(id).one(db).await?.ok_or(ServiceError::NotFound("user"))
 }

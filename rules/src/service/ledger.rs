@@ -7,7 +7,7 @@ use super::audit::{self, AuditActor, Entry};
 use super::effects::{self, Engine};
 pub use super::money_text::{dec, text};
 use super::{ServiceError, ServiceResult, balance_alerts, is_unique_violation, organization};
-use crate::access::OrgAccess;
+use crate::access::{OrgAccess, Operator};
 use crate::db::begin_write;
 use chrono::{DateTime, Utc};
 use domain::{Action, ApiScope, MAX_AMOUNT, Workflow, money, new_id};
@@ -37,10 +37,10 @@ pub fn parse_amount(asset: &asset::Model, amount: Decimal) -> ServiceResult<Deci
     Ok(domain::parse_amount("amount", &asset.symbol, decimals, amount)?)
 }
 
-/// Sets an asset's USD price (operator). Every organisation's balance alert
+/// Sets an asset's USD price (the platform operator's). Every organisation's balance alert
 /// is recomputed right after, from one set-based read (and again by the
 /// minutely schedule, should this process stop in between).
-pub async fn set_price(engine: &Engine<'_>, symbol: &str, price: Decimal) -> ServiceResult<asset::Model> {
+pub async fn set_price(engine: &Engine<'_>, _: &Operator, symbol: &str, price: Decimal) -> ServiceResult<asset::Model> {
     let (db, now) = (engine.db, engine.env.now);
     let p = domain::parse_price("usdPrice", price)?;
     let a = find_asset(db, symbol).await?;
@@ -65,11 +65,12 @@ pub async fn set_price(engine: &Engine<'_>, symbol: &str, price: Decimal) -> Ser
     Ok(asset)
 }
 
-/// Records a credit from custody: the ledger entry and the holding change
+/// Records a credit from custody (the platform operator's): the ledger entry and the holding change
 /// commit together, with an audit record. A reference is accepted once per
 /// account (custody may redeliver).
 pub async fn credit(
     engine: &Engine<'_>,
+    _: &Operator,
     account_id: &str,
     symbol: &str,
     amount: Decimal,

@@ -14,6 +14,7 @@ pub use super::limit_layer::LimitLayer;
 use super::money_text::{self, dec};
 use super::types::Applied;
 use super::{ServiceError, ServiceResult};
+use crate::access::OrgAccess;
 use crate::cache::Caches;
 use chrono::{DateTime, Utc};
 use domain::{UsdAmount, money, new_id};
@@ -28,7 +29,7 @@ pub fn day_of(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d").to_string()
 }
 
-pub async fn find<C: ConnectionTrait>(
+pub(crate) async fn find<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     layer: LimitLayer,
@@ -43,7 +44,7 @@ pub async fn find<C: ConnectionTrait>(
 }
 
 /// Every configured limit of the organisation.
-pub async fn all<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<Vec<risk_limit::Model>> {
+pub(crate) async fn all<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<Vec<risk_limit::Model>> {
     Ok(risk_limit::Entity::find().filter(risk_limit::Column::OrgId.eq(org_id)).all(db).await?)
 }
 
@@ -64,7 +65,7 @@ fn parse_opt(field: &'static str, v: &Option<Option<String>>) -> ServiceResult<O
 /// Sets a layer's limits: an omitted value keeps its setting, `null` clears it.
 /// An API key that settles straight through keeps both its caps.
 #[allow(clippy::too_many_arguments)]
-pub async fn set<C: ConnectionTrait>(
+pub(crate) async fn set<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     layer: LimitLayer,
@@ -193,7 +194,7 @@ fn exceeded(layer: LimitLayer, what: &str, usd: Decimal, limit: Decimal) -> Serv
 /// Checks the layer's limits for `usd` and, if they hold, reserves it on the
 /// day's counter (`use_now` moves it straight to used: the signer layer,
 /// checked at execution).
-pub async fn reserve<C: ConnectionTrait>(
+pub(crate) async fn reserve<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     layer: LimitLayer,
@@ -244,7 +245,7 @@ fn fits(
 /// Every objection [`reserve`] would have now — the per-transaction maximum
 /// and the daily cap each — without reserving or locking (for dry runs; the
 /// real reservation checks again under the counter's lock).
-pub async fn check<C: ConnectionTrait>(
+pub(crate) async fn check<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     layer: LimitLayer,
@@ -252,7 +253,7 @@ pub async fn check<C: ConnectionTrait>(
     day: &str,
     usd: Decimal,
 ) -> ServiceResult<Vec<ServiceError>> {
-    let u = usage(db, org_id, layer, subject, day).await?;
+    let u = usage_in(db, org_id, layer, subject, day).await?;
     Ok([
         fits(layer, u.per_transaction_max, None, Decimal::ZERO, usd),
         money::add("usd", u.held, u.used_today)
@@ -265,7 +266,7 @@ pub async fn check<C: ConnectionTrait>(
 }
 
 /// Moves a reservation off `held`: into `used` when it settled, or away when it was released.
-pub async fn settle<C: ConnectionTrait>(
+pub(crate) async fn settle<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     layer: LimitLayer,
@@ -300,8 +301,32 @@ pub struct Usage {
     pub approval_threshold: Option<Decimal>,
 }
 
+/// A member's own approval threshold (the SIGNER layer), for those who may
+/// read usage ([`OrgAccess::require_funds_view`]).
+pub async fn signer_threshold<C: ConnectionTrait>(
+    db: &C,
+    access: &OrgAccess,
+    user_id: &str,
+) -> ServiceResult<Option<Decimal>> {
+    access.require_funds_view()?;
+    let l = find(db, &access.org_id, LimitLayer::Signer, user_id).await?;
+    l.and_then(|l| l.approval_threshold_usd).as_deref().map(dec).transpose()
+}
+
 /// Usage of one layer and subject on `day` (read without locking).
 pub async fn usage<C: ConnectionTrait>(
+    db: &C,
+    access: &OrgAccess,
+    layer: LimitLayer,
+    subject: &str,
+    day: &str,
+) -> ServiceResult<Usage> {
+    access.require_funds_view()?;
+    usage_in(db, &access.org_id, layer, subject, day).await
+}
+
+/// [`usage`] for the rules, after their own check.
+pub(crate) async fn usage_in<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     layer: LimitLayer,
@@ -349,7 +374,7 @@ fn usage_from(
 /// each: the organisation's own first (limited or not), then every other
 /// layer and subject that has limits, in the order [`all`] lists them. Two
 /// queries instead of two per layer.
-pub async fn usage_all<C: ConnectionTrait>(db: &C, org_id: &str, day: &str) -> ServiceResult<Vec<Usage>> {
+pub(crate) async fn usage_all<C: ConnectionTrait>(db: &C, org_id: &str, day: &str) -> ServiceResult<Vec<Usage>> {
     usage_with(db, org_id, day, &all(db, org_id).await?).await
 }
 
@@ -360,10 +385,15 @@ pub async fn usage_all<C: ConnectionTrait>(db: &C, org_id: &str, day: &str) -> S
 pub async fn usage_all_cached<C: ConnectionTrait>(
     db: &C,
     cache: &Caches,
+    access: &OrgAccess,
     org: &organization::Model,
     day: &str,
     now: DateTime<Utc>,
 ) -> ServiceResult<Vec<Usage>> {
+    access.require_funds_view()?;
+    if org.id != access.org_id {
+        return Err(ServiceError::NotFound("organization"));
+    }
     let limits = cache
         .limits
         .get_or_fill(org.id.clone(), org.audit_seq, now, || async {
@@ -420,10 +450,12 @@ pub struct Outflow {
 /// organisation's own layer is always there, even with nothing settled.
 pub async fn outflow_history<C: ConnectionTrait>(
     db: &C,
-    org_id: &str,
+    access: &OrgAccess,
     now: DateTime<Utc>,
     days: i64,
 ) -> ServiceResult<Vec<Outflow>> {
+    access.require_funds_view()?;
+    let org_id = access.org_id.as_str();
     let days = days.clamp(1, HISTORY_DAYS);
     let window: Vec<String> = (0..days).rev().map(|back| day_of(now - chrono::Duration::days(back))).collect();
     let first = window.first().cloned().unwrap_or_default();
@@ -450,7 +482,7 @@ pub async fn outflow_history<C: ConnectionTrait>(
         .collect())
 }
 
-/// The daily reset: counters of past days count for nothing already (they
+/// System entry point (the job runtime), the daily reset: counters of past days count for nothing already (they
 /// are keyed by day); this drops those older than `keep_days` so the table
 /// stays small. Idempotent.
 pub async fn prune<C: ConnectionTrait>(db: &C, now: DateTime<Utc>, keep_days: i64) -> ServiceResult<u64> {

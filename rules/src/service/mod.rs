@@ -9,6 +9,33 @@
 //! (request statuses and lookups), [`delivery`] (the mail state machine's
 //! shared parts). The dispatcher ([`operation`]) and the engine
 //! ([`requests`]) sit on top.
+//!
+//! # Who may call what
+//!
+//! Every function here that reads or writes an organisation's data and is
+//! `pub` takes the caller's [`OrgAccess`](crate::access::OrgAccess) and asks
+//! it first, relation reads included (a member's grants, a request's
+//! approvals, the people behind a list: [`membership::users`]). Helpers that
+//! take a bare organisation id are `pub(crate)`: only the rules call them,
+//! after a check. The other entry points say in their signature why they
+//! need no access:
+//!
+//! - personal: the caller's own account and session take the
+//!   [`UserSession`](crate::access::UserSession) (sign-out, TOTP, recovery
+//!   codes, [`identity::me`], [`membership::of_user`]); signing up and in
+//!   and an invitation's preview (its token is the capability) take none;
+//! - operator: [`ledger::credit`] and [`ledger::set_price`] take the
+//!   [`Operator`](crate::access::Operator) capability, which only
+//!   `Actor::require_operator` makes;
+//! - authentication: [`identity::authenticate`], [`signing`], [`liveness`]
+//!   establish the caller and so come before any access;
+//! - system: the job runtime's entry points, run by the platform for every
+//!   organisation, never on a caller's behalf — [`requests::expire_stale`],
+//!   [`limits::prune`], [`balance_alerts::recompute_all`] (and the
+//!   [`balance_alerts::totals`] it reads), [`approver_notices::send_due`],
+//!   the mail deliveries and sweeps of [`invitations`] and [`notifications`],
+//!   and the event bus's fan-out read [`requests::event_view`] (each
+//!   subscriber then sees only what [`requests::event_for`] allows).
 
 pub mod addresses;
 pub mod approver_notices;

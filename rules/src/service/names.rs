@@ -49,7 +49,7 @@ pub async fn actor_name<C: ConnectionTrait>(db: &C, kind: &str, id: &str) -> Ser
 
 /// The actor kind of a withdrawal's executor: a signer (`USER`), or the
 /// service user of a straight-through payout (`SERVICE_USER`).
-pub async fn executor_kind<C: ConnectionTrait>(db: &C, id: &str) -> ServiceResult<&'static str> {
+pub(crate) async fn executor_kind<C: ConnectionTrait>(db: &C, id: &str) -> ServiceResult<&'static str> {
     Ok(if user::Entity::find_by_id(id).one(db).await?.is_some() { "USER" } else { "SERVICE_USER" })
 }
 

@@ -229,7 +229,7 @@ impl Operation {
 }
 
 /// Validates an operation against the current state (at `now`) without changing it.
-pub async fn check<C: ConnectionTrait>(db: &C, org_id: &str, op: &Operation, now: DateTime<Utc>) -> ServiceResult<()> {
+pub(crate) async fn check<C: ConnectionTrait>(db: &C, org_id: &str, op: &Operation, now: DateTime<Utc>) -> ServiceResult<()> {
     match op {
         Operation::InviteMember { email, roles } => {
             RoleSet::from_input(roles)?;
@@ -369,7 +369,7 @@ fn grant_filter(
 /// Performs the operation; call inside the write transaction that completes
 /// its request. Refuses (`COVERAGE`) a change that would leave a workflow
 /// with too few eligible approvers besides the requester.
-pub async fn apply<C: ConnectionTrait>(
+pub(crate) async fn apply<C: ConnectionTrait>(
     db: &C,
     env: &OpEnv<'_>,
     org_id: &str,

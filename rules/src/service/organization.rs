@@ -82,17 +82,21 @@ pub async fn create(
     Ok(org)
 }
 
-/// The organisation's accounts, oldest first. Any member may list them.
+/// The organisation's accounts, oldest first. Any member may list them; a
+/// service user sees those its key may touch.
 pub async fn accounts<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceResult<Vec<account::Model>> {
     Ok(account::Entity::find()
         .filter(account::Column::OrgId.eq(&access.org_id))
         .order_by_asc(account::Column::CreatedAt)
         .all(db)
-        .await?)
+        .await?
+        .into_iter()
+        .filter(|a| access.may_touch_account(&a.id))
+        .collect())
 }
 
 /// `NOT_FOUND` unless `account_id` is an account of this organisation.
-pub async fn require_account<C: ConnectionTrait>(
+pub(crate) async fn require_account<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     account_id: &str,
@@ -106,7 +110,7 @@ pub async fn require_account<C: ConnectionTrait>(
 
 /// Restricts withdrawals to a window of weekdays and hours, or lifts the
 /// restriction with `None` (a MANAGE_POLICIES operation).
-pub async fn set_withdrawal_window<C: ConnectionTrait>(
+pub(crate) async fn set_withdrawal_window<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     window: Option<&WithdrawalWindow>,

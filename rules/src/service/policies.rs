@@ -41,7 +41,7 @@ impl PolicySpec {
 }
 
 /// The organisation's policy for a workflow, if any.
-pub async fn find<C: ConnectionTrait>(
+pub(crate) async fn find<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     workflow: Workflow,
@@ -76,7 +76,7 @@ fn policy_json(p: &policy::Model) -> serde_json::Value {
 }
 
 /// Creates or replaces a workflow's policy (a locked policy stays locked).
-pub async fn set<C: ConnectionTrait>(
+pub(crate) async fn set<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     workflow: Workflow,
@@ -124,7 +124,7 @@ pub async fn set<C: ConnectionTrait>(
 }
 
 /// Locks or unlocks an existing policy.
-pub async fn set_locked<C: ConnectionTrait>(
+pub(crate) async fn set_locked<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     workflow: Workflow,
@@ -176,7 +176,7 @@ pub type Coverage = BTreeMap<Covered, (usize, i32)>;
 /// and its secret holders), against the withdrawal policy's requirement (1
 /// without a policy). A change that makes someone a holder (a rotation, a
 /// new key) thus counts them out of the "after" side only.
-pub async fn coverage<C: ConnectionTrait>(
+pub(crate) async fn coverage<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     excluding_user: &str,
@@ -207,7 +207,7 @@ pub async fn coverage<C: ConnectionTrait>(
 
 /// For each workflow, the users (active members) holding APPROVE on it at
 /// `now`, in their own right or through a live delegation.
-pub async fn approvers<C: ConnectionTrait>(
+pub(crate) async fn approvers<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     now: DateTime<Utc>,

@@ -18,7 +18,7 @@ pub mod status {
 }
 
 /// A request by id within one organisation; else `NOT_FOUND`.
-pub async fn find_in_org<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> ServiceResult<request::Model> {
+pub(crate) async fn find_in_org<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> ServiceResult<request::Model> {
     request::Entity::find_by_id(id)
         .filter(request::Column::OrgId.eq(org_id))
         .one(db)
@@ -27,6 +27,6 @@ pub async fn find_in_org<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> 
 }
 
 /// The organisation a request belongs to, for resolving the caller's access to it.
-pub async fn org_of<C: ConnectionTrait>(db: &C, id: &str) -> ServiceResult<String> {
+pub(crate) async fn org_of<C: ConnectionTrait>(db: &C, id: &str) -> ServiceResult<String> {
     request::Entity::find_by_id(id).one(db).await?.map(|r| r.org_id).ok_or(ServiceError::NotFound("request"))
 }

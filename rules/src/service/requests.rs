@@ -15,17 +15,21 @@
 //! who obtained one of its key secrets ([`made_by`]): none of them approves
 //! them, and they are never counted as eligible approvers of them.
 
-pub use super::approvers::{approvals, eligible_approvers, made_by};
+pub(crate) use super::approvers::eligible_approvers;
+pub(crate) use super::approvers::made_by;
+pub use super::approvers::{approvals_of, eligible_of};
 use super::audit::{self, AuditActor, Entry};
 pub use super::effects::{Engine, enqueue};
 use super::limits::{self, LimitLayer};
 use super::operation::{self, Operation};
-pub use super::request_rows::{find_in_org, org_of, status};
+pub use super::request_rows::status;
+pub(crate) use super::request_rows::{find_in_org, org_of};
 use super::service_users::{self, NewSecret};
 use super::{ServiceError, ServiceResult, approver_notices, is_unique_violation, money_text, policies, withdrawals};
-use crate::access::OrgAccess;
+use crate::access::{Actor, OrgAccess};
+use crate::authz::{Authz, resolve_all, service_user_access};
 use crate::db::{WriteTxn, begin_write};
-use crate::events::{EventBus, RequestEventMsg};
+use crate::events::{EventBus, EventView, RequestEventMsg};
 use chrono::{DateTime, Utc};
 use domain::{Action, Workflow, new_id};
 use entity::{approval, request};
@@ -35,6 +39,7 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
+use std::sync::Arc;
 use workers::MailJob;
 
 /// How a waiting reason marks a change to a locked policy.
@@ -799,8 +804,46 @@ pub async fn get<C: ConnectionTrait>(db: &C, access: &OrgAccess, id: &str) -> Se
 
 /// Members see requests of workflows they may VIEW, and always their own.
 fn may_view(access: &OrgAccess, req: &request::Model) -> ServiceResult<bool> {
-    let workflow = Workflow::parse(&req.workflow).map_err(ServiceError::internal)?;
-    Ok(req.requester_id == access.user_id || access.allows(workflow, Action::View, None))
+    access.may_view_request(req)
+}
+
+/// The caller's access to the organisation request `id` belongs to, as
+/// the request-addressed roots (`request`, `approveRequest`, `execute`, …)
+/// resolve it: a request of an organisation the caller is not a member of
+/// is `NOT_FOUND`, like the organisation.
+pub async fn access_for<C: ConnectionTrait>(db: &C, authz: &Authz, id: &str) -> ServiceResult<Arc<OrgAccess>> {
+    let org_id = org_of(db, id).await?;
+    authz.org(&org_id).await
+}
+
+/// What the event bus's fan-out reads once per event for every subscriber
+/// of this process: the request and every active member's access, read
+/// after the event was delivered, so a member removed before it is not
+/// told of it. Subscribers see it only through [`event_for`].
+pub async fn event_view<C: ConnectionTrait>(
+    db: &C,
+    msg: &RequestEventMsg,
+    now: DateTime<Utc>,
+) -> ServiceResult<EventView> {
+    let request = find_in_org(db, &msg.org_id, &msg.request_id).await?;
+    let members = resolve_all(db, &msg.org_id, now).await?;
+    Ok(EventView { request, members })
+}
+
+/// The event's request for one subscriber, with the access that lets them
+/// see it: an active member (or the organisation's own service user) with
+/// VIEW on its workflow; anyone else is told nothing.
+pub fn event_for(view: &EventView, actor: &Actor) -> Option<(request::Model, Arc<OrgAccess>)> {
+    let access = match actor {
+        Actor::User(u) => view.members.get(&u.user_id)?.clone(),
+        Actor::ServiceUser(su) => service_user_access(su, &view.request.org_id).ok()?,
+        _ => return None,
+    };
+    let wf = Workflow::parse(&view.request.workflow).ok()?;
+    if !access.allows(wf, Action::View, None) {
+        return None;
+    }
+    Some((view.request.clone(), Arc::new(access)))
 }
 
 /// Filters and a page position for the request queue.
@@ -864,7 +907,8 @@ pub async fn queue<C: ConnectionTrait>(
 /// How long a request may wait for approval before it expires (SPEC §4).
 pub const DEFAULT_TTL: chrono::Duration = chrono::Duration::hours(72);
 
-/// Expires requests pending `ttl` or longer, each in its own transaction
+/// System entry point (the job runtime, every organisation): expires
+/// requests pending `ttl` or longer, each in its own transaction
 /// with its audit record. Idempotent: the conditional update means two
 /// workers running at once expire each request once.
 pub async fn expire_stale(

@@ -113,7 +113,7 @@ impl KeyPatch {
 }
 
 /// Checks settings against the organisation (accounts exist, ranges parse, windows make sense).
-pub async fn check_settings<C: ConnectionTrait>(db: &C, org_id: &str, s: &KeySettings) -> ServiceResult<()> {
+pub(crate) async fn check_settings<C: ConnectionTrait>(db: &C, org_id: &str, s: &KeySettings) -> ServiceResult<()> {
     if s.scopes.is_empty() {
         return Err(ServiceError::BadInput("scopes: at least one scope".into()));
     }
@@ -155,7 +155,7 @@ pub fn check_expiry(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Se
 
 /// Records that `user_id` obtained (or may claim) a secret of `service_user_id`'s key.
 #[allow(clippy::too_many_arguments)]
-pub async fn record_holder<C: ConnectionTrait>(
+pub(crate) async fn record_holder<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     service_user_id: &str,
@@ -182,7 +182,7 @@ pub async fn record_holder<C: ConnectionTrait>(
 
 /// The members a service user's requests count as made by: its creator and
 /// everyone who obtained one of its key secrets (SPEC §4).
-pub async fn principals<C: ConnectionTrait>(
+pub(crate) async fn principals<C: ConnectionTrait>(
     db: &C,
     service_user_id: &str,
 ) -> ServiceResult<std::collections::BTreeSet<String>> {
@@ -204,7 +204,7 @@ pub async fn principals<C: ConnectionTrait>(
 
 /// Active service users of the organisation whose active keys may withdraw,
 /// with their principals: for approver coverage of their withdrawals.
-pub async fn withdrawing_principals<C: ConnectionTrait>(
+pub(crate) async fn withdrawing_principals<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
 ) -> ServiceResult<Vec<(String, std::collections::BTreeSet<String>)>> {
@@ -308,7 +308,7 @@ async fn issue<C: ConnectionTrait>(
 }
 
 /// Creates a service user and its first key.
-pub async fn create<C: ConnectionTrait>(
+pub(crate) async fn create<C: ConnectionTrait>(
     db: &C,
     key: &MasterKey,
     org_id: &str,
@@ -342,7 +342,7 @@ pub async fn create<C: ConnectionTrait>(
 }
 
 /// Adds another key to a service user; its secret goes to `requester_id`.
-pub async fn add_key<C: ConnectionTrait>(
+pub(crate) async fn add_key<C: ConnectionTrait>(
     db: &C,
     key: &MasterKey,
     org_id: &str,
@@ -366,7 +366,7 @@ pub async fn add_key<C: ConnectionTrait>(
 }
 
 /// Changes a key's settings (omitted fields kept, explicit nulls cleared).
-pub async fn update_key<C: ConnectionTrait>(
+pub(crate) async fn update_key<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     key_id: &str,
@@ -397,14 +397,14 @@ pub async fn update_key<C: ConnectionTrait>(
 
 /// Whether the key's own limits bound straight-through payouts: both a
 /// per-transaction maximum and a daily cap.
-pub async fn has_both_caps<C: ConnectionTrait>(db: &C, org_id: &str, key_id: &str) -> ServiceResult<bool> {
+pub(crate) async fn has_both_caps<C: ConnectionTrait>(db: &C, org_id: &str, key_id: &str) -> ServiceResult<bool> {
     let l = limits::find(db, org_id, LimitLayer::ApiKey, key_id).await?;
     Ok(l.is_some_and(|l| l.per_transaction_max_usd.is_some() && l.daily_cap_usd.is_some()))
 }
 
 /// Refuses `autoExecute` on a key without both caps: a machine that settles
 /// alone must be bounded per payout and per day by its own limits.
-pub async fn require_caps_for_auto_execute<C: ConnectionTrait>(
+pub(crate) async fn require_caps_for_auto_execute<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     key_id: &str,
@@ -432,7 +432,7 @@ pub fn rotation_grace(secs: i64) -> ServiceResult<IsoDuration> {
 /// valid for `grace` (so clients can roll over without an outage), or is
 /// refused at once.
 #[allow(clippy::too_many_arguments)]
-pub async fn rotate_key<C: ConnectionTrait>(
+pub(crate) async fn rotate_key<C: ConnectionTrait>(
     db: &C,
     key: &MasterKey,
     org_id: &str,
@@ -466,7 +466,7 @@ pub async fn rotate_key<C: ConnectionTrait>(
 }
 
 /// Revokes a key at once.
-pub async fn revoke_key<C: ConnectionTrait>(
+pub(crate) async fn revoke_key<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     key_id: &str,
@@ -492,7 +492,7 @@ pub async fn revoke_key<C: ConnectionTrait>(
 }
 
 /// Removes a service user and revokes all its keys.
-pub async fn remove<C: ConnectionTrait>(
+pub(crate) async fn remove<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     service_user_id: &str,
@@ -521,7 +521,7 @@ pub async fn remove<C: ConnectionTrait>(
 }
 
 /// Records which request's requester may claim a key's new secret, and whether it was already shown.
-pub async fn attach_claim<C: ConnectionTrait>(
+pub(crate) async fn attach_claim<C: ConnectionTrait>(
     db: &C,
     key_id: &str,
     request_id: &str,
@@ -600,7 +600,7 @@ pub async fn claim(
     Ok(NewSecret { key_id: k.key_id, secret })
 }
 
-pub async fn find_active_user<C: ConnectionTrait>(
+pub(crate) async fn find_active_user<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     id: &str,
@@ -613,7 +613,7 @@ pub async fn find_active_user<C: ConnectionTrait>(
         .ok_or(ServiceError::NotFound("service user"))
 }
 
-pub async fn find_active_key<C: ConnectionTrait>(db: &C, org_id: &str, key_id: &str) -> ServiceResult<api_key::Model> {
+pub(crate) async fn find_active_key<C: ConnectionTrait>(db: &C, org_id: &str, key_id: &str) -> ServiceResult<api_key::Model> {
     api_key::Entity::find()
         .filter(api_key::Column::KeyId.eq(key_id))
         .filter(api_key::Column::OrgId.eq(org_id))
@@ -633,10 +633,21 @@ pub async fn list<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceResu
         .await?)
 }
 
-/// A service user's keys, newest first.
-pub async fn keys<C: ConnectionTrait>(db: &C, service_user_id: &str) -> ServiceResult<Vec<api_key::Model>> {
+/// A service user's keys, newest first (never their secrets): to the
+/// service user itself, and to those with VIEW on MANAGE_ACCESS.
+pub async fn keys<C: ConnectionTrait>(
+    db: &C,
+    access: &OrgAccess,
+    su: &service_user::Model,
+) -> ServiceResult<Vec<api_key::Model>> {
+    if su.org_id != access.org_id {
+        return Err(ServiceError::NotFound("service user"));
+    }
+    if access.service.as_ref().is_none_or(|s| s.service_user_id != su.id) {
+        access.require(domain::Workflow::ManageAccess, domain::Action::View, None)?;
+    }
     Ok(api_key::Entity::find()
-        .filter(api_key::Column::ServiceUserId.eq(service_user_id))
+        .filter(api_key::Column::ServiceUserId.eq(&su.id))
         .order_by_desc(api_key::Column::CreatedAt)
         .all(db)
         .await?)

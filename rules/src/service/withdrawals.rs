@@ -43,7 +43,11 @@ pub struct WithdrawalSpec {
 }
 
 /// Which of MAKER, APPROVER and SIGNER the organisation's active members cover.
-pub async fn readiness<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<[(Role, bool); 3]> {
+pub async fn readiness<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceResult<[(Role, bool); 3]> {
+    roles_held(db, &access.org_id).await
+}
+
+async fn roles_held<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<[(Role, bool); 3]> {
     let members = member::Entity::find()
         .filter(member::Column::OrgId.eq(org_id))
         .filter(member::Column::Status.eq(MemberStatus::Active.as_str()))
@@ -56,7 +60,7 @@ pub async fn readiness<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResul
 /// Refusal when the organisation lacks an active MAKER, APPROVER or SIGNER.
 async fn not_ready<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<Option<ServiceError>> {
     let missing: Vec<&str> =
-        readiness(db, org_id).await?.iter().filter(|(_, ok)| !ok).map(|(r, _)| r.as_str()).collect();
+        roles_held(db, org_id).await?.iter().filter(|(_, ok)| !ok).map(|(r, _)| r.as_str()).collect();
     Ok((!missing.is_empty()).then(|| {
         ServiceError::TreasuryNotReady(format!(
             "withdrawals need at least one active member holding each of MAKER, APPROVER and SIGNER; missing: {}",
@@ -308,7 +312,7 @@ async fn settle_holds<C: ConnectionTrait>(db: &C, w: &withdrawal::Model, consume
 
 /// Releases funds and capacity of a withdrawal that ended without settling
 /// (rejected, cancelled, expired, failed). A no-op for other requests.
-pub async fn release<C: ConnectionTrait>(db: &C, request_id: &str, now: DateTime<Utc>) -> ServiceResult<()> {
+pub(crate) async fn release<C: ConnectionTrait>(db: &C, request_id: &str, now: DateTime<Utc>) -> ServiceResult<()> {
     let Some(w) = held_withdrawal(db, request_id).await? else { return Ok(()) };
     let acct = account::Entity::find_by_id(&w.account_id).one(db).await?.ok_or(ServiceError::NotFound("account"))?;
     let h = ledger::locked_holding(db, &acct, &w.asset, now).await?;
@@ -463,6 +467,57 @@ async fn settle_by<C: ConnectionTrait>(
 }
 
 /// The withdrawal behind a request, if it is one.
-pub async fn of_request<C: ConnectionTrait>(db: &C, request_id: &str) -> ServiceResult<Option<withdrawal::Model>> {
+pub(crate) async fn of_request<C: ConnectionTrait>(db: &C, request_id: &str) -> ServiceResult<Option<withdrawal::Model>> {
     Ok(withdrawal::Entity::find_by_id(request_id).one(db).await?)
+}
+
+/// The withdrawals of requests the caller may see, by request id, in one query.
+pub async fn of_requests<C: ConnectionTrait>(
+    db: &C,
+    access: &OrgAccess,
+    reqs: &[&request::Model],
+) -> ServiceResult<std::collections::HashMap<String, withdrawal::Model>> {
+    for r in reqs {
+        access.require_request(r)?;
+    }
+    if reqs.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(withdrawal::Entity::find()
+        .filter(withdrawal::Column::RequestId.is_in(reqs.iter().map(|r| r.id.as_str())))
+        .filter(withdrawal::Column::OrgId.eq(&access.org_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|w| (w.request_id.clone(), w))
+        .collect())
+}
+
+/// The `NOT_FOUND` a withdrawal of another organisation gets.
+fn require_own(access: &OrgAccess, w: &withdrawal::Model) -> ServiceResult<()> {
+    if w.org_id != access.org_id {
+        return Err(ServiceError::NotFound("withdrawal"));
+    }
+    Ok(())
+}
+
+/// Where a withdrawal went, also after the address left the whitelist.
+pub async fn destination<C: ConnectionTrait>(
+    db: &C,
+    access: &OrgAccess,
+    w: &withdrawal::Model,
+) -> ServiceResult<Option<entity::address::Model>> {
+    require_own(access, w)?;
+    addresses::destination(db, &access.org_id, &w.address_id).await
+}
+
+/// Who executed a withdrawal: `(USER or SERVICE_USER, id)`.
+pub async fn executor<C: ConnectionTrait>(
+    db: &C,
+    access: &OrgAccess,
+    w: &withdrawal::Model,
+) -> ServiceResult<Option<(&'static str, String)>> {
+    require_own(access, w)?;
+    let Some(id) = &w.executed_by else { return Ok(None) };
+    Ok(Some((super::names::executor_kind(db, id).await?, id.clone())))
 }
