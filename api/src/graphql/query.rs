@@ -46,9 +46,7 @@ impl Viewer {
     /// Active memberships of the caller.
     async fn memberships(&self, ctx: &Context<'_>) -> ApiResult<Vec<Member>> {
         match &authz(ctx).actor {
-            Actor::User(u) => {
-                Ok(membership::of_user(&state(ctx).db, u).await?.into_iter().map(Member).collect())
-            }
+            Actor::User(u) => Ok(membership::of_user(&state(ctx).db, u).await?.into_iter().map(Member).collect()),
             _ => Ok(Vec::new()),
         }
     }

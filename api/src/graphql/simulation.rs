@@ -6,8 +6,8 @@ use super::types::{LimitUsage, User};
 use super::{ApiResult, state};
 use crate::authz::OrgAccess;
 use crate::service::{ServiceError, membership, requests, simulation};
-use std::sync::Arc;
 use async_graphql::{Context, Enum, Object, SimpleObject};
+use std::sync::Arc;
 
 /// What the real call would do.
 #[derive(Enum, Copy, Clone, PartialEq, Eq, Debug)]

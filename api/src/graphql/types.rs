@@ -9,7 +9,7 @@ use crate::authz::OrgAccess;
 use crate::domain::{Action, ApiScope, IsoDuration, MemberStatus, Role, RoleSet, ScopeSet, Workflow};
 use crate::service::limits::LimitLayer;
 use crate::service::{
-    ServiceError, addresses, audit, balance_alerts, delegations, invitations, ledger, limits, membership,
+    ServiceError, addresses, audit, balance_alerts, delegations, identity, invitations, ledger, limits, membership,
     organization as orgs, policies, requests, service_users, withdrawals,
 };
 use async_graphql::{
@@ -121,6 +121,13 @@ impl Member {
         ID(self.0.id.clone())
     }
     async fn user(&self, ctx: &Context<'_>) -> ApiResult<User> {
+        // One's own membership (`viewer.memberships`) shows oneself as before
+        // the organisation's checks; anyone else is the organisation's data.
+        if let crate::authz::Actor::User(me) = &authz(ctx).actor
+            && me.user_id == self.0.user_id
+        {
+            return Ok(User(identity::me(&state(ctx).db, me).await?));
+        }
         person(ctx, &self.access(ctx).await?, &self.0.user_id).await
     }
     async fn organization_id(&self) -> ID {

@@ -76,14 +76,22 @@ pub fn cooling_off(secs: i64) -> ServiceResult<IsoDuration> {
 }
 
 /// The delay addresses whitelisted now wait: the organisation's, or `default_secs`.
-pub(crate) async fn cooling_off_of<C: ConnectionTrait>(db: &C, org_id: &str, default_secs: i64) -> ServiceResult<IsoDuration> {
+pub(crate) async fn cooling_off_of<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    default_secs: i64,
+) -> ServiceResult<IsoDuration> {
     let org = org_entity::Entity::find_by_id(org_id).one(db).await?.ok_or(ServiceError::NotFound("organization"))?;
     Ok(IsoDuration::from_secs(org.address_cooling_off_secs.map_or(default_secs, i64::from)))
 }
 
 /// Sets the organisation's cooling-off for addresses whitelisted from now on
 /// (a MANAGE_POLICIES operation); addresses already cooling keep their time.
-pub(crate) async fn set_cooling_off<C: ConnectionTrait>(db: &C, org_id: &str, delay: IsoDuration) -> ServiceResult<Applied> {
+pub(crate) async fn set_cooling_off<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    delay: IsoDuration,
+) -> ServiceResult<Applied> {
     let org = org_entity::Entity::find_by_id(org_id).one(db).await?.ok_or(ServiceError::NotFound("organization"))?;
     let before =
         json!({"addressCoolingOff": org.address_cooling_off_secs.map(|s| IsoDuration::from_secs(s.into()).to_iso())});
@@ -159,7 +167,11 @@ pub(crate) async fn find_active<C: ConnectionTrait>(db: &C, org_id: &str, id: &s
 
 /// A withdrawal's destination, whatever its status now (a removed address
 /// still names where money went).
-pub(crate) async fn destination<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> ServiceResult<Option<address::Model>> {
+pub(crate) async fn destination<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    id: &str,
+) -> ServiceResult<Option<address::Model>> {
     Ok(address::Entity::find_by_id(id).one(db).await?.filter(|a| a.org_id == org_id))
 }
 

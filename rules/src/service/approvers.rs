@@ -102,7 +102,9 @@ pub async fn eligible_of<C: ConnectionTrait>(
         let done: Vec<&str> = done.get(&req.id).into_iter().flatten().map(|a| a.approver_id.as_str()).collect();
         let eligible = all
             .get(&wf)
-            .map(|users| users.iter().filter(|u| !made_by.contains(*u) && !done.contains(&u.as_str())).cloned().collect())
+            .map(|users| {
+                users.iter().filter(|u| !made_by.contains(*u) && !done.contains(&u.as_str())).cloned().collect()
+            })
             .unwrap_or_default();
         out.insert(req.id.clone(), eligible);
     }

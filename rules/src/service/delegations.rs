@@ -104,7 +104,11 @@ pub(crate) async fn create<C: ConnectionTrait>(
 }
 
 /// A delegation of the organisation that is not yet revoked.
-pub(crate) async fn find_unrevoked<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> ServiceResult<delegation::Model> {
+pub(crate) async fn find_unrevoked<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    id: &str,
+) -> ServiceResult<delegation::Model> {
     delegation::Entity::find_by_id(id)
         .filter(delegation::Column::OrgId.eq(org_id))
         .filter(delegation::Column::RevokedAt.is_null())
@@ -114,7 +118,12 @@ pub(crate) async fn find_unrevoked<C: ConnectionTrait>(db: &C, org_id: &str, id:
 }
 
 /// Ends a delegation at once.
-pub(crate) async fn revoke<C: ConnectionTrait>(db: &C, org_id: &str, id: &str, now: DateTime<Utc>) -> ServiceResult<Applied> {
+pub(crate) async fn revoke<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    id: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<Applied> {
     let d = find_unrevoked(db, org_id, id).await?;
     let before = json!({"delegationId": d.id, "validUntil": d.valid_until});
     let mut a: delegation::ActiveModel = d.into();

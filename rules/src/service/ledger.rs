@@ -7,7 +7,7 @@ use super::audit::{self, AuditActor, Entry};
 use super::effects::{self, Engine};
 pub use super::money_text::{dec, text};
 use super::{ServiceError, ServiceResult, balance_alerts, is_unique_violation, organization};
-use crate::access::{OrgAccess, Operator};
+use crate::access::{Operator, OrgAccess};
 use crate::db::begin_write;
 use chrono::{DateTime, Utc};
 use domain::{Action, ApiScope, MAX_AMOUNT, Workflow, money, new_id};

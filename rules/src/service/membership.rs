@@ -33,7 +33,11 @@ pub(crate) async fn find<C: ConnectionTrait>(db: &C, org_id: &str, member_id: &s
 }
 
 /// An active member of this organisation; else `NOT_FOUND`.
-pub(crate) async fn find_active<C: ConnectionTrait>(db: &C, org_id: &str, member_id: &str) -> ServiceResult<member::Model> {
+pub(crate) async fn find_active<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    member_id: &str,
+) -> ServiceResult<member::Model> {
     let m = find(db, org_id, member_id).await?;
     if m.status != MemberStatus::Active.as_str() {
         return Err(ServiceError::NotFound("member"));

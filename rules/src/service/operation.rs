@@ -229,7 +229,12 @@ impl Operation {
 }
 
 /// Validates an operation against the current state (at `now`) without changing it.
-pub(crate) async fn check<C: ConnectionTrait>(db: &C, org_id: &str, op: &Operation, now: DateTime<Utc>) -> ServiceResult<()> {
+pub(crate) async fn check<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    op: &Operation,
+    now: DateTime<Utc>,
+) -> ServiceResult<()> {
     match op {
         Operation::InviteMember { email, roles } => {
             RoleSet::from_input(roles)?;

@@ -613,7 +613,11 @@ pub(crate) async fn find_active_user<C: ConnectionTrait>(
         .ok_or(ServiceError::NotFound("service user"))
 }
 
-pub(crate) async fn find_active_key<C: ConnectionTrait>(db: &C, org_id: &str, key_id: &str) -> ServiceResult<api_key::Model> {
+pub(crate) async fn find_active_key<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    key_id: &str,
+) -> ServiceResult<api_key::Model> {
     api_key::Entity::find()
         .filter(api_key::Column::KeyId.eq(key_id))
         .filter(api_key::Column::OrgId.eq(org_id))

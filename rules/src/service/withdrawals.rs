@@ -467,7 +467,10 @@ async fn settle_by<C: ConnectionTrait>(
 }
 
 /// The withdrawal behind a request, if it is one.
-pub(crate) async fn of_request<C: ConnectionTrait>(db: &C, request_id: &str) -> ServiceResult<Option<withdrawal::Model>> {
+pub(crate) async fn of_request<C: ConnectionTrait>(
+    db: &C,
+    request_id: &str,
+) -> ServiceResult<Option<withdrawal::Model>> {
     Ok(withdrawal::Entity::find_by_id(request_id).one(db).await?)
 }
 
