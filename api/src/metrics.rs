@@ -139,9 +139,8 @@ impl Metrics {
         }
         let backend = db.get_database_backend();
         let sql = workers::queue::depth_sql(backend == sea_orm::DbBackend::Postgres);
-        let row = db
-            .query_one_raw(Statement::from_sql_and_values(backend, sql, [workers::queue::INVITATIONS_QUEUE.into()]))
-            .await?;
+        let row =
+            db.query_one_raw(Statement::from_sql_and_values(backend, sql, [workers::queue::MAIL_QUEUE.into()])).await?;
         let depth: i64 = row.map(|r| r.try_get_by_index(0)).transpose()?.unwrap_or(0);
         self.queue_depth.set(depth);
         let mut out = String::new();
