@@ -1,10 +1,10 @@
 //! The background-job runtime.
 //!
 //! This crate knows *how* jobs run (apalis queues in the service's own
-//! database, cron schedules, retries, the mail transport) but not *what* they
-//! do: the rules live in the `api` crate, which implements [`Handlers`] and
-//! hands it to [`runtime::run`]. So the crate graph stays `api → workers`,
-//! never the other way round.
+//! database, cron schedules, the mail transport) but not *what* they do: that
+//! is the `rules` crate's, and `api` implements [`Handlers`] by calling it and
+//! hands it to [`runtime::run`]. So the crate graph stays `api → rules →
+//! workers`, never the other way round.
 //!
 //! # Layout
 //! - [`jobs`]: job payloads (serde structs stored in the queue).
