@@ -6,8 +6,8 @@
 //! without rules of their own: [`types`] (what applying an operation changed
 //! and needs), [`effects`] (after-commit jobs and events), [`money_text`]
 //! (stored decimals), [`limit_layer`], [`request_rows`] and [`approvers`]
-//! (request statuses and lookups), [`delivery`] (the mail state machine's
-//! shared parts). The dispatcher ([`operation`]) and the engine
+//! (request statuses and lookups), [`delivery`] (the one engine every e-mail
+//! goes through; [`mail`] says which outbox table a job names). The dispatcher ([`operation`]) and the engine
 //! ([`requests`]) sit on top.
 //!
 //! # Who may call what
@@ -53,6 +53,7 @@ pub mod ledger;
 pub mod limit_layer;
 pub mod limits;
 pub mod liveness;
+pub mod mail;
 pub mod membership;
 pub mod money_text;
 pub mod names;
