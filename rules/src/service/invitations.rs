@@ -44,7 +44,7 @@ fn summary(inv: &invitation::Model) -> serde_json::Value {
 
 /// Creates an invitation, or replaces the link of a pending one for the same
 /// e-mail (the old link stops working). Runs inside the request's transaction.
-pub async fn invite<C: ConnectionTrait>(
+pub(crate) async fn invite<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     invited_by: &str,
@@ -117,7 +117,7 @@ pub async fn invite<C: ConnectionTrait>(
 }
 
 /// `CONFLICT` when the e-mail already belongs to an active member.
-pub async fn check_invite<C: ConnectionTrait>(db: &C, org_id: &str, email: &Email) -> ServiceResult<()> {
+pub(crate) async fn check_invite<C: ConnectionTrait>(db: &C, org_id: &str, email: &Email) -> ServiceResult<()> {
     let user = entity::user::Entity::find().filter(entity::user::Column::Email.eq(email.as_str())).one(db).await?;
     if let Some(u) = user {
         let active = member::Entity::find()
@@ -134,7 +134,7 @@ pub async fn check_invite<C: ConnectionTrait>(db: &C, org_id: &str, email: &Emai
 }
 
 /// Revokes a pending invitation; its link stops working at once.
-pub async fn revoke<C: ConnectionTrait>(db: &C, org_id: &str, invitation_id: &str) -> ServiceResult<Applied> {
+pub(crate) async fn revoke<C: ConnectionTrait>(db: &C, org_id: &str, invitation_id: &str) -> ServiceResult<Applied> {
     let inv = find_pending(db, org_id, invitation_id).await?;
     let before = summary(&inv);
     let mut a: invitation::ActiveModel = inv.into();
@@ -151,7 +151,11 @@ pub async fn revoke<C: ConnectionTrait>(db: &C, org_id: &str, invitation_id: &st
 }
 
 /// A pending invitation of the organisation; else `NOT_FOUND`.
-pub async fn find_pending<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> ServiceResult<invitation::Model> {
+pub(crate) async fn find_pending<C: ConnectionTrait>(
+    db: &C,
+    org_id: &str,
+    id: &str,
+) -> ServiceResult<invitation::Model> {
     invitation::Entity::find_by_id(id)
         .filter(invitation::Column::OrgId.eq(org_id))
         .filter(invitation::Column::Status.eq(status::PENDING))

@@ -33,7 +33,7 @@
 //!   organisation, never on a caller's behalf — [`requests::expire_stale`],
 //!   [`limits::prune`], [`balance_alerts::recompute_all`] (and the
 //!   [`balance_alerts::totals`] it reads), [`approver_notices::send_due`],
-//!   the mail deliveries and sweeps of [`invitations`] and [`notifications`],
+//!   the mail deliveries and sweeps ([`mail::deliver`], [`mail::lost`]),
 //!   and the event bus's fan-out read [`requests::event_view`] (each
 //!   subscriber then sees only what [`requests::event_for`] allows).
 

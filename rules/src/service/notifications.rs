@@ -11,7 +11,7 @@ use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
 use workers::DeliverNotification;
 
 /// Records a notification to send; returns the job to enqueue after commit.
-pub async fn queue<C: ConnectionTrait>(
+pub(crate) async fn queue<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     to: &str,
