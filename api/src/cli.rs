@@ -67,7 +67,8 @@ fn init_tracing(json: bool) {
     if json {
         builder.json().flatten_event(true).with_current_span(true).init();
     } else {
-        builder.init();
+        // Colours only for a person at a terminal; a file or a log collector gets plain text.
+        builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())).init();
     }
 }
 
