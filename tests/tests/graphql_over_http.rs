@@ -3,10 +3,11 @@
 //! warning, and what the audit cannot see holds too — GET reads and never
 //! writes (not even through a batch or a named operation), carries URL-encoded
 //! variables, is never cached, and a service user signs its query string as a
-//! POST signs its body, with replays refused the same way.
+//! POST signs its body, with replays refused the same way. Subscriptions
+//! work with graphql-ws, the reference client of `graphql-transport-ws`.
 
 use serde_json::{Value, json};
-use tests::{Backend, TestApp, both_backends, sign, spawn_with};
+use tests::{Backend, TestApp, both_backends, sign, spawn, spawn_with};
 
 /// The server without a rate limit the audit's 61 requests would meet.
 async fn server(backend: Backend) -> TestApp {
@@ -160,8 +161,67 @@ async fn a_service_user_signs_a_get_as_it_signs_a_post(backend: Backend) {
     assert_eq!(r.status(), 200, "a fresh nonce over the query string is accepted");
 }
 
+/// graphql-ws, the protocol's reference client (Node), subscribes to
+/// `requestEvents` as a member and as a signed key, and both hear of a
+/// withdrawal made afterwards.
+async fn the_reference_client_subscribes(backend: Backend) {
+    let app = spawn(backend).await;
+    let owner = app.user("owner@example.com").await;
+    let org = app.create_org(&owner, "Acme").await;
+    let (maker, _) = app.add_member(&owner, &org, "maker@example.com", &["MAKER"]).await;
+    // A key that withdraws needs someone to approve and someone to sign (COVERAGE).
+    app.add_member(&owner, &org, "approver@example.com", &["APPROVER"]).await;
+    app.add_member(&owner, &org, "signer@example.com", &["SIGNER"]).await;
+    let account = app.first_account(&owner, &org).await;
+    let address = app.whitelist(&owner, &org, &account, "USDC", "0x52908400098527886E0F7030069857D2E4169EE7").await;
+    app.credit(&account, "USDC", "1000", "deposit-1").await;
+    let d = app
+        .ok(
+            Some(&owner.token),
+            "mutation($o:ID!){ createServiceUser(orgId:$o,input:{name:\"payouts\",scopes:[WITHDRAW],allowWebsocket:true}){ apiKey{ keyId secret } } }",
+            json!({"o": org}),
+        )
+        .await;
+    let key = &d["createServiceUser"]["apiKey"];
+    let fixture = json!({
+        "base": app.base, "org": org, "token": owner.token,
+        "key": {"id": key["keyId"], "secret": key["secret"]},
+    });
+
+    // Events published from here on reach subscriptions registered later.
+    app.bus_delivered().await;
+    let mut registered = app.state.signals.subscriptions.subscribe();
+    let before = *registered.borrow_and_update();
+    let client = tokio::process::Command::new("node")
+        .arg("graphql-ws-client.mjs")
+        .current_dir(tests::browser::browser_dir().await)
+        .env("WS_FIXTURE", fixture.to_string())
+        .kill_on_drop(true)
+        .output();
+    let client = tokio::spawn(client);
+    tokio::time::timeout(std::time::Duration::from_secs(60), registered.wait_for(|n| *n >= before + 2))
+        .await
+        .expect("both graphql-ws subscriptions were registered")
+        .expect("the server's state lives");
+
+    let withdraw = "mutation($o:ID!,$i:WithdrawalInput!){ withdraw(orgId:$o,input:$i){ request{ id } } }";
+    let input = json!({"accountId": account, "asset": "USDC", "amount": "10", "addressId": address});
+    let d = app.ok(Some(&maker.token), withdraw, json!({"o": org, "i": input})).await;
+    let request = d["withdraw"]["request"]["id"].clone();
+
+    let out = client.await.expect("the client task").expect("node runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "graphql-ws client failed:\n{stdout}\n{stderr}");
+    let events: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    for who in ["member", "key"] {
+        assert_eq!(events[who]["request"]["id"], request, "{who}: {events}");
+        assert_eq!(events[who]["request"]["workflow"], "INITIATE_WITHDRAWAL", "{who}: {events}");
+    }
+}
+
 both_backends!(
     the_specifications_audit_passes,
     get_reads_and_never_writes,
-    a_service_user_signs_a_get_as_it_signs_a_post
+    a_service_user_signs_a_get_as_it_signs_a_post,
+    the_reference_client_subscribes
 );
