@@ -9,7 +9,12 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "countersign", version, about = "Governance for crypto and stablecoin treasuries")]
+#[command(
+    name = "countersign",
+    version,
+    about = "Governance for crypto and stablecoin treasuries",
+    after_help = crate::config::settings_help()
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
