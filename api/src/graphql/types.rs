@@ -132,7 +132,7 @@ impl Member {
     async fn approval_threshold_usd(&self, ctx: &Context<'_>) -> ApiResult<Option<Decimal>> {
         self.access(ctx).await?.require_funds_view()?;
         let l = limits::find(&state(ctx).db, &self.0.org_id, LimitLayer::Signer, &self.0.user_id).await?;
-        Ok(l.and_then(|l| l.approval_threshold_usd).as_deref().map(ledger::dec).transpose()?.map(Decimal))
+        Ok(l.and_then(|l| l.approval_threshold_usd).map(|t| Decimal(t.0)))
     }
     /// Single permissions granted beyond the member's roles (the member
     /// themselves, and those with VIEW on MANAGE_ACCESS).
@@ -250,7 +250,7 @@ impl Account {
         let mut out = Vec::new();
         for h in holdings {
             let asset = assets.get(&h.asset).cloned().ok_or(ServiceError::NotFound("asset"))?;
-            let (amount, held) = (ledger::dec(&h.amount)?, ledger::dec(&h.held)?);
+            let (amount, held) = (h.amount.0, h.held.0);
             let usd_value = ledger::usd_value(&asset, amount)?;
             let available = crate::domain::money::sub("available", amount, held)?;
             out.push(Holding {
@@ -310,8 +310,16 @@ impl Account {
             .map_err(ServiceError::internal)?;
         for r in rows {
             let (id, at) = (r.id.to_string(), r.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
-            w.write_record([id.as_str(), &at, &r.asset, &r.kind, &r.amount, &r.balance_after, &r.reference])
-                .map_err(ServiceError::internal)?;
+            w.write_record([
+                id.as_str(),
+                &at,
+                &r.asset,
+                &r.kind,
+                &r.amount.to_string(),
+                &r.balance_after.to_string(),
+                &r.reference,
+            ])
+            .map_err(ServiceError::internal)?;
         }
         Ok(String::from_utf8(w.into_inner().map_err(ServiceError::internal)?).map_err(ServiceError::internal)?)
     }
@@ -370,10 +378,10 @@ impl LedgerEntry {
         &self.0.kind
     }
     async fn amount(&self) -> ApiResult<Decimal> {
-        Ok(Decimal(ledger::dec(&self.0.amount)?))
+        Ok(Decimal(self.0.amount.0))
     }
     async fn balance_after(&self) -> ApiResult<Decimal> {
-        Ok(Decimal(ledger::dec(&self.0.balance_after)?))
+        Ok(Decimal(self.0.balance_after.0))
     }
     async fn reference(&self) -> &str {
         &self.0.reference
@@ -399,7 +407,7 @@ impl Asset {
     }
     /// Null until the operator sets a price.
     async fn usd_price(&self) -> ApiResult<Option<Decimal>> {
-        Ok(self.0.usd_price.as_deref().map(ledger::dec).transpose()?.map(Decimal))
+        Ok(self.0.usd_price.map(|p| Decimal(p.0)))
     }
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
@@ -1072,13 +1080,7 @@ impl Policy {
         self.0.always_require_approval
     }
     async fn approval_threshold_usd(&self) -> ApiResult<Option<Decimal>> {
-        Ok(self
-            .0
-            .approval_threshold_usd
-            .as_deref()
-            .map(|s| s.parse().map(Decimal))
-            .transpose()
-            .map_err(ServiceError::internal)?)
+        Ok(self.0.approval_threshold_usd.map(|t| Decimal(t.0)))
     }
     async fn locked(&self) -> bool {
         self.0.locked
@@ -1240,11 +1242,11 @@ impl Withdrawal {
         &self.0.asset
     }
     async fn amount(&self) -> ApiResult<Decimal> {
-        Ok(Decimal(ledger::dec(&self.0.amount)?))
+        Ok(Decimal(self.0.amount.0))
     }
     /// At the asset's price when the withdrawal was made.
     async fn usd_value(&self) -> ApiResult<Decimal> {
-        Ok(Decimal(ledger::dec(&self.0.usd_value)?))
+        Ok(Decimal(self.0.usd_value.0))
     }
     async fn address_id(&self) -> ID {
         ID(self.0.address_id.clone())
@@ -1334,10 +1336,10 @@ impl BalanceAlertChange {
         &self.0.state
     }
     async fn total_stablecoin_usd(&self) -> ApiResult<Decimal> {
-        Ok(Decimal(ledger::dec(&self.0.total_usd)?))
+        Ok(Decimal(self.0.total_usd.0))
     }
     async fn threshold_usd(&self) -> ApiResult<Option<Decimal>> {
-        Ok(self.0.threshold_usd.as_deref().map(ledger::dec).transpose()?.map(Decimal))
+        Ok(self.0.threshold_usd.map(|t| Decimal(t.0)))
     }
     async fn at(&self) -> DateTime<Utc> {
         self.0.at

@@ -4,8 +4,7 @@
 //!
 //! The modules form no cycle. What several aggregates share sits in leaves
 //! without rules of their own: [`types`] (what applying an operation changed
-//! and needs), [`effects`] (after-commit jobs and events), [`money_text`]
-//! (stored decimals), [`limit_layer`], [`request_rows`] and [`approvers`]
+//! and needs), [`effects`] (after-commit jobs and events), [`limit_layer`], [`request_rows`] and [`approvers`]
 //! (request statuses and lookups), [`delivery`] (the mail state machine's
 //! shared parts). The dispatcher ([`operation`]) and the engine
 //! ([`requests`]) sit on top.
@@ -27,7 +26,6 @@ pub mod limit_layer;
 pub mod limits;
 pub mod liveness;
 pub mod membership;
-pub mod money_text;
 pub mod names;
 pub mod notifications;
 pub mod operation;
