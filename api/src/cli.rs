@@ -9,7 +9,12 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "countersign", version, about = "Governance for crypto and stablecoin treasuries")]
+#[command(
+    name = "countersign",
+    version,
+    about = "Governance for crypto and stablecoin treasuries",
+    after_help = crate::config::settings_help()
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -67,7 +72,8 @@ fn init_tracing(json: bool) {
     if json {
         builder.json().flatten_event(true).with_current_span(true).init();
     } else {
-        builder.init();
+        // Colours only for a person at a terminal; a file or a log collector gets plain text.
+        builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout())).init();
     }
 }
 

@@ -1,5 +1,7 @@
-//! Configuration: defaults, then an optional TOML file, then `COUNTERSIGN_*`
-//! environment variables (SPEC §1).
+//! Configuration: defaults, then an optional TOML file (`countersign.toml`
+//! in the working directory, or the file `COUNTERSIGN_CONFIG` names), then
+//! `COUNTERSIGN_*` environment variables. [`SETTINGS`] describes each one
+//! for `countersign --help` and `countersign.example.toml`.
 
 use figment::{
     Figment,
@@ -132,11 +134,20 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Defaults, then `COUNTERSIGN_CONFIG` (a TOML file) if set, then the environment.
+    /// Defaults, then the TOML file — the one `COUNTERSIGN_CONFIG` names
+    /// (which must exist), else `countersign.toml` if there is one — then
+    /// the environment.
     pub fn load() -> Result<Self, Box<figment::Error>> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
-        if let Ok(path) = std::env::var("COUNTERSIGN_CONFIG") {
-            figment = figment.merge(Toml::file(path));
+        match std::env::var("COUNTERSIGN_CONFIG") {
+            Ok(path) if !std::path::Path::new(&path).is_file() => {
+                return Err(Box::new(format!("COUNTERSIGN_CONFIG names {path}, which is not a file").into()));
+            }
+            Ok(path) => figment = figment.merge(Toml::file_exact(path)),
+            Err(_) if std::path::Path::new(DEFAULT_FILE).is_file() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_FILE))
+            }
+            Err(_) => {}
         }
         figment.merge(Env::prefixed("COUNTERSIGN_").ignore(&["config"])).extract().map_err(Box::new)
     }
@@ -144,5 +155,110 @@ impl Config {
     /// The base URL for links in e-mails.
     pub fn public_url(&self, bound: SocketAddr) -> String {
         self.public_url.clone().unwrap_or_else(|| format!("http://{bound}")).trim_end_matches('/').to_string()
+    }
+}
+
+/// The configuration file read from the working directory when
+/// `COUNTERSIGN_CONFIG` does not name one.
+pub const DEFAULT_FILE: &str = "countersign.toml";
+
+/// Every setting, as the TOML key (the environment variable is
+/// `COUNTERSIGN_` and the key in capitals) and what it does. A test keeps it
+/// equal to [`Config`]'s fields.
+pub const SETTINGS: &[(&str, &str)] = &[
+    ("database_url", "sqlite://… or postgres://…"),
+    ("db_max_connections", "PostgreSQL connections this process may hold (SQLite uses a fixed few)"),
+    ("bind", "listen address of serve; port 0 picks a free port"),
+    ("worker_bind", "where `countersign worker` serves /livez, /readyz and /metrics"),
+    ("public_url", "base of links in e-mails; unset: http://<bind>"),
+    ("smtp_url", "smtp://host:port or smtps://user:password@host:465; unset writes mail to outbox_dir"),
+    ("mail_from", "sender address of every e-mail"),
+    ("outbox_dir", "where mail goes as .eml files when smtp_url is unset"),
+    (
+        "master_key",
+        "64 hex characters; encrypts secrets at rest and keys the audit chain; unset: generated once into \
+         <sqlite file>.master.key (./countersign.master.key with PostgreSQL: set it so every process shares it)",
+    ),
+    ("operator_token", "bearer credential of the platform operator; unset refuses operator calls"),
+    ("session_idle_secs", "sessions unused this long expire"),
+    ("session_max_secs", "sessions expire this long after sign-in, used or not"),
+    ("throttle_per_email", "wrong passwords tolerated per e-mail within throttle_window_secs"),
+    ("throttle_per_ip", "wrong passwords tolerated per client IP within throttle_window_secs"),
+    ("throttle_window_secs", "the window of both sign-in throttles"),
+    ("run_workers", "run the job workers inside serve (the embedded default)"),
+    ("mail_retry_base_ms", "first retry delay of a failed e-mail; doubles per attempt"),
+    ("request_ttl_secs", "pending requests expire after this long"),
+    ("introspection", "serve GraphQL introspection"),
+    ("console_dir", "serve the console from this folder instead of the binary's copy (for working on it)"),
+    ("log_json", "logs as JSON lines"),
+    ("mail_claim_timeout_secs", "a SENDING e-mail claim older than this belonged to a worker that died"),
+    ("rate_limit_per_minute", "GraphQL requests per identity per minute, per process; 0 turns it off"),
+    ("rate_limit_burst", "requests an identity may make at once before the per-minute rate applies"),
+    ("ws_max_per_identity", "open WebSockets per identity, per process"),
+    ("max_batch", "operations one HTTP request may batch"),
+    ("request_timeout_secs", "a request (body included) taking longer is cut off with 408"),
+    ("ws_init_timeout_secs", "a WebSocket that has not sent connection_init within this is closed"),
+    (
+        "address_cooling_off_secs",
+        "how long a newly whitelisted address waits before it can receive, unless the organisation sets its own",
+    ),
+];
+
+/// The settings with their environment variables and defaults, for `--help`.
+pub fn settings_help() -> String {
+    let defaults = serde_json::to_value(Config::default()).unwrap_or_default();
+    let mut out = format!(
+        "Settings (environment variable, default), read from {DEFAULT_FILE} or the file COUNTERSIGN_CONFIG names, \
+         then the environment:\n"
+    );
+    for (key, what) in SETTINGS {
+        let default = match &defaults[key] {
+            serde_json::Value::Null => "unset".to_string(),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        out.push_str(&format!("  COUNTERSIGN_{:<28} {default}\n      {what}\n", key.to_uppercase()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field of `Config` is described, and nothing else is.
+    #[test]
+    fn every_setting_is_described() {
+        let fields: Vec<String> = match serde_json::to_value(Config::default()) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        let mut described: Vec<String> = SETTINGS.iter().map(|(k, _)| k.to_string()).collect();
+        let mut fields = fields;
+        fields.sort();
+        described.sort();
+        assert_eq!(fields, described);
+        let help = settings_help();
+        assert!(
+            help.contains("COUNTERSIGN_DATABASE_URL") && help.contains("sqlite://countersign.db?mode=rwc"),
+            "{help}"
+        );
+    }
+
+    /// The example file names every setting and, uncommented, is a valid configuration.
+    #[test]
+    fn the_example_file_is_complete_and_valid() {
+        let example = include_str!("../../countersign.example.toml");
+        for (key, _) in SETTINGS {
+            assert!(example.contains(&format!("{key} =")), "countersign.example.toml lacks {key}");
+        }
+        let uncommented: String = example
+            .lines()
+            .map(|l| l.strip_prefix("# ").filter(|l| l.contains(" = ")).unwrap_or(l))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let parsed: Result<Config, _> =
+            Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(&uncommented)).extract();
+        assert!(parsed.is_ok(), "{parsed:?}");
     }
 }

@@ -1,9 +1,11 @@
 //! HTTP routes: GraphQL over HTTP and WebSocket, and the operations routes
 //! (liveness, readiness, Prometheus metrics).
 //!
-//! The GraphQL POST handler reads the raw body itself (rather than through
-//! the async-graphql-axum extractor) so that the body-size limit applies and
-//! so that signed API-key requests can be verified over the exact bytes sent.
+//! The GraphQL handlers read the raw body (or, for GET, the raw query
+//! string) themselves rather than through the async-graphql-axum extractor,
+//! so that the body-size limit applies and signed API-key requests are
+//! verified over the exact bytes sent; media types and status codes are
+//! [`crate::graphql_http`]'s.
 //!
 //! Abuse protection lives here, at the edge: a per-identity request rate
 //! (429 `RATE_LIMITED` with `Retry-After`), a cap on WebSockets per identity,
@@ -13,6 +15,7 @@
 
 use crate::authz::Actor;
 use crate::graphql::{AppSchema, ClientIp, error::ensure_codes};
+use crate::graphql_http::{self, GetRefusal, MediaType};
 use crate::limiter::Identity;
 use crate::metrics::{CodeLabels, HttpLabels, Metrics, RouteLabels};
 use crate::secrets;
@@ -60,7 +63,7 @@ pub fn router(http: Http) -> Router {
     let state = http.state.clone();
     let deadline = Duration::from_secs(state.config.request_timeout_secs);
     let routes = Router::new()
-        .route("/graphql", get(graphql_ws).post(graphql_post))
+        .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(http)
@@ -196,32 +199,98 @@ fn refused_operation(e: &ServiceError) -> async_graphql::Response {
     async_graphql::Response::from_errors(vec![gql.into_server_error(async_graphql::Pos::default())])
 }
 
+/// GraphQL by POST: a JSON body holding one operation or a batch.
 async fn graphql_post(
     State(http): State<Http>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let media = MediaType::accepted(&headers);
+    // Everything below is refused before anything is authenticated or
+    // counted (no nonce consumed).
+    if !graphql_http::is_json_body(&headers) {
+        let message = "send GraphQL requests as Content-Type: application/json";
+        return media.stamp(error_response(StatusCode::UNSUPPORTED_MEDIA_TYPE, "BAD_INPUT", message));
+    }
     let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) => {
-            return error_response(StatusCode::BAD_REQUEST, "BAD_INPUT", &format!("invalid GraphQL request: {e}"));
+            let message = format!("invalid GraphQL request: {e}");
+            return media.stamp(error_response(StatusCode::BAD_REQUEST, "BAD_INPUT", &message));
         }
     };
-    // Refused before anything is authenticated or counted (no nonce consumed).
     let max_batch = http.state.config.max_batch;
-    if let BatchRequest::Batch(rs) = &batch
-        && rs.len() > max_batch
-    {
-        let message = format!("a batch holds at most {max_batch} operations; this one has {}", rs.len());
-        return error_response(StatusCode::BAD_REQUEST, "BAD_INPUT", &message);
+    let refused = match &batch {
+        BatchRequest::Single(r) if r.query.is_empty() => Some(graphql_http::missing_query()),
+        BatchRequest::Batch(rs) if rs.iter().any(|r| r.query.is_empty()) => Some(graphql_http::missing_query()),
+        BatchRequest::Batch(rs) if rs.len() > max_batch => {
+            Some(format!("a batch holds at most {max_batch} operations; this one has {}", rs.len()))
+        }
+        _ => None,
+    };
+    if let Some(message) = refused {
+        return media.stamp(error_response(StatusCode::BAD_REQUEST, "BAD_INPUT", &message));
     }
-    let actor = if let Some(key_id) = header(&headers, "x-api-key") {
+    media.stamp(execute(&http, peer, &headers, &body, batch, media).await)
+}
+
+/// GraphQL by GET: a WebSocket upgrade (as on `/graphql/ws`), or a query
+/// in the URL (`query`, `operationName`, `variables`). A signed API-key GET
+/// signs the URL's query string where a POST signs its body.
+async fn graphql_get(
+    State(http): State<Http>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let upgrading = parts.headers.get(header::UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if upgrading {
+        use axum::extract::FromRequestParts;
+        let protocol = GraphQLProtocol::from_request_parts(&mut parts, &http).await;
+        let upgrade = WebSocketUpgrade::from_request_parts(&mut parts, &http).await;
+        return match (protocol, upgrade) {
+            (Ok(protocol), Ok(upgrade)) => graphql_ws(State(http), ConnectInfo(peer), protocol, upgrade).await,
+            (Err(e), _) => e.into_response(),
+            (_, Err(e)) => e.into_response(),
+        };
+    }
+    let media = MediaType::accepted(&parts.headers);
+    let raw = parts.uri.query().unwrap_or("");
+    let request = match graphql_http::get_request(raw) {
+        Ok(r) => r,
+        Err(GetRefusal::BadInput(message)) => {
+            return media.stamp(error_response(StatusCode::BAD_REQUEST, "BAD_INPUT", &message));
+        }
+        Err(GetRefusal::NotARead) => {
+            let message = "GET runs queries only; send mutations by POST";
+            let mut response = error_response(StatusCode::METHOD_NOT_ALLOWED, "BAD_INPUT", message);
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return media.stamp(response);
+        }
+    };
+    let mut response = execute(&http, peer, &parts.headers, raw.as_bytes(), BatchRequest::Single(request), media).await;
+    // What a GET answers is one caller's data: no cache may keep it.
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    media.stamp(response)
+}
+
+/// Authenticates the caller (a session token, or an API key's signature
+/// over `signed`), charges the rate limit and runs `batch`.
+async fn execute(
+    http: &Http,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    signed: &[u8],
+    batch: BatchRequest,
+    media: MediaType,
+) -> Response {
+    let actor = if let Some(key_id) = header(headers, "x-api-key") {
         let signed = signing::Signed {
             key_id,
-            nonce: header(&headers, "x-api-nonce").unwrap_or_default(),
-            signature: header(&headers, "x-api-signature").unwrap_or_default(),
-            body: &body,
+            nonce: header(headers, "x-api-nonce").unwrap_or_default(),
+            signature: header(headers, "x-api-signature").unwrap_or_default(),
+            body: signed,
             websocket: false,
             peer: peer.ip(),
         };
@@ -229,7 +298,7 @@ async fn graphql_post(
             .await
             .map(|a| (Actor::ServiceUser(a.session), Some(a.org)))
     } else {
-        let resolved = match bearer(&headers) {
+        let resolved = match bearer(headers) {
             Ok(token) => actor_for_token(&http.state, token).await,
             Err(e) => Err(e),
         };
@@ -305,11 +374,12 @@ async fn graphql_post(
             http.state.metrics.graphql_errors.get_or_create(&CodeLabels { code }).inc();
         }
     }
-    Json(response).into_response()
+    media.respond(response)
 }
 
 /// Credentials a WebSocket client sends in `connection_init`: a session
-/// token, or an API key with a nonce and a signature over the nonce alone.
+/// token, or an API key with a nonce and a signature over `nonce + "\n"`
+/// (a signed request with an empty body).
 #[derive(serde::Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct ConnectionInit {

@@ -1,10 +1,11 @@
 //! What the background jobs do: the `workers` runtime calls these, and they
 //! call the services.
 
-use crate::service::{approver_notices, balance_alerts, invitations, limits, notifications, requests};
+use crate::service::delivery::Delivery;
+use crate::service::{approver_notices, balance_alerts, limits, mail, requests};
 use crate::state::AppState;
 use std::sync::Arc;
-use workers::{DeliverInvitation, DeliverNotification, Handlers, JobError};
+use workers::{Handlers, JobError, MailJob};
 
 /// The API's implementation of the job handlers.
 pub struct ApiHandlers {
@@ -23,27 +24,13 @@ impl ApiHandlers {
 
 #[async_trait::async_trait]
 impl Handlers for ApiHandlers {
-    async fn deliver_invitation(&self, job: DeliverInvitation) -> Result<(), JobError> {
-        self.counted("deliver_invitation", async move {
+    async fn deliver_mail(&self, job: MailJob) -> Result<(), JobError> {
+        self.counted(mail::job_name(&job), async move {
             let st = &self.state;
-            let outcome = invitations::deliver(&st.db, &st.delivery_env(), &job.invitation_id, st.clock.now()).await?;
-            if let invitations::Delivery::RetryIn(delay) = outcome {
+            if let Delivery::RetryIn(delay) = mail::deliver(&st.db, &st.delivery_env(), &job, st.clock.now()).await? {
                 // The retry is a new, delayed job; if enqueueing fails the sweep
-                // finds the invitation queued past its time.
-                st.queue.deliver_invitation(job, Some(delay)).await?;
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    async fn deliver_notification(&self, job: DeliverNotification) -> Result<(), JobError> {
-        self.counted("deliver_notification", async move {
-            let st = &self.state;
-            let outcome =
-                notifications::deliver(&st.db, &st.delivery_env(), &job.notification_id, st.clock.now()).await?;
-            if let invitations::Delivery::RetryIn(delay) = outcome {
-                st.queue.deliver_notification(job, Some(delay)).await?;
+                // finds the e-mail queued past its time.
+                st.queue.push(job, Some(delay)).await?;
             }
             Ok(())
         })
@@ -53,14 +40,9 @@ impl Handlers for ApiHandlers {
     async fn sweep_deliveries(&self) -> Result<(), JobError> {
         self.counted("sweep_deliveries", async move {
             let st = &self.state;
-            let now = st.clock.now();
-            for invitation_id in invitations::stuck_deliveries(&st.db, now, st.delivery_env().claim_timeout).await? {
-                tracing::info!(invitation = %invitation_id, "re-enqueueing a delivery whose job went missing");
-                st.queue.deliver_invitation(DeliverInvitation { invitation_id }, None).await?;
-            }
-            for notification_id in notifications::stuck(&st.db, now, st.delivery_env().claim_timeout).await? {
-                tracing::info!(notification = %notification_id, "re-enqueueing a notification whose job went missing");
-                st.queue.deliver_notification(DeliverNotification { notification_id }, None).await?;
+            for job in mail::lost(&st.db, st.clock.now(), st.delivery_env().claim_timeout).await? {
+                tracing::info!(?job, "re-enqueueing a delivery whose job went missing");
+                st.queue.push(job, None).await?;
             }
             Ok(())
         })
@@ -80,11 +62,12 @@ impl Handlers for ApiHandlers {
         .await
     }
 
-    async fn reset_daily_counters(&self) -> Result<(), JobError> {
-        self.counted("reset_daily_counters", async move {
+    async fn prune_limit_counters(&self) -> Result<(), JobError> {
+        self.counted("prune_limit_counters", async move {
             // Counters are keyed by UTC day, so a new day starts from zero without
-            // this job; it only drops counters no open withdrawal can still touch
-            // (requests expire after 72 h) so the table stays small.
+            // this job; it only drops counters older than the outflow history
+            // (and than any open withdrawal: requests expire after 72 h), so the
+            // table stays small.
             let st = &self.state;
             let dropped = limits::prune(&st.db, st.clock.now(), limits::HISTORY_DAYS).await?;
             if dropped > 0 {

@@ -21,6 +21,7 @@ pub use domain;
 pub use rules::{authz, cache, db, events, keys, secrets, service};
 pub mod console;
 pub mod graphql;
+pub mod graphql_http;
 pub mod http;
 pub mod jobs;
 pub mod limiter;

@@ -61,6 +61,8 @@ pub struct Metrics {
     pub jobs: Family<JobLabels, Counter>,
     pub rate_limited: Counter,
     pub ws_open: Gauge,
+    /// Subscriptions receiving events now (the WebSocket's watches).
+    pub subscriptions_open: Gauge,
     approvals_pending: Gauge,
     mail_backlog: Family<MailLabels, Gauge>,
     queue_depth: Gauge,
@@ -81,6 +83,12 @@ impl Default for Metrics {
         registry.register("rate_limited", "Requests refused by the per-identity rate limit", rate_limited.clone());
         let ws_open = Gauge::default();
         registry.register("websocket_connections", "Authenticated WebSocket connections open", ws_open.clone());
+        let subscriptions_open = Gauge::default();
+        registry.register(
+            "subscriptions",
+            "GraphQL subscriptions receiving events on this process",
+            subscriptions_open.clone(),
+        );
         let approvals_pending = Gauge::default();
         registry.register(
             "approvals_pending",
@@ -103,6 +111,7 @@ impl Default for Metrics {
             jobs,
             rate_limited,
             ws_open,
+            subscriptions_open,
             approvals_pending,
             mail_backlog,
             queue_depth,
@@ -139,9 +148,8 @@ impl Metrics {
         }
         let backend = db.get_database_backend();
         let sql = workers::queue::depth_sql(backend == sea_orm::DbBackend::Postgres);
-        let row = db
-            .query_one_raw(Statement::from_sql_and_values(backend, sql, [workers::queue::INVITATIONS_QUEUE.into()]))
-            .await?;
+        let row =
+            db.query_one_raw(Statement::from_sql_and_values(backend, sql, [workers::queue::MAIL_QUEUE.into()])).await?;
         let depth: i64 = row.map(|r| r.try_get_by_index(0)).transpose()?.unwrap_or(0);
         self.queue_depth.set(depth);
         let mut out = String::new();

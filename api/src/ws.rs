@@ -224,7 +224,9 @@ impl WsConnection {
     pub fn watch(self: &Arc<Self>, org_id: &str) -> Watching {
         *self.watched.lock().unwrap_or_else(PoisonError::into_inner).entry(org_id.to_string()).or_insert(0) += 1;
         crate::state::Signals::bump(&self.state.signals.subscriptions);
-        Watching { conn: Arc::downgrade(self), org_id: org_id.to_string() }
+        let open = self.state.metrics.subscriptions_open.clone();
+        open.inc();
+        Watching { conn: Arc::downgrade(self), org_id: org_id.to_string(), open }
     }
 }
 
@@ -232,10 +234,14 @@ impl WsConnection {
 pub struct Watching {
     conn: Weak<WsConnection>,
     org_id: String,
+    /// The `countersign_subscriptions` gauge, released with the watch even
+    /// when the connection has gone first.
+    open: prometheus_client::metrics::gauge::Gauge,
 }
 
 impl Drop for Watching {
     fn drop(&mut self) {
+        self.open.dec();
         let Some(conn) = self.conn.upgrade() else { return };
         let mut watched = conn.watched.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(n) = watched.get_mut(&self.org_id) {

@@ -1,6 +1,7 @@
 //! Countersign's schema, as sea-orm-migration steps that run on SQLite and PostgreSQL.
 //!
-//! Migrations are append-only: never edit one that has shipped, add a new step.
+//! Migrations are append-only: never edit one that has shipped, add a new step;
+//! never change a step's name either (see `recorded_names_never_change`).
 
 use sea_orm_migration::async_trait::async_trait;
 pub use sea_orm_migration::prelude::*;
@@ -13,7 +14,7 @@ mod m0005_ledger;
 mod m0006_withdrawals;
 mod m0007_balance_alerts;
 mod m0008_policy_versions_and_pause;
-mod m0009_beyond;
+mod m0009_rotation_cooling_off_windows_delegation;
 mod m0010_api_key_secret_holders;
 mod m0011_sealed_totp_secrets;
 mod m0012_keyed_audit_chain;
@@ -36,7 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_withdrawals::Migration),
             Box::new(m0007_balance_alerts::Migration),
             Box::new(m0008_policy_versions_and_pause::Migration),
-            Box::new(m0009_beyond::Migration),
+            Box::new(m0009_rotation_cooling_off_windows_delegation::Migration),
             Box::new(m0010_api_key_secret_holders::Migration),
             Box::new(m0011_sealed_totp_secrets::Migration),
             Box::new(m0012_keyed_audit_chain::Migration),
@@ -44,5 +45,37 @@ impl MigratorTrait for Migrator {
             Box::new(m0014_api_key_auto_execute::Migration),
             Box::new(m0015_recovery_codes::Migration),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `seaql_migrations` keys applied steps by name: a renamed step would run
+    /// again on every existing database. Files may be renamed; names may not.
+    #[test]
+    fn recorded_names_never_change() {
+        let names: Vec<String> = Migrator::migrations().iter().map(|m| m.name().to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "m0001_foundation",
+                "m0002_invitations",
+                "m0003_approvals",
+                "m0004_service_users",
+                "m0005_ledger",
+                "m0006_withdrawals",
+                "m0007_balance_alerts",
+                "m0008_policy_versions_and_pause",
+                "m0009_beyond",
+                "m0010_api_key_secret_holders",
+                "m0011_sealed_totp_secrets",
+                "m0012_keyed_audit_chain",
+                "m0013_operator_approval_threshold",
+                "m0014_api_key_auto_execute",
+                "m0015_recovery_codes",
+            ]
+        );
     }
 }

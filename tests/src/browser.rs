@@ -24,11 +24,18 @@ fn chromium() -> String {
     path
 }
 
-/// `tests/browser` with its Node dependencies installed.
+/// `tests/browser` with its Node dependencies installed (every one its
+/// `package.json` lists).
 pub async fn browser_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
-    let lock = dir.join("node_modules/.package-lock.json");
-    if !lock.exists() || !dir.join("node_modules/axe-core").exists() {
+    let manifest: Value = std::fs::read_to_string(dir.join("package.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .expect("tests/browser/package.json");
+    let missing = manifest["dependencies"]
+        .as_object()
+        .is_none_or(|deps| deps.keys().any(|name| !dir.join("node_modules").join(name).exists()));
+    if missing {
         let status = tokio::process::Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
             .current_dir(&dir)

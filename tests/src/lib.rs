@@ -202,7 +202,7 @@ async fn start(dir: tempfile::TempDir, database_url: String, adjust: impl FnOnce
         master_key: Some("42".repeat(32)),
         mail_retry_base_ms: 50,
         // Most tests whitelist an address and withdraw to it at once; the
-        // cooling-off test (beyond.rs) sets the production default back.
+        // cooling-off test (treasury_controls.rs) sets the production default back.
         address_cooling_off_secs: 0,
         // Working on the console: serve `api/console/` as it is on disk, so
         // a browser test sees an edit without rebuilding the server.
@@ -561,7 +561,7 @@ impl TestApp {
     pub async fn run_daily_jobs(&self) {
         use api::jobs::ApiHandlers;
         use workers::Handlers;
-        ApiHandlers { state: self.state.clone() }.reset_daily_counters().await.expect("daily reset");
+        ApiHandlers { state: self.state.clone() }.prune_limit_counters().await.expect("daily prune");
     }
 
     /// Opens a GraphQL WebSocket (graphql-transport-ws) authenticated with `token`.

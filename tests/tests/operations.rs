@@ -47,6 +47,19 @@ async fn health_and_metrics(backend: Backend) {
     assert!(sample(&text, "countersign_queue_depth").is_some());
     // The in-process workers delivered the admin's invitation and counted it.
     assert!(sample(&text, "countersign_jobs_total{job=\"deliver_invitation\",outcome=\"ok\"}").unwrap() >= 1.0);
+
+    // Open subscriptions: one while a client listens, none once it has gone.
+    assert_eq!(sample(&text, "countersign_subscriptions"), Some(0.0));
+    let mut ws = app.ws(&owner.token).await;
+    let events = "subscription($o:ID!){ requestEvents(orgId:$o){ kind } }";
+    app.subscribe(&mut ws, "1", events, json!({"o": org})).await;
+    assert_eq!(sample(&get(&app, "/metrics").await.1, "countersign_subscriptions"), Some(1.0));
+    drop(ws);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while sample(&get(&app, "/metrics").await.1, "countersign_subscriptions") != Some(0.0) {
+        assert!(tokio::time::Instant::now() < deadline, "the closed subscription is still counted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn rate_limits_per_identity(backend: Backend) {

@@ -104,10 +104,12 @@ async fn limits_and_nonces_hold_across_processes() {
     let mut ws = WsClient::connect(&b.base, json!({"token": t.owner.token})).await;
     ws.subscribe("1", "subscription($o:ID!){ requestEvents(orgId:$o){ kind request{ id } } }", json!({"o": t.org}))
         .await;
-    // B is another OS process: when it has registered the subscription is
-    // not observable from here (in-process servers signal it, see
-    // `TestApp::subscribe`), so this one waits a moment of real time.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // B is another OS process: its /metrics shows when the subscription
+    // receives events (in-process servers signal it, see `TestApp::subscribe`).
+    until("B's subscription", Duration::from_secs(30), || async {
+        metric(&b.base, "countersign_subscriptions ").await >= 1.0
+    })
+    .await;
 
     // 40 withdrawals of 10 against a 200 cap, half through each process.
     let tasks: Vec<_> = (0..40)

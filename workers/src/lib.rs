@@ -1,10 +1,10 @@
 //! The background-job runtime.
 //!
 //! This crate knows *how* jobs run (apalis queues in the service's own
-//! database, cron schedules, retries, the mail transport) but not *what* they
-//! do: the rules live in the `api` crate, which implements [`Handlers`] and
-//! hands it to [`runtime::run`]. So the crate graph stays `api → workers`,
-//! never the other way round.
+//! database, cron schedules, the mail transport) but not *what* they do: that
+//! is the `rules` crate's, and `api` implements [`Handlers`] by calling it and
+//! hands it to [`runtime::run`]. So the crate graph stays `api → rules →
+//! workers`, never the other way round.
 //!
 //! # Layout
 //! - [`jobs`]: job payloads (serde structs stored in the queue).
@@ -27,17 +27,17 @@ pub type JobError = Box<dyn std::error::Error + Send + Sync>;
 /// What the jobs do; implemented by the `api` crate.
 #[async_trait::async_trait]
 pub trait Handlers: Send + Sync + 'static {
-    /// Sends one invitation e-mail (idempotent: a sent invitation is not sent again).
-    async fn deliver_invitation(&self, job: DeliverInvitation) -> Result<(), JobError>;
-    /// Sends one notification e-mail (idempotent like invitations).
-    async fn deliver_notification(&self, job: DeliverNotification) -> Result<(), JobError>;
+    /// Sends the e-mail a job names (idempotent: a sent e-mail is not sent again).
+    async fn deliver_mail(&self, job: MailJob) -> Result<(), JobError>;
     /// Every minute: re-enqueues deliveries whose job was lost (crash between
     /// commit and enqueue, or a worker that died mid-send).
     async fn sweep_deliveries(&self) -> Result<(), JobError>;
     /// Every minute: expires requests pending longer than allowed.
     async fn expire_requests(&self) -> Result<(), JobError>;
-    /// At 00:00 UTC: rolls daily limit counters over to the new day.
-    async fn reset_daily_counters(&self) -> Result<(), JobError>;
+    /// At 00:00 UTC: drops daily limit counters too old to matter. Counters
+    /// are keyed by UTC day, so a new day starts from zero without this job;
+    /// that is why a late or missed run is harmless.
+    async fn prune_limit_counters(&self) -> Result<(), JobError>;
     /// Every minute: recomputes every organisation's balance alert.
     async fn recompute_balance_alerts(&self) -> Result<(), JobError>;
     /// Every minute: e-mails each approver one digest of the requests that

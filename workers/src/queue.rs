@@ -2,7 +2,7 @@
 //! apalis-postgres), so enqueued work survives restarts and is shared by
 //! every `serve` and `worker` process.
 
-use crate::jobs::{DeliverInvitation, DeliverNotification, MailJob};
+use crate::jobs::MailJob;
 use apalis::prelude::{TaskBuilder, TaskSink};
 use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
@@ -38,7 +38,7 @@ impl std::fmt::Debug for JobQueue {
 }
 
 /// The queue name of e-mail deliveries (stable across releases).
-pub const INVITATIONS_QUEUE: &str = "countersign.mail";
+pub const MAIL_QUEUE: &str = "countersign.mail";
 
 /// Jobs of our queue waiting to run, as one SQL query over apalis's tables
 /// (for the `countersign_queue_depth` gauge); `$1` / `?` is the queue name.
@@ -65,31 +65,18 @@ impl JobQueue {
                 .busy_timeout(Duration::from_secs(30));
             let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
             SqliteStorage::setup(&pool).await.map_err(|e| QueueError::Setup(e.to_string()))?;
-            let config = apalis_sqlite::Config::default().queue(INVITATIONS_QUEUE);
+            let config = apalis_sqlite::Config::default().queue(MAIL_QUEUE);
             Ok(JobQueue::Sqlite(SqliteStorage::new(&pool).with_config(config)))
         } else {
             let pool = PgPoolOptions::new().max_connections(4).connect(database_url).await?;
             PostgresStorage::setup(&pool).await.map_err(|e| QueueError::Setup(e.to_string()))?;
-            let config = apalis_postgres::Config::default().queue(INVITATIONS_QUEUE);
+            let config = apalis_postgres::Config::default().queue(MAIL_QUEUE);
             Ok(JobQueue::Postgres(PostgresStorage::new(&pool).with_config(config)))
         }
     }
 
-    /// Enqueues an invitation delivery, to run after `delay` if given.
-    pub async fn deliver_invitation(&self, job: DeliverInvitation, delay: Option<Duration>) -> Result<(), QueueError> {
-        self.push(MailJob::Invitation(job), delay).await
-    }
-
-    /// Enqueues a notification e-mail, to run after `delay` if given.
-    pub async fn deliver_notification(
-        &self,
-        job: DeliverNotification,
-        delay: Option<Duration>,
-    ) -> Result<(), QueueError> {
-        self.push(MailJob::Notification(job), delay).await
-    }
-
-    async fn push(&self, job: MailJob, delay: Option<Duration>) -> Result<(), QueueError> {
+    /// Enqueues one e-mail's delivery, to run after `delay` if given.
+    pub async fn push(&self, job: MailJob, delay: Option<Duration>) -> Result<(), QueueError> {
         let mut task = TaskBuilder::new(job);
         if let Some(d) = delay {
             task = task.run_after(d);

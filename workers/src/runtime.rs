@@ -55,10 +55,7 @@ impl PollStrategy for EveryInterval {
 }
 
 async fn deliver(job: MailJob, handlers: Data<Arc<dyn Handlers>>) -> Result<(), JobError> {
-    match job {
-        MailJob::Invitation(j) => handlers.deliver_invitation(j).await,
-        MailJob::Notification(j) => handlers.deliver_notification(j).await,
-    }
+    handlers.deliver_mail(job).await
 }
 
 async fn minutely(_tick: Tick, handlers: Data<Arc<dyn Handlers>>) -> Result<(), JobError> {
@@ -79,7 +76,7 @@ async fn minutely(_tick: Tick, handlers: Data<Arc<dyn Handlers>>) -> Result<(), 
 }
 
 async fn daily(_tick: Tick, handlers: Data<Arc<dyn Handlers>>) -> Result<(), JobError> {
-    handlers.reset_daily_counters().await
+    handlers.prune_limit_counters().await
 }
 
 /// Runs the queue workers and schedules until `shutdown` resolves; in-flight
@@ -99,7 +96,7 @@ pub async fn run(
         true
     });
     {
-        let (handlers, name) = (handlers.clone(), format!("{worker_name}.invitations"));
+        let (handlers, name) = (handlers.clone(), format!("{worker_name}.mail"));
         monitor = match queue {
             JobQueue::Sqlite(storage) => monitor.register(move |_| {
                 WorkerBuilder::new(name.clone())

@@ -22,7 +22,9 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 /// The bus's messages for one subscriber, ending after an error if the
 /// subscriber lagged and messages were dropped.
-fn lossless<T: Clone + Send + 'static>(rx: broadcast::Receiver<T>) -> impl Stream<Item = Result<T, ApiError>> {
+fn ending_when_behind<T: Clone + Send + 'static>(
+    rx: broadcast::Receiver<T>,
+) -> impl Stream<Item = Result<T, ApiError>> {
     BroadcastStream::new(rx).scan(false, |ended, msg| {
         if *ended {
             return future::ready(None);
@@ -70,7 +72,7 @@ impl SubscriptionRoot {
         let org_id = access.org_id.clone();
         let rx = st.bus.subscribe_alerts();
         let watching = watch(ctx, &org_id);
-        Ok(lossless(rx).filter_map(move |msg| {
+        Ok(ending_when_behind(rx).filter_map(move |msg| {
             let _held = &watching;
             let (st, actor, org_id) = (st.clone(), actor.clone(), org_id.clone());
             async move {
@@ -104,7 +106,7 @@ impl SubscriptionRoot {
         let org_id = access.org_id.clone();
         let rx = st.bus.subscribe();
         let watching = watch(ctx, &org_id);
-        Ok(lossless(rx).filter_map(move |delivered| {
+        Ok(ending_when_behind(rx).filter_map(move |delivered| {
             let _held = &watching;
             let (st, actor, org_id) = (st.clone(), actor.clone(), org_id.clone());
             async move {
@@ -144,7 +146,7 @@ mod tests {
     #[tokio::test]
     async fn a_lagging_subscriber_is_told_and_ended() {
         let (tx, rx) = broadcast::channel(2);
-        let mut stream = Box::pin(lossless(rx));
+        let mut stream = Box::pin(ending_when_behind(rx));
         tx.send(1).unwrap();
         assert_eq!(stream.next().await.map(|r| r.ok()), Some(Some(1)));
         for n in 2..=6 {

@@ -1045,7 +1045,7 @@ impl Invitation {
         self.model.accepted_at
     }
     async fn delivery_status(&self) -> DeliveryStatus {
-        use invitations::delivery::*;
+        use crate::service::delivery::status::*;
         match self.model.delivery_status.as_str() {
             SENDING => DeliveryStatus::Sending,
             SENT => DeliveryStatus::Sent,

@@ -22,11 +22,7 @@ pub struct Engine<'a> {
 /// minutely sweep picks up.
 pub async fn enqueue(queue: &JobQueue, jobs: Vec<MailJob>) {
     for job in jobs {
-        let pushed = match job.clone() {
-            MailJob::Invitation(j) => queue.deliver_invitation(j, None).await,
-            MailJob::Notification(j) => queue.deliver_notification(j, None).await,
-        };
-        if let Err(e) = pushed {
+        if let Err(e) = queue.push(job.clone(), None).await {
             tracing::warn!(error = %e, ?job, "could not enqueue; the sweep will retry");
         }
     }

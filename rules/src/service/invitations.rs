@@ -1,16 +1,7 @@
-//! Invitations: issuing one-time links, accepting them, and delivering the
-//! e-mail exactly once per link as far as the database can tell.
-//!
-//! Delivery is a small state machine on the invitation row:
-//! `QUEUED → SENDING → SENT`, or back to `QUEUED` with a later
-//! `next_attempt_at` after a failure, or `FAILED` after [`MAX_ATTEMPTS`].
-//! A worker first *claims* the row with a conditional update, so two workers
-//! (or a retry racing a sweep) never both send; the send is recorded right
-//! after the SMTP server accepts it, before the queue job is acknowledged. A
-//! worker that dies between those two steps leaves a stale `SENDING` claim,
-//! which the sweeper retries after the claim timeout: that narrow window is
-//! the one place a message can go out twice, and it then carries the same
-//! `Message-ID`, so mail systems can drop the copy.
+//! Invitations: issuing one-time links and accepting them. The e-mail goes
+//! through the [`delivery`](super::delivery) engine, exactly once per issue of
+//! a link as far as the database can tell: a re-issued link is a new message,
+//! and the old one's attempt no longer settles the row.
 
 use super::audit::{self, AuditActor, Entry};
 use super::types::Applied;
@@ -22,17 +13,17 @@ use crate::secrets;
 use chrono::{DateTime, Duration, Utc};
 use domain::{Action, Email, MemberStatus, Role, RoleSet, Workflow, new_id};
 use entity::{invitation, member, organization};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, Set,
 };
 use serde_json::json;
 use workers::{DeliverInvitation, MailJob};
 
 /// How long a link stays valid (SPEC §3).
 pub const VALIDITY: Duration = Duration::days(7);
-pub use super::delivery::{Delivery, DeliveryEnv, MAX_ATTEMPTS, status as delivery};
+use super::delivery::{DeliveryColumn, DeliveryEnv, Outbox, status as delivery};
 
 pub mod status {
     pub const PENDING: &str = "PENDING";
@@ -305,86 +296,50 @@ pub async fn accept(
     Ok(m)
 }
 
-/// One delivery attempt of one invitation (the queue job's body).
-pub async fn deliver(
-    db: &DatabaseConnection,
-    env: &DeliveryEnv<'_>,
-    invitation_id: &str,
-    now: DateTime<Utc>,
-) -> ServiceResult<Delivery> {
-    let claim = invitation::Entity::update_many()
-        .col_expr(invitation::Column::DeliveryStatus, Expr::value(delivery::SENDING))
-        .col_expr(invitation::Column::DeliveryClaimedAt, Expr::value(now))
-        .col_expr(invitation::Column::DeliveryAttempts, Expr::col(invitation::Column::DeliveryAttempts).add(1))
-        .filter(invitation::Column::Id.eq(invitation_id))
-        .filter(invitation::Column::Status.eq(status::PENDING))
-        .filter(
-            invitation::Column::DeliveryStatus.eq(delivery::QUEUED).or(invitation::Column::DeliveryStatus
-                .eq(delivery::SENDING)
-                .and(invitation::Column::DeliveryClaimedAt.lt(now - env.claim_timeout))),
-        )
-        .exec(db)
-        .await?;
-    if claim.rows_affected != 1 {
-        return Ok(Delivery::NothingToDo);
+impl Outbox for invitation::Entity {
+    const KIND: &'static str = "invitation";
+
+    fn column(c: DeliveryColumn) -> invitation::Column {
+        use invitation::Column;
+        match c {
+            DeliveryColumn::Id => Column::Id,
+            DeliveryColumn::Status => Column::DeliveryStatus,
+            DeliveryColumn::Attempts => Column::DeliveryAttempts,
+            DeliveryColumn::NextAttemptAt => Column::NextAttemptAt,
+            DeliveryColumn::ClaimedAt => Column::DeliveryClaimedAt,
+            DeliveryColumn::LastError => Column::LastError,
+            DeliveryColumn::SentAt => Column::SentAt,
+        }
     }
-    let inv =
-        invitation::Entity::find_by_id(invitation_id).one(db).await?.ok_or(ServiceError::NotFound("invitation"))?;
-    let result = match compose(db, env, &inv).await {
-        Ok(message) => env
-            .mailer
-            .send(message, &format!("invitation-{}-{}", inv.id, &inv.token_nonce[..8]))
-            .await
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
-    // Every update below is keyed on the nonce: if the invitation was re-issued
-    // meanwhile, this attempt's outcome no longer concerns it.
-    let this_issue = || {
-        invitation::Entity::update_many()
-            .filter(invitation::Column::Id.eq(&inv.id))
-            .filter(invitation::Column::TokenNonce.eq(&inv.token_nonce))
-            .filter(invitation::Column::DeliveryStatus.eq(delivery::SENDING))
-    };
-    match result {
-        Ok(()) => {
-            this_issue()
-                .col_expr(invitation::Column::DeliveryStatus, Expr::value(delivery::SENT))
-                .col_expr(invitation::Column::SentAt, Expr::value(now))
-                .col_expr(invitation::Column::LastError, Expr::value(Option::<String>::None))
-                .exec(db)
-                .await?;
-            tracing::info!(invitation = %inv.id, "invitation e-mail sent");
-            Ok(Delivery::Sent)
-        }
-        Err(error) if inv.delivery_attempts >= MAX_ATTEMPTS => {
-            tracing::warn!(invitation = %inv.id, attempts = inv.delivery_attempts, %error, "invitation e-mail failed for good");
-            this_issue()
-                .col_expr(invitation::Column::DeliveryStatus, Expr::value(delivery::FAILED))
-                .col_expr(invitation::Column::LastError, Expr::value(error))
-                .exec(db)
-                .await?;
-            Ok(Delivery::Failed)
-        }
-        Err(error) => {
-            let delay = super::delivery::backoff(env.retry_base, inv.delivery_attempts);
-            tracing::warn!(invitation = %inv.id, attempts = inv.delivery_attempts, %error, ?delay, "invitation e-mail failed; will retry");
-            this_issue()
-                .col_expr(invitation::Column::DeliveryStatus, Expr::value(delivery::QUEUED))
-                .col_expr(invitation::Column::LastError, Expr::value(error))
-                .col_expr(
-                    invitation::Column::NextAttemptAt,
-                    Expr::value(now + Duration::from_std(delay).unwrap_or(Duration::hours(1))),
-                )
-                .exec(db)
-                .await?;
-            Ok(Delivery::RetryIn(delay))
-        }
+
+    /// A link that was accepted or revoked is not sent.
+    fn deliverable() -> Condition {
+        Condition::all().add(invitation::Column::Status.eq(status::PENDING))
+    }
+
+    fn attempts(inv: &invitation::Model) -> i32 {
+        inv.delivery_attempts
+    }
+
+    /// Re-issuing a link makes a new message: an attempt of the old one no
+    /// longer settles the row.
+    fn same_issue(inv: &invitation::Model) -> Condition {
+        Condition::all().add(invitation::Column::TokenNonce.eq(&inv.token_nonce))
+    }
+
+    async fn compose<C: ConnectionTrait>(
+        db: &C,
+        env: &DeliveryEnv<'_>,
+        inv: &invitation::Model,
+    ) -> ServiceResult<(lettre::Message, String)> {
+        let message = compose(db, env, inv).await?;
+        Ok((message, format!("invitation-{}-{}", inv.id, &inv.token_nonce[..8])))
     }
 }
 
-async fn compose(
-    db: &DatabaseConnection,
+/// The invitation e-mail: who invited whom to what, and the link.
+async fn compose<C: ConnectionTrait>(
+    db: &C,
     env: &DeliveryEnv<'_>,
     inv: &invitation::Model,
 ) -> ServiceResult<lettre::Message> {
@@ -428,32 +383,4 @@ async fn compose(
 
 fn html_escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
-/// Deliveries whose job went missing: queued well past their time (the
-/// process died between commit and enqueue, or a killed worker had fetched
-/// the job), or claimed by a worker that stopped answering. Both wait the
-/// claim timeout; re-enqueueing one whose job is merely late is harmless,
-/// since a delivery is claimed by a conditional update.
-pub async fn stuck_deliveries<C: ConnectionTrait>(
-    db: &C,
-    now: DateTime<Utc>,
-    claim_timeout: Duration,
-) -> ServiceResult<Vec<String>> {
-    Ok(invitation::Entity::find()
-        .select_only()
-        .column(invitation::Column::Id)
-        .filter(invitation::Column::Status.eq(status::PENDING))
-        .filter(
-            invitation::Column::DeliveryStatus
-                .eq(delivery::QUEUED)
-                .and(invitation::Column::NextAttemptAt.lt(now - claim_timeout))
-                .or(invitation::Column::DeliveryStatus
-                    .eq(delivery::SENDING)
-                    .and(invitation::Column::DeliveryClaimedAt.lt(now - claim_timeout))),
-        )
-        .limit(500)
-        .into_tuple::<String>()
-        .all(db)
-        .await?)
 }

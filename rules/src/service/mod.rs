@@ -4,9 +4,10 @@
 //!
 //! The modules form no cycle. What several aggregates share sits in leaves
 //! without rules of their own: [`types`] (what applying an operation changed
-//! and needs), [`effects`] (after-commit jobs and events), [`limit_layer`], [`request_rows`] and [`approvers`]
-//! (request statuses and lookups), [`delivery`] (the mail state machine's
-//! shared parts). The dispatcher ([`operation`]) and the engine
+//! and needs), [`effects`] (after-commit jobs and events), [`limit_layer`],
+//! [`request_rows`] and [`approvers`] (request statuses and lookups),
+//! [`delivery`] (the one engine every e-mail goes through; [`mail`] says
+//! which outbox table a job names). The dispatcher ([`operation`]) and the engine
 //! ([`requests`]) sit on top.
 
 pub mod addresses;
@@ -25,6 +26,7 @@ pub mod ledger;
 pub mod limit_layer;
 pub mod limits;
 pub mod liveness;
+pub mod mail;
 pub mod membership;
 pub mod names;
 pub mod notifications;

@@ -1,11 +1,18 @@
 //! Key rotation with an overlap, address cooling-off, withdrawal time
-//! windows, approval delegation and approver notices (issue 11).
+//! windows, approval delegation and approver notices.
 
 use sea_orm_migration::async_trait::async_trait;
 use sea_orm_migration::{prelude::*, schema::*};
 
-#[derive(DeriveMigrationName)]
 pub struct Migration;
+
+/// The name databases recorded when this migration ran (its file was renamed
+/// since; `seaql_migrations` keys on this string, so it stays).
+impl MigrationName for Migration {
+    fn name(&self) -> &str {
+        "m0009_beyond"
+    }
+}
 
 #[async_trait]
 impl MigrationTrait for Migration {

@@ -1,6 +1,7 @@
-//! Beyond the anchors (issue 11), end to end on both databases: policy
-//! versions recorded on requests, and withdrawals paused while the balance
-//! alert is LOW.
+//! Treasury controls past approval itself, end to end on both databases:
+//! policy versions recorded on requests, withdrawals paused while the balance
+//! alert is LOW, rotated keys' overlap, address cooling-off, withdrawal time
+//! windows, dry runs, approver digests and delegated approval.
 
 use serde_json::{Value, json};
 use std::time::Duration;
