@@ -137,14 +137,14 @@ pub async fn set<C: ConnectionTrait>(
     match existing {
         Some(a) => {
             let mut am: balance_alert::ActiveModel = a.into();
-            am.threshold_usd = Set(threshold.clone());
+            am.threshold_usd = Set(threshold);
             am.updated_at = Set(now);
             am.update(db).await?;
         }
         None => {
             balance_alert::ActiveModel {
                 org_id: Set(org_id.to_string()),
-                threshold_usd: Set(threshold.clone()),
+                threshold_usd: Set(threshold),
                 state: Set(state::UNCONFIGURED.into()),
                 total_usd: Set(Amount::ZERO),
                 changed_at: Set(now),
@@ -232,7 +232,7 @@ async fn recompute_group<C: ConnectionTrait>(
             org_id: Set(org_id.clone()),
             state: Set(new_state.into()),
             total_usd: Set(Amount(total)),
-            threshold_usd: Set(alert.threshold_usd.clone()),
+            threshold_usd: Set(alert.threshold_usd),
             at: Set(now),
         });
         let mut a: balance_alert::ActiveModel = alert.into();
