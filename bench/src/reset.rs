@@ -15,7 +15,9 @@ use crate::report::{Row, Target, ms};
 use crate::server::{Backend, Database};
 use api::service::{balance_alerts, limits};
 use chrono::Utc;
+use entity::money::Amount;
 use entity::{balance_alert, holding, limit_counter, organization};
+use rust_decimal::Decimal;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set};
 use std::time::{Duration, Instant};
 
@@ -48,9 +50,9 @@ pub async fn seed_orgs(db: &DatabaseConnection, n: usize) -> anyhow::Result<()> 
             });
             alerts.push(balance_alert::ActiveModel {
                 org_id: Set(org.clone()),
-                threshold_usd: Set(Some("1000".into())),
+                threshold_usd: Set(Some(Amount(Decimal::from(1000)))),
                 state: Set("UNCONFIGURED".into()),
-                total_usd: Set("0".into()),
+                total_usd: Set(Amount::ZERO),
                 changed_at: Set(now),
                 updated_at: Set(now),
             });
@@ -62,8 +64,8 @@ pub async fn seed_orgs(db: &DatabaseConnection, n: usize) -> anyhow::Result<()> 
                     org_id: Set(org.clone()),
                     account_id: Set(format!("{org}-acct")),
                     asset: Set((*asset).into()),
-                    amount: Set(amount.to_string()),
-                    held: Set("0".into()),
+                    amount: Set(Amount(Decimal::from(amount))),
+                    held: Set(Amount::ZERO),
                     updated_at: Set(now),
                 });
             }
@@ -93,8 +95,8 @@ async fn seed_counters(db: &DatabaseConnection, orgs: usize) -> anyhow::Result<(
                     layer: Set(layer.into()),
                     subject: Set(subject.clone()),
                     day: Set(day.clone()),
-                    held_usd: Set("0".into()),
-                    used_usd: Set("125.50".into()),
+                    held_usd: Set(Amount::ZERO),
+                    used_usd: Set(Amount(Decimal::new(12550, 2))),
                 });
             }
         }

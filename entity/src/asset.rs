@@ -1,4 +1,5 @@
 //! A supported asset and its USD price (decimal text; `None` until priced).
+use crate::money::Amount;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -8,7 +9,7 @@ pub struct Model {
     pub symbol: String,
     pub decimals: i32,
     pub is_stablecoin: bool,
-    pub usd_price: Option<String>,
+    pub usd_price: Option<Amount>,
     pub updated_at: DateTimeUtc,
 }
 

@@ -1,4 +1,5 @@
 //! An organisation's stablecoin balance alert: threshold, state, last computed total (USD, decimal text).
+use crate::money::Amount;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -6,9 +7,9 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub org_id: String,
-    pub threshold_usd: Option<String>,
+    pub threshold_usd: Option<Amount>,
     pub state: String,
-    pub total_usd: String,
+    pub total_usd: Amount,
     pub changed_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

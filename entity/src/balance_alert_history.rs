@@ -1,4 +1,5 @@
 //! One recorded change of a balance alert's state.
+use crate::money::Amount;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -8,8 +9,8 @@ pub struct Model {
     pub id: i64,
     pub org_id: String,
     pub state: String,
-    pub total_usd: String,
-    pub threshold_usd: Option<String>,
+    pub total_usd: Amount,
+    pub threshold_usd: Option<Amount>,
     pub at: DateTimeUtc,
 }
 

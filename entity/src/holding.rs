@@ -1,4 +1,5 @@
 //! How much of one asset one account holds, and how much of it open withdrawals hold.
+use crate::money::Amount;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,10 +10,10 @@ pub struct Model {
     pub org_id: String,
     pub account_id: String,
     pub asset: String,
-    /// Decimal text.
-    pub amount: String,
-    /// Decimal text: reserved by open withdrawals.
-    pub held: String,
+    /// The balance.
+    pub amount: Amount,
+    /// Reserved by open withdrawals.
+    pub held: Amount,
     pub updated_at: DateTimeUtc,
 }
 

@@ -1,4 +1,5 @@
 //! One append-only ledger entry (a credit from custody, a settled debit, …).
+use crate::money::Amount;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -11,10 +12,10 @@ pub struct Model {
     pub asset: String,
     /// `CREDIT` or `DEBIT`.
     pub kind: String,
-    /// Decimal text, positive.
-    pub amount: String,
-    /// Decimal text: the holding after this entry.
-    pub balance_after: String,
+    /// Positive.
+    pub amount: Amount,
+    /// The holding after this entry.
+    pub balance_after: Amount,
     /// Custody's reference (credits) or the settlement reference (debits); unique per account and kind.
     pub reference: String,
     pub request_id: Option<String>,

@@ -2,7 +2,8 @@
 //!
 //! Data only: no GraphQL derives, no business rules. Ids are UUID strings
 //! (identical on SQLite and PostgreSQL), times are UTC, and enum-like columns
-//! hold the upper-case names the domain layer parses (`Role`, `Workflow`, …).
+//! hold the upper-case names the domain layer parses (`Role`, `Workflow`, …),
+//! and money columns are [`money::Amount`] (exact, stored as decimal text).
 
 pub mod account;
 pub mod address;
@@ -21,6 +22,7 @@ pub mod invitation;
 pub mod ledger_entry;
 pub mod limit_counter;
 pub mod member;
+pub mod money;
 pub mod notification;
 pub mod organization;
 pub mod permission_grant;

@@ -1,4 +1,5 @@
 //! Capacity held and used by one layer and subject on one UTC day (USD, decimal text).
+use crate::money::Amount;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -10,8 +11,8 @@ pub struct Model {
     pub layer: String,
     pub subject: String,
     pub day: String,
-    pub held_usd: String,
-    pub used_usd: String,
+    pub held_usd: Amount,
+    pub used_usd: Amount,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

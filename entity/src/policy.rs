@@ -1,4 +1,5 @@
 //! An organisation's approval policy for one workflow.
+use crate::money::Amount;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -11,7 +12,7 @@ pub struct Model {
     pub required_approvals: i32,
     pub always_require_approval: bool,
     /// Withdrawals above this (USD, decimal text) always wait for approval.
-    pub approval_threshold_usd: Option<String>,
+    pub approval_threshold_usd: Option<Amount>,
     /// Once locked, changing or unlocking needs someone else's approval.
     pub locked: bool,
     /// Increments with every change.

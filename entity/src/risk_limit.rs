@@ -1,4 +1,5 @@
 //! A per-transaction maximum and daily cap (USD, decimal text) for one layer and subject.
+use crate::money::Amount;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,10 +10,10 @@ pub struct Model {
     pub org_id: String,
     pub layer: String,
     pub subject: String,
-    pub per_transaction_max_usd: Option<String>,
-    pub daily_cap_usd: Option<String>,
+    pub per_transaction_max_usd: Option<Amount>,
+    pub daily_cap_usd: Option<Amount>,
     /// SIGNER layer only: withdrawals this member initiates above it wait for approval.
-    pub approval_threshold_usd: Option<String>,
+    pub approval_threshold_usd: Option<Amount>,
     pub updated_at: DateTimeUtc,
 }
 

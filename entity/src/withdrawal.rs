@@ -1,4 +1,5 @@
 //! A withdrawal's money-side state (the request row holds its lifecycle).
+use crate::money::Amount;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,8 +10,8 @@ pub struct Model {
     pub org_id: String,
     pub account_id: String,
     pub asset: String,
-    pub amount: String,
-    pub usd_value: String,
+    pub amount: Amount,
+    pub usd_value: Amount,
     pub address_id: String,
     pub limit_day: String,
     pub api_key_id: Option<String>,

@@ -249,8 +249,56 @@ async fn introspection_can_be_switched_off(backend: Backend) {
     assert_eq!(d["__type"]["name"], "QueryRoot");
 }
 
+/// The `Decimal` scalar is exact by itself: a JSON number, an exponent or
+/// more digits than `Decimal` holds is `BAD_INPUT` as a variable, inside an
+/// input-object variable and written inline, and the whole document is
+/// refused before any of it runs, even a field beside the bad one.
+async fn inexact_decimals_are_refused_everywhere(backend: Backend) {
+    let app = spawn(backend).await;
+    let s = scene(&app).await;
+    let before = (trail(&app, &s.owner, &s.org).await, ledger(&app, &s).await);
+    let token = Some(s.owner.token.as_str());
+    let prices = "{ assets { symbol usdPrice } }";
+    let prices_before = app.ok(None, prices, json!({})).await;
+    let alert = "mutation($o:ID!,$t:Decimal){ setBalanceAlert(orgId:$o,thresholdUsd:$t){ request{ id } } }";
+    let withdraw = "mutation($o:ID!,$i:WithdrawalInput!){ withdraw(orgId:$o,input:$i){ request{ id } } }";
+    let too_long = "12345678901234567890123456789";
+    for bad in [json!(10), json!(0.5), json!("1e3"), json!(too_long)] {
+        let input = json!({"accountId": s.account, "asset": "USDC", "amount": bad, "addressId": s.address});
+        let inline = format!(
+            "mutation($o:ID!){{ a: setLowBalancePause(orgId:$o,enabled:true){{ request{{ id }} }} \
+             b: setRiskLimits(orgId:$o,input:{{layer:ORGANIZATION,dailyCapUsd:{bad}}}){{ request{{ id }} }} }}"
+        );
+        let price = format!("mutation{{ setAssetPrice(asset:\"ETH\",usdPrice:{bad}){{ symbol }} }}");
+        for (who, query, vars) in [
+            (token, alert, json!({"o": s.org, "t": bad})),
+            (token, withdraw, json!({"o": s.org, "i": input})),
+            (token, inline.as_str(), json!({"o": s.org})),
+            (Some("operator-test-token"), price.as_str(), json!({})),
+        ] {
+            let body = app.gql(who, query, vars).await;
+            assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_INPUT", "{bad} in {query}: {body}");
+            assert!(body["errors"][0]["message"].as_str().unwrap().contains("Decimal"), "{body}");
+            assert!(body["data"].is_null(), "nothing runs: {body}");
+        }
+    }
+    assert_eq!((trail(&app, &s.owner, &s.org).await, ledger(&app, &s).await), before, "nothing was written");
+    assert_eq!(app.ok(None, prices, json!({})).await, prices_before, "no price was set");
+    // The same places take a plain decimal string, and answer money as one.
+    app.ok(token, alert, json!({"o": s.org, "t": "1250.50"})).await;
+    let d = app
+        .ok(
+            Some("operator-test-token"),
+            "mutation{ setAssetPrice(asset:\"ETH\",usdPrice:\"2000.50\"){ usdPrice } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(d["setAssetPrice"]["usdPrice"], "2000.5");
+}
+
 both_backends!(
     refusals_are_bad_input_and_write_nothing,
+    inexact_decimals_are_refused_everywhere,
     nul_characters_are_bad_input_and_write_nothing,
     introspection_can_be_switched_off
 );

@@ -154,6 +154,14 @@ async fn money_never_overflows(backend: Backend) {
     assert_eq!(answers[1]["data"]["organization"]["name"], "Acme", "{answers}");
     let d = app.ok(Some(&t.owner.token), "query($o:ID!){ organization(id:$o){ name } }", json!({"o": t.org})).await;
     assert_eq!(d["organization"]["name"], "Acme");
+
+    // Money columns are typed: stored text that is not a decimal is a read
+    // error (INTERNAL, detail logged), never a panic, and the next request is served.
+    db.execute_unprepared("UPDATE holdings SET amount = 'not money' WHERE asset = 'BTC'").await.unwrap();
+    let body = app.gql(Some(&t.owner.token), HOLDINGS, json!({"o": t.org})).await;
+    assert_eq!(error(&body).0, "INTERNAL", "{body}");
+    let d = app.ok(Some(&t.owner.token), "query($o:ID!){ organization(id:$o){ name } }", json!({"o": t.org})).await;
+    assert_eq!(d["organization"]["name"], "Acme");
 }
 
 /// Each nested field answers only what its owning query would: grants and

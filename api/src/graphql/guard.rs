@@ -1,21 +1,16 @@
-//! Checks on a parsed request before it is validated and run: money must be
-//! exact, and introspection can be refused outright.
+//! Checks on a parsed request before it is validated and run: no string
+//! may hold a NUL character, and introspection can be refused outright.
 //!
-//! async-graphql's `Decimal` scalar takes JSON numbers through `f64` and
-//! rounds long strings; a treasury must not move an amount other than the
-//! one written. So every `Decimal` a request carries — a variable declared
-//! `Decimal`, a `Decimal` field inside an input-object variable, or a literal
-//! written inline — must be a plain decimal string (`-?digits[.digits]`, at
-//! most 28 significant digits, see [`is_plain_decimal`]); a variable left out
-//! is judged by its default. No string anywhere may hold a NUL character: no
-//! field accepts one, and PostgreSQL cannot store or even compare it. With
-//! introspection switched off, a document that asks for `__schema` or
-//! `__type` is refused with an error rather than answered with `null`.
-//! Errors here carry no code, so the response mapping gives them `BAD_INPUT`.
+//! No field accepts a NUL character, and PostgreSQL cannot store or even
+//! compare it, so a variable or an inline argument holding one anywhere is
+//! refused. With introspection switched off, a document that asks for
+//! `__schema` or `__type` is refused with an error rather than answered
+//! with `null`. (Money needs no walk here: the `Decimal` scalar of
+//! [`super::scalars`] refuses inexact values itself.) Errors here carry no
+//! code, so the response mapping gives them `BAD_INPUT`.
 
-use crate::domain::is_plain_decimal;
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
-use async_graphql::parser::types::{BaseType, ExecutableDocument, Selection, SelectionSet, Type};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{ServerError, ServerResult, Value, Variables};
 use std::sync::Arc;
 
@@ -51,16 +46,11 @@ impl Extension for Guard {
                 if has_nul(value) {
                     return Err(nul(format!("variable ${}", var.node.name.node)));
                 }
-                if named(&var.node.var_type.node) == "Decimal" {
-                    exact(&var.node.name.node, value)?;
-                } else {
-                    decimal_fields(&var.node.name.node, value)?;
-                }
             }
         }
         let mut sets: Vec<&SelectionSet> = doc.operations.iter().map(|(_, op)| &op.node.selection_set.node).collect();
         sets.extend(doc.fragments.values().map(|f| &f.node.selection_set.node));
-        sets.iter().try_for_each(|s| literals(s))?;
+        sets.iter().try_for_each(|s| arguments(s))?;
         if !self.introspection {
             let mut sets: Vec<&SelectionSet> =
                 doc.operations.iter().map(|(_, op)| &op.node.selection_set.node).collect();
@@ -70,14 +60,6 @@ impl Extension for Guard {
             }
         }
         Ok(doc)
-    }
-}
-
-/// The named type under list and non-null wrappers.
-fn named(t: &Type) -> &str {
-    match &t.base {
-        BaseType::Named(n) => n.as_str(),
-        BaseType::List(inner) => named(inner),
     }
 }
 
@@ -115,78 +97,20 @@ pub fn introspection_only(query: &str) -> bool {
     doc.operations.iter().all(|(_, op)| roots_only(&op.node.selection_set.node, &doc, 0))
 }
 
-/// Fields of input objects typed `Decimal` (kept equal to the schema by a test).
-const DECIMAL_INPUT_FIELDS: &[&str] = &["amount", "approvalThresholdUsd", "dailyCapUsd", "perTransactionMaxUsd"];
-
-/// The `Decimal` fields inside an input-object variable must be exact too.
-fn decimal_fields(name: &str, value: &Value) -> ServerResult<()> {
-    match value {
-        Value::Object(fields) => fields.iter().try_for_each(|(k, v)| {
-            if DECIMAL_INPUT_FIELDS.contains(&k.as_str()) { exact(name, v) } else { decimal_fields(name, v) }
-        }),
-        Value::List(items) => items.iter().try_for_each(|v| decimal_fields(name, v)),
-        _ => Ok(()),
-    }
-}
-
-/// Arguments of root fields typed `Decimal` (kept equal to the schema by a test).
-const DECIMAL_ARGUMENTS: &[&str] = &["amount", "thresholdUsd", "usdPrice"];
-
-/// Inline `Decimal` literals in arguments, and in input objects written inline.
-fn literals(set: &SelectionSet) -> ServerResult<()> {
+/// Inline arguments (and input objects written inline) must be free of NUL characters too.
+fn arguments(set: &SelectionSet) -> ServerResult<()> {
     set.items.iter().try_for_each(|item| match &item.node {
         Selection::Field(f) => {
             for (name, value) in &f.node.arguments {
-                let name = name.node.as_str();
                 if has_nul(&value.node.clone().into_const_with(|_| Ok::<_, ()>(Value::Null)).unwrap_or_default()) {
-                    return Err(nul(format!("argument {name}")));
+                    return Err(nul(format!("argument {}", name.node)));
                 }
-                if DECIMAL_ARGUMENTS.contains(&name) { literal(name, &value.node)? } else { nested(name, &value.node)? }
             }
-            literals(&f.node.selection_set.node)
+            arguments(&f.node.selection_set.node)
         }
-        Selection::InlineFragment(f) => literals(&f.node.selection_set.node),
+        Selection::InlineFragment(f) => arguments(&f.node.selection_set.node),
         Selection::FragmentSpread(_) => Ok(()),
     })
-}
-
-fn nested(name: &str, value: &async_graphql_value::Value) -> ServerResult<()> {
-    use async_graphql_value::Value as V;
-    match value {
-        V::Object(fields) => fields.iter().try_for_each(|(k, v)| {
-            if DECIMAL_INPUT_FIELDS.contains(&k.as_str()) { literal(name, v) } else { nested(name, v) }
-        }),
-        V::List(items) => items.iter().try_for_each(|v| nested(name, v)),
-        _ => Ok(()),
-    }
-}
-
-fn literal(name: &str, value: &async_graphql_value::Value) -> ServerResult<()> {
-    use async_graphql_value::Value as V;
-    match value {
-        V::Variable(_) | V::Null => Ok(()),
-        V::String(s) if is_plain_decimal(s) => Ok(()),
-        V::List(items) => items.iter().try_for_each(|v| literal(name, v)),
-        _ => Err(ServerError::new(
-            format!(
-                "argument {name}: a Decimal is written as a string of digits with an optional sign and point, e.g. \"1250.50\""
-            ),
-            None,
-        )),
-    }
-}
-
-/// A `Decimal` variable must be exact: a plain decimal string, or null.
-fn exact(name: &str, value: &Value) -> ServerResult<()> {
-    let refuse = |why: &str| Err(ServerError::new(format!("variable ${name}: {why}"), None));
-    match value {
-        Value::Null => Ok(()),
-        Value::List(items) => items.iter().try_for_each(|v| exact(name, v)),
-        Value::String(s) if is_plain_decimal(s) => Ok(()),
-        Value::String(_) => refuse("a Decimal is written as digits with an optional sign and point, e.g. \"1250.50\""),
-        Value::Number(_) => refuse("send Decimal values as strings; JSON numbers are not exact"),
-        _ => refuse("a Decimal is a string"),
-    }
 }
 
 /// Whether a string (or an object key) anywhere inside holds a NUL character.
@@ -201,76 +125,4 @@ fn has_nul(value: &Value) -> bool {
 
 fn nul(what: String) -> ServerError {
     ServerError::new(format!("{what}: text must not contain NUL characters"), None)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{DECIMAL_ARGUMENTS, DECIMAL_INPUT_FIELDS, is_plain_decimal};
-
-    #[test]
-    fn decimal_arguments_match_the_schema() {
-        let mut found: Vec<String> = Vec::new();
-        for line in crate::graphql::sdl().lines() {
-            let Some((_, args)) = line.split_once('(') else { continue };
-            let Some((args, _)) = args.split_once(')') else { continue };
-            for arg in args.split(", ") {
-                if let Some((name, ty)) = arg.split_once(':')
-                    && ty.trim().trim_end_matches('!') == "Decimal"
-                {
-                    found.push(name.trim().to_string());
-                }
-            }
-        }
-        found.sort();
-        found.dedup();
-        assert_eq!(found, DECIMAL_ARGUMENTS);
-    }
-
-    #[test]
-    fn decimal_input_fields_match_the_schema() {
-        let sdl = crate::graphql::sdl();
-        let mut found: Vec<String> = Vec::new();
-        let mut in_input = false;
-        for line in sdl.lines() {
-            if line.starts_with("input ") {
-                in_input = true;
-            } else if line.starts_with('}') {
-                in_input = false;
-            } else if in_input
-                && let Some((field, ty)) = line.trim().split_once(':')
-                && ty.trim().trim_end_matches('!') == "Decimal"
-            {
-                found.push(field.trim().to_string());
-            }
-        }
-        found.sort();
-        found.dedup();
-        assert_eq!(found, DECIMAL_INPUT_FIELDS);
-    }
-
-    #[test]
-    fn plain_decimals_only() {
-        for ok in ["0", "10", "-5", "1250.50", "0.000001", "007"] {
-            assert!(is_plain_decimal(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "1e3",
-            "0x10",
-            "1,000",
-            " 10",
-            "10 ",
-            "NaN",
-            "Infinity",
-            "+1",
-            "1.",
-            ".5",
-            "1_000",
-            "1.2.3",
-            "-",
-            "12345678901234567890123456789",
-        ] {
-            assert!(!is_plain_decimal(bad), "{bad}");
-        }
-    }
 }

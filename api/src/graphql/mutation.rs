@@ -1,6 +1,6 @@
 //! Root mutations.
 
-use super::scalars::Duration;
+use super::scalars::{Decimal, Duration};
 use super::types::{
     Asset, AuthPayload, LedgerEntry, Member, NewApiKey, Organization, Request, RequestResult, TotpEnrollment, User,
     Weekday,
@@ -20,7 +20,6 @@ use crate::service::{
 use crate::state::AppState;
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 use std::sync::Arc;
 
 pub struct MutationRoot;
@@ -159,7 +158,7 @@ impl From<WithdrawalInput> for WithdrawalSpec {
         WithdrawalSpec {
             account_id: input.account_id.0,
             asset: input.asset,
-            amount: input.amount.to_string(),
+            amount: input.amount.0.to_string(),
             address_id: input.address_id.0,
             execute: input.execute.unwrap_or(false),
         }
@@ -319,7 +318,7 @@ impl MutationRoot {
             workflow,
             required_approvals: input.required_approvals,
             always_require_approval: input.always_require_approval,
-            approval_threshold_usd: input.approval_threshold_usd.map(|d| d.to_string()),
+            approval_threshold_usd: input.approval_threshold_usd.map(|d| d.0.to_string()),
         };
         self.submit(ctx, &org_id, op).await
     }
@@ -418,14 +417,14 @@ impl MutationRoot {
     ) -> ApiResult<LedgerEntry> {
         let st = state(ctx);
         let operator = authz(ctx).actor.require_operator()?;
-        Ok(LedgerEntry(ledger::credit(&st.engine(), &operator, &account_id, &asset, amount, &reference).await?))
+        Ok(LedgerEntry(ledger::credit(&st.engine(), &operator, &account_id, &asset, amount.0, &reference).await?))
     }
 
     /// Sets an asset's USD price (platform operator only).
     async fn set_asset_price(&self, ctx: &Context<'_>, asset: String, usd_price: Decimal) -> ApiResult<Asset> {
         let st = state(ctx);
         let operator = authz(ctx).actor.require_operator()?;
-        Ok(Asset(ledger::set_price(&st.engine(), &operator, &asset, usd_price).await?))
+        Ok(Asset(ledger::set_price(&st.engine(), &operator, &asset, usd_price.0).await?))
     }
 
     /// Whitelists a withdrawal address (MANAGE_ADDRESSES).
@@ -455,9 +454,9 @@ impl MutationRoot {
         let op = Operation::SetRiskLimits {
             layer: input.layer,
             subject,
-            per_transaction_max_usd: tri(input.per_transaction_max_usd).map(|o| o.map(|d| d.to_string())),
-            daily_cap_usd: tri(input.daily_cap_usd).map(|o| o.map(|d| d.to_string())),
-            approval_threshold_usd: tri(input.approval_threshold_usd).map(|o| o.map(|d| d.to_string())),
+            per_transaction_max_usd: tri(input.per_transaction_max_usd).map(|o| o.map(|d| d.0.to_string())),
+            daily_cap_usd: tri(input.daily_cap_usd).map(|o| o.map(|d| d.0.to_string())),
+            approval_threshold_usd: tri(input.approval_threshold_usd).map(|o| o.map(|d| d.0.to_string())),
         };
         self.submit(ctx, &org_id, op).await
     }
@@ -486,7 +485,7 @@ impl MutationRoot {
         org_id: ID,
         threshold_usd: Option<Decimal>,
     ) -> ApiResult<RequestResult> {
-        self.submit(ctx, &org_id, Operation::SetBalanceAlert { threshold_usd: threshold_usd.map(|d| d.to_string()) })
+        self.submit(ctx, &org_id, Operation::SetBalanceAlert { threshold_usd: threshold_usd.map(|d| d.0.to_string()) })
             .await
     }
 

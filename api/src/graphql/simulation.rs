@@ -2,6 +2,7 @@
 //! governed operation would do, from one [`simulation::Simulation`].
 
 use super::error::code;
+use super::scalars::Decimal;
 use super::types::{LimitUsage, User};
 use super::{ApiResult, state};
 use crate::authz::OrgAccess;
@@ -52,9 +53,9 @@ impl From<&ServiceError> for SimulatedFailure {
 pub struct DecidingThreshold {
     /// `ORGANIZATION` or `OPERATOR`.
     pub layer: String,
-    pub threshold_usd: rust_decimal::Decimal,
+    pub threshold_usd: Decimal,
     /// The withdrawal's USD value at the current price.
-    pub usd_value: rust_decimal::Decimal,
+    pub usd_value: Decimal,
     /// Above it the withdrawal waits for approval; at or below it, it needs
     /// none (unless `alwaysRequireApproval`, or it is made outside the window).
     pub above: bool,
@@ -104,8 +105,8 @@ impl Simulation {
     async fn deciding_threshold(&self) -> Option<DecidingThreshold> {
         self.sim.threshold.map(|(t, usd)| DecidingThreshold {
             layer: t.layer.as_str().to_string(),
-            threshold_usd: t.usd,
-            usd_value: usd,
+            threshold_usd: Decimal(t.usd),
+            usd_value: Decimal(usd),
             above: usd > t.usd,
         })
     }

@@ -3,7 +3,7 @@
 
 use super::list_complexity;
 use super::loaders::{Approvals, Eligible, Keyed, RequestRow};
-use super::scalars::Duration;
+use super::scalars::{Decimal, Duration};
 use super::{ApiResult, authz, loaders, state};
 use crate::authz::OrgAccess;
 use crate::domain::{Action, ApiScope, IsoDuration, MemberStatus, Role, RoleSet, ScopeSet, Workflow};
@@ -145,9 +145,9 @@ impl Member {
     /// The member's own approval threshold (SIGNER layer of `setRiskLimits`):
     /// withdrawals they initiate above it wait for approval; the lower of it
     /// and the organisation's applies. Those who may read usage see it.
-    async fn approval_threshold_usd(&self, ctx: &Context<'_>) -> ApiResult<Option<rust_decimal::Decimal>> {
+    async fn approval_threshold_usd(&self, ctx: &Context<'_>) -> ApiResult<Option<Decimal>> {
         let access = self.access(ctx).await?;
-        Ok(limits::signer_threshold(&state(ctx).db, &access, &self.0.user_id).await?)
+        Ok(limits::signer_threshold(&state(ctx).db, &access, &self.0.user_id).await?.map(Decimal))
     }
     /// Single permissions granted beyond the member's roles (the member
     /// themselves, and those with VIEW on MANAGE_ACCESS).
@@ -265,10 +265,16 @@ impl Account {
         let mut out = Vec::new();
         for h in holdings {
             let asset = assets.get(&h.asset).cloned().ok_or(ServiceError::NotFound("asset"))?;
-            let (amount, held) = (ledger::dec(&h.amount)?, ledger::dec(&h.held)?);
+            let (amount, held) = (h.amount.0, h.held.0);
             let usd_value = ledger::usd_value(&asset, amount)?;
             let available = crate::domain::money::sub("available", amount, held)?;
-            out.push(Holding { asset: h.asset, amount, held, available, usd_value });
+            out.push(Holding {
+                asset: h.asset,
+                amount: Decimal(amount),
+                held: Decimal(held),
+                available: Decimal(available),
+                usd_value: Decimal(usd_value),
+            });
         }
         Ok(out)
     }
@@ -319,8 +325,16 @@ impl Account {
             .map_err(ServiceError::internal)?;
         for r in rows {
             let (id, at) = (r.id.to_string(), r.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
-            w.write_record([id.as_str(), &at, &r.asset, &r.kind, &r.amount, &r.balance_after, &r.reference])
-                .map_err(ServiceError::internal)?;
+            w.write_record([
+                id.as_str(),
+                &at,
+                &r.asset,
+                &r.kind,
+                &r.amount.to_string(),
+                &r.balance_after.to_string(),
+                &r.reference,
+            ])
+            .map_err(ServiceError::internal)?;
         }
         Ok(String::from_utf8(w.into_inner().map_err(ServiceError::internal)?).map_err(ServiceError::internal)?)
     }
@@ -352,12 +366,12 @@ impl Account {
 #[derive(SimpleObject)]
 pub struct Holding {
     pub asset: String,
-    pub amount: rust_decimal::Decimal,
+    pub amount: Decimal,
     /// Reserved by open withdrawals.
-    pub held: rust_decimal::Decimal,
-    pub available: rust_decimal::Decimal,
+    pub held: Decimal,
+    pub available: Decimal,
     /// `amount` at the asset's current USD price (0 while unpriced).
-    pub usd_value: rust_decimal::Decimal,
+    pub usd_value: Decimal,
 }
 
 /// One append-only ledger entry.
@@ -378,11 +392,11 @@ impl LedgerEntry {
     async fn kind(&self) -> &str {
         &self.0.kind
     }
-    async fn amount(&self) -> ApiResult<rust_decimal::Decimal> {
-        Ok(ledger::dec(&self.0.amount)?)
+    async fn amount(&self) -> ApiResult<Decimal> {
+        Ok(Decimal(self.0.amount.0))
     }
-    async fn balance_after(&self) -> ApiResult<rust_decimal::Decimal> {
-        Ok(ledger::dec(&self.0.balance_after)?)
+    async fn balance_after(&self) -> ApiResult<Decimal> {
+        Ok(Decimal(self.0.balance_after.0))
     }
     async fn reference(&self) -> &str {
         &self.0.reference
@@ -407,8 +421,8 @@ impl Asset {
         self.0.is_stablecoin
     }
     /// Null until the operator sets a price.
-    async fn usd_price(&self) -> ApiResult<Option<rust_decimal::Decimal>> {
-        Ok(self.0.usd_price.as_deref().map(ledger::dec).transpose()?)
+    async fn usd_price(&self) -> ApiResult<Option<Decimal>> {
+        Ok(self.0.usd_price.map(|p| Decimal(p.0)))
     }
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
@@ -1101,8 +1115,8 @@ impl Policy {
     async fn always_require_approval(&self) -> bool {
         self.0.always_require_approval
     }
-    async fn approval_threshold_usd(&self) -> ApiResult<Option<rust_decimal::Decimal>> {
-        Ok(self.0.approval_threshold_usd.as_deref().map(|s| s.parse()).transpose().map_err(ServiceError::internal)?)
+    async fn approval_threshold_usd(&self) -> ApiResult<Option<Decimal>> {
+        Ok(self.0.approval_threshold_usd.map(|t| Decimal(t.0)))
     }
     async fn locked(&self) -> bool {
         self.0.locked
@@ -1196,29 +1210,29 @@ impl LimitUsage {
     async fn subject_name(&self, ctx: &Context<'_>) -> ApiResult<String> {
         Ok(authz(ctx).subject_name(self.0.layer, &self.0.subject).await?)
     }
-    async fn per_transaction_max_usd(&self) -> Option<rust_decimal::Decimal> {
-        self.0.per_transaction_max
+    async fn per_transaction_max_usd(&self) -> Option<Decimal> {
+        self.0.per_transaction_max.map(Decimal)
     }
-    async fn daily_cap_usd(&self) -> Option<rust_decimal::Decimal> {
-        self.0.daily_cap
+    async fn daily_cap_usd(&self) -> Option<Decimal> {
+        self.0.daily_cap.map(Decimal)
     }
     /// Settled today (UTC).
-    async fn used_today_usd(&self) -> rust_decimal::Decimal {
-        self.0.used_today
+    async fn used_today_usd(&self) -> Decimal {
+        Decimal(self.0.used_today)
     }
     /// Reserved by open withdrawals made today.
-    async fn held_usd(&self) -> rust_decimal::Decimal {
-        self.0.held
+    async fn held_usd(&self) -> Decimal {
+        Decimal(self.0.held)
     }
     /// Left under the daily cap (null without one).
-    async fn remaining_usd(&self) -> Option<rust_decimal::Decimal> {
-        self.0.remaining
+    async fn remaining_usd(&self) -> Option<Decimal> {
+        self.0.remaining.map(Decimal)
     }
     /// SIGNER layer: the member's own approval threshold — withdrawals they
     /// initiate above it wait for approval (the lower of theirs and the
     /// organisation's applies). Null elsewhere and when unset.
-    async fn approval_threshold_usd(&self) -> Option<rust_decimal::Decimal> {
-        self.0.approval_threshold
+    async fn approval_threshold_usd(&self) -> Option<Decimal> {
+        self.0.approval_threshold.map(Decimal)
     }
 }
 
@@ -1240,7 +1254,7 @@ impl OutflowSeries {
     }
     /// Oldest first, one entry per UTC day of the window.
     async fn days(&self) -> Vec<DailyOutflow> {
-        self.0.days.iter().map(|(day, usd)| DailyOutflow { day: day.clone(), usd: *usd }).collect()
+        self.0.days.iter().map(|(day, usd)| DailyOutflow { day: day.clone(), usd: Decimal(*usd) }).collect()
     }
 }
 
@@ -1249,7 +1263,7 @@ impl OutflowSeries {
 pub struct DailyOutflow {
     /// `YYYY-MM-DD` (UTC).
     pub day: String,
-    pub usd: rust_decimal::Decimal,
+    pub usd: Decimal,
 }
 
 /// The money side of a withdrawal request, with the access its request was read with.
@@ -1266,12 +1280,12 @@ impl Withdrawal {
     async fn asset(&self) -> &str {
         &self.model.asset
     }
-    async fn amount(&self) -> ApiResult<rust_decimal::Decimal> {
-        Ok(ledger::dec(&self.model.amount)?)
+    async fn amount(&self) -> ApiResult<Decimal> {
+        Ok(Decimal(self.model.amount.0))
     }
     /// At the asset's price when the withdrawal was made.
-    async fn usd_value(&self) -> ApiResult<rust_decimal::Decimal> {
-        Ok(ledger::dec(&self.model.usd_value)?)
+    async fn usd_value(&self) -> ApiResult<Decimal> {
+        Ok(Decimal(self.model.usd_value.0))
     }
     async fn address_id(&self) -> ID {
         ID(self.model.address_id.clone())
@@ -1321,9 +1335,9 @@ pub enum AlertState {
 #[derive(SimpleObject)]
 pub struct BalanceAlert {
     pub state: AlertState,
-    pub threshold_usd: Option<rust_decimal::Decimal>,
+    pub threshold_usd: Option<Decimal>,
     /// The USD value of every stablecoin holding across the organisation's accounts, now.
-    pub total_stablecoin_usd: rust_decimal::Decimal,
+    pub total_stablecoin_usd: Decimal,
     /// When the state last changed.
     pub changed_at: Option<DateTime<Utc>>,
     /// New withdrawals are refused (`PAUSED_LOW_BALANCE`): the organisation
@@ -1342,8 +1356,8 @@ impl From<balance_alerts::AlertView> for BalanceAlert {
         total.rescale(2);
         Self {
             state,
-            threshold_usd: v.threshold,
-            total_stablecoin_usd: total,
+            threshold_usd: v.threshold.map(Decimal),
+            total_stablecoin_usd: Decimal(total),
             changed_at: v.changed_at,
             withdrawals_paused: v.withdrawals_paused,
         }
@@ -1358,11 +1372,11 @@ impl BalanceAlertChange {
     async fn state(&self) -> &str {
         &self.0.state
     }
-    async fn total_stablecoin_usd(&self) -> ApiResult<rust_decimal::Decimal> {
-        Ok(ledger::dec(&self.0.total_usd)?)
+    async fn total_stablecoin_usd(&self) -> ApiResult<Decimal> {
+        Ok(Decimal(self.0.total_usd.0))
     }
-    async fn threshold_usd(&self) -> ApiResult<Option<rust_decimal::Decimal>> {
-        Ok(self.0.threshold_usd.as_deref().map(ledger::dec).transpose()?)
+    async fn threshold_usd(&self) -> ApiResult<Option<Decimal>> {
+        Ok(self.0.threshold_usd.map(|t| Decimal(t.0)))
     }
     async fn at(&self) -> DateTime<Utc> {
         self.0.at

@@ -10,7 +10,6 @@
 //! published to `balanceAlertChanged` subscribers after commit.
 
 use super::audit::{self, AuditActor, Entry};
-use super::money_text::{dec, text};
 use super::notifications;
 use super::types::Applied;
 use super::{ServiceError, ServiceResult};
@@ -18,6 +17,7 @@ use crate::access::OrgAccess;
 use crate::db::begin_write;
 use chrono::{DateTime, Utc};
 use domain::{MemberStatus, Role, RoleSet, UsdAmount, money};
+use entity::money::Amount;
 use entity::{balance_alert, balance_alert_history, member, organization, user};
 use rust_decimal::Decimal;
 use sea_orm::{
@@ -68,10 +68,10 @@ pub async fn totals<C: ConnectionTrait>(db: &C, org_id: Option<&str>) -> Service
 fn add_holdings(rows: Vec<sea_orm::QueryResult>, out: &mut HashMap<String, Decimal>) -> ServiceResult<()> {
     for r in rows {
         let org: String = r.try_get("", "org_id")?;
-        let amount: String = r.try_get("", "amount")?;
-        let price: Option<String> = r.try_get("", "usd_price")?;
+        let amount: Amount = r.try_get("", "amount")?;
+        let price: Option<Amount> = r.try_get("", "usd_price")?;
         let usd = match price {
-            Some(p) => money::mul("totalStablecoinUsd", dec(&amount)?, dec(&p)?)?,
+            Some(p) => money::mul("totalStablecoinUsd", amount.0, p.0)?,
             None => Decimal::ZERO,
         };
         let total = out.entry(org).or_default();
@@ -104,7 +104,7 @@ pub(crate) async fn paused<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceR
         format!(
             "withdrawals are paused while the stablecoin balance ({} USD) is below the alert threshold ({} USD)",
             a.total_usd,
-            a.threshold_usd.as_deref().unwrap_or("?")
+            a.threshold_usd.map_or("?".to_string(), |t| t.to_string())
         )
     }))
 }
@@ -132,22 +132,22 @@ pub(crate) async fn set<C: ConnectionTrait>(
     threshold: &Option<String>,
     now: DateTime<Utc>,
 ) -> ServiceResult<Applied> {
-    let threshold = threshold.as_deref().map(UsdAmount::from_stored).transpose()?.map(UsdAmount::to_stored);
+    let threshold = threshold.as_deref().map(UsdAmount::from_stored).transpose()?.map(|t| Amount(t.value()));
     let existing = balance_alert::Entity::find_by_id(org_id).one(db).await?;
     let before = existing.as_ref().map(|a| json!({"thresholdUsd": a.threshold_usd, "state": a.state}));
     match existing {
         Some(a) => {
             let mut am: balance_alert::ActiveModel = a.into();
-            am.threshold_usd = Set(threshold.clone());
+            am.threshold_usd = Set(threshold);
             am.updated_at = Set(now);
             am.update(db).await?;
         }
         None => {
             balance_alert::ActiveModel {
                 org_id: Set(org_id.to_string()),
-                threshold_usd: Set(threshold.clone()),
+                threshold_usd: Set(threshold),
                 state: Set(state::UNCONFIGURED.into()),
-                total_usd: Set("0".into()),
+                total_usd: Set(Amount::ZERO),
                 changed_at: Set(now),
                 updated_at: Set(now),
             }
@@ -176,8 +176,8 @@ pub async fn recompute_all(db: &DatabaseConnection, now: DateTime<Utc>) -> Servi
     let mut moved = Vec::new();
     for a in alerts {
         let total = totals.get(&a.org_id).copied().unwrap_or_default();
-        let threshold = a.threshold_usd.as_deref().map(dec).transpose()?;
-        if classify(threshold, total) != a.state || dec(&a.total_usd)? != total {
+        let threshold = a.threshold_usd.map(Amount::value);
+        if classify(threshold, total) != a.state || a.total_usd.0 != total {
             moved.push(a.org_id);
         }
     }
@@ -214,30 +214,31 @@ async fn recompute_group<C: ConnectionTrait>(
     for alert in alerts {
         let org_id = alert.org_id.clone();
         let total = totals.get(&org_id).copied().unwrap_or_default();
-        let threshold = alert.threshold_usd.as_deref().map(dec).transpose()?;
+        let threshold = alert.threshold_usd.map(Amount::value);
         let new_state = classify(threshold, total);
         if new_state == alert.state {
-            if dec(&alert.total_usd)? != total {
+            if alert.total_usd.0 != total {
                 let mut a: balance_alert::ActiveModel = alert.into();
-                a.total_usd = Set(text(total));
+                a.total_usd = Set(Amount(total));
                 a.updated_at = Set(now);
                 a.update(db).await?;
             }
             continue;
         }
         let before = json!({"state": alert.state, "totalUsd": alert.total_usd, "thresholdUsd": alert.threshold_usd});
-        let after = json!({"state": new_state, "totalUsd": text(total), "thresholdUsd": alert.threshold_usd});
+        let after =
+            json!({"state": new_state, "totalUsd": Amount(total).to_stored(), "thresholdUsd": alert.threshold_usd});
         history.push(balance_alert_history::ActiveModel {
             id: sea_orm::ActiveValue::NotSet,
             org_id: Set(org_id.clone()),
             state: Set(new_state.into()),
-            total_usd: Set(text(total)),
-            threshold_usd: Set(alert.threshold_usd.clone()),
+            total_usd: Set(Amount(total)),
+            threshold_usd: Set(alert.threshold_usd),
             at: Set(now),
         });
         let mut a: balance_alert::ActiveModel = alert.into();
         a.state = Set(new_state.into());
-        a.total_usd = Set(text(total));
+        a.total_usd = Set(Amount(total));
         a.changed_at = Set(now);
         a.updated_at = Set(now);
         a.update(db).await?;
@@ -314,7 +315,7 @@ fn low_mail(org_name: &str, total: Decimal, threshold: Option<&str>) -> (String,
         "The stablecoin balance of {} is LOW: {} USD, below the alert threshold of {} USD.\n\n\
          This e-mail goes to the organisation's administrators once per change to LOW.\n",
         org_name,
-        text(total),
+        Amount(total).to_stored(),
         threshold.unwrap_or("?"),
     );
     (format!("Countersign: {org_name} stablecoin balance is LOW"), body)
@@ -393,7 +394,7 @@ pub async fn get<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceResul
     let withdrawals_paused = paused(db, org_id).await?.is_some();
     Ok(match a {
         Some(a) => AlertView {
-            threshold: a.threshold_usd.as_deref().map(dec).transpose()?,
+            threshold: a.threshold_usd.map(Amount::value),
             state: a.state,
             total,
             changed_at: Some(a.changed_at),

@@ -5,12 +5,12 @@
 
 use super::audit::{self, AuditActor, Entry};
 use super::effects::{self, Engine};
-pub use super::money_text::{dec, text};
 use super::{ServiceError, ServiceResult, balance_alerts, is_unique_violation, organization};
 use crate::access::{Operator, OrgAccess};
 use crate::db::begin_write;
 use chrono::{DateTime, Utc};
 use domain::{Action, ApiScope, MAX_AMOUNT, Workflow, money, new_id};
+use entity::money::Amount;
 use entity::{account, asset, holding, ledger_entry};
 use rust_decimal::Decimal;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
@@ -46,7 +46,7 @@ pub async fn set_price(engine: &Engine<'_>, _: &Operator, symbol: &str, price: D
     let a = find_asset(db, symbol).await?;
     let txn = begin_write(db).await?;
     let mut am: asset::ActiveModel = a.into();
-    am.usd_price = Set(Some(text(p)));
+    am.usd_price = Set(Some(Amount(p)));
     am.updated_at = Set(now);
     let asset = am.update(&txn).await?;
     if asset.is_stablecoin {
@@ -86,7 +86,7 @@ pub async fn credit(
     let txn = begin_write(db).await?;
     let acct = account::Entity::find_by_id(account_id).one(&txn).await?.ok_or(ServiceError::NotFound("account"))?;
     let h = locked_holding(&txn, &acct, &asset.symbol, now).await?;
-    let balance = money::add("amount", dec(&h.amount)?, amount)?;
+    let balance = money::add("amount", h.amount.0, amount)?;
     if balance > MAX_AMOUNT {
         return Err(ServiceError::BadInput(format!(
             "amount: the balance would be {balance} {}, above the most an account may hold ({MAX_AMOUNT})",
@@ -94,7 +94,7 @@ pub async fn credit(
         )));
     }
     let mut hm: holding::ActiveModel = h.into();
-    hm.amount = Set(text(balance));
+    hm.amount = Set(Amount(balance));
     hm.updated_at = Set(now);
     hm.update(&txn).await?;
     let entry = ledger_entry::ActiveModel {
@@ -103,8 +103,8 @@ pub async fn credit(
         account_id: Set(acct.id.clone()),
         asset: Set(asset.symbol.clone()),
         kind: Set(kind::CREDIT.into()),
-        amount: Set(text(amount)),
-        balance_after: Set(text(balance)),
+        amount: Set(Amount(amount)),
+        balance_after: Set(Amount(balance)),
         reference: Set(reference.to_string()),
         request_id: Set(None),
         at: Set(now),
@@ -162,8 +162,8 @@ pub async fn locked_holding<C: ConnectionTrait>(
         org_id: Set(acct.org_id.clone()),
         account_id: Set(acct.id.clone()),
         asset: Set(symbol.to_string()),
-        amount: Set("0".into()),
-        held: Set("0".into()),
+        amount: Set(Amount::ZERO),
+        held: Set(Amount::ZERO),
         updated_at: Set(now),
     }
     .insert(db)
@@ -256,7 +256,7 @@ pub async fn history<C: ConnectionTrait>(
 /// USD value of `amount` of an asset, in cents (zero while unpriced).
 pub fn usd_value(asset: &asset::Model, amount: Decimal) -> ServiceResult<Decimal> {
     let mut v = match &asset.usd_price {
-        Some(p) => money::mul("usdValue", dec(p)?, amount)?.round_dp(2),
+        Some(p) => money::mul("usdValue", p.0, amount)?.round_dp(2),
         None => Decimal::ZERO,
     };
     v.rescale(2);

@@ -11,13 +11,13 @@
 //! withdrawals serialize on it and `held + used` never passes the cap.
 
 pub use super::limit_layer::LimitLayer;
-use super::money_text::{self, dec};
 use super::types::Applied;
 use super::{ServiceError, ServiceResult};
 use crate::access::OrgAccess;
 use crate::cache::Caches;
 use chrono::{DateTime, Utc};
 use domain::{UsdAmount, money, new_id};
+use entity::money::Amount;
 use entity::{limit_counter, organization, risk_limit};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::OnConflict;
@@ -48,12 +48,12 @@ pub(crate) async fn all<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResu
     Ok(risk_limit::Entity::find().filter(risk_limit::Column::OrgId.eq(org_id)).all(db).await?)
 }
 
-fn parse_opt(field: &'static str, v: &Option<Option<String>>) -> ServiceResult<Option<Option<String>>> {
+fn parse_opt(field: &'static str, v: &Option<Option<String>>) -> ServiceResult<Option<Option<Amount>>> {
     v.as_ref()
         .map(|o| {
             o.as_deref()
                 .map(|s| {
-                    UsdAmount::from_stored(s).map(|a| a.to_stored()).map_err(|_| {
+                    UsdAmount::from_stored(s).map(|a| Amount(a.value())).map_err(|_| {
                         ServiceError::BadInput(format!("{field}: a non-negative USD amount with at most 2 decimals"))
                     })
                 })
@@ -159,8 +159,8 @@ async fn counter<C: ConnectionTrait>(
         layer: Set(layer.as_str().into()),
         subject: Set(subject.to_string()),
         day: Set(day.to_string()),
-        held_usd: Set("0".into()),
-        used_usd: Set("0".into()),
+        held_usd: Set(Amount::ZERO),
+        used_usd: Set(Amount::ZERO),
     };
     limit_counter::Entity::insert(fresh)
         .on_conflict(
@@ -204,17 +204,17 @@ pub(crate) async fn reserve<C: ConnectionTrait>(
     use_now: bool,
 ) -> ServiceResult<()> {
     let limit = find(db, org_id, layer, subject).await?;
-    let per_tx = limit.as_ref().and_then(|l| l.per_transaction_max_usd.as_deref()).map(dec).transpose()?;
-    let daily = limit.as_ref().and_then(|l| l.daily_cap_usd.as_deref()).map(dec).transpose()?;
+    let per_tx = limit.as_ref().and_then(|l| l.per_transaction_max_usd).map(Amount::value);
+    let daily = limit.as_ref().and_then(|l| l.daily_cap_usd).map(Amount::value);
     fits(layer, per_tx, None, Decimal::ZERO, usd)?;
     let c = counter(db, org_id, layer, subject, day).await?;
-    let (held, used) = (dec(&c.held_usd)?, dec(&c.used_usd)?);
+    let (held, used) = (c.held_usd.0, c.used_usd.0);
     fits(layer, None, daily, money::add("usd", held, used)?, usd)?;
     let mut a: limit_counter::ActiveModel = c.into();
     if use_now {
-        a.used_usd = Set(money_text::text(money::add("usd", used, usd)?));
+        a.used_usd = Set(Amount(money::add("usd", used, usd)?));
     } else {
-        a.held_usd = Set(money_text::text(money::add("usd", held, usd)?));
+        a.held_usd = Set(Amount(money::add("usd", held, usd)?));
     }
     a.update(db).await?;
     Ok(())
@@ -276,11 +276,11 @@ pub(crate) async fn settle<C: ConnectionTrait>(
     consumed: bool,
 ) -> ServiceResult<()> {
     let c = counter(db, org_id, layer, subject, day).await?;
-    let (held, used) = (dec(&c.held_usd)?, dec(&c.used_usd)?);
+    let (held, used) = (c.held_usd.0, c.used_usd.0);
     let mut a: limit_counter::ActiveModel = c.into();
-    a.held_usd = Set(money_text::text(money::sub("usd", held, usd)?.max(Decimal::ZERO)));
+    a.held_usd = Set(Amount(money::sub("usd", held, usd)?.max(Decimal::ZERO)));
     if consumed {
-        a.used_usd = Set(money_text::text(money::add("usd", used, usd)?));
+        a.used_usd = Set(Amount(money::add("usd", used, usd)?));
     }
     a.update(db).await?;
     Ok(())
@@ -310,7 +310,7 @@ pub async fn signer_threshold<C: ConnectionTrait>(
 ) -> ServiceResult<Option<Decimal>> {
     access.require_funds_view()?;
     let l = find(db, &access.org_id, LimitLayer::Signer, user_id).await?;
-    l.and_then(|l| l.approval_threshold_usd).as_deref().map(dec).transpose()
+    Ok(l.and_then(|l| l.approval_threshold_usd).map(|t| t.0))
 }
 
 /// Usage of one layer and subject on `day` (read without locking).
@@ -350,11 +350,11 @@ fn usage_from(
     limit: Option<&risk_limit::Model>,
     counter: Option<&limit_counter::Model>,
 ) -> ServiceResult<Usage> {
-    let per_tx = limit.and_then(|l| l.per_transaction_max_usd.as_deref()).map(dec).transpose()?;
-    let daily = limit.and_then(|l| l.daily_cap_usd.as_deref()).map(dec).transpose()?;
-    let approval_threshold = limit.and_then(|l| l.approval_threshold_usd.as_deref()).map(dec).transpose()?;
+    let per_tx = limit.and_then(|l| l.per_transaction_max_usd).map(Amount::value);
+    let daily = limit.and_then(|l| l.daily_cap_usd).map(Amount::value);
+    let approval_threshold = limit.and_then(|l| l.approval_threshold_usd).map(Amount::value);
     let (held, used) = match counter {
-        Some(c) => (dec(&c.held_usd)?, dec(&c.used_usd)?),
+        Some(c) => (c.held_usd.0, c.used_usd.0),
         None => (Decimal::ZERO, Decimal::ZERO),
     };
     let taken = money::add("usage", held, used)?;
@@ -468,7 +468,7 @@ pub async fn outflow_history<C: ConnectionTrait>(
         Default::default();
     series.entry((LimitLayer::Organization, org_id.to_string())).or_default();
     for r in rows {
-        let used = dec(&r.used_usd)?;
+        let used = r.used_usd.0;
         let day = series.entry((LimitLayer::parse(&r.layer)?, r.subject)).or_default().entry(r.day).or_default();
         *day = money::add("daily outflow", *day, used)?;
     }

@@ -4,10 +4,10 @@
 //!
 //! The modules form no cycle. What several aggregates share sits in leaves
 //! without rules of their own: [`types`] (what applying an operation changed
-//! and needs), [`effects`] (after-commit jobs and events), [`money_text`]
-//! (stored decimals), [`limit_layer`], [`request_rows`] and [`approvers`]
-//! (request statuses and lookups), [`delivery`] (the one engine every e-mail
-//! goes through; [`mail`] says which outbox table a job names). The dispatcher ([`operation`]) and the engine
+//! and needs), [`effects`] (after-commit jobs and events), [`limit_layer`],
+//! [`request_rows`] and [`approvers`] (request statuses and lookups),
+//! [`delivery`] (the one engine every e-mail goes through; [`mail`] says
+//! which outbox table a job names). The dispatcher ([`operation`]) and the engine
 //! ([`requests`]) sit on top.
 //!
 //! # Who may call what
@@ -55,7 +55,6 @@ pub mod limits;
 pub mod liveness;
 pub mod mail;
 pub mod membership;
-pub mod money_text;
 pub mod names;
 pub mod notifications;
 pub mod operation;

@@ -83,7 +83,7 @@ pub(crate) async fn set<C: ConnectionTrait>(
     spec: &PolicySpec,
     now: DateTime<Utc>,
 ) -> ServiceResult<Applied> {
-    let threshold = spec.approval_threshold_usd.map(UsdAmount::to_stored);
+    let threshold = spec.approval_threshold_usd.map(|t| entity::money::Amount(t.value()));
     let (before, after) = match find(db, org_id, workflow).await? {
         Some(p) => {
             let before = policy_json(&p);

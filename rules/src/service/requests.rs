@@ -25,7 +25,7 @@ use super::operation::{self, Operation};
 pub use super::request_rows::status;
 pub(crate) use super::request_rows::{find_in_org, org_of};
 use super::service_users::{self, NewSecret};
-use super::{ServiceError, ServiceResult, approver_notices, is_unique_violation, money_text, policies, withdrawals};
+use super::{ServiceError, ServiceResult, approver_notices, is_unique_violation, policies, withdrawals};
 use crate::access::{Actor, OrgAccess};
 use crate::authz::{Authz, resolve_all, service_user_access};
 use crate::db::{WriteTxn, begin_write};
@@ -92,9 +92,7 @@ pub async fn withdrawal_thresholds<C: ConnectionTrait>(
     let org = policies::find(db, &access.org_id, Workflow::InitiateWithdrawal)
         .await?
         .and_then(|p| p.approval_threshold_usd)
-        .as_deref()
-        .map(money_text::dec)
-        .transpose()?;
+        .map(entity::money::Amount::value);
     // Service users are not members: the per-operator layer is a member's.
     let own = if access.service.is_some() {
         None
@@ -102,9 +100,7 @@ pub async fn withdrawal_thresholds<C: ConnectionTrait>(
         limits::find(db, &access.org_id, LimitLayer::Signer, &access.user_id)
             .await?
             .and_then(|l| l.approval_threshold_usd)
-            .as_deref()
-            .map(money_text::dec)
-            .transpose()?
+            .map(entity::money::Amount::value)
     };
     Ok((org, own))
 }

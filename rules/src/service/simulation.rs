@@ -65,7 +65,7 @@ pub async fn simulate(engine: &Engine<'_>, access: &OrgAccess, op: Operation) ->
                 simulation.usage_after = limits::usage_all(&trial, &access.org_id, &day).await?;
                 if let Some(w) = withdrawals::of_request(&trial, &submitted.request.id).await? {
                     let (org, own) = requests::withdrawal_thresholds(&trial, access).await?;
-                    let usd = super::money_text::dec(&w.usd_value)?;
+                    let usd = w.usd_value.0;
                     simulation.threshold = requests::governing(org, own).map(|t| (t, usd));
                 }
                 simulation.request = Some(submitted.request);

@@ -10,12 +10,12 @@
 use super::audit::{self, AuditActor, Entry};
 use super::ledger;
 use super::limits::{self, LimitLayer};
-use super::money_text::{self, dec};
 use super::{ServiceError, ServiceResult, addresses, balance_alerts};
 use crate::access::OrgAccess;
 use chrono::{DateTime, Utc};
 use domain::{Action, ApiScope, MemberStatus, Role, RoleSet, Workflow};
 use domain::{MAX_USD, OutsideWindow, WithdrawalWindow, money};
+use entity::money::Amount;
 use entity::{account, holding, ledger_entry, member, organization, request, withdrawal};
 use rust_decimal::Decimal;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
@@ -125,9 +125,7 @@ async fn target<C: ConnectionTrait>(db: &C, access: &OrgAccess, w: &WithdrawalSp
     )?;
     let price = asset
         .usd_price
-        .as_deref()
-        .map(dec)
-        .transpose()?
+        .map(Amount::value)
         .ok_or_else(|| ServiceError::BadInput(format!("asset: {} has no USD price yet", asset.symbol)))?;
     let addr = addresses::find_active(db, &access.org_id, &w.address_id).await?;
     if addr.account_id != account.id || addr.asset != asset.symbol {
@@ -199,7 +197,7 @@ pub async fn assess<C: ConnectionTrait>(
         .one(db)
         .await?;
     let (balance, held) = match &h {
-        Some(h) => (dec(&h.amount)?, dec(&h.held)?),
+        Some(h) => (h.amount.0, h.held.0),
         None => (Decimal::ZERO, Decimal::ZERO),
     };
     failures.extend(addresses::still_cooling(&t.address, now));
@@ -259,7 +257,7 @@ pub async fn open<C: ConnectionTrait>(
         return Err(e);
     }
     let h = ledger::locked_holding(db, &t.account, &t.asset, now).await?;
-    let (balance, held) = (dec(&h.amount)?, dec(&h.held)?);
+    let (balance, held) = (h.amount.0, h.held.0);
     if let Some(e) = short_of_funds(&t, balance, held) {
         return Err(e);
     }
@@ -273,7 +271,7 @@ pub async fn open<C: ConnectionTrait>(
         limits::reserve(db, &access.org_id, LimitLayer::ApiKey, k, &day, usd, false).await?;
     }
     let mut hm: holding::ActiveModel = h.into();
-    hm.held = Set(money_text::text(money::add("amount", held, amount)?));
+    hm.held = Set(Amount(money::add("amount", held, amount)?));
     hm.updated_at = Set(now);
     hm.update(db).await?;
     withdrawal::ActiveModel {
@@ -281,8 +279,8 @@ pub async fn open<C: ConnectionTrait>(
         org_id: Set(access.org_id.clone()),
         account_id: Set(acct.id),
         asset: Set(asset),
-        amount: Set(money_text::text(amount)),
-        usd_value: Set(money_text::text(usd)),
+        amount: Set(Amount(amount)),
+        usd_value: Set(Amount(usd)),
         address_id: Set(address_id),
         limit_day: Set(day),
         api_key_id: Set(key_id),
@@ -302,7 +300,7 @@ async fn held_withdrawal<C: ConnectionTrait>(db: &C, request_id: &str) -> Servic
 
 /// Moves the capacity holds off `held` (into `used` when `consumed`).
 async fn settle_holds<C: ConnectionTrait>(db: &C, w: &withdrawal::Model, consumed: bool) -> ServiceResult<()> {
-    let usd = dec(&w.usd_value)?;
+    let usd = w.usd_value.0;
     limits::settle(db, &w.org_id, LimitLayer::Organization, &w.org_id, &w.limit_day, usd, consumed).await?;
     if let Some(k) = &w.api_key_id {
         limits::settle(db, &w.org_id, LimitLayer::ApiKey, k, &w.limit_day, usd, consumed).await?;
@@ -316,9 +314,9 @@ pub(crate) async fn release<C: ConnectionTrait>(db: &C, request_id: &str, now: D
     let Some(w) = held_withdrawal(db, request_id).await? else { return Ok(()) };
     let acct = account::Entity::find_by_id(&w.account_id).one(db).await?.ok_or(ServiceError::NotFound("account"))?;
     let h = ledger::locked_holding(db, &acct, &w.asset, now).await?;
-    let held = dec(&h.held)?;
+    let held = h.held.0;
     let mut hm: holding::ActiveModel = h.into();
-    hm.held = Set(money_text::text(money::sub("held", held, dec(&w.amount)?)?.max(Decimal::ZERO)));
+    hm.held = Set(Amount(money::sub("held", held, w.amount.0)?.max(Decimal::ZERO)));
     hm.updated_at = Set(now);
     hm.update(db).await?;
     settle_holds(db, &w, false).await?;
@@ -411,20 +409,20 @@ async fn settle_by<C: ConnectionTrait>(
     let w = held_withdrawal(db, &req.id)
         .await?
         .ok_or_else(|| ServiceError::Conflict("this request has no withdrawal to execute".into()))?;
-    let usd = dec(&w.usd_value)?;
+    let usd = w.usd_value.0;
     if !straight_through {
         limits::reserve(db, &w.org_id, LimitLayer::Signer, &signer.user_id, &limits::day_of(now), usd, true).await?;
     }
     let acct = account::Entity::find_by_id(&w.account_id).one(db).await?.ok_or(ServiceError::NotFound("account"))?;
     let h = ledger::locked_holding(db, &acct, &w.asset, now).await?;
-    let amount = dec(&w.amount)?;
-    let (balance, held) = (money::sub("balance", dec(&h.amount)?, amount)?, money::sub("held", dec(&h.held)?, amount)?);
+    let amount = w.amount.0;
+    let (balance, held) = (money::sub("balance", h.amount.0, amount)?, money::sub("held", h.held.0, amount)?);
     if balance < Decimal::ZERO || held < Decimal::ZERO {
         return Err(ServiceError::internal(format!("holding of {} would go negative settling {}", w.asset, req.id)));
     }
     let mut hm: holding::ActiveModel = h.into();
-    hm.amount = Set(money_text::text(balance));
-    hm.held = Set(money_text::text(held));
+    hm.amount = Set(Amount(balance));
+    hm.held = Set(Amount(held));
     hm.updated_at = Set(now);
     hm.update(db).await?;
     let reference = format!("stl_{}", domain::new_id().replace('-', ""));
@@ -434,8 +432,8 @@ async fn settle_by<C: ConnectionTrait>(
         account_id: Set(w.account_id.clone()),
         asset: Set(w.asset.clone()),
         kind: Set(ledger::kind::DEBIT.into()),
-        amount: Set(money_text::text(amount)),
-        balance_after: Set(money_text::text(balance)),
+        amount: Set(Amount(amount)),
+        balance_after: Set(Amount(balance)),
         reference: Set(reference.clone()),
         request_id: Set(Some(req.id.clone())),
         at: Set(now),
