@@ -53,21 +53,22 @@ impl MediaType {
         response
     }
 
-    /// The executed response, with the status its media type gives it.
+    /// The executed response, with the status its media type gives it (the
+    /// handler [stamps](Self::stamp) it, as it does every refusal).
     pub fn respond(self, response: BatchResponse) -> Response {
         let single = match response {
             BatchResponse::Single(r) => r,
-            batch @ BatchResponse::Batch(_) => return self.stamp(axum::Json(batch).into_response()),
+            batch @ BatchResponse::Batch(_) => return axum::Json(batch).into_response(),
         };
         if self == MediaType::Json || !is_request_error(&single) {
-            return self.stamp(axum::Json(single).into_response());
+            return axum::Json(single).into_response();
         }
         // A request error: no `data` entry at all, and 400.
         let mut body = serde_json::to_value(&single).unwrap_or_default();
         if let Some(fields) = body.as_object_mut() {
             fields.remove("data");
         }
-        self.stamp((StatusCode::BAD_REQUEST, axum::Json(body)).into_response())
+        (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
     }
 }
 

@@ -76,6 +76,28 @@ pub enum DeliveryColumn {
     SentAt,
 }
 
+/// Implements [`Outbox::column`] for an outbox entity module whose delivery
+/// columns carry the usual names (`id`, `delivery_status`,
+/// `delivery_attempts`, `next_attempt_at`, `delivery_claimed_at`,
+/// `last_error`, `sent_at`), as every outbox table's do.
+macro_rules! delivery_columns {
+    ($entity:ident) => {
+        fn column(c: $crate::service::delivery::DeliveryColumn) -> $entity::Column {
+            use $crate::service::delivery::DeliveryColumn as D;
+            match c {
+                D::Id => $entity::Column::Id,
+                D::Status => $entity::Column::DeliveryStatus,
+                D::Attempts => $entity::Column::DeliveryAttempts,
+                D::NextAttemptAt => $entity::Column::NextAttemptAt,
+                D::ClaimedAt => $entity::Column::DeliveryClaimedAt,
+                D::LastError => $entity::Column::LastError,
+                D::SentAt => $entity::Column::SentAt,
+            }
+        }
+    };
+}
+pub(crate) use delivery_columns;
+
 /// A table whose rows are e-mails to deliver. The engine moves the delivery
 /// columns; the table says what else keeps a row deliverable and writes the
 /// message.

@@ -23,7 +23,7 @@ use workers::{DeliverInvitation, MailJob};
 
 /// How long a link stays valid (SPEC §3).
 pub const VALIDITY: Duration = Duration::days(7);
-use super::delivery::{DeliveryColumn, DeliveryEnv, Outbox, status as delivery};
+use super::delivery::{DeliveryEnv, Outbox, delivery_columns, status as delivery};
 
 pub mod status {
     pub const PENDING: &str = "PENDING";
@@ -303,18 +303,7 @@ pub async fn accept(
 impl Outbox for invitation::Entity {
     const KIND: &'static str = "invitation";
 
-    fn column(c: DeliveryColumn) -> invitation::Column {
-        use invitation::Column;
-        match c {
-            DeliveryColumn::Id => Column::Id,
-            DeliveryColumn::Status => Column::DeliveryStatus,
-            DeliveryColumn::Attempts => Column::DeliveryAttempts,
-            DeliveryColumn::NextAttemptAt => Column::NextAttemptAt,
-            DeliveryColumn::ClaimedAt => Column::DeliveryClaimedAt,
-            DeliveryColumn::LastError => Column::LastError,
-            DeliveryColumn::SentAt => Column::SentAt,
-        }
-    }
+    delivery_columns!(invitation);
 
     /// A link that was accepted or revoked is not sent.
     fn deliverable() -> Condition {

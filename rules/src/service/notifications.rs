@@ -3,7 +3,7 @@
 //! commit, and a claimed send by the [`delivery`](super::delivery) engine.
 
 use super::ServiceResult;
-use super::delivery::{DeliveryColumn, DeliveryEnv, Outbox, status};
+use super::delivery::{DeliveryEnv, Outbox, delivery_columns, status};
 use chrono::{DateTime, Utc};
 use domain::new_id;
 use entity::notification;
@@ -41,18 +41,7 @@ pub(crate) async fn queue<C: ConnectionTrait>(
 impl Outbox for notification::Entity {
     const KIND: &'static str = "notification";
 
-    fn column(c: DeliveryColumn) -> notification::Column {
-        use notification::Column;
-        match c {
-            DeliveryColumn::Id => Column::Id,
-            DeliveryColumn::Status => Column::DeliveryStatus,
-            DeliveryColumn::Attempts => Column::DeliveryAttempts,
-            DeliveryColumn::NextAttemptAt => Column::NextAttemptAt,
-            DeliveryColumn::ClaimedAt => Column::DeliveryClaimedAt,
-            DeliveryColumn::LastError => Column::LastError,
-            DeliveryColumn::SentAt => Column::SentAt,
-        }
-    }
+    delivery_columns!(notification);
 
     fn attempts(n: &notification::Model) -> i32 {
         n.delivery_attempts
