@@ -707,6 +707,19 @@ impl Drop for WorkerHandle {
     }
 }
 
+/// An introspected `__Type` reference's named type under its NON_NULL and
+/// LIST wrappers: its kind, its name, and whether a list is involved (the
+/// schema walks of `tenancy.rs` and `reach.rs`).
+pub fn base_type(t: &Value) -> (String, String, bool) {
+    let mut t = t;
+    let mut list = false;
+    while t["name"].is_null() {
+        list |= t["kind"] == "LIST";
+        t = &t["ofType"];
+    }
+    (t["kind"].as_str().unwrap_or("").to_string(), t["name"].as_str().unwrap_or("").to_string(), list)
+}
+
 /// Lowercase hex HMAC-SHA256 over `nonce + "\n" + body`, keyed with the
 /// secret text's ASCII bytes, as a client computes it.
 pub fn sign(secret: &str, nonce: &str, body: &[u8]) -> String {

@@ -17,7 +17,7 @@
 
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use tests::{Backend, Session, TestApp, both_backends, spawn_with};
+use tests::{Backend, Session, TestApp, base_type as base, both_backends, spawn_with};
 
 /// What gates a field, given that its parent was reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -217,16 +217,6 @@ struct Field {
     list: bool,
     /// Arguments without a default that must be given.
     required: Vec<String>,
-}
-
-fn base(t: &Value) -> (String, String, bool) {
-    let mut t = t;
-    let mut list = false;
-    while t["name"].is_null() {
-        list |= t["kind"] == "LIST";
-        t = &t["ofType"];
-    }
-    (t["kind"].as_str().unwrap_or("").to_string(), t["name"].as_str().unwrap_or("").to_string(), list)
 }
 
 fn object_types(schema: &Value) -> BTreeMap<String, Vec<Field>> {

@@ -5,7 +5,7 @@
 //! changes nothing. A new resolver that forgets to ask `authz` fails here.
 
 use serde_json::{Map, Value, json};
-use tests::{Backend, TestApp, both_backends, spawn};
+use tests::{Backend, TestApp, base_type as base, both_backends, spawn};
 
 /// Mutations that act on the caller themself, not on an organisation.
 const PERSONAL: &[&str] = &[
@@ -28,17 +28,6 @@ const INTROSPECT: &str = "{ __schema { mutationType { fields { name args { name 
   queryType { fields { name args { name type { ...T } } } }
   types { name kind inputFields { name type { ...T } } enumValues { name } } } }
   fragment T on __Type { kind name ofType { kind name ofType { kind name ofType { kind name } } } }";
-
-/// The named type under NON_NULL / LIST wrappers, and whether a list is involved.
-fn base(t: &Value) -> (String, String, bool) {
-    let mut t = t;
-    let mut list = false;
-    while t["name"].is_null() {
-        list |= t["kind"] == "LIST";
-        t = &t["ofType"];
-    }
-    (t["kind"].as_str().unwrap_or("").to_string(), t["name"].as_str().unwrap_or("").to_string(), list)
-}
 
 /// A well-formed value for an argument, using the victim organisation's real ids.
 fn value(name: &str, ty: &Value, types: &[Value], ids: &Map<String, Value>) -> Value {
