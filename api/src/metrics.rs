@@ -7,7 +7,8 @@
 //! process reports the same backlog. Each [`Metrics`] has its own registry,
 //! so several servers in one test process do not mix their counts.
 
-use crate::service::{ServiceResult, delivery, requests};
+use crate::domain::{DeliveryStatus, InvitationState, RequestStatus};
+use crate::service::ServiceResult;
 use entity::{invitation, notification, request};
 use prometheus_client::encoding::{EncodeLabelSet, text::encode};
 use prometheus_client::metrics::counter::Counter;
@@ -130,14 +131,14 @@ impl Metrics {
     /// in the Prometheus text format.
     pub async fn render<C: ConnectionTrait>(&self, db: &C) -> ServiceResult<String> {
         let pending = request::Entity::find()
-            .filter(request::Column::Status.eq(requests::status::PENDING_APPROVAL))
+            .filter(request::Column::Status.eq(RequestStatus::PendingApproval))
             .count(db)
             .await?;
         self.approvals_pending.set(gauge(pending));
-        for state in [delivery::status::QUEUED, delivery::status::SENDING] {
+        for state in [DeliveryStatus::Queued, DeliveryStatus::Sending] {
             let invitations = invitation::Entity::find()
                 .filter(invitation::Column::DeliveryStatus.eq(state))
-                .filter(invitation::Column::Status.eq(crate::service::invitations::status::PENDING))
+                .filter(invitation::Column::Status.eq(InvitationState::Pending))
                 .count(db)
                 .await?;
             let notifications =

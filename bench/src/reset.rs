@@ -13,6 +13,7 @@
 
 use crate::report::{Row, Target, ms};
 use crate::server::{Backend, Database};
+use api::domain::{AlertState, LimitLayer};
 use api::service::{balance_alerts, limits};
 use chrono::Utc;
 use entity::money::Amount;
@@ -51,7 +52,7 @@ pub async fn seed_orgs(db: &DatabaseConnection, n: usize) -> anyhow::Result<()> 
             alerts.push(balance_alert::ActiveModel {
                 org_id: Set(org.clone()),
                 threshold_usd: Set(Some(Amount(Decimal::from(1000)))),
-                state: Set("UNCONFIGURED".into()),
+                state: Set(AlertState::Unconfigured),
                 total_usd: Set(Amount::ZERO),
                 changed_at: Set(now),
                 updated_at: Set(now),
@@ -85,14 +86,14 @@ async fn seed_counters(db: &DatabaseConnection, orgs: usize) -> anyhow::Result<(
     let mut rows = Vec::new();
     for i in 0..orgs {
         let org = format!("org-{i:06}");
-        let subjects = std::iter::once(("ORGANIZATION", org.clone()))
-            .chain((0..KEYS_PER_ORG).map(|k| ("API_KEY", format!("cs_bench{i:06}k{k:02}"))));
+        let subjects = std::iter::once((LimitLayer::Organization, org.clone()))
+            .chain((0..KEYS_PER_ORG).map(|k| (LimitLayer::ApiKey, format!("cs_bench{i:06}k{k:02}"))));
         for (layer, subject) in subjects {
             for day in &days {
                 rows.push(limit_counter::ActiveModel {
                     id: Set(api::domain::new_id()),
                     org_id: Set(org.clone()),
-                    layer: Set(layer.into()),
+                    layer: Set(layer),
                     subject: Set(subject.clone()),
                     day: Set(day.clone()),
                     held_usd: Set(Amount::ZERO),

@@ -9,7 +9,7 @@
 //! measured and would make seeding 1,000 subscribers slow.
 
 use anyhow::{Context, bail};
-use api::domain::{Role, RoleSet};
+use api::domain::{MemberStatus, Role, RoleSet};
 use chrono::Utc;
 use entity::{member, session, user};
 use hmac::{Hmac, Mac};
@@ -151,7 +151,7 @@ pub async fn join(db: &DatabaseConnection, org: &str, who: &[Person], roles: &[R
                     user_id: Set(p.user_id.clone()),
                     roles: Set(roles.clone()),
                     is_owner: Set(false),
-                    status: Set("ACTIVE".into()),
+                    status: Set(MemberStatus::Active),
                     created_at: Set(now),
                     removed_at: Set(None),
                     approval_notices: Set(true),

@@ -1,48 +1,25 @@
 //! API-key vocabulary: scopes, IP ranges, nonces, signatures (SPEC §2, §7).
 
 use crate::error::ParseError;
+use crate::vocabulary::vocabulary;
 use ipnet::IpNet;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-/// What a key may do (SPEC §7). Trading and earn scopes are stored and shown
-/// but gate nothing: Countersign has no trading or earn engine.
-#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
-#[derive(Serialize, Deserialize, Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ApiScope {
-    QueryFunds,
-    Earn,
-    Deposit,
-    Withdraw,
-    QueryOpenOrders,
-    QueryClosedOrders,
-    CreateModifyOrders,
-    CancelCloseOrders,
-    QueryLedger,
-    ExportData,
-}
-
-impl ApiScope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApiScope::QueryFunds => "QUERY_FUNDS",
-            ApiScope::Earn => "EARN",
-            ApiScope::Deposit => "DEPOSIT",
-            ApiScope::Withdraw => "WITHDRAW",
-            ApiScope::QueryOpenOrders => "QUERY_OPEN_ORDERS",
-            ApiScope::QueryClosedOrders => "QUERY_CLOSED_ORDERS",
-            ApiScope::CreateModifyOrders => "CREATE_MODIFY_ORDERS",
-            ApiScope::CancelCloseOrders => "CANCEL_CLOSE_ORDERS",
-            ApiScope::QueryLedger => "QUERY_LEDGER",
-            ApiScope::ExportData => "EXPORT_DATA",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Self, ParseError> {
-        serde_json::from_value(serde_json::Value::String(s.to_string()))
-            .map_err(|_| ParseError::new("scope", format!("unknown scope {s:?}")))
+vocabulary! {
+    /// What a key may do (SPEC §7). Trading and earn scopes are stored and shown
+    /// but gate nothing: Countersign has no trading or earn engine.
+    pub enum ApiScope {
+        QueryFunds => "QUERY_FUNDS",
+        Earn => "EARN",
+        Deposit => "DEPOSIT",
+        Withdraw => "WITHDRAW",
+        QueryOpenOrders => "QUERY_OPEN_ORDERS",
+        QueryClosedOrders => "QUERY_CLOSED_ORDERS",
+        CreateModifyOrders => "CREATE_MODIFY_ORDERS",
+        CancelCloseOrders => "CANCEL_CLOSE_ORDERS",
+        QueryLedger => "QUERY_LEDGER",
+        ExportData => "EXPORT_DATA",
     }
 }
 

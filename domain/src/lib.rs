@@ -3,7 +3,10 @@
 //! never re-check input shape. Also the role and permission table (`rbac`).
 //!
 //! No GraphQL and no database: the `graphql` feature (turned on by `api`
-//! only) derives `async_graphql::Enum` on the vocabulary enums.
+//! only) derives `async_graphql::Enum` on the vocabulary enums, and the `db`
+//! feature (turned on by `entity` only) makes them text column types.
+
+mod vocabulary;
 
 mod api_key;
 mod duration;
@@ -12,6 +15,7 @@ mod error;
 mod id;
 pub mod money;
 mod rbac;
+mod status;
 mod text;
 mod window;
 
@@ -25,5 +29,9 @@ pub use error::ParseError;
 pub use id::new_id;
 pub use money::{MAX_AMOUNT, MAX_PRICE_USD, MAX_USD, Overflow, UsdAmount, is_plain_decimal, parse_amount, parse_price};
 pub use rbac::{Action, MemberStatus, Permission, Role, RoleSet, Workflow};
+pub use status::{
+    ActorKind, AlertState, DeliveryStatus, InvitationState, LedgerKind, LimitLayer, RecordStatus, RequestStatus,
+    ThresholdLayer, WithdrawalState,
+};
 pub use text::{DisplayName, Password};
 pub use window::{OutsideWindow, WithdrawalWindow};

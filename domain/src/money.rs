@@ -20,6 +20,7 @@
 
 use crate::error::ParseError;
 use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
 /// A non-negative US-dollar amount with at most 2 decimal places.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -124,6 +125,45 @@ impl UsdAmount {
 
     pub fn value(self) -> Decimal {
         self.0
+    }
+}
+
+/// In an operation's payload a USD amount is its decimal text; reading one
+/// back (a stored payload, or a dry run's free-form operation) parses it as
+/// strictly as input: plain decimal text, cents at most, bounded.
+impl Serialize for UsdAmount {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for UsdAmount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        UsdAmount::from_stored(&text).map_err(|e| de::Error::custom(format!("a USD amount: {}", e.reason)))
+    }
+}
+
+/// Serde for an exact `Decimal` held as plain decimal text (`"1250.50"`,
+/// scale kept), for payload fields whose bounds depend on more than the text
+/// (an asset's amount: its precision is the asset's). Anything but
+/// [plain decimal](is_plain_decimal) text is refused, as at input.
+pub mod plain_text {
+    use crate::money::is_plain_decimal;
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    pub fn serialize<S: Serializer>(v: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+        let text = String::deserialize(d)?;
+        let bad = || de::Error::custom(format!("{text:?} is not a plain decimal such as \"1250.50\""));
+        if !is_plain_decimal(&text) {
+            return Err(bad());
+        }
+        text.parse().map_err(|_| bad())
     }
 }
 

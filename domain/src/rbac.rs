@@ -4,78 +4,48 @@
 //! authorization module expands roles into.
 
 use crate::error::ParseError;
-use serde::{Deserialize, Serialize};
+use crate::vocabulary::vocabulary;
 use std::collections::BTreeSet;
 
-/// Generates `as_str` / `parse` for a plain enum whose variants are stored as
-/// their SCREAMING_SNAKE names.
-macro_rules! named_enum {
-    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
-        impl $ty {
-            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($ty::$variant => $name),+ }
-            }
-
-            pub fn parse(s: &str) -> Result<Self, ParseError> {
-                match s {
-                    $($name => Ok($ty::$variant),)+
-                    other => Err(ParseError::new(stringify!($ty), format!("unknown value {other:?}"))),
-                }
-            }
-        }
-    };
+vocabulary! {
+    /// A platform-defined role; a member holds one or more.
+    pub enum Role {
+        Admin => "ADMIN",
+        Maker => "MAKER",
+        Approver => "APPROVER",
+        Signer => "SIGNER",
+        Reviewer => "REVIEWER",
+        ReadOnly => "READ_ONLY",
+    }
 }
 
-/// A platform-defined role; a member holds one or more.
-#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
-#[derive(Serialize, Deserialize, Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Role {
-    Admin,
-    Maker,
-    Approver,
-    Signer,
-    Reviewer,
-    ReadOnly,
+vocabulary! {
+    /// A governed area of the product.
+    pub enum Workflow {
+        InitiateWithdrawal => "INITIATE_WITHDRAWAL",
+        ManageAddresses => "MANAGE_ADDRESSES",
+        ManageAccess => "MANAGE_ACCESS",
+        ManagePolicies => "MANAGE_POLICIES",
+    }
 }
-named_enum!(Role { Admin => "ADMIN", Maker => "MAKER", Approver => "APPROVER", Signer => "SIGNER",
-    Reviewer => "REVIEWER", ReadOnly => "READ_ONLY" });
 
-/// A governed area of the product.
-#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
-#[derive(Serialize, Deserialize, Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Workflow {
-    InitiateWithdrawal,
-    ManageAddresses,
-    ManageAccess,
-    ManagePolicies,
+vocabulary! {
+    /// What one may do within a workflow.
+    pub enum Action {
+        View => "VIEW",
+        Initiate => "INITIATE",
+        Approve => "APPROVE",
+        Execute => "EXECUTE",
+    }
 }
-named_enum!(Workflow { InitiateWithdrawal => "INITIATE_WITHDRAWAL", ManageAddresses => "MANAGE_ADDRESSES",
-    ManageAccess => "MANAGE_ACCESS", ManagePolicies => "MANAGE_POLICIES" });
 
-/// What one may do within a workflow.
-#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
-#[derive(Serialize, Deserialize, Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Action {
-    View,
-    Initiate,
-    Approve,
-    Execute,
+vocabulary! {
+    /// Whether a membership is in force.
+    pub enum MemberStatus {
+        Active => "ACTIVE",
+        Removed => "REMOVED",
+    }
 }
-named_enum!(Action { View => "VIEW", Initiate => "INITIATE", Approve => "APPROVE", Execute => "EXECUTE" });
-
-/// Whether a membership is in force.
-#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum MemberStatus {
-    Active,
-    Removed,
-}
-named_enum!(MemberStatus { Active => "ACTIVE", Removed => "REMOVED" });
 
 /// One permission: an action on a workflow, on every account (`account_id`
 /// `None`) or on one.

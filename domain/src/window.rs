@@ -3,19 +3,19 @@
 //! 18:00 `Europe/Zurich`), and what happens to one made outside them.
 
 use crate::error::ParseError;
+use crate::vocabulary::vocabulary;
 use chrono::{DateTime, Datelike, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-/// What a withdrawal made outside the window gets.
-#[cfg_attr(feature = "graphql", derive(async_graphql::Enum))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum OutsideWindow {
-    /// Refused with `OUTSIDE_WINDOW`.
-    Refuse,
-    /// Accepted, but waits for approval even where it would not otherwise.
-    RequireApproval,
+vocabulary! {
+    /// What a withdrawal made outside the window gets.
+    pub enum OutsideWindow {
+        /// Refused with `OUTSIDE_WINDOW`.
+        Refuse => "REFUSE",
+        /// Accepted, but waits for approval even where it would not otherwise.
+        RequireApproval => "REQUIRE_APPROVAL",
+    }
 }
 
 /// A parsed window; stored as JSON on the organisation.

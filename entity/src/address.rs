@@ -1,4 +1,5 @@
 //! A whitelisted withdrawal address.
+use domain::RecordStatus;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -12,7 +13,7 @@ pub struct Model {
     pub network: String,
     pub address: String,
     pub label: String,
-    pub status: String,
+    pub status: RecordStatus,
     pub created_at: DateTimeUtc,
     /// Withdrawals to it are refused before this (cooling-off); `None`: at once.
     pub usable_from: Option<DateTimeUtc>,

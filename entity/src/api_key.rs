@@ -1,4 +1,5 @@
 //! An API key of a service user: public id, sealed secret, settings, replay state.
+use domain::RecordStatus;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -12,7 +13,7 @@ pub struct Model {
     pub org_id: String,
     pub service_user_id: String,
     /// `ACTIVE` or `REVOKED`.
-    pub status: String,
+    pub status: RecordStatus,
     /// Comma-separated scope names.
     pub scopes: String,
     /// Comma-separated account ids the key may touch; `None` = every account.

@@ -1,4 +1,5 @@
 //! One entry of an organisation's append-only, hash-chained audit trail.
+use domain::ActorKind;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -10,7 +11,7 @@ pub struct Model {
     /// 1, 2, 3, … within the organisation; the chain order.
     pub seq: i64,
     /// `USER`, `SERVICE_USER`, `OPERATOR` or `SYSTEM`.
-    pub actor_kind: String,
+    pub actor_kind: ActorKind,
     pub actor_id: String,
     pub action: String,
     pub target: Option<String>,

@@ -1,5 +1,6 @@
 //! One recorded change of a balance alert's state.
 use crate::money::Amount;
+use domain::AlertState;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -8,7 +9,7 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
     pub org_id: String,
-    pub state: String,
+    pub state: AlertState,
     pub total_usd: Amount,
     pub threshold_usd: Option<Amount>,
     pub at: DateTimeUtc,

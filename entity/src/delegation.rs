@@ -1,4 +1,5 @@
 //! One member's APPROVE on one workflow, lent to another member for a while.
+use domain::Workflow;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,7 +10,7 @@ pub struct Model {
     pub org_id: String,
     pub from_member_id: String,
     pub to_member_id: String,
-    pub workflow: String,
+    pub workflow: Workflow,
     pub valid_from: DateTimeUtc,
     /// The delegation lapses by itself at this time.
     pub valid_until: DateTimeUtc,

@@ -1,4 +1,5 @@
 //! An invitation to join an organisation, and the state of its e-mail.
+use domain::{DeliveryStatus, InvitationState};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -19,12 +20,12 @@ pub struct Model {
     #[sea_orm(unique)]
     pub token_hash: String,
     /// `PENDING`, `ACCEPTED` or `REVOKED` (expiry is derived from `expires_at`).
-    pub status: String,
+    pub status: InvitationState,
     pub expires_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
     pub accepted_at: Option<DateTimeUtc>,
     /// `QUEUED`, `SENDING`, `SENT` or `FAILED`.
-    pub delivery_status: String,
+    pub delivery_status: DeliveryStatus,
     pub delivery_attempts: i32,
     pub next_attempt_at: DateTimeUtc,
     pub delivery_claimed_at: Option<DateTimeUtc>,

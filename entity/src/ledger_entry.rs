@@ -1,5 +1,6 @@
 //! One append-only ledger entry (a credit from custody, a settled debit, …).
 use crate::money::Amount;
+use domain::LedgerKind;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -11,7 +12,7 @@ pub struct Model {
     pub account_id: String,
     pub asset: String,
     /// `CREDIT` or `DEBIT`.
-    pub kind: String,
+    pub kind: LedgerKind,
     /// Positive.
     pub amount: Amount,
     /// The holding after this entry.

@@ -1,9 +1,11 @@
 //! sea-orm models of Countersign's tables.
 //!
 //! Data only: no GraphQL derives, no business rules. Ids are UUID strings
-//! (identical on SQLite and PostgreSQL), times are UTC, and enum-like columns
-//! hold the upper-case names the domain layer parses (`Role`, `Workflow`, …),
-//! and money columns are [`money::Amount`] (exact, stored as decimal text).
+//! (identical on SQLite and PostgreSQL), times are UTC, enum columns are the
+//! domain's vocabulary enums (`RequestStatus`, `Workflow`, …: text holding
+//! their upper-case names, mapped by `domain`'s `vocabulary!` and nowhere
+//! else), and money columns are [`money::Amount`] (exact, stored as decimal
+//! text).
 
 pub mod account;
 pub mod address;

@@ -1,5 +1,6 @@
 //! Capacity held and used by one layer and subject on one UTC day (USD, decimal text).
 use crate::money::Amount;
+use domain::LimitLayer;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -8,7 +9,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub org_id: String,
-    pub layer: String,
+    pub layer: LimitLayer,
     pub subject: String,
     pub day: String,
     pub held_usd: Amount,

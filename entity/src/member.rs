@@ -1,4 +1,5 @@
 //! A user's membership of one organisation.
+use domain::MemberStatus;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -12,7 +13,7 @@ pub struct Model {
     pub roles: String,
     pub is_owner: bool,
     /// `ACTIVE` or `REMOVED`.
-    pub status: String,
+    pub status: MemberStatus,
     pub created_at: DateTimeUtc,
     pub removed_at: Option<DateTimeUtc>,
     /// E-mail this member when a request starts waiting for their approval.

@@ -1,4 +1,5 @@
 //! A notification e-mail and the state of its delivery (the transactional outbox).
+use domain::DeliveryStatus;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -10,7 +11,7 @@ pub struct Model {
     pub to_email: String,
     pub subject: String,
     pub body: String,
-    pub delivery_status: String,
+    pub delivery_status: DeliveryStatus,
     pub delivery_attempts: i32,
     pub next_attempt_at: DateTimeUtc,
     pub delivery_claimed_at: Option<DateTimeUtc>,

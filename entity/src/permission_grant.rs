@@ -1,4 +1,5 @@
 //! A single permission granted to a member beyond their roles.
+use domain::{Action, Workflow};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -8,8 +9,8 @@ pub struct Model {
     pub id: String,
     pub org_id: String,
     pub member_id: String,
-    pub workflow: String,
-    pub action: String,
+    pub workflow: Workflow,
+    pub action: Action,
     /// When set, the grant covers only this account.
     pub account_id: Option<String>,
     pub created_at: DateTimeUtc,

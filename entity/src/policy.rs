@@ -1,5 +1,6 @@
 //! An organisation's approval policy for one workflow.
 use crate::money::Amount;
+use domain::Workflow;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -8,7 +9,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub org_id: String,
-    pub workflow: String,
+    pub workflow: Workflow,
     pub required_approvals: i32,
     pub always_require_approval: bool,
     /// Withdrawals above this (USD, decimal text) always wait for approval.

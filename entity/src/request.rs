@@ -1,4 +1,5 @@
 //! A governed operation and its lifecycle (see SPEC §4).
+use domain::{ActorKind, RequestStatus, Workflow};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -7,15 +8,15 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub org_id: String,
-    pub workflow: String,
+    pub workflow: Workflow,
     /// Operation name, e.g. `SET_MEMBER_ROLES`.
     pub operation: String,
     /// The operation's input as JSON text.
     pub payload: String,
     /// `USER` or `SERVICE_USER`.
-    pub requester_kind: String,
+    pub requester_kind: ActorKind,
     pub requester_id: String,
-    pub status: String,
+    pub status: RequestStatus,
     pub approvals_required: i32,
     pub reason: Option<String>,
     pub created_at: DateTimeUtc,

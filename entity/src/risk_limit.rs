@@ -1,5 +1,6 @@
 //! A per-transaction maximum and daily cap (USD, decimal text) for one layer and subject.
 use crate::money::Amount;
+use domain::LimitLayer;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -8,7 +9,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub org_id: String,
-    pub layer: String,
+    pub layer: LimitLayer,
     pub subject: String,
     pub per_transaction_max_usd: Option<Amount>,
     pub daily_cap_usd: Option<Amount>,

@@ -1,4 +1,5 @@
 //! An API-only identity inside one organisation.
+use domain::RecordStatus;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,7 +10,7 @@ pub struct Model {
     pub org_id: String,
     pub name: String,
     /// `ACTIVE` or `REMOVED`.
-    pub status: String,
+    pub status: RecordStatus,
     pub created_by: String,
     pub created_at: DateTimeUtc,
 }

@@ -1,5 +1,6 @@
 //! A withdrawal's money-side state (the request row holds its lifecycle).
 use crate::money::Amount;
+use domain::WithdrawalState;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -15,7 +16,7 @@ pub struct Model {
     pub address_id: String,
     pub limit_day: String,
     pub api_key_id: Option<String>,
-    pub state: String,
+    pub state: WithdrawalState,
     pub settlement_reference: Option<String>,
     pub executed_by: Option<String>,
     pub executed_at: Option<DateTimeUtc>,

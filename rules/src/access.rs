@@ -6,7 +6,7 @@
 
 use crate::service::{ServiceError, ServiceResult};
 use chrono::{DateTime, Utc};
-use domain::{Action, ApiScope, Permission, RoleSet, ScopeSet, Workflow};
+use domain::{Action, ActorKind, ApiScope, Permission, RoleSet, ScopeSet, Workflow};
 use entity::{request, service_user};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -155,8 +155,8 @@ impl OrgAccess {
     }
 
     /// `USER` or `SERVICE_USER`, as requests and audit records name the caller.
-    pub fn actor_kind(&self) -> &'static str {
-        if self.service.is_some() { "SERVICE_USER" } else { "USER" }
+    pub fn actor_kind(&self) -> ActorKind {
+        if self.service.is_some() { ActorKind::ServiceUser } else { ActorKind::User }
     }
 
     /// Members are governed by workflow permissions; a service user's key
@@ -216,7 +216,7 @@ impl OrgAccess {
     /// Whether the caller may see `req`: a request of this organisation of a
     /// workflow they may VIEW, or their own.
     pub fn may_view_request(&self, req: &request::Model) -> ServiceResult<bool> {
-        let workflow = Workflow::parse(&req.workflow).map_err(ServiceError::internal)?;
+        let workflow = req.workflow;
         Ok(req.org_id == self.org_id && (req.requester_id == self.user_id || self.allows(workflow, Action::View, None)))
     }
 

@@ -16,10 +16,9 @@
 
 pub use crate::access::{Actor, DelegatedApproval, OrgAccess, ServiceUserSession, UserSession};
 use crate::cache::Caches;
-use crate::service::limit_layer::LimitLayer;
 use crate::service::{ServiceError, ServiceResult, names};
 use chrono::{DateTime, Utc};
-use domain::{Action, ApiScope, MemberStatus, Permission, RoleSet, Workflow};
+use domain::{Action, ActorKind, ApiScope, LimitLayer, MemberStatus, Permission, RoleSet, Workflow};
 use entity::{delegation, member, organization, permission_grant};
 use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
 use std::collections::{BTreeSet, HashMap};
@@ -53,7 +52,7 @@ pub async fn resolve<C: ConnectionTrait>(
     let m = member::Entity::find()
         .filter(member::Column::OrgId.eq(org_id))
         .filter(member::Column::UserId.eq(user_id))
-        .filter(member::Column::Status.eq(MemberStatus::Active.as_str()))
+        .filter(member::Column::Status.eq(MemberStatus::Active))
         .one(db)
         .await?
         .ok_or(ServiceError::NotFound("organization"))?;
@@ -113,7 +112,7 @@ async fn delegations_to<C: ConnectionTrait>(
     let from: BTreeSet<&str> = rows.iter().map(|d| d.from_member_id.as_str()).collect();
     let delegators = member::Entity::find()
         .filter(member::Column::Id.is_in(from.iter().copied()))
-        .filter(member::Column::Status.eq(MemberStatus::Active.as_str()))
+        .filter(member::Column::Status.eq(MemberStatus::Active))
         .all(db)
         .await?;
     let mut grants: HashMap<String, Vec<permission_grant::Model>> = HashMap::new();
@@ -130,7 +129,7 @@ async fn delegations_to<C: ConnectionTrait>(
         own.insert(m.id.clone(), access_of(m, g)?);
     }
     for d in rows {
-        let workflow = Workflow::parse(&d.workflow).map_err(ServiceError::internal)?;
+        let workflow = d.workflow;
         let Some(delegator) = own.get(&d.from_member_id) else { continue };
         let permissions: Vec<Permission> = delegator
             .permissions
@@ -162,13 +161,7 @@ fn with_delegations(mut access: OrgAccess, lent: Vec<DelegatedApproval>) -> OrgA
 fn access_of(m: member::Model, grants: Vec<permission_grant::Model>) -> ServiceResult<OrgAccess> {
     let grants = grants
         .into_iter()
-        .map(|g| {
-            Ok(Permission {
-                workflow: Workflow::parse(&g.workflow).map_err(ServiceError::internal)?,
-                action: Action::parse(&g.action).map_err(ServiceError::internal)?,
-                account_id: g.account_id,
-            })
-        })
+        .map(|g| Ok(Permission { workflow: g.workflow, action: g.action, account_id: g.account_id }))
         .collect::<ServiceResult<Vec<_>>>()?;
     let roles = RoleSet::from_stored(&m.roles).map_err(ServiceError::internal)?;
     Ok(OrgAccess {
@@ -194,7 +187,7 @@ pub async fn resolve_all<C: ConnectionTrait>(
     let active = || {
         member::Entity::find()
             .filter(member::Column::OrgId.eq(org_id))
-            .filter(member::Column::Status.eq(MemberStatus::Active.as_str()))
+            .filter(member::Column::Status.eq(MemberStatus::Active))
     };
     let members = active().all(db).await?;
     let mut grants: HashMap<String, Vec<permission_grant::Model>> = HashMap::new();
@@ -257,8 +250,8 @@ impl Authz {
     /// Who acted, as people read it ([`names::actor_name`]), remembered for
     /// this request. A service user reads people as "a member": names are
     /// members' personal data ([`Actor::require_person`]).
-    pub async fn actor_name(&self, kind: &str, id: &str) -> ServiceResult<String> {
-        if matches!(self.actor, Actor::ServiceUser(_)) && kind == "USER" {
+    pub async fn actor_name(&self, kind: ActorKind, id: &str) -> ServiceResult<String> {
+        if matches!(self.actor, Actor::ServiceUser(_)) && kind == ActorKind::User {
             return Ok("a member".into());
         }
         self.names.lock().await.actor(&self.db, kind, id).await

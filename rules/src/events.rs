@@ -22,7 +22,7 @@ pub const CHANNEL: &str = "countersign_events";
 pub struct RequestEventMsg {
     pub org_id: String,
     pub request_id: String,
-    pub workflow: String,
+    pub workflow: domain::Workflow,
     /// `CREATED`, `APPROVED` (one approval), `COMPLETED`, `REJECTED`,
     /// `CANCELLED`, `EXPIRED` or `FAILED`.
     pub kind: String,

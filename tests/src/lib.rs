@@ -533,7 +533,7 @@ impl TestApp {
         self.state.bus.publish([api::events::RequestEventMsg {
             org_id: format!("test-marker-{marker}"),
             request_id: marker.clone(),
-            workflow: String::new(),
+            workflow: api::domain::Workflow::InitiateWithdrawal,
             kind: "MARKER".into(),
         }]);
         let deadline = tokio::time::Instant::now() + PATIENCE;

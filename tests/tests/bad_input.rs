@@ -106,13 +106,22 @@ async fn refusals_are_bad_input_and_write_nothing(backend: Backend) {
     }
     let price = "mutation{ setAssetPrice(asset:\"ETH\",usdPrice:2000.5){ symbol } }";
     assert_eq!(app.err(Some("operator-test-token"), price, json!({})).await, "BAD_INPUT");
-    // A dry run's free-form operation reads decimal text just as strictly.
+    // A dry run's free-form operation reads decimal text just as strictly:
+    // its amounts are typed, so one that is not plain decimal text in cents
+    // does not parse, like a typed mutation's input.
     let sim = "query($o:ID!,$j:JSON!){ simulate(orgId:$o,operation:$j){ outcome failures{ code } } }";
-    for t in ["1_000", "1e3", " 5", "5.001"] {
-        let d =
-            app.ok(token, sim, json!({"o": s.org, "j": {"operation": "SET_BALANCE_ALERT", "thresholdUsd": t}})).await;
-        assert_eq!(d["simulate"], json!({"outcome": "REFUSED", "failures": [{"code": "BAD_INPUT"}]}), "{t}");
+    for t in [json!("1_000"), json!("1e3"), json!(" 5"), json!("5.001"), json!(5)] {
+        let j = json!({"operation": "SET_BALANCE_ALERT", "thresholdUsd": t});
+        assert_eq!(app.err(token, sim, json!({"o": s.org, "j": j})).await, "BAD_INPUT", "{t}");
+        // An asset amount's precision is its asset's, checked when it is made ("5.001" parses).
+        if t != json!("5.001") {
+            let w = json!({"operation": "WITHDRAW", "accountId": "a", "asset": "USDC", "amount": t, "addressId": "x", "execute": false});
+            assert_eq!(app.err(token, sim, json!({"o": s.org, "j": w})).await, "BAD_INPUT", "{t}");
+        }
     }
+    let good = json!({"operation": "SET_BALANCE_ALERT", "thresholdUsd": "1000.50"});
+    let d = app.ok(token, sim, json!({"o": s.org, "j": good})).await;
+    assert_eq!(d["simulate"]["failures"], json!([]), "{d}");
 
     // Strings are bounded and free of control characters.
     let long = "x".repeat(10_000);

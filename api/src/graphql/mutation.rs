@@ -7,7 +7,7 @@ use super::types::{
 };
 use super::{ApiResult, ClientIp, authz, state};
 use crate::authz::OrgAccess;
-use crate::domain::{Action, ApiScope, OutsideWindow, Role, WithdrawalWindow, Workflow};
+use crate::domain::{Action, ApiScope, OutsideWindow, Role, UsdAmount, WithdrawalWindow, Workflow};
 use crate::service::addresses::NewAddress;
 use crate::service::delegations::NewDelegation;
 use crate::service::limits::LimitLayer;
@@ -115,6 +115,17 @@ fn tri<T>(v: MaybeUndefined<T>) -> Option<Option<T>> {
     }
 }
 
+/// A USD input as the operation holds it: parsed here, so a bad amount is
+/// refused before anything is submitted, naming its field.
+fn usd(field: &'static str, v: Option<Decimal>) -> Result<Option<UsdAmount>, ServiceError> {
+    Ok(v.map(|d| UsdAmount::parse(field, d.0)).transpose()?)
+}
+
+/// [`usd`] for a patch field: absent keeps, `null` clears.
+fn patch(field: &'static str, v: MaybeUndefined<Decimal>) -> Result<Option<Option<UsdAmount>>, ServiceError> {
+    tri(v).map(|o| usd(field, o)).transpose()
+}
+
 impl From<ApiKeyPatch> for KeyPatch {
     fn from(p: ApiKeyPatch) -> Self {
         KeyPatch {
@@ -158,7 +169,7 @@ impl From<WithdrawalInput> for WithdrawalSpec {
         WithdrawalSpec {
             account_id: input.account_id.0,
             asset: input.asset,
-            amount: input.amount.0.to_string(),
+            amount: input.amount.0,
             address_id: input.address_id.0,
             execute: input.execute.unwrap_or(false),
         }
@@ -318,7 +329,7 @@ impl MutationRoot {
             workflow,
             required_approvals: input.required_approvals,
             always_require_approval: input.always_require_approval,
-            approval_threshold_usd: input.approval_threshold_usd.map(|d| d.0.to_string()),
+            approval_threshold_usd: usd("approvalThresholdUsd", input.approval_threshold_usd)?,
         };
         self.submit(ctx, &org_id, op).await
     }
@@ -454,9 +465,9 @@ impl MutationRoot {
         let op = Operation::SetRiskLimits {
             layer: input.layer,
             subject,
-            per_transaction_max_usd: tri(input.per_transaction_max_usd).map(|o| o.map(|d| d.0.to_string())),
-            daily_cap_usd: tri(input.daily_cap_usd).map(|o| o.map(|d| d.0.to_string())),
-            approval_threshold_usd: tri(input.approval_threshold_usd).map(|o| o.map(|d| d.0.to_string())),
+            per_transaction_max_usd: patch("perTransactionMaxUsd", input.per_transaction_max_usd)?,
+            daily_cap_usd: patch("dailyCapUsd", input.daily_cap_usd)?,
+            approval_threshold_usd: patch("approvalThresholdUsd", input.approval_threshold_usd)?,
         };
         self.submit(ctx, &org_id, op).await
     }
@@ -485,8 +496,8 @@ impl MutationRoot {
         org_id: ID,
         threshold_usd: Option<Decimal>,
     ) -> ApiResult<RequestResult> {
-        self.submit(ctx, &org_id, Operation::SetBalanceAlert { threshold_usd: threshold_usd.map(|d| d.0.to_string()) })
-            .await
+        let threshold_usd = usd("thresholdUsd", threshold_usd)?;
+        self.submit(ctx, &org_id, Operation::SetBalanceAlert { threshold_usd }).await
     }
 
     /// Opts in to (or out of) pausing new withdrawals while the stablecoin

@@ -121,6 +121,9 @@ impl QueryRoot {
         org_id: ID,
         operation: Json<serde_json::Value>,
     ) -> ApiResult<Simulation> {
+        // An operation that does not parse (unknown, a field missing, an
+        // amount that is not plain decimal text in cents) is refused as a
+        // typed mutation's input would be: BAD_INPUT, not a dry run's answer.
         let op: Operation =
             serde_json::from_value(operation.0).map_err(|e| ServiceError::BadInput(format!("operation: {e}")))?;
         self.simulate_op(ctx, &org_id, op).await

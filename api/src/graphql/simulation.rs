@@ -1,12 +1,13 @@
 //! Dry runs in the schema: `simulateWithdrawal` and `simulate` answer what a
 //! governed operation would do, from one [`simulation::Simulation`].
 
+use super::ApiResult;
 use super::error::code;
 use super::scalars::Decimal;
-use super::types::{LimitUsage, User};
-use super::{ApiResult, state};
+use super::types::{LimitUsage, User, person};
 use crate::authz::OrgAccess;
-use crate::service::{ServiceError, membership, requests, simulation};
+use crate::domain::RequestStatus;
+use crate::service::{ServiceError, simulation};
 use async_graphql::{Context, Enum, Object, SimpleObject};
 use std::sync::Arc;
 
@@ -73,7 +74,7 @@ impl Simulation {
     async fn outcome(&self) -> SimulatedOutcome {
         match &self.sim.request {
             None => SimulatedOutcome::Refused,
-            Some(r) if r.status == requests::status::PENDING_APPROVAL => SimulatedOutcome::WaitsForApproval,
+            Some(r) if r.status == RequestStatus::PendingApproval => SimulatedOutcome::WaitsForApproval,
             Some(_) => SimulatedOutcome::CompletesNow,
         }
     }
@@ -97,8 +98,8 @@ impl Simulation {
     }
     /// Who could approve it, when it would wait.
     async fn eligible_approvers(&self, ctx: &Context<'_>) -> ApiResult<Vec<User>> {
-        let people = membership::users_in_order(&state(ctx).db, &self.access, &self.sim.eligible_approvers).await?;
-        Ok(people.into_iter().map(User).collect())
+        let people = self.sim.eligible_approvers.iter().map(|id| person(ctx, &self.access, id));
+        futures_util::future::try_join_all(people).await
     }
     /// For a withdrawal, the approval threshold that governs it (null when
     /// none applies: then the policy's other rules decide; see `waitingReason`).

@@ -6,8 +6,10 @@ use super::loaders::{Approvals, Eligible, Keyed, RequestRow};
 use super::scalars::{Decimal, Duration};
 use super::{ApiResult, authz, loaders, state};
 use crate::authz::OrgAccess;
-use crate::domain::{Action, ApiScope, IsoDuration, MemberStatus, Role, RoleSet, ScopeSet, Workflow};
-use crate::service::limits::LimitLayer;
+use crate::domain::{
+    Action, ActorKind, AlertState, ApiScope, DeliveryStatus, InvitationState, IsoDuration, LimitLayer, MemberStatus,
+    RequestStatus, Role, RoleSet, ScopeSet, Workflow,
+};
 use crate::service::{
     ServiceError, addresses, audit, balance_alerts, delegations, identity, invitations, ledger, limits, membership,
     organization as orgs, policies, requests, service_users, withdrawals,
@@ -91,7 +93,7 @@ impl InvitationPreview {
     }
     /// `PENDING` until accepted, revoked or past `expiresAt` (then `EXPIRED`).
     async fn status(&self) -> InvitationStatus {
-        InvitationStatus::of(&self.0.status, self.0.expires_at, self.0.now)
+        InvitationStatus::of(self.0.status, self.0.expires_at, self.0.now)
     }
     async fn expires_at(&self) -> DateTime<Utc> {
         self.0.expires_at
@@ -137,7 +139,7 @@ impl Member {
         Ok(RoleSet::from_stored(&self.0.roles).map_err(ServiceError::internal)?.to_vec())
     }
     async fn status(&self) -> ApiResult<MemberStatus> {
-        Ok(MemberStatus::parse(&self.0.status).map_err(ServiceError::internal)?)
+        Ok(self.0.status)
     }
     async fn is_owner(&self) -> bool {
         self.0.is_owner
@@ -156,13 +158,7 @@ impl Member {
         membership::grants(&state(ctx).db, &access, &self.0)
             .await?
             .into_iter()
-            .map(|g| {
-                Ok(Permission {
-                    workflow: Workflow::parse(&g.workflow).map_err(ServiceError::internal)?,
-                    action: Action::parse(&g.action).map_err(ServiceError::internal)?,
-                    account_id: g.account_id.map(ID),
-                })
-            })
+            .map(|g| Ok(Permission { workflow: g.workflow, action: g.action, account_id: g.account_id.map(ID) }))
             .collect()
     }
     async fn joined_at(&self) -> DateTime<Utc> {
@@ -214,7 +210,7 @@ impl Delegation {
         ID(self.0.id.clone())
     }
     async fn workflow(&self) -> ApiResult<Workflow> {
-        Ok(Workflow::parse(&self.0.workflow).map_err(ServiceError::internal)?)
+        Ok(self.0.workflow)
     }
     /// The member who lent their APPROVE.
     async fn from_member_id(&self) -> ID {
@@ -329,7 +325,7 @@ impl Account {
                 id.as_str(),
                 &at,
                 &r.asset,
-                &r.kind,
+                r.kind.as_str(),
                 &r.amount.to_string(),
                 &r.balance_after.to_string(),
                 &r.reference,
@@ -390,7 +386,7 @@ impl LedgerEntry {
     }
     /// `CREDIT` or `DEBIT`.
     async fn kind(&self) -> &str {
-        &self.0.kind
+        self.0.kind.as_str()
     }
     async fn amount(&self) -> ApiResult<Decimal> {
         Ok(Decimal(self.0.amount.0))
@@ -442,7 +438,7 @@ impl ServiceUser {
     }
     /// `ACTIVE` or `REMOVED`.
     async fn status(&self) -> &str {
-        &self.0.status
+        self.0.status.as_str()
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -465,7 +461,7 @@ impl ApiKey {
     }
     /// `ACTIVE` or `REVOKED`.
     async fn status(&self) -> &str {
-        &self.0.status
+        self.0.status.as_str()
     }
     async fn scopes(&self) -> ApiResult<Vec<ApiScope>> {
         Ok(ScopeSet::from_stored(&self.0.scopes).map_err(ServiceError::internal)?.to_vec())
@@ -557,7 +553,7 @@ impl AuditRecord {
     }
     /// `USER`, `SERVICE_USER`, `OPERATOR` or `SYSTEM`.
     async fn actor_kind(&self) -> &str {
-        &self.0.actor_kind
+        self.0.actor_kind.as_str()
     }
     async fn actor_id(&self) -> ID {
         ID(self.0.actor_id.clone())
@@ -565,7 +561,7 @@ impl AuditRecord {
     /// Who acted, as people read it: a person's name, a service user's
     /// name, "Platform operator" or "Countersign" (the system).
     async fn actor_name(&self, ctx: &Context<'_>) -> ApiResult<String> {
-        Ok(authz(ctx).actor_name(&self.0.actor_kind, &self.0.actor_id).await?)
+        Ok(authz(ctx).actor_name(self.0.actor_kind, &self.0.actor_id).await?)
     }
     async fn action(&self) -> &str {
         &self.0.action
@@ -806,7 +802,7 @@ impl Organization {
 
 /// Who made a request.
 pub struct Actor {
-    pub kind: String,
+    pub kind: ActorKind,
     pub id: String,
     /// The access the request was read with.
     pub access: Arc<OrgAccess>,
@@ -816,18 +812,18 @@ pub struct Actor {
 impl Actor {
     /// `USER` or `SERVICE_USER`.
     async fn kind(&self) -> &str {
-        &self.kind
+        self.kind.as_str()
     }
     async fn id(&self) -> ID {
         ID(self.id.clone())
     }
     /// As people read it: a person's name, or a service user's name.
     async fn name(&self, ctx: &Context<'_>) -> ApiResult<String> {
-        Ok(authz(ctx).actor_name(&self.kind, &self.id).await?)
+        Ok(authz(ctx).actor_name(self.kind, &self.id).await?)
     }
     /// The person, when the actor is a user.
     async fn user(&self, ctx: &Context<'_>) -> ApiResult<Option<User>> {
-        if self.kind != "USER" {
+        if self.kind != ActorKind::User {
             return Ok(None);
         }
         Ok(Some(person(ctx, &self.access, &self.id).await?))
@@ -859,8 +855,8 @@ impl Request {
         Keyed::new(&self.access, RequestRow(self.model.clone()))
     }
 
-    fn actor(&self, kind: &str, id: &str) -> Actor {
-        Actor { kind: kind.to_string(), id: id.to_string(), access: self.access.clone() }
+    fn actor(&self, kind: ActorKind, id: &str) -> Actor {
+        Actor { kind, id: id.to_string(), access: self.access.clone() }
     }
 }
 
@@ -873,7 +869,7 @@ impl Request {
         ID(self.model.org_id.clone())
     }
     async fn workflow(&self) -> ApiResult<Workflow> {
-        Ok(Workflow::parse(&self.model.workflow).map_err(ServiceError::internal)?)
+        Ok(self.model.workflow)
     }
     async fn operation(&self) -> &str {
         &self.model.operation
@@ -883,10 +879,10 @@ impl Request {
         &self.model.payload
     }
     async fn status(&self) -> ApiResult<RequestStatus> {
-        Ok(RequestStatus::parse(&self.model.status).map_err(ServiceError::internal)?)
+        Ok(self.model.status)
     }
     async fn requester(&self) -> Actor {
-        self.actor(&self.model.requester_kind, &self.model.requester_id)
+        self.actor(self.model.requester_kind, &self.model.requester_id)
     }
     async fn approvals(&self, ctx: &Context<'_>) -> ApiResult<Vec<Approval>> {
         Ok(loaders(ctx)
@@ -896,7 +892,7 @@ impl Request {
             .unwrap_or_default()
             .into_iter()
             .map(|a| Approval {
-                approver: self.actor("USER", &a.approver_id),
+                approver: self.actor(ActorKind::User, &a.approver_id),
                 at: a.at,
                 delegation_id: a.delegation_id.map(ID),
             })
@@ -944,59 +940,17 @@ impl Request {
     /// Who rejected or cancelled it (null while open, and when approvals,
     /// execution or expiry ended it: see `approvals` and `withdrawal`).
     async fn decided_by(&self, ctx: &Context<'_>) -> ApiResult<Option<Actor>> {
-        use requests::status::{CANCELLED, REJECTED};
-        if ![REJECTED, CANCELLED].contains(&self.model.status.as_str()) {
+        if ![RequestStatus::Rejected, RequestStatus::Cancelled].contains(&self.model.status) {
             return Ok(None);
         }
         let who = audit::decided_by(&state(ctx).db, &self.access, &self.model).await?;
-        Ok(who.map(|(kind, id)| self.actor(&kind, &id)))
+        Ok(who.map(|(kind, id)| self.actor(kind, &id)))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.model.created_at
     }
     async fn updated_at(&self) -> DateTime<Utc> {
         self.model.updated_at
-    }
-}
-
-/// Where a request stands (SPEC §4).
-#[derive(async_graphql::Enum, Copy, Clone, PartialEq, Eq, Debug)]
-pub enum RequestStatus {
-    PendingApproval,
-    Approved,
-    Completed,
-    Rejected,
-    Cancelled,
-    Expired,
-    Failed,
-}
-
-impl RequestStatus {
-    pub fn as_str(self) -> &'static str {
-        use crate::service::requests::status::*;
-        match self {
-            Self::PendingApproval => PENDING_APPROVAL,
-            Self::Approved => APPROVED,
-            Self::Completed => COMPLETED,
-            Self::Rejected => REJECTED,
-            Self::Cancelled => CANCELLED,
-            Self::Expired => EXPIRED,
-            Self::Failed => FAILED,
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self, String> {
-        use crate::service::requests::status::*;
-        Ok(match s {
-            PENDING_APPROVAL => Self::PendingApproval,
-            APPROVED => Self::Approved,
-            COMPLETED => Self::Completed,
-            REJECTED => Self::Rejected,
-            CANCELLED => Self::Cancelled,
-            EXPIRED => Self::Expired,
-            FAILED => Self::Failed,
-            other => return Err(format!("unknown request status {other:?}")),
-        })
     }
 }
 
@@ -1024,25 +978,15 @@ pub enum InvitationStatus {
 }
 
 impl InvitationStatus {
-    /// From the stored status; a pending invitation past its expiry is `EXPIRED`.
-    fn of(stored: &str, expires_at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
-        use invitations::status::*;
+    /// From the stored state; a pending invitation past its expiry is `EXPIRED`.
+    fn of(stored: InvitationState, expires_at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
         match stored {
-            ACCEPTED => Self::Accepted,
-            REVOKED => Self::Revoked,
-            _ if now > expires_at => Self::Expired,
-            _ => Self::Pending,
+            InvitationState::Accepted => Self::Accepted,
+            InvitationState::Revoked => Self::Revoked,
+            InvitationState::Pending if now > expires_at => Self::Expired,
+            InvitationState::Pending => Self::Pending,
         }
     }
-}
-
-/// Where an invitation's e-mail stands.
-#[derive(async_graphql::Enum, Copy, Clone, PartialEq, Eq, Debug)]
-pub enum DeliveryStatus {
-    Queued,
-    Sending,
-    Sent,
-    Failed,
 }
 
 /// An invitation to join the organisation.
@@ -1069,7 +1013,7 @@ impl Invitation {
         person(ctx, &self.access, &self.model.invited_by).await
     }
     async fn status(&self) -> InvitationStatus {
-        InvitationStatus::of(&self.model.status, self.model.expires_at, self.now)
+        InvitationStatus::of(self.model.status, self.model.expires_at, self.now)
     }
     async fn expires_at(&self) -> DateTime<Utc> {
         self.model.expires_at
@@ -1081,13 +1025,7 @@ impl Invitation {
         self.model.accepted_at
     }
     async fn delivery_status(&self) -> DeliveryStatus {
-        use crate::service::delivery::status::*;
-        match self.model.delivery_status.as_str() {
-            SENDING => DeliveryStatus::Sending,
-            SENT => DeliveryStatus::Sent,
-            FAILED => DeliveryStatus::Failed,
-            _ => DeliveryStatus::Queued,
-        }
+        self.model.delivery_status
     }
     async fn delivery_attempts(&self) -> i32 {
         self.model.delivery_attempts
@@ -1107,7 +1045,7 @@ pub struct Policy(pub policy::Model);
 #[Object]
 impl Policy {
     async fn workflow(&self) -> ApiResult<Workflow> {
-        Ok(Workflow::parse(&self.0.workflow).map_err(ServiceError::internal)?)
+        Ok(self.0.workflow)
     }
     async fn required_approvals(&self) -> i32 {
         self.0.required_approvals
@@ -1298,11 +1236,11 @@ impl Withdrawal {
     /// Who executed it: a signer, or the service user of a straight-through payout.
     async fn executor(&self, ctx: &Context<'_>) -> ApiResult<Option<Actor>> {
         let who = withdrawals::executor(&state(ctx).db, &self.access, &self.model).await?;
-        Ok(who.map(|(kind, id)| Actor { kind: kind.into(), id, access: self.access.clone() }))
+        Ok(who.map(|(kind, id)| Actor { kind, id, access: self.access.clone() }))
     }
     /// `HELD`, `SETTLED` or `RELEASED`.
     async fn state(&self) -> &str {
-        &self.model.state
+        self.model.state.as_str()
     }
     async fn settlement_reference(&self) -> Option<&str> {
         self.model.settlement_reference.as_deref()
@@ -1323,14 +1261,6 @@ async fn all_usage(ctx: &Context<'_>, access: &OrgAccess) -> ApiResult<Vec<Limit
     Ok(usage.into_iter().map(LimitUsage).collect())
 }
 
-/// A balance alert's state.
-#[derive(async_graphql::Enum, Copy, Clone, PartialEq, Eq, Debug)]
-pub enum AlertState {
-    Healthy,
-    Low,
-    Unconfigured,
-}
-
 /// The organisation's stablecoin balance alert.
 #[derive(SimpleObject)]
 pub struct BalanceAlert {
@@ -1347,15 +1277,10 @@ pub struct BalanceAlert {
 
 impl From<balance_alerts::AlertView> for BalanceAlert {
     fn from(v: balance_alerts::AlertView) -> Self {
-        let state = match v.state.as_str() {
-            balance_alerts::state::HEALTHY => AlertState::Healthy,
-            balance_alerts::state::LOW => AlertState::Low,
-            _ => AlertState::Unconfigured,
-        };
         let mut total = v.total;
         total.rescale(2);
         Self {
-            state,
+            state: v.state,
             threshold_usd: v.threshold.map(Decimal),
             total_stablecoin_usd: Decimal(total),
             changed_at: v.changed_at,
@@ -1370,7 +1295,7 @@ pub struct BalanceAlertChange(pub entity::balance_alert_history::Model);
 #[Object]
 impl BalanceAlertChange {
     async fn state(&self) -> &str {
-        &self.0.state
+        self.0.state.as_str()
     }
     async fn total_stablecoin_usd(&self) -> ApiResult<Decimal> {
         Ok(Decimal(self.0.total_usd.0))

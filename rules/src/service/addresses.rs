@@ -9,16 +9,11 @@ use super::types::Applied;
 use super::{ServiceError, ServiceResult, ledger, organization};
 use crate::access::OrgAccess;
 use chrono::{DateTime, Utc};
-use domain::{Action, DisplayName, IsoDuration, Workflow, new_id};
+use domain::{Action, DisplayName, IsoDuration, RecordStatus, Workflow, new_id};
 use entity::{address, organization as org_entity};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-
-pub mod status {
-    pub const ACTIVE: &str = "ACTIVE";
-    pub const REMOVED: &str = "REMOVED";
-}
 
 /// An address as submitted.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -55,7 +50,7 @@ pub(crate) async fn check<C: ConnectionTrait>(db: &C, org_id: &str, a: &NewAddre
         .filter(address::Column::Asset.eq(&n.asset))
         .filter(address::Column::Network.eq(&n.network))
         .filter(address::Column::Address.eq(&n.address))
-        .filter(address::Column::Status.eq(status::ACTIVE))
+        .filter(address::Column::Status.eq(RecordStatus::Active))
         .one(db)
         .await?;
     if dup.is_some() {
@@ -138,7 +133,7 @@ pub(crate) async fn add<C: ConnectionTrait>(
         network: Set(n.network.clone()),
         address: Set(n.address.clone()),
         label: Set(n.label.clone()),
-        status: Set(status::ACTIVE.into()),
+        status: Set(RecordStatus::Active),
         created_at: Set(now),
         usable_from: Set(usable_from),
     }
@@ -159,7 +154,7 @@ pub(crate) async fn add<C: ConnectionTrait>(
 pub(crate) async fn find_active<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> ServiceResult<address::Model> {
     address::Entity::find_by_id(id)
         .filter(address::Column::OrgId.eq(org_id))
-        .filter(address::Column::Status.eq(status::ACTIVE))
+        .filter(address::Column::Status.eq(RecordStatus::Active))
         .one(db)
         .await?
         .ok_or(ServiceError::NotFound("address"))
@@ -179,7 +174,7 @@ pub(crate) async fn remove<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -
     let a = find_active(db, org_id, id).await?;
     let before = json!({"address": a.address, "asset": a.asset, "network": a.network, "label": a.label});
     let mut am: address::ActiveModel = a.into();
-    am.status = Set(status::REMOVED.into());
+    am.status = Set(RecordStatus::Removed);
     let a = am.update(db).await?;
     Ok(Applied {
         target: Some(a.id),
@@ -200,7 +195,7 @@ pub async fn list<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceResu
     }
     Ok(address::Entity::find()
         .filter(address::Column::OrgId.eq(&access.org_id))
-        .filter(address::Column::Status.eq(status::ACTIVE))
+        .filter(address::Column::Status.eq(RecordStatus::Active))
         .order_by_asc(address::Column::CreatedAt)
         .all(db)
         .await?

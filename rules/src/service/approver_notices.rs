@@ -11,12 +11,11 @@
 
 use super::approvers;
 use super::audit::{self, AuditActor, Entry};
-use super::request_rows::status as request_status;
 use super::{ServiceError, ServiceResult, addresses, names, notifications};
 use crate::access::OrgAccess;
 use crate::db::begin_write;
 use chrono::{DateTime, Duration, Utc};
-use domain::{MemberStatus, new_id};
+use domain::{ActorKind, MemberStatus, RequestStatus, new_id};
 use entity::{account, approver_notice, member, organization, request, service_user, user};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -40,7 +39,7 @@ pub async fn owe<C: ConnectionTrait>(db: &C, req: &request::Model, now: DateTime
     let members = member::Entity::find()
         .filter(member::Column::OrgId.eq(&req.org_id))
         .filter(member::Column::UserId.is_in(approvers))
-        .filter(member::Column::Status.eq(MemberStatus::Active.as_str()))
+        .filter(member::Column::Status.eq(MemberStatus::Active))
         .filter(member::Column::ApprovalNotices.eq(true))
         .all(db)
         .await?;
@@ -115,13 +114,13 @@ async fn send_digest(
     let mut waiting = Vec::new();
     for n in &owed {
         if let Some(req) = request::Entity::find_by_id(&n.request_id).one(&txn).await?
-            && req.status == request_status::PENDING_APPROVAL
+            && req.status == RequestStatus::PendingApproval
             && approvers::eligible_approvers(&txn, &req, now).await?.contains(&m.user_id)
         {
             waiting.push(req);
         }
     }
-    let wants = m.status == MemberStatus::Active.as_str() && m.approval_notices;
+    let wants = m.status == MemberStatus::Active && m.approval_notices;
     let to = user::Entity::find_by_id(&m.user_id).one(&txn).await?;
     let org = organization::Entity::find_by_id(&m.org_id).one(&txn).await?;
     let (Some(to), Some(org), true, false) = (to, org, wants, waiting.is_empty()) else {
@@ -149,8 +148,8 @@ async fn send_digest(
 
 /// One request in a digest: what, who asked, how much, and where to act on it.
 async fn describe<C: ConnectionTrait>(db: &C, req: &request::Model, public_url: &str) -> ServiceResult<String> {
-    let who = match req.requester_kind.as_str() {
-        "SERVICE_USER" => service_user::Entity::find_by_id(&req.requester_id)
+    let who = match req.requester_kind {
+        ActorKind::ServiceUser => service_user::Entity::find_by_id(&req.requester_id)
             .one(db)
             .await?
             .map_or_else(|| "a service user".to_string(), |s| format!("service user {}", s.name)),

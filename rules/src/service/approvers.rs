@@ -3,11 +3,10 @@
 //! approver notices can ask without depending on the engine
 //! ([`super::requests`]).
 
-use super::request_rows::status;
-use super::{ServiceError, ServiceResult, policies, service_users};
+use super::{ServiceResult, policies, service_users};
 use crate::access::OrgAccess;
 use chrono::{DateTime, Utc};
-use domain::Workflow;
+use domain::{ActorKind, RequestStatus};
 use entity::{approval, request};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use std::collections::{BTreeSet, HashMap};
@@ -17,7 +16,7 @@ use std::collections::{BTreeSet, HashMap};
 /// its key secrets (SPEC §4). None of them may approve it.
 pub async fn made_by<C: ConnectionTrait>(db: &C, req: &request::Model) -> ServiceResult<BTreeSet<String>> {
     let mut out = BTreeSet::from([req.requester_id.clone()]);
-    if req.requester_kind == "SERVICE_USER" {
+    if req.requester_kind == ActorKind::ServiceUser {
         out.extend(service_users::principals(db, &req.requester_id).await?);
     }
     Ok(out)
@@ -40,10 +39,10 @@ pub(crate) async fn eligible_approvers<C: ConnectionTrait>(
     req: &request::Model,
     now: DateTime<Utc>,
 ) -> ServiceResult<Vec<String>> {
-    if req.status != status::PENDING_APPROVAL {
+    if req.status != RequestStatus::PendingApproval {
         return Ok(Vec::new());
     }
-    let wf = Workflow::parse(&req.workflow).map_err(ServiceError::internal)?;
+    let wf = req.workflow;
     let done: Vec<String> = approvals(db, &req.id).await?.into_iter().map(|a| a.approver_id).collect();
     let made_by = made_by(db, req).await?;
     let all = policies::approvers(db, &req.org_id, now).await?;
@@ -90,14 +89,15 @@ pub async fn eligible_of<C: ConnectionTrait>(
         access.require_request(r)?;
     }
     let mut out: HashMap<String, Vec<String>> = reqs.iter().map(|r| (r.id.clone(), Vec::new())).collect();
-    let pending: Vec<&request::Model> = reqs.iter().copied().filter(|r| r.status == status::PENDING_APPROVAL).collect();
+    let pending: Vec<&request::Model> =
+        reqs.iter().copied().filter(|r| r.status == RequestStatus::PendingApproval).collect();
     if pending.is_empty() {
         return Ok(out);
     }
     let done = approvals_of(db, access, &pending).await?;
     let all = policies::approvers(db, &access.org_id, now).await?;
     for req in pending {
-        let wf = Workflow::parse(&req.workflow).map_err(ServiceError::internal)?;
+        let wf = req.workflow;
         let made_by = made_by(db, req).await?;
         let done: Vec<&str> = done.get(&req.id).into_iter().flatten().map(|a| a.approver_id.as_str()).collect();
         let eligible = all

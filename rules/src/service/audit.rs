@@ -65,7 +65,7 @@ use super::{ServiceError, ServiceResult, names};
 use crate::access::OrgAccess;
 use crate::keys::MasterKey;
 use chrono::{DateTime, SecondsFormat, Utc};
-use domain::{Action, Workflow};
+use domain::{Action, ActorKind, Workflow};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use entity::{audit_checkpoint, audit_record, organization};
 use hmac::{Hmac, Mac};
@@ -119,14 +119,13 @@ pub fn public_key_hex(master: &MasterKey) -> String {
 /// Who performed an audited action.
 #[derive(Clone, Debug)]
 pub struct AuditActor {
-    /// `USER`, `SERVICE_USER`, `OPERATOR` or `SYSTEM`.
-    pub kind: &'static str,
+    pub kind: ActorKind,
     pub id: String,
 }
 
 impl AuditActor {
     pub fn user(user_id: &str) -> Self {
-        Self { kind: "USER", id: user_id.to_string() }
+        Self { kind: ActorKind::User, id: user_id.to_string() }
     }
 
     /// The caller behind an organisation access (member or service user).
@@ -135,7 +134,7 @@ impl AuditActor {
     }
 
     pub fn system(job: &str) -> Self {
-        Self { kind: "SYSTEM", id: job.to_string() }
+        Self { kind: ActorKind::System, id: job.to_string() }
     }
 }
 
@@ -195,7 +194,7 @@ fn compute_hash(prev_hash: &str, r: &audit_record::Model) -> String {
         &Fields {
             org_id: &r.org_id,
             seq: r.seq,
-            actor_kind: &r.actor_kind,
+            actor_kind: r.actor_kind.as_str(),
             actor_id: &r.actor_id,
             action: &r.action,
             target: r.target.as_deref().unwrap_or(""),
@@ -307,7 +306,7 @@ fn chained(
         id: 0,
         org_id: entry.org_id.to_string(),
         seq: seq + 1,
-        actor_kind: entry.actor.kind.to_string(),
+        actor_kind: entry.actor.kind,
         actor_id: entry.actor.id,
         action: entry.action.to_string(),
         target: entry.target,
@@ -679,7 +678,7 @@ pub async fn decided_by<C: ConnectionTrait>(
     db: &C,
     access: &OrgAccess,
     req: &entity::request::Model,
-) -> ServiceResult<Option<(String, String)>> {
+) -> ServiceResult<Option<(ActorKind, String)>> {
     access.require_request(req)?;
     let (org_id, request_id) = (&access.org_id, &req.id);
     let row = audit_record::Entity::find()
@@ -776,12 +775,12 @@ pub async fn export_csv<C: ConnectionTrait>(
         let at = at_text(r.at);
         let seq = r.seq.to_string();
         let cp = by_seq.get(&r.seq);
-        let actor_name = names.actor(db, &r.actor_kind, &r.actor_id).await?;
+        let actor_name = names.actor(db, r.actor_kind, &r.actor_id).await?;
         w.write_record([
             seq.as_str(),
             at.as_str(),
             actor_name.as_str(),
-            &r.actor_kind,
+            r.actor_kind.as_str(),
             &r.actor_id,
             &r.action,
             r.target.as_deref().unwrap_or(""),
@@ -851,7 +850,7 @@ pub async fn export_json<C: ConnectionTrait>(
             .map(|r| JsonRecord {
                 seq: r.seq,
                 at: at_text(r.at),
-                actor_kind: r.actor_kind,
+                actor_kind: r.actor_kind.to_string(),
                 actor_id: r.actor_id,
                 action: r.action,
                 target: r.target,

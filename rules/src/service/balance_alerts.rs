@@ -16,7 +16,7 @@ use super::{ServiceError, ServiceResult};
 use crate::access::OrgAccess;
 use crate::db::begin_write;
 use chrono::{DateTime, Utc};
-use domain::{MemberStatus, Role, RoleSet, UsdAmount, money};
+use domain::{AlertState, MemberStatus, Role, RoleSet, UsdAmount, money};
 use entity::money::Amount;
 use entity::{balance_alert, balance_alert_history, member, organization, user};
 use rust_decimal::Decimal;
@@ -28,18 +28,12 @@ use serde_json::json;
 use std::collections::HashMap;
 use workers::MailJob;
 
-pub mod state {
-    pub const HEALTHY: &str = "HEALTHY";
-    pub const LOW: &str = "LOW";
-    pub const UNCONFIGURED: &str = "UNCONFIGURED";
-}
-
 /// `LOW` strictly below the threshold; equal is `HEALTHY`.
-pub fn classify(threshold: Option<Decimal>, total: Decimal) -> &'static str {
+pub fn classify(threshold: Option<Decimal>, total: Decimal) -> AlertState {
     match threshold {
-        None => state::UNCONFIGURED,
-        Some(t) if total < t => state::LOW,
-        Some(_) => state::HEALTHY,
+        None => AlertState::Unconfigured,
+        Some(t) if total < t => AlertState::Low,
+        Some(_) => AlertState::Healthy,
     }
 }
 
@@ -100,7 +94,7 @@ pub(crate) async fn paused<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceR
         return Ok(None);
     }
     let alert = balance_alert::Entity::find_by_id(org_id).one(db).await?;
-    Ok(alert.filter(|a| a.state == state::LOW).map(|a| {
+    Ok(alert.filter(|a| a.state == AlertState::Low).map(|a| {
         format!(
             "withdrawals are paused while the stablecoin balance ({} USD) is below the alert threshold ({} USD)",
             a.total_usd,
@@ -129,10 +123,10 @@ pub(crate) async fn set_pause<C: ConnectionTrait>(db: &C, org_id: &str, enabled:
 pub(crate) async fn set<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
-    threshold: &Option<String>,
+    threshold: Option<UsdAmount>,
     now: DateTime<Utc>,
 ) -> ServiceResult<Applied> {
-    let threshold = threshold.as_deref().map(UsdAmount::from_stored).transpose()?.map(|t| Amount(t.value()));
+    let threshold = threshold.map(|t| Amount(t.value()));
     let existing = balance_alert::Entity::find_by_id(org_id).one(db).await?;
     let before = existing.as_ref().map(|a| json!({"thresholdUsd": a.threshold_usd, "state": a.state}));
     match existing {
@@ -146,7 +140,7 @@ pub(crate) async fn set<C: ConnectionTrait>(
             balance_alert::ActiveModel {
                 org_id: Set(org_id.to_string()),
                 threshold_usd: Set(threshold),
-                state: Set(state::UNCONFIGURED.into()),
+                state: Set(AlertState::Unconfigured),
                 total_usd: Set(Amount::ZERO),
                 changed_at: Set(now),
                 updated_at: Set(now),
@@ -231,13 +225,13 @@ async fn recompute_group<C: ConnectionTrait>(
         history.push(balance_alert_history::ActiveModel {
             id: sea_orm::ActiveValue::NotSet,
             org_id: Set(org_id.clone()),
-            state: Set(new_state.into()),
+            state: Set(new_state),
             total_usd: Set(Amount(total)),
             threshold_usd: Set(alert.threshold_usd),
             at: Set(now),
         });
         let mut a: balance_alert::ActiveModel = alert.into();
-        a.state = Set(new_state.into());
+        a.state = Set(new_state);
         a.total_usd = Set(Amount(total));
         a.changed_at = Set(now);
         a.updated_at = Set(now);
@@ -269,7 +263,8 @@ async fn recompute_group<C: ConnectionTrait>(
             after: Some(after.clone()),
             request_id: None,
         });
-        let (was_low, is_low) = (before["state"] == state::LOW, after["state"] == state::LOW);
+        let (was_low, is_low) =
+            (before["state"] == AlertState::Low.as_str(), after["state"] == AlertState::Low.as_str());
         if pausing.contains(org_id) && was_low != is_low {
             records.push(Entry {
                 org_id,
@@ -283,7 +278,7 @@ async fn recompute_group<C: ConnectionTrait>(
         }
     }
     audit::append_many(db, records, now).await?;
-    let low: Vec<&str> = changed.iter().filter(|(_, s, _)| *s == state::LOW).map(|(o, _, _)| o.as_str()).collect();
+    let low: Vec<&str> = changed.iter().filter(|(_, s, _)| *s == AlertState::Low).map(|(o, _, _)| o.as_str()).collect();
     let mut jobs = Vec::new();
     if !low.is_empty() {
         let names: HashMap<String, String> = organization::Entity::find()
@@ -294,7 +289,7 @@ async fn recompute_group<C: ConnectionTrait>(
             .map(|o| (o.id, o.name))
             .collect();
         let admins = admin_emails_of(db, &low).await?;
-        for (org_id, _, total) in changed.iter().filter(|(_, s, _)| *s == state::LOW) {
+        for (org_id, _, total) in changed.iter().filter(|(_, s, _)| *s == AlertState::Low) {
             let name = names.get(org_id).ok_or(ServiceError::NotFound("organization"))?;
             let threshold = entries
                 .iter()
@@ -345,7 +340,7 @@ async fn totals_of<C: ConnectionTrait>(db: &C, orgs: &[String]) -> ServiceResult
 async fn admin_emails_of<C: ConnectionTrait>(db: &C, orgs: &[&str]) -> ServiceResult<HashMap<String, Vec<String>>> {
     let members: Vec<member::Model> = member::Entity::find()
         .filter(member::Column::OrgId.is_in(orgs.iter().copied()))
-        .filter(member::Column::Status.eq(MemberStatus::Active.as_str()))
+        .filter(member::Column::Status.eq(MemberStatus::Active))
         .order_by_asc(member::Column::CreatedAt)
         .all(db)
         .await?
@@ -377,7 +372,7 @@ const RECOMPUTE_BATCH: usize = 200;
 /// What `organization.balanceAlert` shows: the stored state, with the total computed now.
 pub struct AlertView {
     pub threshold: Option<Decimal>,
-    pub state: String,
+    pub state: AlertState,
     pub total: Decimal,
     pub changed_at: Option<DateTime<Utc>>,
     /// New withdrawals are refused now (the organisation opted in and the state is LOW).
@@ -400,13 +395,9 @@ pub async fn get<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceResul
             changed_at: Some(a.changed_at),
             withdrawals_paused,
         },
-        None => AlertView {
-            threshold: None,
-            state: state::UNCONFIGURED.into(),
-            total,
-            changed_at: None,
-            withdrawals_paused,
-        },
+        None => {
+            AlertView { threshold: None, state: AlertState::Unconfigured, total, changed_at: None, withdrawals_paused }
+        }
     })
 }
 

@@ -85,7 +85,7 @@ pub(crate) async fn create<C: ConnectionTrait>(
         org_id: Set(org_id.to_string()),
         from_member_id: Set(d.from_member_id.clone()),
         to_member_id: Set(d.to_member_id.clone()),
-        workflow: Set(d.workflow.as_str().into()),
+        workflow: Set(d.workflow),
         valid_from: Set(now),
         valid_until: Set(d.valid_until),
         revoked_at: Set(None),

@@ -14,6 +14,7 @@
 use super::{ServiceError, ServiceResult};
 use crate::keys::MasterKey;
 use chrono::{DateTime, Utc};
+use domain::DeliveryStatus;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect};
 use std::time::Duration;
@@ -26,14 +27,6 @@ pub const MAX_ATTEMPTS: i32 = 5;
 pub const CLAIM_TIMEOUT_SECS: i64 = 300;
 /// How many lost deliveries one sweep re-enqueues per table.
 const SWEEP_BATCH: u64 = 500;
-
-/// The values of an outbox row's `delivery_status`.
-pub mod status {
-    pub const QUEUED: &str = "QUEUED";
-    pub const SENDING: &str = "SENDING";
-    pub const SENT: &str = "SENT";
-    pub const FAILED: &str = "FAILED";
-}
 
 /// The wait before attempt `attempts + 1`: `base`, doubling, at most an hour.
 pub fn backoff(base: Duration, attempts: i32) -> Duration {
@@ -142,15 +135,15 @@ where
     use DeliveryColumn as D;
     let col = O::column;
     let claim = O::update_many()
-        .col_expr(col(D::Status), Expr::value(status::SENDING))
+        .col_expr(col(D::Status), Expr::value(DeliveryStatus::Sending))
         .col_expr(col(D::ClaimedAt), Expr::value(now))
         .col_expr(col(D::Attempts), Expr::col(col(D::Attempts)).add(1))
         .filter(col(D::Id).eq(id))
         .filter(O::deliverable())
         .filter(
             col(D::Status)
-                .eq(status::QUEUED)
-                .or(col(D::Status).eq(status::SENDING).and(col(D::ClaimedAt).lt(now - env.claim_timeout))),
+                .eq(DeliveryStatus::Queued)
+                .or(col(D::Status).eq(DeliveryStatus::Sending).and(col(D::ClaimedAt).lt(now - env.claim_timeout))),
         )
         .exec(db)
         .await?;
@@ -168,13 +161,13 @@ where
         O::update_many()
             .filter(col(D::Id).eq(id))
             .filter(O::same_issue(&row))
-            .filter(col(D::Status).eq(status::SENDING))
+            .filter(col(D::Status).eq(DeliveryStatus::Sending))
     };
     let kind = O::KIND;
     Ok(match result {
         Ok(()) => {
             mine()
-                .col_expr(col(D::Status), Expr::value(status::SENT))
+                .col_expr(col(D::Status), Expr::value(DeliveryStatus::Sent))
                 .col_expr(col(D::SentAt), Expr::value(now))
                 .col_expr(col(D::LastError), Expr::value(Option::<String>::None))
                 .exec(db)
@@ -185,7 +178,7 @@ where
         Err(error) if attempts >= MAX_ATTEMPTS => {
             tracing::warn!(kind, id, attempts, %error, "e-mail failed for good");
             mine()
-                .col_expr(col(D::Status), Expr::value(status::FAILED))
+                .col_expr(col(D::Status), Expr::value(DeliveryStatus::Failed))
                 .col_expr(col(D::LastError), Expr::value(error))
                 .exec(db)
                 .await?;
@@ -196,7 +189,7 @@ where
             tracing::warn!(kind, id, attempts, %error, ?delay, "e-mail failed; will retry");
             let next = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
             mine()
-                .col_expr(col(D::Status), Expr::value(status::QUEUED))
+                .col_expr(col(D::Status), Expr::value(DeliveryStatus::Queued))
                 .col_expr(col(D::LastError), Expr::value(error))
                 .col_expr(col(D::NextAttemptAt), Expr::value(next))
                 .exec(db)
@@ -225,9 +218,9 @@ pub async fn stuck<O: Outbox, C: ConnectionTrait>(
         .filter(O::deliverable())
         .filter(
             col(D::Status)
-                .eq(status::QUEUED)
+                .eq(DeliveryStatus::Queued)
                 .and(col(D::NextAttemptAt).lt(cutoff))
-                .or(col(D::Status).eq(status::SENDING).and(col(D::ClaimedAt).lt(cutoff))),
+                .or(col(D::Status).eq(DeliveryStatus::Sending).and(col(D::ClaimedAt).lt(cutoff))),
         )
         .limit(SWEEP_BATCH)
         .into_tuple::<String>()

@@ -3,7 +3,7 @@
 //! the queue and the bus to the rules that need them.
 
 use super::types::OpEnv;
-use crate::events::EventBus;
+use crate::events::{EventBus, RequestEventMsg};
 use sea_orm::DatabaseConnection;
 use workers::{JobQueue, MailJob};
 
@@ -15,6 +15,36 @@ pub struct Engine<'a> {
     pub bus: &'a EventBus,
     /// How long a request may wait for approval (`COUNTERSIGN_REQUEST_TTL_SECS`).
     pub ttl: chrono::Duration,
+}
+
+/// What a committed transaction still has to do: mail to enqueue, request
+/// events and balance-alert changes to publish. Collected while the
+/// transaction runs and handed to [`Engine::after_commit`] once it has
+/// committed, so nothing is announced that did not happen.
+#[derive(Debug, Default)]
+pub struct Effects {
+    pub jobs: Vec<MailJob>,
+    pub events: Vec<RequestEventMsg>,
+    /// Organisations whose balance alert changed.
+    pub alerts: Vec<String>,
+}
+
+impl Effects {
+    /// Mail jobs, and the organisation whose alert changed if it did.
+    pub fn mail_and_alert(jobs: Vec<MailJob>, alert_changed: bool, org_id: &str) -> Self {
+        Self { jobs, events: Vec::new(), alerts: if alert_changed { vec![org_id.to_string()] } else { Vec::new() } }
+    }
+}
+
+impl Engine<'_> {
+    /// Carries out a committed transaction's [`Effects`].
+    pub async fn after_commit(&self, effects: Effects) {
+        enqueue(self.queue, effects.jobs).await;
+        self.bus.publish(effects.events);
+        for org_id in &effects.alerts {
+            self.bus.publish_alert(org_id);
+        }
+    }
 }
 
 /// Enqueues jobs after their transaction committed. A failure here loses

@@ -11,7 +11,7 @@ use crate::db::begin_write;
 use crate::keys::MasterKey;
 use crate::secrets;
 use chrono::{DateTime, Duration, Utc};
-use domain::{Action, Email, MemberStatus, Role, RoleSet, Workflow, new_id};
+use domain::{Action, DeliveryStatus, Email, InvitationState, MemberStatus, Role, RoleSet, Workflow, new_id};
 use entity::{invitation, member, organization};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -23,13 +23,7 @@ use workers::{DeliverInvitation, MailJob};
 
 /// How long a link stays valid (SPEC §3).
 pub const VALIDITY: Duration = Duration::days(7);
-use super::delivery::{DeliveryEnv, Outbox, delivery_columns, status as delivery};
-
-pub mod status {
-    pub const PENDING: &str = "PENDING";
-    pub const ACCEPTED: &str = "ACCEPTED";
-    pub const REVOKED: &str = "REVOKED";
-}
+use super::delivery::{DeliveryEnv, Outbox, delivery_columns};
 
 const TOKEN_PURPOSE: &str = "countersign/invitation";
 
@@ -58,7 +52,7 @@ pub(crate) async fn invite<C: ConnectionTrait>(
     let existing = invitation::Entity::find()
         .filter(invitation::Column::OrgId.eq(org_id))
         .filter(invitation::Column::Email.eq(email.as_str()))
-        .filter(invitation::Column::Status.eq(status::PENDING))
+        .filter(invitation::Column::Status.eq(InvitationState::Pending))
         .one(db)
         .await?;
     let (inv, before) = match existing {
@@ -71,7 +65,7 @@ pub(crate) async fn invite<C: ConnectionTrait>(
             a.token_nonce = Set(nonce);
             a.token_hash = Set(secrets::digest(&token));
             a.expires_at = Set(now + VALIDITY);
-            a.delivery_status = Set(delivery::QUEUED.into());
+            a.delivery_status = Set(DeliveryStatus::Queued);
             a.delivery_attempts = Set(0);
             a.next_attempt_at = Set(now);
             a.delivery_claimed_at = Set(None);
@@ -90,11 +84,11 @@ pub(crate) async fn invite<C: ConnectionTrait>(
                 invited_by: Set(invited_by.to_string()),
                 token_nonce: Set(nonce),
                 token_hash: Set(secrets::digest(&token)),
-                status: Set(status::PENDING.into()),
+                status: Set(InvitationState::Pending),
                 expires_at: Set(now + VALIDITY),
                 created_at: Set(now),
                 accepted_at: Set(None),
-                delivery_status: Set(delivery::QUEUED.into()),
+                delivery_status: Set(DeliveryStatus::Queued),
                 delivery_attempts: Set(0),
                 next_attempt_at: Set(now),
                 delivery_claimed_at: Set(None),
@@ -123,7 +117,7 @@ pub(crate) async fn check_invite<C: ConnectionTrait>(db: &C, org_id: &str, email
         let active = member::Entity::find()
             .filter(member::Column::OrgId.eq(org_id))
             .filter(member::Column::UserId.eq(&u.id))
-            .filter(member::Column::Status.eq(MemberStatus::Active.as_str()))
+            .filter(member::Column::Status.eq(MemberStatus::Active))
             .one(db)
             .await?;
         if active.is_some() {
@@ -138,7 +132,7 @@ pub(crate) async fn revoke<C: ConnectionTrait>(db: &C, org_id: &str, invitation_
     let inv = find_pending(db, org_id, invitation_id).await?;
     let before = summary(&inv);
     let mut a: invitation::ActiveModel = inv.into();
-    a.status = Set(status::REVOKED.into());
+    a.status = Set(InvitationState::Revoked);
     let inv = a.update(db).await?;
     Ok(Applied {
         target: Some(inv.id.clone()),
@@ -158,7 +152,7 @@ pub(crate) async fn find_pending<C: ConnectionTrait>(
 ) -> ServiceResult<invitation::Model> {
     invitation::Entity::find_by_id(id)
         .filter(invitation::Column::OrgId.eq(org_id))
-        .filter(invitation::Column::Status.eq(status::PENDING))
+        .filter(invitation::Column::Status.eq(InvitationState::Pending))
         .one(db)
         .await?
         .ok_or(ServiceError::NotFound("invitation"))
@@ -193,7 +187,7 @@ pub struct Preview {
     pub invited_by_name: String,
     pub invited_by_email: String,
     /// As stored; with `expires_at` and `now` it says whether it can be accepted.
-    pub status: String,
+    pub status: InvitationState,
     pub expires_at: DateTime<Utc>,
     pub now: DateTime<Utc>,
 }
@@ -226,9 +220,11 @@ pub async fn accept(
 ) -> ServiceResult<member::Model> {
     let txn = begin_write(db).await?;
     let inv = by_token(&txn, token).await?;
-    match inv.status.as_str() {
-        status::ACCEPTED => return Err(ServiceError::Conflict("this invitation has already been used".into())),
-        status::REVOKED => return Err(ServiceError::Conflict("this invitation was revoked".into())),
+    match inv.status {
+        InvitationState::Accepted => {
+            return Err(ServiceError::Conflict("this invitation has already been used".into()));
+        }
+        InvitationState::Revoked => return Err(ServiceError::Conflict("this invitation was revoked".into())),
         _ => {}
     }
     if now > inv.expires_at {
@@ -245,13 +241,13 @@ pub async fn accept(
         .one(&txn)
         .await?;
     let m = match existing {
-        Some(m) if m.status == MemberStatus::Active.as_str() => {
+        Some(m) if m.status == MemberStatus::Active => {
             return Err(ServiceError::Conflict("you are already a member".into()));
         }
         Some(m) => {
             let mut a: member::ActiveModel = m.into();
             a.roles = Set(roles.to_stored());
-            a.status = Set(MemberStatus::Active.as_str().into());
+            a.status = Set(MemberStatus::Active);
             a.removed_at = Set(None);
             a.update(&txn).await?
         }
@@ -262,7 +258,7 @@ pub async fn accept(
                 user_id: Set(user.id.clone()),
                 roles: Set(roles.to_stored()),
                 is_owner: Set(false),
-                status: Set(MemberStatus::Active.as_str().into()),
+                status: Set(MemberStatus::Active),
                 created_at: Set(now),
                 removed_at: Set(None),
                 approval_notices: Set(true),
@@ -273,10 +269,10 @@ pub async fn accept(
     };
     // The conditional update makes a link usable once even under races.
     let res = invitation::Entity::update_many()
-        .col_expr(invitation::Column::Status, Expr::value(status::ACCEPTED))
+        .col_expr(invitation::Column::Status, Expr::value(InvitationState::Accepted))
         .col_expr(invitation::Column::AcceptedAt, Expr::value(now))
         .filter(invitation::Column::Id.eq(&inv.id))
-        .filter(invitation::Column::Status.eq(status::PENDING))
+        .filter(invitation::Column::Status.eq(InvitationState::Pending))
         .exec(&txn)
         .await?;
     if res.rows_affected != 1 {
@@ -307,7 +303,7 @@ impl Outbox for invitation::Entity {
 
     /// A link that was accepted or revoked is not sent.
     fn deliverable() -> Condition {
-        Condition::all().add(invitation::Column::Status.eq(status::PENDING))
+        Condition::all().add(invitation::Column::Status.eq(InvitationState::Pending))
     }
 
     fn attempts(inv: &invitation::Model) -> i32 {

@@ -9,17 +9,12 @@ use super::{ServiceError, ServiceResult, balance_alerts, is_unique_violation, or
 use crate::access::{Operator, OrgAccess};
 use crate::db::begin_write;
 use chrono::{DateTime, Utc};
-use domain::{Action, ApiScope, MAX_AMOUNT, Workflow, money, new_id};
+use domain::{Action, ActorKind, ApiScope, LedgerKind, MAX_AMOUNT, Workflow, money, new_id};
 use entity::money::Amount;
 use entity::{account, asset, holding, ledger_entry};
 use rust_decimal::Decimal;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde_json::json;
-
-pub mod kind {
-    pub const CREDIT: &str = "CREDIT";
-    pub const DEBIT: &str = "DEBIT";
-}
 
 /// Every supported asset.
 pub async fn assets<C: ConnectionTrait>(db: &C) -> ServiceResult<Vec<asset::Model>> {
@@ -56,11 +51,8 @@ pub async fn set_price(engine: &Engine<'_>, _: &Operator, symbol: &str, price: D
     }
     txn.commit().await?;
     if asset.is_stablecoin {
-        let (changed, jobs) = balance_alerts::recompute_all(db, now).await?;
-        effects::enqueue(engine.queue, jobs).await;
-        for org in &changed {
-            engine.bus.publish_alert(org);
-        }
+        let (alerts, jobs) = balance_alerts::recompute_all(db, now).await?;
+        engine.after_commit(effects::Effects { jobs, events: Vec::new(), alerts }).await;
     }
     Ok(asset)
 }
@@ -102,7 +94,7 @@ pub async fn credit(
         org_id: Set(acct.org_id.clone()),
         account_id: Set(acct.id.clone()),
         asset: Set(asset.symbol.clone()),
-        kind: Set(kind::CREDIT.into()),
+        kind: Set(LedgerKind::Credit),
         amount: Set(Amount(amount)),
         balance_after: Set(Amount(balance)),
         reference: Set(reference.to_string()),
@@ -122,7 +114,7 @@ pub async fn credit(
         &txn,
         Entry {
             org_id: &acct.org_id,
-            actor: AuditActor { kind: "OPERATOR", id: "operator".into() },
+            actor: AuditActor { kind: ActorKind::Operator, id: "operator".into() },
             action: "ACCOUNT_CREDITED",
             target: Some(acct.id.clone()),
             before: None,
@@ -134,10 +126,7 @@ pub async fn credit(
     .await?;
     let (alert_changed, jobs) = balance_alerts::recompute_org(&txn, &acct.org_id, now).await?;
     txn.commit().await?;
-    effects::enqueue(engine.queue, jobs).await;
-    if alert_changed {
-        engine.bus.publish_alert(&acct.org_id);
-    }
+    engine.after_commit(effects::Effects::mail_and_alert(jobs, alert_changed, &acct.org_id)).await;
     Ok(entry)
 }
 
@@ -236,7 +225,7 @@ pub async fn history<C: ConnectionTrait>(
     let until = [until, end].into_iter().flatten().min();
     let mut q = ledger_entry::Entity::find().filter(ledger_entry::Column::AccountId.eq(account_id));
     if what == History::Deposits {
-        q = q.filter(ledger_entry::Column::Kind.eq(kind::CREDIT));
+        q = q.filter(ledger_entry::Column::Kind.eq(LedgerKind::Credit));
     }
     if let Some(t) = since {
         q = q.filter(ledger_entry::Column::At.gte(t));

@@ -10,12 +10,12 @@
 //! (`FOR UPDATE` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite): concurrent
 //! withdrawals serialize on it and `held + used` never passes the cap.
 
-pub use super::limit_layer::LimitLayer;
 use super::types::Applied;
 use super::{ServiceError, ServiceResult};
 use crate::access::OrgAccess;
 use crate::cache::Caches;
 use chrono::{DateTime, Utc};
+pub use domain::LimitLayer;
 use domain::{UsdAmount, money, new_id};
 use entity::money::Amount;
 use entity::{limit_counter, organization, risk_limit};
@@ -37,7 +37,7 @@ pub(crate) async fn find<C: ConnectionTrait>(
 ) -> ServiceResult<Option<risk_limit::Model>> {
     Ok(risk_limit::Entity::find()
         .filter(risk_limit::Column::OrgId.eq(org_id))
-        .filter(risk_limit::Column::Layer.eq(layer.as_str()))
+        .filter(risk_limit::Column::Layer.eq(layer))
         .filter(risk_limit::Column::Subject.eq(subject))
         .one(db)
         .await?)
@@ -48,18 +48,9 @@ pub(crate) async fn all<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResu
     Ok(risk_limit::Entity::find().filter(risk_limit::Column::OrgId.eq(org_id)).all(db).await?)
 }
 
-fn parse_opt(field: &'static str, v: &Option<Option<String>>) -> ServiceResult<Option<Option<Amount>>> {
-    v.as_ref()
-        .map(|o| {
-            o.as_deref()
-                .map(|s| {
-                    UsdAmount::from_stored(s).map(|a| Amount(a.value())).map_err(|_| {
-                        ServiceError::BadInput(format!("{field}: a non-negative USD amount with at most 2 decimals"))
-                    })
-                })
-                .transpose()
-        })
-        .transpose()
+/// A patch value as a column holds it: absent, cleared, or an amount.
+fn column(v: Option<Option<UsdAmount>>) -> Option<Option<Amount>> {
+    v.map(|o| o.map(|a| Amount(a.value())))
 }
 
 /// Sets a layer's limits: an omitted value keeps its setting, `null` clears it.
@@ -70,14 +61,12 @@ pub(crate) async fn set<C: ConnectionTrait>(
     org_id: &str,
     layer: LimitLayer,
     subject: &str,
-    per_tx: &Option<Option<String>>,
-    daily: &Option<Option<String>>,
-    approval_threshold: &Option<Option<String>>,
+    per_tx: Option<Option<UsdAmount>>,
+    daily: Option<Option<UsdAmount>>,
+    approval_threshold: Option<Option<UsdAmount>>,
     now: DateTime<Utc>,
 ) -> ServiceResult<Applied> {
-    let per_tx = parse_opt("perTransactionMaxUsd", per_tx)?;
-    let daily = parse_opt("dailyCapUsd", daily)?;
-    let approval_threshold = parse_opt("approvalThresholdUsd", approval_threshold)?;
+    let (per_tx, daily, approval_threshold) = (column(per_tx), column(daily), column(approval_threshold));
     if approval_threshold.as_ref().is_some_and(Option::is_some) && layer != LimitLayer::Signer {
         return Err(ServiceError::BadInput(
             "approvalThresholdUsd: only the SIGNER (per-operator) layer has an approval threshold; the organisation's is the withdrawal policy's".into(),
@@ -104,7 +93,7 @@ pub(crate) async fn set<C: ConnectionTrait>(
             risk_limit::ActiveModel {
                 id: Set(new_id()),
                 org_id: Set(org_id.to_string()),
-                layer: Set(layer.as_str().into()),
+                layer: Set(layer),
                 subject: Set(subject.to_string()),
                 per_transaction_max_usd: Set(per_tx.flatten()),
                 daily_cap_usd: Set(daily.flatten()),
@@ -156,7 +145,7 @@ async fn counter<C: ConnectionTrait>(
     let fresh = limit_counter::ActiveModel {
         id: Set(new_id()),
         org_id: Set(org_id.to_string()),
-        layer: Set(layer.as_str().into()),
+        layer: Set(layer),
         subject: Set(subject.to_string()),
         day: Set(day.to_string()),
         held_usd: Set(Amount::ZERO),
@@ -175,7 +164,7 @@ async fn counter<C: ConnectionTrait>(
         .exec_without_returning(db)
         .await?;
     limit_counter::Entity::find()
-        .filter(limit_counter::Column::Layer.eq(layer.as_str()))
+        .filter(limit_counter::Column::Layer.eq(layer))
         .filter(limit_counter::Column::Subject.eq(subject))
         .filter(limit_counter::Column::Day.eq(day))
         .lock_exclusive()
@@ -335,7 +324,7 @@ pub(crate) async fn usage_in<C: ConnectionTrait>(
 ) -> ServiceResult<Usage> {
     let limit = find(db, org_id, layer, subject).await?;
     let counter = limit_counter::Entity::find()
-        .filter(limit_counter::Column::Layer.eq(layer.as_str()))
+        .filter(limit_counter::Column::Layer.eq(layer))
         .filter(limit_counter::Column::Subject.eq(subject))
         .filter(limit_counter::Column::Day.eq(day))
         .one(db)
@@ -418,13 +407,13 @@ async fn usage_with<C: ConnectionTrait>(
         .all(db)
         .await?;
     let one = |layer: LimitLayer, subject: &str, limit: Option<&risk_limit::Model>| {
-        let counter = counters.iter().find(|c| c.layer == layer.as_str() && c.subject == subject);
+        let counter = counters.iter().find(|c| c.layer == layer && c.subject == subject);
         usage_from(layer, subject, limit, counter)
     };
-    let own = limits.iter().find(|l| l.layer == LimitLayer::Organization.as_str() && l.subject == org_id);
+    let own = limits.iter().find(|l| l.layer == LimitLayer::Organization && l.subject == org_id);
     let mut out = vec![one(LimitLayer::Organization, org_id, own)?];
     for l in limits {
-        let layer = LimitLayer::parse(&l.layer)?;
+        let layer = l.layer;
         if layer != LimitLayer::Organization {
             out.push(one(layer, &l.subject, Some(l))?);
         }
@@ -469,7 +458,7 @@ pub async fn outflow_history<C: ConnectionTrait>(
     series.entry((LimitLayer::Organization, org_id.to_string())).or_default();
     for r in rows {
         let used = r.used_usd.0;
-        let day = series.entry((LimitLayer::parse(&r.layer)?, r.subject)).or_default().entry(r.day).or_default();
+        let day = series.entry((r.layer, r.subject)).or_default().entry(r.day).or_default();
         *day = money::add("daily outflow", *day, used)?;
     }
     Ok(series

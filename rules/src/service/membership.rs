@@ -18,7 +18,7 @@ pub async fn list<C: ConnectionTrait>(
     access.require_person()?;
     let mut q = member::Entity::find().filter(member::Column::OrgId.eq(&access.org_id));
     if !include_removed {
-        q = q.filter(member::Column::Status.eq(MemberStatus::Active.as_str()));
+        q = q.filter(member::Column::Status.eq(MemberStatus::Active));
     }
     Ok(q.order_by_asc(member::Column::CreatedAt).all(db).await?)
 }
@@ -39,7 +39,7 @@ pub(crate) async fn find_active<C: ConnectionTrait>(
     member_id: &str,
 ) -> ServiceResult<member::Model> {
     let m = find(db, org_id, member_id).await?;
-    if m.status != MemberStatus::Active.as_str() {
+    if m.status != MemberStatus::Active {
         return Err(ServiceError::NotFound("member"));
     }
     Ok(m)
@@ -55,7 +55,7 @@ pub async fn viewer<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceRe
 pub async fn of_user<C: ConnectionTrait>(db: &C, who: &UserSession) -> ServiceResult<Vec<member::Model>> {
     Ok(member::Entity::find()
         .filter(member::Column::UserId.eq(&who.user_id))
-        .filter(member::Column::Status.eq(MemberStatus::Active.as_str()))
+        .filter(member::Column::Status.eq(MemberStatus::Active))
         .order_by_asc(member::Column::CreatedAt)
         .all(db)
         .await?)
@@ -110,14 +110,4 @@ pub async fn users<C: ConnectionTrait>(
         .into_iter()
         .map(|u| (u.id.clone(), u))
         .collect())
-}
-
-/// [`users`] in the order of `ids`; one who is not the organisation's is `NOT_FOUND`.
-pub async fn users_in_order<C: ConnectionTrait>(
-    db: &C,
-    access: &OrgAccess,
-    ids: &[String],
-) -> ServiceResult<Vec<user::Model>> {
-    let found = users(db, access, ids).await?;
-    ids.iter().map(|id| found.get(id).cloned().ok_or(ServiceError::NotFound("user"))).collect()
 }

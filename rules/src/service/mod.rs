@@ -4,8 +4,8 @@
 //!
 //! The modules form no cycle. What several aggregates share sits in leaves
 //! without rules of their own: [`types`] (what applying an operation changed
-//! and needs), [`effects`] (after-commit jobs and events), [`limit_layer`],
-//! [`request_rows`] and [`approvers`] (request statuses and lookups),
+//! and needs), [`effects`] (after-commit jobs and events),
+//! [`request_rows`] and [`approvers`] (request lookups),
 //! [`delivery`] (the one engine every e-mail goes through; [`mail`] says
 //! which outbox table a job names). The dispatcher ([`operation`]) and the engine
 //! ([`requests`]) sit on top.
@@ -50,7 +50,6 @@ mod error;
 pub mod identity;
 pub mod invitations;
 pub mod ledger;
-pub mod limit_layer;
 pub mod limits;
 pub mod liveness;
 pub mod mail;

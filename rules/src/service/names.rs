@@ -4,7 +4,7 @@
 //! page of audit records costs one read per distinct actor.
 
 use super::ServiceResult;
-use super::limit_layer::LimitLayer;
+use domain::{ActorKind, LimitLayer};
 use entity::{api_key, organization, service_user, user};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use std::collections::HashMap;
@@ -17,15 +17,15 @@ pub const OPERATOR: &str = "Platform operator";
 /// Names looked up so far, by (kind, id).
 #[derive(Default)]
 pub struct NameBook {
-    known: HashMap<(String, String), String>,
+    known: HashMap<(ActorKind, String), String>,
 }
 
 impl NameBook {
     /// Who acted: a person's name (their e-mail if they gave none), a
     /// service user's name, the operator or the system. Someone since
     /// deleted reads as "a member" / "a service user".
-    pub async fn actor<C: ConnectionTrait>(&mut self, db: &C, kind: &str, id: &str) -> ServiceResult<String> {
-        let key = (kind.to_string(), id.to_string());
+    pub async fn actor<C: ConnectionTrait>(&mut self, db: &C, kind: ActorKind, id: &str) -> ServiceResult<String> {
+        let key = (kind, id.to_string());
         if let Some(name) = self.known.get(&key) {
             return Ok(name.clone());
         }
@@ -36,21 +36,23 @@ impl NameBook {
 }
 
 /// One actor's display name (see [`NameBook::actor`]).
-pub async fn actor_name<C: ConnectionTrait>(db: &C, kind: &str, id: &str) -> ServiceResult<String> {
+pub async fn actor_name<C: ConnectionTrait>(db: &C, kind: ActorKind, id: &str) -> ServiceResult<String> {
     Ok(match kind {
-        "USER" => user::Entity::find_by_id(id).one(db).await?.map_or_else(|| "a member".into(), |u| person(&u)),
-        "SERVICE_USER" => {
+        ActorKind::User => {
+            user::Entity::find_by_id(id).one(db).await?.map_or_else(|| "a member".into(), |u| person(&u))
+        }
+        ActorKind::ServiceUser => {
             service_user::Entity::find_by_id(id).one(db).await?.map_or_else(|| "a service user".into(), |s| s.name)
         }
-        "OPERATOR" => OPERATOR.into(),
-        _ => SYSTEM.into(),
+        ActorKind::Operator => OPERATOR.into(),
+        ActorKind::System => SYSTEM.into(),
     })
 }
 
 /// The actor kind of a withdrawal's executor: a signer (`USER`), or the
 /// service user of a straight-through payout (`SERVICE_USER`).
-pub(crate) async fn executor_kind<C: ConnectionTrait>(db: &C, id: &str) -> ServiceResult<&'static str> {
-    Ok(if user::Entity::find_by_id(id).one(db).await?.is_some() { "USER" } else { "SERVICE_USER" })
+pub(crate) async fn executor_kind<C: ConnectionTrait>(db: &C, id: &str) -> ServiceResult<ActorKind> {
+    Ok(if user::Entity::find_by_id(id).one(db).await?.is_some() { ActorKind::User } else { ActorKind::ServiceUser })
 }
 
 /// A person as they appear to others: their name, or their e-mail without one.

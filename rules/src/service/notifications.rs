@@ -3,9 +3,9 @@
 //! commit, and a claimed send by the [`delivery`](super::delivery) engine.
 
 use super::ServiceResult;
-use super::delivery::{DeliveryEnv, Outbox, delivery_columns, status};
+use super::delivery::{DeliveryEnv, Outbox, delivery_columns};
 use chrono::{DateTime, Utc};
-use domain::new_id;
+use domain::{DeliveryStatus, new_id};
 use entity::notification;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
 use workers::DeliverNotification;
@@ -25,7 +25,7 @@ pub(crate) async fn queue<C: ConnectionTrait>(
         to_email: Set(to.to_string()),
         subject: Set(subject.to_string()),
         body: Set(body.to_string()),
-        delivery_status: Set(status::QUEUED.into()),
+        delivery_status: Set(DeliveryStatus::Queued),
         delivery_attempts: Set(0),
         next_attempt_at: Set(now),
         delivery_claimed_at: Set(None),

@@ -15,7 +15,7 @@ pub use super::types::{Applied, OpEnv};
 use super::withdrawals::WithdrawalSpec;
 use super::{ServiceError, ServiceResult, invitations, is_unique_violation, membership, organization};
 use chrono::{DateTime, Utc};
-use domain::{Action, DisplayName, Email, MemberStatus, Role, RoleSet, WithdrawalWindow, Workflow, new_id};
+use domain::{Action, DisplayName, Email, MemberStatus, Role, RoleSet, UsdAmount, WithdrawalWindow, Workflow, new_id};
 use entity::{member, permission_grant};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
@@ -55,8 +55,7 @@ pub enum Operation {
         workflow: Workflow,
         required_approvals: i32,
         always_require_approval: bool,
-        /// Decimal text.
-        approval_threshold_usd: Option<String>,
+        approval_threshold_usd: Option<UsdAmount>,
     },
     LockPolicy {
         workflow: Workflow,
@@ -97,17 +96,17 @@ pub enum Operation {
         /// The API key's public id or the signer's member id; none for the organisation.
         subject: Option<String>,
         #[serde(default, deserialize_with = "service_users::some", skip_serializing_if = "Option::is_none")]
-        per_transaction_max_usd: Option<Option<String>>,
+        per_transaction_max_usd: Option<Option<UsdAmount>>,
         #[serde(default, deserialize_with = "service_users::some", skip_serializing_if = "Option::is_none")]
-        daily_cap_usd: Option<Option<String>>,
+        daily_cap_usd: Option<Option<UsdAmount>>,
         /// SIGNER layer only: the member's own approval threshold for withdrawals.
         #[serde(default, deserialize_with = "service_users::some", skip_serializing_if = "Option::is_none")]
-        approval_threshold_usd: Option<Option<String>>,
+        approval_threshold_usd: Option<Option<UsdAmount>>,
     },
     Withdraw(WithdrawalSpec),
     SetBalanceAlert {
-        /// Decimal text; `None` clears the alert (UNCONFIGURED).
-        threshold_usd: Option<String>,
+        /// `None` clears the alert (UNCONFIGURED).
+        threshold_usd: Option<UsdAmount>,
     },
     /// Pause new withdrawals while the balance alert is LOW (or stop doing so).
     SetLowBalancePause {
@@ -254,12 +253,7 @@ pub(crate) async fn check<C: ConnectionTrait>(
             membership::find_active(db, org_id, member_id).await?;
         }
         Operation::SetPolicy { workflow, required_approvals, always_require_approval, approval_threshold_usd } => {
-            PolicySpec::parse(
-                *workflow,
-                *required_approvals,
-                *always_require_approval,
-                approval_threshold_usd.clone(),
-            )?;
+            PolicySpec::parse(*workflow, *required_approvals, *always_require_approval, *approval_threshold_usd)?;
         }
         Operation::LockPolicy { workflow } | Operation::UnlockPolicy { workflow } => {
             policies::find(db, org_id, *workflow).await?.ok_or(ServiceError::NotFound("policy"))?;
@@ -300,9 +294,7 @@ pub(crate) async fn check<C: ConnectionTrait>(
         Operation::SetRiskLimits { layer, subject, .. } => {
             limit_subject(db, org_id, *layer, subject.as_deref()).await?;
         }
-        Operation::SetBalanceAlert { threshold_usd } => {
-            threshold_usd.as_deref().map(domain::UsdAmount::from_stored).transpose()?;
-        }
+        Operation::SetBalanceAlert { .. } => {}
         Operation::SetLowBalancePause { .. } => {}
         Operation::SetAddressCoolingOff { delay_secs } => {
             addresses::cooling_off(*delay_secs)?;
@@ -315,11 +307,8 @@ pub(crate) async fn check<C: ConnectionTrait>(
         Operation::RevokeDelegation { delegation_id } => {
             delegations::find_unrevoked(db, org_id, delegation_id).await?;
         }
-        Operation::Withdraw(w) => {
-            w.amount
-                .parse::<rust_decimal::Decimal>()
-                .map_err(|_| ServiceError::BadInput("amount: not a decimal".into()))?;
-        }
+        // The amount is exact by type; its bounds are the asset's, checked when it is made.
+        Operation::Withdraw(_) => {}
         Operation::GrantPermission { member_id, account_id, .. }
         | Operation::RevokePermission { member_id, account_id, .. } => {
             membership::find_active(db, org_id, member_id).await?;
@@ -407,12 +396,8 @@ async fn perform<C: ConnectionTrait>(
         }
         Operation::RevokeInvitation { invitation_id } => invitations::revoke(db, org_id, invitation_id).await,
         Operation::SetPolicy { workflow, required_approvals, always_require_approval, approval_threshold_usd } => {
-            let spec = PolicySpec::parse(
-                *workflow,
-                *required_approvals,
-                *always_require_approval,
-                approval_threshold_usd.clone(),
-            )?;
+            let spec =
+                PolicySpec::parse(*workflow, *required_approvals, *always_require_approval, *approval_threshold_usd)?;
             policies::set(db, org_id, *workflow, &spec, now).await
         }
         Operation::LockPolicy { workflow } => policies::set_locked(db, org_id, *workflow, true, now).await,
@@ -433,15 +418,15 @@ async fn perform<C: ConnectionTrait>(
                 org_id,
                 *layer,
                 &subject,
-                per_transaction_max_usd,
-                daily_cap_usd,
-                approval_threshold_usd,
+                *per_transaction_max_usd,
+                *daily_cap_usd,
+                *approval_threshold_usd,
                 now,
             )
             .await
         }
         Operation::Withdraw(_) => Err(ServiceError::internal("withdrawals settle through execute, not apply")),
-        Operation::SetBalanceAlert { threshold_usd } => balance_alerts::set(db, org_id, threshold_usd, now).await,
+        Operation::SetBalanceAlert { threshold_usd } => balance_alerts::set(db, org_id, *threshold_usd, now).await,
         Operation::SetLowBalancePause { enabled } => balance_alerts::set_pause(db, org_id, *enabled).await,
         Operation::CreateServiceUser { name, settings } => {
             service_users::create(db, env.key, org_id, requester_id, name, settings, now).await
@@ -463,7 +448,7 @@ async fn perform<C: ConnectionTrait>(
             let m = membership::find_active(db, org_id, member_id).await?;
             let before = member_json(&m);
             let mut active: member::ActiveModel = m.into();
-            active.status = Set(MemberStatus::Removed.as_str().into());
+            active.status = Set(MemberStatus::Removed);
             active.removed_at = Set(Some(now));
             let m = active.update(db).await?;
             Ok(Applied {
@@ -500,8 +485,8 @@ async fn perform<C: ConnectionTrait>(
                 id: Set(new_id()),
                 org_id: Set(org_id.to_string()),
                 member_id: Set(member_id.clone()),
-                workflow: Set(workflow.as_str().into()),
-                action: Set(action.as_str().into()),
+                workflow: Set(*workflow),
+                action: Set(*action),
                 account_id: Set(account_id.clone()),
                 created_at: Set(now),
             }

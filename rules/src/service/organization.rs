@@ -55,7 +55,7 @@ pub async fn create(
         user_id: Set(who.user_id.clone()),
         roles: Set(RoleSet::from_input(&[Role::Admin])?.to_stored()),
         is_owner: Set(true),
-        status: Set(MemberStatus::Active.as_str().into()),
+        status: Set(MemberStatus::Active),
         created_at: Set(now),
         removed_at: Set(None),
         approval_notices: Set(true),

@@ -27,12 +27,12 @@ impl PolicySpec {
         workflow: Workflow,
         required_approvals: i32,
         always_require_approval: bool,
-        approval_threshold_usd: Option<String>,
+        approval_threshold_usd: Option<UsdAmount>,
     ) -> ServiceResult<Self> {
         if !(1..=MAX_REQUIRED_APPROVALS).contains(&required_approvals) {
             return Err(ServiceError::BadInput(format!("requiredApprovals: must be 1 to {MAX_REQUIRED_APPROVALS}")));
         }
-        let threshold = approval_threshold_usd.as_deref().map(UsdAmount::from_stored).transpose()?;
+        let threshold = approval_threshold_usd;
         if threshold.is_some() && workflow != Workflow::InitiateWithdrawal {
             return Err(ServiceError::BadInput("approvalThresholdUsd: only withdrawals have a threshold".into()));
         }
@@ -100,7 +100,7 @@ pub(crate) async fn set<C: ConnectionTrait>(
             let p = policy::ActiveModel {
                 id: Set(new_id()),
                 org_id: Set(org_id.to_string()),
-                workflow: Set(workflow.as_str().into()),
+                workflow: Set(workflow),
                 required_approvals: Set(spec.required_approvals),
                 always_require_approval: Set(spec.always_require_approval),
                 approval_threshold_usd: Set(threshold),
@@ -186,7 +186,7 @@ pub(crate) async fn coverage<C: ConnectionTrait>(
     let mut out = Coverage::new();
     let mut withdrawals_need = 1;
     for p in policy::Entity::find().filter(policy::Column::OrgId.eq(org_id)).all(db).await? {
-        let wf = Workflow::parse(&p.workflow).map_err(ServiceError::internal)?;
+        let wf = p.workflow;
         let eligible =
             approvers.get(&wf).map_or(0, |users| users.iter().filter(|u| u.as_str() != excluding_user).count());
         if wf == Workflow::InitiateWithdrawal {

@@ -1,21 +1,10 @@
-//! The request row's vocabulary (its statuses) and the plain lookups of a
-//! request, in a leaf module: the aggregates a request touches can find one
+//! The plain lookups of a request (its statuses are `domain::RequestStatus`),
+//! in a leaf module: the aggregates a request touches can find one
 //! without depending on the engine in [`super::requests`].
 
 use super::{ServiceError, ServiceResult};
 use entity::request;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
-
-/// Request statuses (SPEC §4).
-pub mod status {
-    pub const PENDING_APPROVAL: &str = "PENDING_APPROVAL";
-    pub const APPROVED: &str = "APPROVED";
-    pub const COMPLETED: &str = "COMPLETED";
-    pub const REJECTED: &str = "REJECTED";
-    pub const CANCELLED: &str = "CANCELLED";
-    pub const EXPIRED: &str = "EXPIRED";
-    pub const FAILED: &str = "FAILED";
-}
 
 /// A request by id within one organisation; else `NOT_FOUND`.
 pub(crate) async fn find_in_org<C: ConnectionTrait>(db: &C, org_id: &str, id: &str) -> ServiceResult<request::Model> {

@@ -19,10 +19,9 @@ pub(crate) use super::approvers::eligible_approvers;
 pub(crate) use super::approvers::made_by;
 pub use super::approvers::{approvals_of, eligible_of};
 use super::audit::{self, AuditActor, Entry};
-pub use super::effects::{Engine, enqueue};
+pub use super::effects::{Effects, Engine, enqueue};
 use super::limits::{self, LimitLayer};
 use super::operation::{self, Operation};
-pub use super::request_rows::status;
 pub(crate) use super::request_rows::{find_in_org, org_of};
 use super::service_users::{self, NewSecret};
 use super::{ServiceError, ServiceResult, approver_notices, is_unique_violation, policies, withdrawals};
@@ -31,7 +30,7 @@ use crate::authz::{Authz, resolve_all, service_user_access};
 use crate::db::{WriteTxn, begin_write};
 use crate::events::{EventBus, EventView, RequestEventMsg};
 use chrono::{DateTime, Utc};
-use domain::{Action, Workflow, new_id};
+use domain::{Action, RequestStatus, ThresholdLayer, Workflow, new_id};
 use entity::{approval, request};
 use rust_decimal::Decimal;
 use sea_orm::{
@@ -40,7 +39,6 @@ use sea_orm::{
 };
 use serde_json::json;
 use std::sync::Arc;
-use workers::MailJob;
 
 /// How a waiting reason marks a change to a locked policy.
 const LOCKED_PREFIX: &str = "POLICY_LOCKED";
@@ -57,24 +55,6 @@ pub enum Decision {
 
 /// How a waiting reason marks a withdrawal above its approval threshold.
 const ABOVE_THRESHOLD_PREFIX: &str = "ABOVE_THRESHOLD";
-
-/// Which layer set the approval threshold that governs a withdrawal.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ThresholdLayer {
-    /// The withdrawal policy's `approvalThresholdUsd`.
-    Organization,
-    /// The initiating member's own threshold (`setRiskLimits` on the SIGNER layer).
-    Operator,
-}
-
-impl ThresholdLayer {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ThresholdLayer::Organization => "ORGANIZATION",
-            ThresholdLayer::Operator => "OPERATOR",
-        }
-    }
-}
 
 /// The approval threshold that applies to withdrawals `access` initiates:
 /// the lower of the organisation's and (for a member) the member's own.
@@ -233,7 +213,7 @@ fn event(req: &request::Model, kind: &str) -> RequestEventMsg {
     RequestEventMsg {
         org_id: req.org_id.clone(),
         request_id: req.id.clone(),
-        workflow: req.workflow.clone(),
+        workflow: req.workflow,
         kind: kind.to_string(),
     }
 }
@@ -250,19 +230,8 @@ pub async fn submit(engine: &Engine<'_>, access: &OrgAccess, op: Operation) -> S
     let txn = begin_write(engine.db).await?;
     let (submitted, effects) = submit_in(&txn, engine, access, op).await?;
     txn.commit().await?;
-    enqueue(engine.queue, effects.jobs).await;
-    engine.bus.publish(effects.events);
-    if effects.alert_changed {
-        engine.bus.publish_alert(&access.org_id);
-    }
+    engine.after_commit(effects).await;
     Ok(submitted)
-}
-
-/// What a committed submission still has to do: mail to enqueue and events to publish.
-pub struct Effects {
-    pub jobs: Vec<MailJob>,
-    pub events: Vec<RequestEventMsg>,
-    pub alert_changed: bool,
 }
 
 /// Everything [`submit`] writes, inside `txn`, which the caller commits —
@@ -288,19 +257,19 @@ pub async fn submit_in(
     // to the policy do not alter what it needs.
     let policy_version = policies::find(txn, &access.org_id, op.workflow()).await?.map(|p| p.version);
     let (status, approvals, reason) = match (&decision, &op) {
-        (Decision::CompleteNow, Operation::Withdraw(_)) => (status::APPROVED, 0, None),
-        (Decision::CompleteNow, _) => (status::COMPLETED, 0, None),
-        (Decision::Wait { approvals, reason }, _) => (status::PENDING_APPROVAL, *approvals, reason.clone()),
+        (Decision::CompleteNow, Operation::Withdraw(_)) => (RequestStatus::Approved, 0, None),
+        (Decision::CompleteNow, _) => (RequestStatus::Completed, 0, None),
+        (Decision::Wait { approvals, reason }, _) => (RequestStatus::PendingApproval, *approvals, reason.clone()),
     };
     let req = request::ActiveModel {
         id: Set(id),
         org_id: Set(access.org_id.clone()),
-        workflow: Set(op.workflow().as_str().into()),
+        workflow: Set(op.workflow()),
         operation: Set(op.name().into()),
         payload: Set(op.to_json()?),
-        requester_kind: Set(access.actor_kind().into()),
+        requester_kind: Set(access.actor_kind()),
         requester_id: Set(access.user_id.clone()),
-        status: Set(status.into()),
+        status: Set(status),
         approvals_required: Set(approvals),
         reason: Set(None),
         created_at: Set(now),
@@ -333,7 +302,7 @@ pub async fn submit_in(
                 alert_changed = changed;
                 jobs = mail;
                 let mut a: request::ActiveModel = req.clone().into();
-                a.status = Set(status::COMPLETED.into());
+                a.status = Set(RequestStatus::Completed);
                 req = a.update(txn).await?;
                 events.push(event(&req, "COMPLETED"));
             }
@@ -375,7 +344,8 @@ pub async fn submit_in(
             approver_notices::owe(txn, &req, now).await?;
         }
     }
-    Ok((Submitted { request: req, api_key }, Effects { jobs, events, alert_changed }))
+    let alerts = if alert_changed { vec![access.org_id.clone()] } else { Vec::new() };
+    Ok((Submitted { request: req, api_key }, Effects { jobs, events, alerts }))
 }
 
 async fn audit_withdrawal_created<C: ConnectionTrait>(
@@ -452,7 +422,7 @@ async fn lock_visible(txn: &DatabaseTransaction, access: &OrgAccess, id: &str) -
 }
 
 fn require_pending(req: &request::Model) -> ServiceResult<()> {
-    if req.status != status::PENDING_APPROVAL {
+    if req.status != RequestStatus::PendingApproval {
         return Err(ServiceError::Conflict(format!("the request is {}, no longer pending", req.status)));
     }
     Ok(())
@@ -465,7 +435,7 @@ pub fn expires_at(req: &request::Model, ttl: chrono::Duration) -> DateTime<Utc> 
 
 /// Whether `req` is waiting for approval and its time is up at `now`.
 fn is_due(req: &request::Model, ttl: chrono::Duration, now: DateTime<Utc>) -> bool {
-    req.status == status::PENDING_APPROVAL && now >= expires_at(req, ttl)
+    req.status == RequestStatus::PendingApproval && now >= expires_at(req, ttl)
 }
 
 /// Hands the transaction back if `req` (locked in it) has not expired; else
@@ -492,7 +462,7 @@ async fn refuse_if_expired(txn: WriteTxn, engine: &Engine<'_>, req: &request::Mo
 async fn expire_locked<C: ConnectionTrait>(db: &C, req: &request::Model, now: DateTime<Utc>) -> ServiceResult<()> {
     use sea_orm::sea_query::Expr;
     request::Entity::update_many()
-        .col_expr(request::Column::Status, Expr::value(status::EXPIRED))
+        .col_expr(request::Column::Status, Expr::value(RequestStatus::Expired))
         .col_expr(request::Column::UpdatedAt, Expr::value(now))
         .filter(request::Column::Id.eq(&req.id))
         .exec(db)
@@ -511,8 +481,8 @@ async fn record_expiry<C: ConnectionTrait>(db: &C, req: &request::Model, now: Da
             actor: AuditActor::system("request-expiry"),
             action: "REQUEST_EXPIRED",
             target: Some(req.id.clone()),
-            before: Some(json!({"status": status::PENDING_APPROVAL})),
-            after: Some(json!({"status": status::EXPIRED})),
+            before: Some(json!({"status": RequestStatus::PendingApproval})),
+            after: Some(json!({"status": RequestStatus::Expired})),
             request_id: Some(req.id.clone()),
         },
         now,
@@ -524,12 +494,12 @@ async fn record_expiry<C: ConnectionTrait>(db: &C, req: &request::Model, now: Da
 async fn set_status<C: ConnectionTrait>(
     db: &C,
     req: request::Model,
-    status: &str,
+    status: RequestStatus,
     reason: Option<String>,
     now: DateTime<Utc>,
 ) -> ServiceResult<request::Model> {
     let mut a: request::ActiveModel = req.into();
-    a.status = Set(status.into());
+    a.status = Set(status);
     a.updated_at = Set(now);
     if reason.is_some() {
         a.reason = Set(reason);
@@ -563,7 +533,7 @@ pub async fn approve(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> Servi
                 .into(),
         ));
     }
-    let wf = Workflow::parse(&req.workflow).map_err(ServiceError::internal)?;
+    let wf = req.workflow;
     access.require(wf, Action::Approve, req.account_id.as_deref())?;
     // An approval made with APPROVE lent by a delegation says so, for the audit trail.
     let under = access.approving_under(wf, req.account_id.as_deref()).cloned();
@@ -613,7 +583,7 @@ pub async fn approve(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> Servi
     let op = Operation::from_json(&req.payload)?;
     let req = if count >= u64::try_from(req.approvals_required).unwrap_or(0) && matches!(op, Operation::Withdraw(_)) {
         // Approved withdrawals wait for a signer; funds and capacity stay held.
-        set_status(&txn, req, status::APPROVED, None, now).await?
+        set_status(&txn, req, RequestStatus::Approved, None, now).await?
     } else if count >= u64::try_from(req.approvals_required).unwrap_or(0) {
         let attempt = txn.begin().await?;
         match operation::apply(&attempt, &engine.env, &req.org_id, &req.requester_id, &op).await {
@@ -627,7 +597,7 @@ pub async fn approve(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> Servi
                 jobs = applied.jobs;
                 alert_changed = applied.alert_changed;
                 events.push(event(&req, "COMPLETED"));
-                set_status(&txn, req, status::COMPLETED, None, now).await?
+                set_status(&txn, req, RequestStatus::Completed, None, now).await?
             }
             Err(ServiceError::Internal(e)) => return Err(ServiceError::Internal(e)),
             Err(refusal) => {
@@ -648,18 +618,15 @@ pub async fn approve(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> Servi
                 )
                 .await?;
                 events.push(event(&req, "FAILED"));
-                set_status(&txn, req, status::FAILED, Some(reason), now).await?
+                set_status(&txn, req, RequestStatus::Failed, Some(reason), now).await?
             }
         }
     } else {
-        set_status(&txn, req, status::PENDING_APPROVAL, None, now).await?
+        set_status(&txn, req, RequestStatus::PendingApproval, None, now).await?
     };
     txn.commit().await?;
-    enqueue(engine.queue, jobs).await;
-    engine.bus.publish(events);
-    if alert_changed {
-        engine.bus.publish_alert(&req.org_id);
-    }
+    let alerts = if alert_changed { vec![req.org_id.clone()] } else { Vec::new() };
+    engine.after_commit(Effects { jobs, events, alerts }).await;
     Ok(req)
 }
 
@@ -670,7 +637,7 @@ pub async fn execute(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> Servi
     let txn = begin_write(engine.db).await?;
     let req = lock_visible(&txn, access, id).await?;
     let txn = refuse_if_expired(txn, engine, &req).await?;
-    if req.status != status::APPROVED {
+    if req.status != RequestStatus::Approved {
         return Err(ServiceError::Conflict(format!(
             "only APPROVED withdrawals execute; this request is {}",
             req.status
@@ -688,25 +655,23 @@ pub async fn execute(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> Servi
                 action: "REQUEST_FAILED",
                 target: Some(req.id.clone()),
                 before: Some(json!({"status": req.status})),
-                after: Some(json!({"status": status::FAILED, "reason": reason})),
+                after: Some(json!({"status": RequestStatus::Failed, "reason": reason})),
                 request_id: Some(req.id.clone()),
             },
             now,
         )
         .await?;
-        let req = set_status(&txn, req, status::FAILED, Some(reason), now).await?;
+        let req = set_status(&txn, req, RequestStatus::Failed, Some(reason), now).await?;
         txn.commit().await?;
         engine.bus.publish([event(&req, "FAILED")]);
         return Ok(req);
     }
     let (alert_changed, jobs) = withdrawals::settle(&txn, access, &req, now).await?;
-    let req = set_status(&txn, req, status::COMPLETED, None, now).await?;
+    let req = set_status(&txn, req, RequestStatus::Completed, None, now).await?;
     txn.commit().await?;
-    enqueue(engine.queue, jobs).await;
-    engine.bus.publish([event(&req, "COMPLETED")]);
-    if alert_changed {
-        engine.bus.publish_alert(&req.org_id);
-    }
+    let mut effects = Effects::mail_and_alert(jobs, alert_changed, &req.org_id);
+    effects.events.push(event(&req, "COMPLETED"));
+    engine.after_commit(effects).await;
     Ok(req)
 }
 
@@ -723,13 +688,13 @@ pub async fn reject(
     if reason.as_ref().is_some_and(|r| r.chars().count() > 1000) {
         return Err(ServiceError::BadInput("reason: at most 1000 characters".into()));
     }
-    decide_terminal(engine, access, id, status::REJECTED, reason, |req, access| {
+    decide_terminal(engine, access, id, RequestStatus::Rejected, reason, |req, access| {
         if req.requester_id == access.user_id {
             return Err(ServiceError::Forbidden("cancel your own request instead of rejecting it".into()));
         }
-        let wf = Workflow::parse(&req.workflow).map_err(ServiceError::internal)?;
+        let wf = req.workflow;
         let account = req.account_id.as_deref();
-        if req.status == status::APPROVED && access.allows(wf, Action::Execute, account) {
+        if req.status == RequestStatus::Approved && access.allows(wf, Action::Execute, account) {
             return Ok(());
         }
         access.require(wf, Action::Approve, account)
@@ -739,7 +704,7 @@ pub async fn reject(
 
 /// Cancels a pending request, or an APPROVED withdrawal not yet executed: its requester only.
 pub async fn cancel(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> ServiceResult<request::Model> {
-    decide_terminal(engine, access, id, status::CANCELLED, None, |req, access| {
+    decide_terminal(engine, access, id, RequestStatus::Cancelled, None, |req, access| {
         if req.requester_id != access.user_id {
             return Err(ServiceError::Forbidden("only the requester may cancel a request".into()));
         }
@@ -752,7 +717,7 @@ async fn decide_terminal(
     engine: &Engine<'_>,
     access: &OrgAccess,
     id: &str,
-    to: &'static str,
+    to: RequestStatus,
     reason: Option<String>,
     allowed: impl FnOnce(&request::Model, &OrgAccess) -> ServiceResult<()>,
 ) -> ServiceResult<request::Model> {
@@ -761,7 +726,7 @@ async fn decide_terminal(
     let req = lock_visible(&txn, access, id).await?;
     let txn = refuse_if_expired(txn, engine, &req).await?;
     // An approved withdrawal can still be stopped until a signer executes it.
-    let stoppable_approved = req.status == status::APPROVED && req.workflow == Workflow::InitiateWithdrawal.as_str();
+    let stoppable_approved = req.status == RequestStatus::Approved && req.workflow == Workflow::InitiateWithdrawal;
     if !stoppable_approved {
         require_pending(&req)?;
     }
@@ -773,7 +738,7 @@ async fn decide_terminal(
         Entry {
             org_id: &req.org_id,
             actor: AuditActor::user(&access.user_id),
-            action: if to == status::REJECTED { "REQUEST_REJECTED" } else { "REQUEST_CANCELLED" },
+            action: if to == RequestStatus::Rejected { "REQUEST_REJECTED" } else { "REQUEST_CANCELLED" },
             target: Some(req.id.clone()),
             before: Some(json!({"status": req.status})),
             after: Some(json!({"status": to, "reason": reason})),
@@ -784,7 +749,7 @@ async fn decide_terminal(
     .await?;
     let req = set_status(&txn, req, to, reason, now).await?;
     txn.commit().await?;
-    engine.bus.publish([event(&req, kind)]);
+    engine.bus.publish([event(&req, kind.as_str())]);
     Ok(req)
 }
 
@@ -835,7 +800,7 @@ pub fn event_for(view: &EventView, actor: &Actor) -> Option<(request::Model, Arc
         Actor::ServiceUser(su) => service_user_access(su, &view.request.org_id).ok()?,
         _ => return None,
     };
-    let wf = Workflow::parse(&view.request.workflow).ok()?;
+    let wf = view.request.workflow;
     if !access.allows(wf, Action::View, None) {
         return None;
     }
@@ -917,7 +882,7 @@ pub async fn expire_stale(
     let stale: Vec<String> = request::Entity::find()
         .select_only()
         .column(request::Column::Id)
-        .filter(request::Column::Status.eq(status::PENDING_APPROVAL))
+        .filter(request::Column::Status.eq(RequestStatus::PendingApproval))
         .filter(request::Column::CreatedAt.lte(now - ttl))
         .limit(500)
         .into_tuple()
@@ -927,10 +892,10 @@ pub async fn expire_stale(
     for id in stale {
         let txn = begin_write(db).await?;
         let res = request::Entity::update_many()
-            .col_expr(request::Column::Status, Expr::value(status::EXPIRED))
+            .col_expr(request::Column::Status, Expr::value(RequestStatus::Expired))
             .col_expr(request::Column::UpdatedAt, Expr::value(now))
             .filter(request::Column::Id.eq(&id))
-            .filter(request::Column::Status.eq(status::PENDING_APPROVAL))
+            .filter(request::Column::Status.eq(RequestStatus::PendingApproval))
             .exec(&txn)
             .await?;
         let Some(req) = request::Entity::find_by_id(&id).one(&txn).await? else { continue };

@@ -20,17 +20,11 @@ use crate::access::OrgAccess;
 use crate::keys::MasterKey;
 use crate::secrets;
 use chrono::{DateTime, Utc};
-use domain::{ApiScope, DisplayName, IpAllowList, IsoDuration, Nonce, ScopeSet, new_id};
+use domain::{ApiScope, DisplayName, IpAllowList, IsoDuration, Nonce, RecordStatus, ScopeSet, new_id};
 use entity::{api_key, secret_holder, service_user};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::json;
-
-pub mod status {
-    pub const ACTIVE: &str = "ACTIVE";
-    pub const REMOVED: &str = "REMOVED";
-    pub const REVOKED: &str = "REVOKED";
-}
 
 /// The largest nonce window a key may have.
 pub const MAX_NONCE_WINDOW: i64 = 1_000_000;
@@ -210,7 +204,7 @@ pub(crate) async fn withdrawing_principals<C: ConnectionTrait>(
 ) -> ServiceResult<Vec<(String, std::collections::BTreeSet<String>)>> {
     let keys = api_key::Entity::find()
         .filter(api_key::Column::OrgId.eq(org_id))
-        .filter(api_key::Column::Status.eq(status::ACTIVE))
+        .filter(api_key::Column::Status.eq(RecordStatus::Active))
         .all(db)
         .await?;
     let mut users: Vec<String> = keys
@@ -290,7 +284,7 @@ async fn issue<C: ConnectionTrait>(
         key_id: Set(key_id.clone()),
         org_id: Set(org_id.to_string()),
         service_user_id: Set(service_user_id.to_string()),
-        status: Set(status::ACTIVE.into()),
+        status: Set(RecordStatus::Active),
         secret_sealed: Set(key.seal(&key_id, secret.as_bytes())),
         claim_request_id: Set(None),
         secret_claimed: Set(false),
@@ -323,7 +317,7 @@ pub(crate) async fn create<C: ConnectionTrait>(
         id: Set(new_id()),
         org_id: Set(org_id.to_string()),
         name: Set(name.clone()),
-        status: Set(status::ACTIVE.into()),
+        status: Set(RecordStatus::Active),
         created_by: Set(created_by.to_string()),
         created_at: Set(now),
     }
@@ -475,7 +469,7 @@ pub(crate) async fn revoke_key<C: ConnectionTrait>(
     let k = find_active_key(db, org_id, key_id).await?;
     let before = key_json(&k);
     let mut a: api_key::ActiveModel = k.into();
-    a.status = Set(status::REVOKED.into());
+    a.status = Set(RecordStatus::Revoked);
     a.revoked_at = Set(Some(now));
     // Revocation cuts a rotated-out secret too, whatever its grace.
     a.previous_secret_sealed = Set(None);
@@ -501,14 +495,14 @@ pub(crate) async fn remove<C: ConnectionTrait>(
     let su = find_active_user(db, org_id, service_user_id).await?;
     use sea_orm::sea_query::Expr;
     api_key::Entity::update_many()
-        .col_expr(api_key::Column::Status, Expr::value(status::REVOKED))
+        .col_expr(api_key::Column::Status, Expr::value(RecordStatus::Revoked))
         .col_expr(api_key::Column::RevokedAt, Expr::value(now))
         .filter(api_key::Column::ServiceUserId.eq(&su.id))
-        .filter(api_key::Column::Status.eq(status::ACTIVE))
+        .filter(api_key::Column::Status.eq(RecordStatus::Active))
         .exec(db)
         .await?;
     let mut a: service_user::ActiveModel = su.into();
-    a.status = Set(status::REMOVED.into());
+    a.status = Set(RecordStatus::Removed);
     let su = a.update(db).await?;
     Ok(Applied {
         target: Some(su.id.clone()),
@@ -607,7 +601,7 @@ pub(crate) async fn find_active_user<C: ConnectionTrait>(
 ) -> ServiceResult<service_user::Model> {
     service_user::Entity::find_by_id(id)
         .filter(service_user::Column::OrgId.eq(org_id))
-        .filter(service_user::Column::Status.eq(status::ACTIVE))
+        .filter(service_user::Column::Status.eq(RecordStatus::Active))
         .one(db)
         .await?
         .ok_or(ServiceError::NotFound("service user"))
@@ -621,7 +615,7 @@ pub(crate) async fn find_active_key<C: ConnectionTrait>(
     api_key::Entity::find()
         .filter(api_key::Column::KeyId.eq(key_id))
         .filter(api_key::Column::OrgId.eq(org_id))
-        .filter(api_key::Column::Status.eq(status::ACTIVE))
+        .filter(api_key::Column::Status.eq(RecordStatus::Active))
         .one(db)
         .await?
         .ok_or(ServiceError::NotFound("API key"))

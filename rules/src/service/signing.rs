@@ -6,14 +6,13 @@
 //! then the nonce, so a request refused for any other reason consumes none.
 //! During a rotation's grace period the replaced secret verifies too.
 
-use super::service_users::status;
 use super::{ServiceError, ServiceResult, is_unique_violation};
 use crate::access::ServiceUserSession;
 use crate::cache::{Caches, KeyMaterial};
 use crate::db::begin_write;
 use crate::keys::MasterKey;
 use chrono::{DateTime, Utc};
-use domain::{IpAllowList, Nonce, ScopeSet, Signature, is_key_id};
+use domain::{IpAllowList, Nonce, RecordStatus, ScopeSet, Signature, is_key_id};
 use entity::{api_key, api_key_nonce, organization, service_user};
 use hmac::{Hmac, Mac};
 use sea_orm::sea_query::Expr;
@@ -173,7 +172,7 @@ async fn key_material(
     let find_key = || async {
         api_key::Entity::find()
             .filter(api_key::Column::KeyId.eq(key_id))
-            .filter(api_key::Column::Status.eq(status::ACTIVE))
+            .filter(api_key::Column::Status.eq(RecordStatus::Active))
             .one(db)
             .await?
             .ok_or_else(unknown)
@@ -190,7 +189,7 @@ async fn key_material(
         .get_or_fill(key_id.to_string(), org.audit_seq, now, || async {
             let key = find_key().await?;
             let service_user = service_user::Entity::find_by_id(&key.service_user_id)
-                .filter(service_user::Column::Status.eq(status::ACTIVE))
+                .filter(service_user::Column::Status.eq(RecordStatus::Active))
                 .one(db)
                 .await?
                 .map(Arc::new)

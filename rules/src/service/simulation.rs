@@ -15,6 +15,7 @@ use super::requests::{self, Engine};
 use super::{ServiceError, ServiceResult, withdrawals};
 use crate::access::OrgAccess;
 use crate::db::begin_write;
+use domain::RequestStatus;
 use entity::request;
 use rust_decimal::Decimal;
 use sea_orm::TransactionTrait;
@@ -58,7 +59,7 @@ pub async fn simulate(engine: &Engine<'_>, access: &OrgAccess, op: Operation) ->
         let trial = txn.begin().await?;
         match requests::submit_in(&trial, engine, access, op).await {
             Ok((submitted, _effects)) => {
-                if submitted.request.status == requests::status::PENDING_APPROVAL {
+                if submitted.request.status == RequestStatus::PendingApproval {
                     simulation.eligible_approvers =
                         requests::eligible_approvers(&trial, &submitted.request, engine.env.now).await?;
                 }

@@ -13,7 +13,9 @@ use super::limits::{self, LimitLayer};
 use super::{ServiceError, ServiceResult, addresses, balance_alerts};
 use crate::access::OrgAccess;
 use chrono::{DateTime, Utc};
-use domain::{Action, ApiScope, MemberStatus, Role, RoleSet, Workflow};
+use domain::{
+    Action, ActorKind, ApiScope, LedgerKind, MemberStatus, RecordStatus, Role, RoleSet, WithdrawalState, Workflow,
+};
 use domain::{MAX_USD, OutsideWindow, WithdrawalWindow, money};
 use entity::money::Amount;
 use entity::{account, holding, ledger_entry, member, organization, request, withdrawal};
@@ -23,20 +25,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use workers::MailJob;
 
-pub mod state {
-    pub const HELD: &str = "HELD";
-    pub const SETTLED: &str = "SETTLED";
-    pub const RELEASED: &str = "RELEASED";
-}
-
 /// A withdrawal as submitted.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct WithdrawalSpec {
     pub account_id: String,
     pub asset: String,
-    /// Decimal text.
-    pub amount: String,
+    #[serde(with = "domain::money::plain_text")]
+    pub amount: Decimal,
     pub address_id: String,
     /// Execute in the same call when no approval is needed (needs EXECUTE).
     pub execute: bool,
@@ -50,7 +46,7 @@ pub async fn readiness<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> Servic
 async fn roles_held<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<[(Role, bool); 3]> {
     let members = member::Entity::find()
         .filter(member::Column::OrgId.eq(org_id))
-        .filter(member::Column::Status.eq(MemberStatus::Active.as_str()))
+        .filter(member::Column::Status.eq(MemberStatus::Active))
         .all(db)
         .await?;
     let roles: Vec<RoleSet> = members.iter().filter_map(|m| RoleSet::from_stored(&m.roles).ok()).collect();
@@ -119,10 +115,7 @@ async fn target<C: ConnectionTrait>(db: &C, access: &OrgAccess, w: &WithdrawalSp
         .await?
         .ok_or(ServiceError::NotFound("account"))?;
     let asset = ledger::find_asset(db, &w.asset).await?;
-    let amount = ledger::parse_amount(
-        &asset,
-        w.amount.parse().map_err(|_| ServiceError::BadInput("amount: not a decimal".into()))?,
-    )?;
+    let amount = ledger::parse_amount(&asset, w.amount)?;
     let price = asset
         .usd_price
         .map(Amount::value)
@@ -284,7 +277,7 @@ pub async fn open<C: ConnectionTrait>(
         address_id: Set(address_id),
         limit_day: Set(day),
         api_key_id: Set(key_id),
-        state: Set(state::HELD.into()),
+        state: Set(WithdrawalState::Held),
         settlement_reference: Set(None),
         executed_by: Set(None),
         executed_at: Set(None),
@@ -295,7 +288,10 @@ pub async fn open<C: ConnectionTrait>(
 }
 
 async fn held_withdrawal<C: ConnectionTrait>(db: &C, request_id: &str) -> ServiceResult<Option<withdrawal::Model>> {
-    Ok(withdrawal::Entity::find_by_id(request_id).filter(withdrawal::Column::State.eq(state::HELD)).one(db).await?)
+    Ok(withdrawal::Entity::find_by_id(request_id)
+        .filter(withdrawal::Column::State.eq(WithdrawalState::Held))
+        .one(db)
+        .await?)
 }
 
 /// Moves the capacity holds off `held` (into `used` when `consumed`).
@@ -321,7 +317,7 @@ pub(crate) async fn release<C: ConnectionTrait>(db: &C, request_id: &str, now: D
     hm.update(db).await?;
     settle_holds(db, &w, false).await?;
     let mut wm: withdrawal::ActiveModel = w.into();
-    wm.state = Set(state::RELEASED.into());
+    wm.state = Set(WithdrawalState::Released);
     wm.update(db).await?;
     Ok(())
 }
@@ -344,7 +340,7 @@ pub async fn unusable_destination<C: ConnectionTrait>(
         .await?;
     Ok(match address {
         None => Some("the destination address no longer exists".into()),
-        Some(a) if a.status != addresses::status::ACTIVE => Some(format!(
+        Some(a) if a.status != RecordStatus::Active => Some(format!(
             "the destination address {} ({}) was removed from the whitelist after the withdrawal was made",
             a.label, a.address
         )),
@@ -431,7 +427,7 @@ async fn settle_by<C: ConnectionTrait>(
         org_id: Set(w.org_id.clone()),
         account_id: Set(w.account_id.clone()),
         asset: Set(w.asset.clone()),
-        kind: Set(ledger::kind::DEBIT.into()),
+        kind: Set(LedgerKind::Debit),
         amount: Set(Amount(amount)),
         balance_after: Set(Amount(balance)),
         reference: Set(reference.clone()),
@@ -456,7 +452,7 @@ async fn settle_by<C: ConnectionTrait>(
     )
     .await?;
     let mut wm: withdrawal::ActiveModel = w.into();
-    wm.state = Set(state::SETTLED.into());
+    wm.state = Set(WithdrawalState::Settled);
     wm.settlement_reference = Set(Some(reference.clone()));
     wm.executed_by = Set(Some(signer.user_id.clone()));
     wm.executed_at = Set(Some(now));
@@ -517,7 +513,7 @@ pub async fn executor<C: ConnectionTrait>(
     db: &C,
     access: &OrgAccess,
     w: &withdrawal::Model,
-) -> ServiceResult<Option<(&'static str, String)>> {
+) -> ServiceResult<Option<(ActorKind, String)>> {
     require_own(access, w)?;
     let Some(id) = &w.executed_by else { return Ok(None) };
     Ok(Some((super::names::executor_kind(db, id).await?, id.clone())))
