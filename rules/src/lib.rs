@@ -11,10 +11,11 @@
 //! types sit in types-only leaves, so a dependency always points down.
 //! - [`cache`]: per-process caches keyed by an organisation's audit version.
 //! - [`events`]: the in-process bus of request events for subscriptions.
-//! - [`db`], [`keys`], [`secrets`]: write transactions, the master key, secret tokens.
+//! - [`db`], [`bulk`], [`keys`], [`secrets`]: write transactions, set-based updates, the master key, secret tokens.
 
 pub mod access;
 pub mod authz;
+pub mod bulk;
 pub mod cache;
 pub mod db;
 pub mod events;

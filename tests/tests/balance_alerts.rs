@@ -125,3 +125,93 @@ async fn next_state(ws: &mut tests::ws::WsClient) -> Option<serde_json::Value> {
 }
 
 both_backends!(alerts_follow_balances_and_prices);
+
+/// A recompute that moves more alerts than one set-based statement holds
+/// (500 rows) writes each organisation's own state, total and audit head: a
+/// row mixed up between organisations, or a chunk dropped, shows here.
+async fn many_alerts_move_in_one_recompute(backend: Backend) {
+    use entity::money::Amount;
+    use entity::{audit_record, balance_alert, holding, organization};
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+
+    const ORGS: usize = 1_234;
+    let app = spawn(backend).await;
+    let db = &app.state.db;
+    let now = chrono::Utc::now();
+    let genesis = api::service::audit::GENESIS;
+    let ids: Vec<String> = (0..ORGS).map(|i| format!("bulk-{i:05}")).collect();
+    for chunk in ids.chunks(400) {
+        let (mut orgs, mut alerts, mut holdings) = (Vec::new(), Vec::new(), Vec::new());
+        for org in chunk {
+            let i: usize = org[5..].parse().unwrap();
+            orgs.push(organization::ActiveModel {
+                id: Set(org.clone()),
+                name: Set(format!("Org {i}")),
+                owner_user_id: Set("seeded".into()),
+                session_idle_timeout_secs: Set(1800),
+                audit_seq: Set(0),
+                audit_head: Set(genesis.into()),
+                audit_head_mac: Set(genesis.into()),
+                created_at: Set(now),
+                pause_on_low_balance: Set(false),
+                address_cooling_off_secs: Set(None),
+                withdrawal_window: Set(None),
+            });
+            alerts.push(balance_alert::ActiveModel {
+                org_id: Set(org.clone()),
+                threshold_usd: Set(Some(Amount(1000.into()))),
+                state: Set(api::domain::AlertState::Unconfigured),
+                total_usd: Set(Amount::ZERO),
+                changed_at: Set(now),
+                updated_at: Set(now),
+            });
+            // Organisation i holds i + 1 USDC: below the threshold up to 998, at or above from 999.
+            holdings.push(holding::ActiveModel {
+                id: Set(format!("{org}-USDC")),
+                org_id: Set(org.clone()),
+                account_id: Set(format!("{org}-acct")),
+                asset: Set("USDC".into()),
+                amount: Set(Amount((i as i64 + 1).into())),
+                held: Set(Amount::ZERO),
+                updated_at: Set(now),
+            });
+        }
+        organization::Entity::insert_many(orgs).exec(db).await.unwrap();
+        balance_alert::Entity::insert_many(alerts).exec(db).await.unwrap();
+        holding::Entity::insert_many(holdings).exec(db).await.unwrap();
+    }
+
+    app.run_minutely_jobs().await;
+
+    let alerts =
+        balance_alert::Entity::find().filter(balance_alert::Column::OrgId.starts_with("bulk-")).all(db).await.unwrap();
+    assert_eq!(alerts.len(), ORGS);
+    for a in &alerts {
+        let i: i64 = a.org_id[5..].parse().unwrap();
+        assert_eq!(a.total_usd, Amount((i + 1).into()), "{}", a.org_id);
+        let expected = if i + 1 < 1000 { "LOW" } else { "HEALTHY" };
+        assert_eq!(a.state.as_str(), expected, "{}", a.org_id);
+    }
+    let orgs =
+        organization::Entity::find().filter(organization::Column::Id.starts_with("bulk-")).all(db).await.unwrap();
+    assert_eq!(orgs.len(), ORGS);
+    for o in &orgs {
+        // One record each, chained from genesis, and the organisation's head is that record.
+        let records = audit_record::Entity::find().filter(audit_record::Column::OrgId.eq(&o.id)).all(db).await.unwrap();
+        assert_eq!(records.len(), 1, "{}", o.id);
+        let r = &records[0];
+        assert_eq!((r.seq, r.prev_hash.as_str(), r.action.as_str()), (1, genesis, "BALANCE_ALERT_CHANGED"));
+        assert_eq!((o.audit_seq, &o.audit_head, &o.audit_head_mac), (1, &r.hash, &r.mac), "{}", o.id);
+        assert!(
+            r.after
+                .as_deref()
+                .is_some_and(|a| a.contains(&format!("\"totalUsd\":\"{}\"", o.id[5..].parse::<i64>().unwrap() + 1)))
+        );
+    }
+    // Nothing moved since: the next recompute writes nothing.
+    app.run_minutely_jobs().await;
+    let n =
+        audit_record::Entity::find().filter(audit_record::Column::OrgId.starts_with("bulk-")).count(db).await.unwrap();
+    assert_eq!(n, ORGS as u64);
+}
+both_backends!(many_alerts_move_in_one_recompute);

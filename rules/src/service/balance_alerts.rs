@@ -14,6 +14,7 @@ use super::notifications;
 use super::types::Applied;
 use super::{ServiceError, ServiceResult};
 use crate::access::OrgAccess;
+use crate::bulk::{UpdateByKey, update_by_key};
 use crate::db::begin_write;
 use chrono::{DateTime, Utc};
 use domain::{AlertState, MemberStatus, Role, RoleSet, UsdAmount, money};
@@ -22,7 +23,7 @@ use entity::{balance_alert, balance_alert_history, member, organization, user};
 use rust_decimal::Decimal;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, Statement,
+    QueryOrder, QuerySelect, Set, Statement, Value,
 };
 use serde_json::json;
 use std::collections::HashMap;
@@ -205,6 +206,8 @@ async fn recompute_group<C: ConnectionTrait>(
         .await?;
     let totals = totals_of(db, group).await?;
     let (mut changed, mut history, mut entries) = (Vec::new(), Vec::new(), Vec::new());
+    // Rows to write: (org, total) where only the total moved; (org, state, total) where the state did.
+    let (mut totals_moved, mut states_moved): (Vec<Vec<Value>>, Vec<Vec<Value>>) = (Vec::new(), Vec::new());
     for alert in alerts {
         let org_id = alert.org_id.clone();
         let total = totals.get(&org_id).copied().unwrap_or_default();
@@ -212,10 +215,7 @@ async fn recompute_group<C: ConnectionTrait>(
         let new_state = classify(threshold, total);
         if new_state == alert.state {
             if alert.total_usd.0 != total {
-                let mut a: balance_alert::ActiveModel = alert.into();
-                a.total_usd = Set(Amount(total));
-                a.updated_at = Set(now);
-                a.update(db).await?;
+                totals_moved.push(vec![org_id.into(), Amount(total).into()]);
             }
             continue;
         }
@@ -230,15 +230,22 @@ async fn recompute_group<C: ConnectionTrait>(
             threshold_usd: Set(alert.threshold_usd),
             at: Set(now),
         });
-        let mut a: balance_alert::ActiveModel = alert.into();
-        a.state = Set(new_state);
-        a.total_usd = Set(Amount(total));
-        a.changed_at = Set(now);
-        a.updated_at = Set(now);
-        a.update(db).await?;
+        states_moved.push(vec![org_id.clone().into(), new_state.into(), Amount(total).into()]);
         entries.push((org_id.clone(), before, after));
         changed.push((org_id, new_state, total));
     }
+    let table = "balance_alerts";
+    let at = || Value::from(now);
+    let totals_update =
+        UpdateByKey { table, key: "org_id", columns: &["total_usd"], constants: vec![("updated_at", at())] };
+    update_by_key(db, &totals_update, totals_moved).await?;
+    let states_update = UpdateByKey {
+        table,
+        key: "org_id",
+        columns: &["state", "total_usd"],
+        constants: vec![("changed_at", at()), ("updated_at", at())],
+    };
+    update_by_key(db, &states_update, states_moved).await?;
     for chunk in history.chunks(audit::BATCH_IDS) {
         balance_alert_history::Entity::insert_many(chunk.to_vec()).exec_without_returning(db).await?;
     }
