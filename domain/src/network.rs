@@ -459,11 +459,12 @@ mod tests {
         // Mixed case is invalid (BIP-173).
         assert!(ChainAddress::parse(Network::Bitcoin, "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kV8F3T4").is_err());
         // One character changed.
-        assert!(
-            refused(Network::Bitcoin, "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t5").contains("bad checksum")
-        );
+        assert!(refused(Network::Bitcoin, "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t5").contains("bad checksum"));
         // BIP-350 invalid: v1 with a bech32 checksum, v0 with a bech32m one.
-        assert!(ChainAddress::parse(Network::Bitcoin, "bc1p38j9r5y49hruaue7wxjce0updqjuyyx0kh56v8s25huc6995vvpql3jow4").is_err());
+        assert!(
+            ChainAddress::parse(Network::Bitcoin, "bc1p38j9r5y49hruaue7wxjce0updqjuyyx0kh56v8s25huc6995vvpql3jow4")
+                .is_err()
+        );
         assert!(
             ChainAddress::parse(Network::Bitcoin, "bc1zw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4").is_err(),
             "v2 with a bech32 (not bech32m) checksum"

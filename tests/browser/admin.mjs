@@ -232,6 +232,10 @@ await page.waitForSelector(`[data-notices="${noticesBefore}"]`);
 
 // ---- Addresses: whitelist, cooling-off, remove.
 await visit(page, '/addresses');
+// Networks are a list from the API, and each offers only the assets it carries.
+await page.selectOption('#add-address-form select[name=network]', 'bitcoin');
+assert.deepEqual(await page.$$eval('#add-address-form select[name=asset] option', (o) => o.map((x) => x.value)), ['BTC'], 'bitcoin carries BTC only');
+await page.selectOption('#add-address-form select[name=network]', 'ethereum');
 await page.fill('#add-address-form input[name=label]', 'Cold wallet');
 await page.selectOption('#add-address-form select[name=asset]', 'USDC');
 await page.fill('#add-address-form input[name=address]', '0x5eC0FfeE5ec0fFEE5Ec0FfeE5EC0FFEe5eC0FfEe');

@@ -67,12 +67,20 @@ fn checksum_broken(network: &str, a: &str) -> (String, &'static str) {
         // A letter's case flipped.
         "ethereum" | "base" => {
             let i = a.char_indices().skip(2).find(|(_, c)| c.is_ascii_alphabetic()).unwrap().0;
-            let flipped = a[i..i + 1].chars().map(|c| if c.is_ascii_uppercase() { c.to_ascii_lowercase() } else { c.to_ascii_uppercase() });
+            let flipped = a[i..i + 1]
+                .chars()
+                .map(|c| if c.is_ascii_uppercase() { c.to_ascii_lowercase() } else { c.to_ascii_uppercase() });
             (format!("{}{}{}", &a[..i], flipped.collect::<String>(), &a[i + 1..]), "checksum")
         }
         "tron" => (replace_at(a, last, if a.ends_with('t') { 'u' } else { 't' }), "checksum"),
         "bitcoin" => {
-            let swap = if a.starts_with("BC1") { ('Q', 'P') } else if a.starts_with("bc1") { ('q', 'p') } else { ('a', 'b') };
+            let swap = if a.starts_with("BC1") {
+                ('Q', 'P')
+            } else if a.starts_with("bc1") {
+                ('q', 'p')
+            } else {
+                ('a', 'b')
+            };
             let c = a.chars().last().unwrap();
             (replace_at(a, last, if c == swap.0 { swap.1 } else { swap.0 }), "checksum")
         }
@@ -121,9 +129,7 @@ async fn every_network_whitelists_valid_and_refuses_mutated(backend: Backend) {
         let asset = n["assets"][0]["symbol"].as_str().unwrap();
         assert!(!n["addressFormat"].as_str().unwrap().is_empty());
         for (i, address) in valid_address(name).iter().enumerate() {
-            let input = |address: &str| {
-                json!({"accountId": account, "asset": asset, "network": name, "address": address, "label": format!("{name} {i}")})
-            };
+            let input = |address: &str| json!({"accountId": account, "asset": asset, "network": name, "address": address, "label": format!("{name} {i}")});
             let id = app.whitelist_on(&owner, &org, &account, asset, name, address).await;
             whitelisted += 1;
             assert!(!id.is_empty());
@@ -144,9 +150,7 @@ async fn every_network_whitelists_valid_and_refuses_mutated(backend: Backend) {
         refused(&app, &owner, &org, i, "address").await;
     }
     // Named wrong lengths, and an unknown network.
-    let input = |network: &str, asset: &str, address: &str| {
-        json!({"accountId": account, "asset": asset, "network": network, "address": address, "label": "x"})
-    };
+    let input = |network: &str, asset: &str, address: &str| json!({"accountId": account, "asset": asset, "network": network, "address": address, "label": "x"});
     refused(&app, &owner, &org, input("ethereum", "USDC", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAe"), "wrong length")
         .await;
     refused(&app, &owner, &org, input("tron", "USDT", "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6"), "wrong length").await;
@@ -173,10 +177,9 @@ async fn two_spellings_are_one_address(backend: Backend) {
     let account = app.first_account(&owner, &org).await;
     let checksummed = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
     app.whitelist(&owner, &org, &account, "USDC", &checksummed.to_lowercase()).await;
-    let input = |network: &str, address: &str| {
-        json!({"o": org, "i": {"accountId": account, "asset": "USDC", "network": network, "address": address, "label": "again"}})
-    };
-    for spelling in [checksummed.to_string(), checksummed.to_lowercase(), format!("0x{}", checksummed[2..].to_uppercase())]
+    let input = |network: &str, address: &str| json!({"o": org, "i": {"accountId": account, "asset": "USDC", "network": network, "address": address, "label": "again"}});
+    for spelling in
+        [checksummed.to_string(), checksummed.to_lowercase(), format!("0x{}", checksummed[2..].to_uppercase())]
     {
         let body = app.gql(Some(&owner.token), ADD, input("ethereum", &spelling)).await;
         assert_eq!(body["errors"][0]["extensions"]["code"], "CONFLICT", "{spelling}: {body}");
@@ -284,8 +287,13 @@ fn dec(v: &Value) -> Decimal {
 /// used + held + amount − cap = overshoot, in the refusal's extensions, its
 /// message and the dry run's failure alike.
 fn figures_add_up(ext: &Value) {
-    let (cap, used, held, amount, over) =
-        (dec(&ext["capUsd"]), dec(&ext["usedUsd"]), dec(&ext["heldUsd"]), dec(&ext["amountUsd"]), dec(&ext["overshootUsd"]));
+    let (cap, used, held, amount, over) = (
+        dec(&ext["capUsd"]),
+        dec(&ext["usedUsd"]),
+        dec(&ext["heldUsd"]),
+        dec(&ext["amountUsd"]),
+        dec(&ext["overshootUsd"]),
+    );
     assert_eq!(used + held + amount - cap, over, "{ext}");
     assert!(over > Decimal::ZERO, "{ext}");
 }
@@ -293,7 +301,8 @@ fn figures_add_up(ext: &Value) {
 async fn limit_refusals_say_the_real_figures(backend: Backend) {
     let app = spawn(backend).await;
     let r = ready(&app).await;
-    let address = app.whitelist(&r.owner, &r.org, &r.account, "USDC", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed").await;
+    let address =
+        app.whitelist(&r.owner, &r.org, &r.account, "USDC", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed").await;
     app.ok(
         Some(&r.owner.token),
         "mutation($o:ID!){ setRiskLimits(orgId:$o,input:{layer:ORGANIZATION,dailyCapUsd:\"50000\"}){ request{ status } } }",
@@ -357,7 +366,10 @@ async fn limit_refusals_say_the_real_figures(backend: Backend) {
     let body = app.gql(Some(&r.maker.token), WITHDRAW, w("150.5")).await;
     let ext = &body["errors"][0]["extensions"];
     assert_eq!(ext["limit"], "PER_TRANSACTION_MAX", "{body}");
-    assert_eq!((&ext["capUsd"], &ext["amountUsd"], &ext["overshootUsd"]), (&json!("100"), &json!("150.5"), &json!("50.5")));
+    assert_eq!(
+        (&ext["capUsd"], &ext["amountUsd"], &ext["overshootUsd"]),
+        (&json!("100"), &json!("150.5"), &json!("50.5"))
+    );
     assert_eq!((&ext["usedUsd"], &ext["heldUsd"]), (&json!("0"), &json!("0")));
     figures_add_up(ext);
     app.stop().await;

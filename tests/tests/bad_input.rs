@@ -126,8 +126,7 @@ async fn refusals_are_bad_input_and_write_nothing(backend: Backend) {
         "BAD_INPUT"
     );
     let address = |field: &str, value: &str| {
-        let mut i =
-            json!({"accountId": s.account, "asset": "USDC", "network": "ethereum", "address": "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359", "label": "x"});
+        let mut i = json!({"accountId": s.account, "asset": "USDC", "network": "ethereum", "address": "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359", "label": "x"});
         i[field] = json!(value);
         json!({"o": s.org, "i": i})
     };

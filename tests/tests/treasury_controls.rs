@@ -290,7 +290,10 @@ async fn new_addresses_cool_off_before_they_receive(backend: Backend) {
     let before = app.now();
     app.ok(Some(&owner.token), add_address, add("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed")).await;
     let after = app.now();
-    let a = address_of(&app.ok(Some(&maker.token), addresses, json!({"o": org})).await, "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed");
+    let a = address_of(
+        &app.ok(Some(&maker.token), addresses, json!({"o": org})).await,
+        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+    );
     let usable = chrono::DateTime::parse_from_rfc3339(a["usableFrom"].as_str().unwrap()).unwrap();
     let day = chrono::Duration::hours(24);
     assert!(before + day <= usable && usable <= after + day, "{usable}: a day after it was whitelisted");
@@ -331,7 +334,10 @@ async fn new_addresses_cool_off_before_they_receive(backend: Backend) {
     travel_to(&app, usable);
     let d = app.ok(Some(&maker_token), WITHDRAW, withdraw(&a["id"])).await;
     assert_eq!(d["withdraw"]["request"]["status"], "APPROVED");
-    let a = address_of(&app.ok(Some(&maker_token), addresses, json!({"o": org})).await, "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed");
+    let a = address_of(
+        &app.ok(Some(&maker_token), addresses, json!({"o": org})).await,
+        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+    );
     assert_eq!(a["coolingOff"], false);
 
     // The organisation shortens its delay for addresses whitelisted from now on.
@@ -343,7 +349,10 @@ async fn new_addresses_cool_off_before_they_receive(backend: Backend) {
     let d = app.ok(Some(&owner_token), set, json!({"o": org, "d": "PT2H"})).await;
     assert_eq!(d["setAddressCoolingOff"]["request"]["status"], "COMPLETED");
     app.ok(Some(&owner_token), add_address, add("0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359")).await;
-    let b = address_of(&app.ok(Some(&maker_token), addresses, json!({"o": org})).await, "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359");
+    let b = address_of(
+        &app.ok(Some(&maker_token), addresses, json!({"o": org})).await,
+        "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
+    );
     assert_eq!(app.err(Some(&maker_token), WITHDRAW, withdraw(&b["id"])).await, "ADDRESS_COOLING_OFF");
     app.clock.advance(chrono::Duration::hours(2));
     let maker_token = app.sign_in(&maker).await;
@@ -502,8 +511,7 @@ async fn a_dry_run_answers_what_the_real_call_then_does(backend: Backend) {
     let d =
         app.ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ accounts{ id } } }", json!({"o": org})).await;
     let account = d["organization"]["accounts"][0]["id"].as_str().unwrap().to_string();
-    let input =
-        json!({"accountId": account, "asset": "USDC", "network": "ethereum", "address": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "label": "cold"});
+    let input = json!({"accountId": account, "asset": "USDC", "network": "ethereum", "address": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "label": "cold"});
     app.ok(
         Some(&owner.token),
         "mutation($o:ID!,$i:AddressInput!){ addAddress(orgId:$o,input:$i){ request{ status } } }",

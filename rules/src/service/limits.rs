@@ -218,7 +218,13 @@ fn fits_per_tx(layer: LimitLayer, max: Option<Decimal>, usd: Decimal) -> Service
 }
 
 /// Whether `usd` more fits a daily cap of which `used` and `held` are gone already.
-fn fits_daily(layer: LimitLayer, cap: Option<Decimal>, used: Decimal, held: Decimal, usd: Decimal) -> ServiceResult<()> {
+fn fits_daily(
+    layer: LimitLayer,
+    cap: Option<Decimal>,
+    used: Decimal,
+    held: Decimal,
+    usd: Decimal,
+) -> ServiceResult<()> {
     match cap {
         Some(cap) => breach(layer, LimitKind::DailyCap, cap, used, held, usd),
         None => Ok(()),
@@ -267,9 +273,9 @@ pub(crate) async fn check<C: ConnectionTrait>(
 ) -> ServiceResult<Vec<ServiceError>> {
     let u = usage_in(db, org_id, layer, subject, day).await?;
     Ok([fits_per_tx(layer, u.per_transaction_max, usd), fits_daily(layer, u.daily_cap, u.used_today, u.held, usd)]
-    .into_iter()
-    .filter_map(Result::err)
-    .collect())
+        .into_iter()
+        .filter_map(Result::err)
+        .collect())
 }
 
 /// Moves a reservation off `held`: into `used` when it settled, or away when it was released.
