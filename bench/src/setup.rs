@@ -207,7 +207,7 @@ pub async fn treasury(client: &Client, db: &DatabaseConnection) -> anyhow::Resul
         .ok(
             Some(&owner.token),
             "mutation($o:ID!,$i:AddressInput!){ addAddress(orgId:$o,input:$i){ request{ status } } }",
-            json!({"o": org, "i": {"accountId": account, "asset": "USDC", "network": "ethereum", "address": "0xBE0C4", "label": "bench"}}),
+            json!({"o": org, "i": {"accountId": account, "asset": "USDC", "network": "ethereum", "address": "0xBE0C400000000000000000000000000000000000", "label": "bench"}}),
         )
         .await?;
     anyhow::ensure!(d["addAddress"]["request"]["status"] == "COMPLETED", "address not added: {d}");

@@ -1,6 +1,7 @@
 //! Countersign's domain vocabulary: types that parse rather than validate.
 //! Once a value of one of these types exists it is well-formed, so the rules
-//! never re-check input shape. Also the role and permission table (`rbac`).
+//! never re-check input shape. Also the role and permission table (`rbac`)
+//! and the networks withdrawals go out on, with their addresses (`network`).
 //!
 //! No GraphQL and no database: the `graphql` feature (turned on by `api`
 //! only) derives `async_graphql::Enum` on the vocabulary enums, and the `db`
@@ -14,6 +15,7 @@ mod email;
 mod error;
 mod id;
 pub mod money;
+mod network;
 mod rbac;
 mod status;
 mod text;
@@ -28,10 +30,11 @@ pub use email::Email;
 pub use error::ParseError;
 pub use id::new_id;
 pub use money::{MAX_AMOUNT, MAX_PRICE_USD, MAX_USD, Overflow, UsdAmount, is_plain_decimal, parse_amount, parse_price};
+pub use network::{AddressFormat, ChainAddress, Network, NetworkAsset};
 pub use rbac::{Action, MemberStatus, Permission, Role, RoleSet, Workflow};
 pub use status::{
-    ActorKind, AlertState, DeliveryStatus, InvitationState, LedgerKind, LimitLayer, RecordStatus, RequestStatus,
-    ThresholdLayer, WithdrawalState,
+    ActorKind, AlertState, DeliveryStatus, InvitationState, LedgerKind, LimitKind, LimitLayer, RecordStatus,
+    RequestStatus, ThresholdLayer, WithdrawalState,
 };
 pub use text::{DisplayName, Password};
 pub use window::{OutsideWindow, WithdrawalWindow};

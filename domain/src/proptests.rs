@@ -3,7 +3,7 @@
 //! `ParseError`, never panics, and what parses round-trips through storage.
 
 use super::api_key::{ApiScope, IpAllowList, Nonce, Signature, is_key_id};
-use super::{DisplayName, Email, IsoDuration, Password, RoleSet, UsdAmount, is_plain_decimal};
+use super::{ChainAddress, DisplayName, Email, IsoDuration, Network, Password, RoleSet, UsdAmount, is_plain_decimal};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use std::str::FromStr;
@@ -37,6 +37,41 @@ fn text() -> impl Strategy<Value = String> {
     ]
 }
 
+/// Text shaped like addresses: each format's alphabet and prefixes, any
+/// length, and real addresses with one character replaced, inserted or cut.
+fn address_text() -> impl Strategy<Value = String> {
+    let real = prop_oneof![
+        Just("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"),
+        Just("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"),
+        Just("EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"),
+        Just("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"),
+        Just("3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy"),
+        Just("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"),
+        Just("bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0"),
+    ];
+    let mutated = (real, any::<prop::sample::Index>(), any::<char>(), 0u8..3).prop_map(|(r, at, c, how)| {
+        let mut chars: Vec<char> = r.chars().collect();
+        let i = at.index(chars.len());
+        match how {
+            0 => chars[i] = c,
+            1 => chars.insert(i, c),
+            _ => {
+                chars.remove(i);
+            }
+        }
+        chars.into_iter().collect::<String>()
+    });
+    prop_oneof![
+        text(),
+        mutated,
+        "0[xX][0-9a-fA-F]{0,45}",
+        "T[1-9A-HJ-NP-Za-km-z]{0,40}",
+        "[1-9A-HJ-NP-Za-km-z]{0,120}",
+        "(bc|BC|tb|bC)1[02-9ac-hj-np-zAC-HJ-NP-Z]{0,90}",
+        "[13][1-9A-HJ-NP-Za-km-z]{20,40}",
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -54,6 +89,28 @@ proptest! {
         let _ = RoleSet::from_stored(&s);
         let _ = UsdAmount::from_stored(&s);
         let _ = IsoDuration::parse("grace", &s);
+    }
+
+    #[test]
+    fn address_parsers_never_panic(s in address_text()) {
+        for &n in Network::ALL {
+            let _ = Network::from_input(&s);
+            let _ = n.asset(&s);
+            if let Ok(a) = ChainAddress::parse(n, &s) {
+                // The canonical spelling parses to itself.
+                let again = ChainAddress::parse(n, a.as_str()).expect("a canonical address parses again");
+                prop_assert_eq!(again.as_str(), a.as_str());
+            }
+        }
+    }
+
+    #[test]
+    fn evm_addresses_in_any_case_are_one_address(bytes in proptest::array::uniform20(any::<u8>())) {
+        let lower = format!("0x{}", hex::encode(bytes));
+        let canonical = ChainAddress::parse(Network::Ethereum, &lower).expect("lower-case hex parses");
+        let upper = format!("0x{}", hex::encode_upper(bytes));
+        prop_assert_eq!(ChainAddress::parse(Network::Ethereum, &upper).map(ChainAddress::into_inner).ok(), Some(canonical.as_str().to_string()));
+        prop_assert_eq!(ChainAddress::parse(Network::Ethereum, canonical.as_str()).map(ChainAddress::into_inner).ok(), Some(canonical.as_str().to_string()));
     }
 
     #[test]

@@ -113,6 +113,14 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// Which limit of a layer a withdrawal would break.
+    pub enum LimitKind {
+        PerTransactionMax => "PER_TRANSACTION_MAX",
+        DailyCap => "DAILY_CAP",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -232,9 +232,13 @@ await page.waitForSelector(`[data-notices="${noticesBefore}"]`);
 
 // ---- Addresses: whitelist, cooling-off, remove.
 await visit(page, '/addresses');
+// Networks are a list from the API, and each offers only the assets it carries.
+await page.selectOption('#add-address-form select[name=network]', 'bitcoin');
+assert.deepEqual(await page.$$eval('#add-address-form select[name=asset] option', (o) => o.map((x) => x.value)), ['BTC'], 'bitcoin carries BTC only');
+await page.selectOption('#add-address-form select[name=network]', 'ethereum');
 await page.fill('#add-address-form input[name=label]', 'Cold wallet');
 await page.selectOption('#add-address-form select[name=asset]', 'USDC');
-await page.fill('#add-address-form input[name=address]', '0x5eC0ffee5eC0ffee5eC0ffee5eC0ffee5eC0ffee');
+await page.fill('#add-address-form input[name=address]', '0x5eC0FfeE5ec0fFEE5Ec0FfeE5EC0FFEe5eC0FfEe');
 await page.click('#add-address-form button[type=submit]');
 await outcome(page, 'Whitelist “Cold wallet”');
 await page.waitForSelector('[data-address="Cold wallet"][data-cooling=false]');
@@ -244,7 +248,7 @@ await page.click('#cooling-off-form button[type=submit]');
 await outcome(page, 'Set the cooling-off to 2 days');
 await until(page, () => document.querySelector('#cooling-off-now').textContent.includes('2 days'));
 await page.fill('#add-address-form input[name=label]', 'Exchange hot wallet');
-await page.fill('#add-address-form input[name=address]', '0xE8c4a7e0E8c4a7e0E8c4a7e0E8c4a7e0E8c4a7e0');
+await page.fill('#add-address-form input[name=address]', '0xe8c4a7e0e8c4A7e0E8c4A7E0E8c4a7e0E8C4A7e0');
 await page.click('#add-address-form button[type=submit]');
 await outcome(page, 'Whitelist “Exchange hot wallet”');
 await page.waitForSelector('[data-address="Exchange hot wallet"][data-cooling=true]');

@@ -23,7 +23,7 @@ const approver = await signIn('approver');
 await approver.waitForSelector(`#pending-table tr[data-request="${fx.addressRequest}"]`);
 await waitBadge(approver, 1);
 const addressRow = await approver.textContent(`tr[data-request="${fx.addressRequest}"]`);
-assert.match(addressRow, /Whitelist Payroll: USDC to 0xPayro11 on ethereum/, 'a non-withdrawal request reads in words');
+assert.match(addressRow, /Whitelist Payroll: USDC to 0x9A7011000000000000000000000000000000000A on ethereum/, 'a non-withdrawal request reads in words');
 assert.ok(!addressRow.includes('{"'), 'no raw JSON in the queue');
 
 // Max makes a withdrawal.

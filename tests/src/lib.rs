@@ -609,11 +609,26 @@ impl TestApp {
         d["organization"]["accounts"][0]["id"].as_str().expect("an account").to_string()
     }
 
-    /// Whitelists `address` on the network `ethereum` for `asset` on
-    /// `account` (the caller's request must complete at once); its id.
+    /// Whitelists `address` (a valid Ethereum address) on the network
+    /// `ethereum` for `asset` on `account` (the caller's request must
+    /// complete at once); its id.
     pub async fn whitelist(&self, admin: &Session, org: &str, account: &str, asset: &str, address: &str) -> String {
+        self.whitelist_on(admin, org, account, asset, "ethereum", address).await
+    }
+
+    /// [`TestApp::whitelist`] on any network; the address is found again in
+    /// whatever canonical spelling the server stored.
+    pub async fn whitelist_on(
+        &self,
+        admin: &Session,
+        org: &str,
+        account: &str,
+        asset: &str,
+        network: &str,
+        address: &str,
+    ) -> String {
         let input =
-            json!({"accountId": account, "asset": asset, "network": "ethereum", "address": address, "label": "cold"});
+            json!({"accountId": account, "asset": asset, "network": network, "address": address, "label": "cold"});
         let d = self
             .ok(
                 Some(&admin.token),
@@ -622,15 +637,19 @@ impl TestApp {
             )
             .await;
         assert_eq!(d["addAddress"]["request"]["status"], "COMPLETED", "whitelisting {address}");
+        let stored = canonical_address(network, address);
         let d = self
             .ok(
                 Some(&admin.token),
-                "query($o:ID!){ organization(id:$o){ addresses{ id address } } }",
+                "query($o:ID!){ organization(id:$o){ addresses{ id address network } } }",
                 json!({"o": org}),
             )
             .await;
         let all = d["organization"]["addresses"].as_array().expect("addresses");
-        all.iter().find(|a| a["address"] == address).expect("the new address")["id"].as_str().unwrap().to_string()
+        all.iter().find(|a| a["address"] == stored.as_str() && a["network"] == network).expect("the new address")["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     /// Credits an account as the platform operator.
@@ -668,6 +687,13 @@ impl Drop for TestApp {
 }
 
 /// RFC 6238 code (SHA-1, 6 digits, 30 s) for a base32 secret at `at`.
+/// How the server stores `address` on `network`: its canonical spelling
+/// (EIP-55 for EVM networks, lower case for segwit).
+pub fn canonical_address(network: &str, address: &str) -> String {
+    let network = api::domain::Network::from_input(network).expect("a known network");
+    api::domain::ChainAddress::parse(network, address).expect("a valid address").into_inner()
+}
+
 pub fn totp_code(secret: &str, at: chrono::DateTime<chrono::Utc>) -> String {
     let bytes = totp_rs::Secret::Encoded(secret.to_string()).to_bytes().expect("base32 secret");
     let totp = totp_rs::TOTP::new_unchecked(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes, None, String::new());

@@ -41,7 +41,7 @@ async fn scene(app: &TestApp) -> Scene {
     // A treasury ready to move money, so refusals come from the input alone.
     app.add_member(&owner, &org, "team@example.com", &["MAKER", "APPROVER", "SIGNER"]).await;
     let account = app.first_account(&owner, &org).await;
-    let address = app.whitelist(&owner, &org, &account, "USDC", "0xA11ce").await;
+    let address = app.whitelist(&owner, &org, &account, "USDC", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed").await;
     app.credit(&account, "USDC", "1000", "custody-1").await;
     Scene { owner, org, account, address }
 }
@@ -135,8 +135,7 @@ async fn refusals_are_bad_input_and_write_nothing(backend: Backend) {
         "BAD_INPUT"
     );
     let address = |field: &str, value: &str| {
-        let mut i =
-            json!({"accountId": s.account, "asset": "USDC", "network": "ethereum", "address": "0xB0b", "label": "x"});
+        let mut i = json!({"accountId": s.account, "asset": "USDC", "network": "ethereum", "address": "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359", "label": "x"});
         i[field] = json!(value);
         json!({"o": s.org, "i": i})
     };
@@ -369,7 +368,7 @@ fn targets(s: &Scene) -> Vec<(&'static str, Value)> {
         ),
         (
             "mutation($o:ID!,$i:AddressInput!){ addAddress(orgId:$o,input:$i){ request{ id } } }",
-            json!({"o": o, "i": {"accountId": a, "asset": "USDC", "network": "ethereum", "address": "0xC0ffee", "label": "hot"}}),
+            json!({"o": o, "i": {"accountId": a, "asset": "USDC", "network": "ethereum", "address": "0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB", "label": "hot"}}),
         ),
         (
             "mutation($o:ID!,$e:String!,$r:[Role!]!){ inviteMember(orgId:$o,email:$e,roles:$r){ request{ id } } }",

@@ -60,7 +60,7 @@ async fn keyboard_alone_signs_in_and_decides() {
     let (approver, _) = app.add_member(&owner, &org, "approver@example.com", &["APPROVER"]).await;
     app.add_member(&owner, &org, "signer@example.com", &["SIGNER"]).await;
     let account = app.first_account(&owner, &org).await;
-    let address = app.whitelist(&owner, &org, &account, "USDC", "0xA11ce").await;
+    let address = app.whitelist(&owner, &org, &account, "USDC", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed").await;
     app.credit(&account, "USDC", "10000", "custody-1").await;
     let policy = "mutation($o:ID!){ setPolicy(orgId:$o,workflow:INITIATE_WITHDRAWAL,input:{requiredApprovals:1,alwaysRequireApproval:true}){ request{ status } } }";
     app.ok(Some(&owner.token), policy, json!({"o": org})).await;

@@ -83,7 +83,7 @@ async fn admin_journey_in_chromium() {
     .await;
     app.credit(&account, "USDC", "125000.5", "custody-usdc-1").await;
     app.credit(&account, "BTC", "1.25", "custody-btc-1").await;
-    app.whitelist(&owner, &org, &account, "USDC", "0xC01dC01dC01dC01dC01dC01dC01dC01dC01dC01d").await;
+    app.whitelist(&owner, &org, &account, "USDC", "0xc01dc01DC01dc01dC01dC01DC01DC01dc01DC01d").await;
 
     let fixture = browser::fixture(
         &app,
@@ -117,7 +117,7 @@ async fn risk_officer_journey_in_chromium() {
     let (mut approver, _) = member(&app, &owner, &org, "ada@example.com", "Ada Approver", &["APPROVER"]).await;
     let (mut signer, signer_id) = member(&app, &owner, &org, "sid@example.com", "Sid Signer", &["SIGNER"]).await;
     let (risk, _) = member(&app, &owner, &org, "rhea@example.com", "Rhea Risk", &["REVIEWER"]).await;
-    let address = app.whitelist(&owner, &org, &account, "USDC", "0xFeedFeedFeedFeedFeedFeedFeedFeedFeedFeed").await;
+    let address = app.whitelist(&owner, &org, &account, "USDC", "0xfEEDFEEDfeEDFEedFEEdFEEDFeEdfEEdFeEdFEEd").await;
     app.credit(&account, "USDC", "250000", "custody-usdc-1").await;
 
     let d = app

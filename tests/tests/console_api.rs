@@ -149,7 +149,7 @@ async fn treasury(app: &TestApp) -> Treasury {
     let (approver, _) = app.add_member(&owner, &org, "abe@example.com", &["APPROVER"]).await;
     let (signer, _) = app.add_member(&owner, &org, "sam@example.com", &["SIGNER"]).await;
     let account = app.first_account(&owner, &org).await;
-    let address = app.whitelist(&owner, &org, &account, "USDC", "0xA11ce").await;
+    let address = app.whitelist(&owner, &org, &account, "USDC", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed").await;
     app.credit(&account, "USDC", "100000", "custody-1").await;
     Treasury { org, owner, maker, approver, signer, account, address }
 }
@@ -185,7 +185,7 @@ async fn names_stand_beside_ids(backend: Backend) {
     assert_eq!(d["request"]["requester"], json!({"kind": "USER", "name": "mia"}));
     assert_eq!(
         d["request"]["withdrawal"]["address"],
-        json!({"label": "cold", "network": "ethereum", "address": "0xA11ce"})
+        json!({"label": "cold", "network": "ethereum", "address": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"})
     );
     assert_eq!(d["request"]["withdrawal"]["executor"]["name"], "sam");
     let d = app

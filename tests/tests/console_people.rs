@@ -277,12 +277,12 @@ async fn treasury_journey_in_chromium() {
         .await;
     assert_eq!(d["setAddressCoolingOff"]["request"]["status"], "COMPLETED");
     let cooling =
-        add_address(&app, &owner, &org, &account, "0xE8c4a0000000000000000000000000000000abcd", "New exchange").await;
+        add_address(&app, &owner, &org, &account, "0xe8c4A0000000000000000000000000000000ABCD", "New exchange").await;
 
     // The maker asks for an address too, which waits: a non-withdrawal request in the queue.
     set_policy(&app, &owner, &org, "MANAGE_ADDRESSES", json!({"requiredApprovals": 1, "alwaysRequireApproval": true}))
         .await;
-    let input = json!({"accountId": account, "asset": "USDC", "network": "ethereum", "address": "0xPayro11", "label": "Payroll"});
+    let input = json!({"accountId": account, "asset": "USDC", "network": "ethereum", "address": "0x9A7011000000000000000000000000000000000A", "label": "Payroll"});
     let d = app.ok(Some(&maker.token), ADD_ADDRESS, json!({"o": org, "i": input})).await;
     assert_eq!(d["addAddress"]["request"]["status"], "PENDING_APPROVAL");
     let address_request = d["addAddress"]["request"]["id"].as_str().unwrap().to_string();

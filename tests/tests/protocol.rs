@@ -116,7 +116,15 @@ fn one_of_each() -> Vec<api::service::ServiceError> {
         PolicyLocked("locked".into()),
         Coverage("approvers".into()),
         TreasuryNotReady("roles".into()),
-        LimitExceeded { layer: "ORGANIZATION", message: "cap".into() },
+        LimitExceeded(Box::new(api::service::LimitBreach {
+            layer: api::domain::LimitLayer::Organization,
+            kind: api::domain::LimitKind::DailyCap,
+            cap: 100.into(),
+            used: 60.into(),
+            held: 30.into(),
+            amount: 20.into(),
+            overshoot: 10.into(),
+        })),
         InsufficientFunds("funds".into()),
         PausedLowBalance("paused".into()),
         OutsideWindow("window".into()),
@@ -136,7 +144,7 @@ fn one_of_each() -> Vec<api::service::ServiceError> {
             | PolicyLocked(_)
             | Coverage(_)
             | TreasuryNotReady(_)
-            | LimitExceeded { .. }
+            | LimitExceeded(_)
             | InsufficientFunds(_)
             | PausedLowBalance(_)
             | OutsideWindow(_)

@@ -345,7 +345,7 @@ async fn every_reachable_field_answers_by_its_rule(backend: Backend) {
     let (maker, _) = app.add_member(&owner, &org, "maker@example.com", &["MAKER"]).await;
     let (approver, approver_member) = app.add_member(&owner, &org, "approver@example.com", &["APPROVER"]).await;
     let (signer, signer_member) = app.add_member(&owner, &org, "signer@example.com", &["SIGNER"]).await;
-    let address = app.whitelist(&owner, &org, &account, "USDC", "0xA11ce").await;
+    let address = app.whitelist(&owner, &org, &account, "USDC", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed").await;
     let op = Some("operator-test-token");
     app.ok(op, "mutation{ setAssetPrice(asset:\"USDC\",usdPrice:\"1\"){ symbol } }", json!({})).await;
     app.credit(&account, "USDC", "10000", "custody-1").await;

@@ -20,9 +20,9 @@ const PERSONAL: &[&str] = &[
 ];
 
 /// Root queries that take no organisation: they answer about the caller or
-/// the public asset list, or an invitation link's own preview (its token is
+/// the public asset and network lists, or an invitation link's own preview (its token is
 /// the capability). Any other root query must refuse outsiders.
-const UNSCOPED_QUERIES: &[&str] = &["viewer", "assets", "invitationPreview"];
+const UNSCOPED_QUERIES: &[&str] = &["viewer", "assets", "networks", "invitationPreview"];
 
 const INTROSPECT: &str = "{ __schema { mutationType { fields { name args { name type { ...T } } } }
   queryType { fields { name args { name type { ...T } } } }
@@ -88,7 +88,7 @@ async fn other_organisations_can_reach_nothing(backend: Backend) {
         .ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ serviceUsers{ id } } }", json!({"o": org}))
         .await["organization"]["serviceUsers"][0]["id"]
         .clone();
-    app.ok(Some(&owner.token), "mutation($o:ID!,$a:ID!){ addAddress(orgId:$o,input:{accountId:$a,asset:\"USDC\",network:\"eth\",address:\"0xV\",label:\"v\"}){ request{ id } } }", json!({"o": org, "a": account})).await;
+    app.ok(Some(&owner.token), "mutation($o:ID!,$a:ID!){ addAddress(orgId:$o,input:{accountId:$a,asset:\"USDC\",network:\"ethereum\",address:\"0x000000000000000000000000000000000000dEaD\",label:\"v\"}){ request{ id } } }", json!({"o": org, "a": account})).await;
     let address = app
         .ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ addresses{ id } } }", json!({"o": org}))
         .await["organization"]["addresses"][0]["id"]

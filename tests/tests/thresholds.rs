@@ -37,7 +37,7 @@ async fn treasury(app: &TestApp) -> Treasury {
     let maker = app.add_member(&owner, &org, "maker@example.com", &["MAKER"]).await;
     let (approver, _) = app.add_member(&owner, &org, "approver@example.com", &["APPROVER"]).await;
     let (signer, _) = app.add_member(&owner, &org, "signer@example.com", &["SIGNER"]).await;
-    let address = app.whitelist(&owner, &org, &account, "USDC", "0xA11ce").await;
+    let address = app.whitelist(&owner, &org, &account, "USDC", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed").await;
     app.credit(&account, "USDC", "10000", "custody-1").await;
     Treasury { org, account, owner, maker, approver, signer, address }
 }

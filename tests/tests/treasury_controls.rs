@@ -63,7 +63,7 @@ async fn withdrawals_pause_while_the_balance_is_low(backend: Backend) {
     app.add_member(&owner, &org, "approver@example.com", &["APPROVER"]).await;
     let (signer, _) = app.add_member(&owner, &org, "signer@example.com", &["SIGNER"]).await;
     let account = app.first_account(&owner, &org).await;
-    let address = app.whitelist(&owner, &org, &account, "USDC", "0xA11ce").await;
+    let address = app.whitelist(&owner, &org, &account, "USDC", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed").await;
     let withdraw = |amount: &str| json!({"o": org, "i": {"accountId": account, "asset": "USDC", "amount": amount, "addressId": address}});
     app.credit(&account, "USDC", "5000", "custody-1").await;
     // Subscribe before the alert exists and take its first event, so no event
@@ -288,9 +288,12 @@ async fn new_addresses_cool_off_before_they_receive(backend: Backend) {
     let withdraw = |address_id: &Value| json!({"o": org, "i": {"accountId": account, "asset": "USDC", "amount": "10", "addressId": address_id}});
 
     let before = app.now();
-    app.ok(Some(&owner.token), add_address, add("0xA11ce")).await;
+    app.ok(Some(&owner.token), add_address, add("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed")).await;
     let after = app.now();
-    let a = address_of(&app.ok(Some(&maker.token), addresses, json!({"o": org})).await, "0xA11ce");
+    let a = address_of(
+        &app.ok(Some(&maker.token), addresses, json!({"o": org})).await,
+        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+    );
     let usable = chrono::DateTime::parse_from_rfc3339(a["usableFrom"].as_str().unwrap()).unwrap();
     let day = chrono::Duration::hours(24);
     assert!(before + day <= usable && usable <= after + day, "{usable}: a day after it was whitelisted");
@@ -331,7 +334,10 @@ async fn new_addresses_cool_off_before_they_receive(backend: Backend) {
     travel_to(&app, usable);
     let d = app.ok(Some(&maker_token), WITHDRAW, withdraw(&a["id"])).await;
     assert_eq!(d["withdraw"]["request"]["status"], "APPROVED");
-    let a = address_of(&app.ok(Some(&maker_token), addresses, json!({"o": org})).await, "0xA11ce");
+    let a = address_of(
+        &app.ok(Some(&maker_token), addresses, json!({"o": org})).await,
+        "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+    );
     assert_eq!(a["coolingOff"], false);
 
     // The organisation shortens its delay for addresses whitelisted from now on.
@@ -342,8 +348,11 @@ async fn new_addresses_cool_off_before_they_receive(backend: Backend) {
     }
     let d = app.ok(Some(&owner_token), set, json!({"o": org, "d": "PT2H"})).await;
     assert_eq!(d["setAddressCoolingOff"]["request"]["status"], "COMPLETED");
-    app.ok(Some(&owner_token), add_address, add("0xB0b")).await;
-    let b = address_of(&app.ok(Some(&maker_token), addresses, json!({"o": org})).await, "0xB0b");
+    app.ok(Some(&owner_token), add_address, add("0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359")).await;
+    let b = address_of(
+        &app.ok(Some(&maker_token), addresses, json!({"o": org})).await,
+        "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
+    );
     assert_eq!(app.err(Some(&maker_token), WITHDRAW, withdraw(&b["id"])).await, "ADDRESS_COOLING_OFF");
     app.clock.advance(chrono::Duration::hours(2));
     let maker_token = app.sign_in(&maker).await;
@@ -502,8 +511,7 @@ async fn a_dry_run_answers_what_the_real_call_then_does(backend: Backend) {
     let d =
         app.ok(Some(&owner.token), "query($o:ID!){ organization(id:$o){ accounts{ id } } }", json!({"o": org})).await;
     let account = d["organization"]["accounts"][0]["id"].as_str().unwrap().to_string();
-    let input =
-        json!({"accountId": account, "asset": "USDC", "network": "ethereum", "address": "0xA11ce", "label": "cold"});
+    let input = json!({"accountId": account, "asset": "USDC", "network": "ethereum", "address": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "label": "cold"});
     app.ok(
         Some(&owner.token),
         "mutation($o:ID!,$i:AddressInput!){ addAddress(orgId:$o,input:$i){ request{ status } } }",
@@ -651,7 +659,7 @@ async fn digests(app: &TestApp, email: &str, n: usize) -> Vec<String> {
 async fn funded_address(app: &TestApp, owner: &tests::Session, org: &str) -> Value {
     let account = app.first_account(owner, org).await;
     app.credit(&account, "USDC", "1000", "custody-1").await;
-    let address = app.whitelist(owner, org, &account, "USDC", "0xA11ce").await;
+    let address = app.whitelist(owner, org, &account, "USDC", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed").await;
     json!({"accountId": account, "asset": "USDC", "addressId": address})
 }
 
@@ -704,7 +712,7 @@ async fn approvers_get_one_digest_a_minute_unless_they_opt_out(backend: Backend)
         "maker@example.com",
         "Amount: 25 USDC",
         // Where it goes and from where, by name.
-        "To: cold (ethereum 0xA11ce)",
+        "To: cold (ethereum 0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed)",
         "From account: Main",
         "Review it at http",
         // The request's own page in the console.

@@ -35,7 +35,9 @@ async fn treasury(app: &TestApp) -> Treasury {
     let (approver, _) = app.add_member(&owner, &org, "approver@example.com", &["APPROVER"]).await;
     let add = "mutation($o:ID!,$i:AddressInput!){ addAddress(orgId:$o,input:$i){ request{ id status } } }";
     let mut ids = Vec::new();
-    for (asset, addr) in [("USDC", "0xA11ce"), ("ETH", "0xB0b")] {
+    for (asset, addr) in
+        [("USDC", "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"), ("ETH", "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359")]
+    {
         let d = app
             .ok(Some(&owner.token), add, json!({"o": org, "i": {"accountId": account, "asset": asset, "network": "ethereum", "address": addr, "label": format!("{asset} cold")}}))
             .await;

@@ -3,7 +3,11 @@
 // their cooling-off — a new address cannot receive until it is usable —
 // and the changes: whitelist an address, remove one, and set the
 // organisation's cooling-off delay for addresses whitelisted from then on.
-// Each change says whether it completed or waits for approval.
+// Each change says whether it completed or waits for approval. The network
+// and asset are chosen from the `networks` the API lists (each network
+// offers only the assets it carries), and the address field says the
+// network's format; addresses whitelisted before networks were checked
+// are marked when they are not valid and cannot receive.
 import { html } from '../lib/html.js';
 import { gql, request } from '../lib/api.js';
 import { app, can } from '../lib/store.js';
@@ -13,8 +17,8 @@ import { when } from '../lib/format.js';
 
 const ADDRESSES = gql`query AddressesPage($o: ID!) { organization(id: $o) { id addressCoolingOff
   accounts { id name }
-  addresses { id accountId asset network address label createdAt usableFrom coolingOff } }
-  assets { symbol } }`;
+  addresses { id accountId asset network address label createdAt usableFrom coolingOff valid invalidReason } }
+  networks { name displayName addressFormat addressExample assets { symbol } } }`;
 const ADD = gql`mutation AddressesAdd($o: ID!, $i: AddressInput!) {
   addAddress(orgId: $o, input: $i) { request { id status approvalsRequired } } }`;
 const REMOVE = gql`mutation AddressesRemove($o: ID!, $a: ID!) {
@@ -22,8 +26,17 @@ const REMOVE = gql`mutation AddressesRemove($o: ID!, $a: ID!) {
 const COOLING_OFF = gql`mutation AddressesCoolingOff($o: ID!, $d: Duration!) {
   setAddressCoolingOff(orgId: $o, delay: $d) { request { id status approvalsRequired } } }`;
 
-function AddForm({ accounts, assets, run }) {
-  const f = useForm({ accountId: accounts[0] ? accounts[0].id : '', asset: assets[0] || '', network: 'ethereum', address: '', label: '' });
+function AddForm({ accounts, networks, run }) {
+  const first = networks[0] || { name: '', assets: [] };
+  const f = useForm({ accountId: accounts[0] ? accounts[0].id : '', asset: (first.assets[0] || {}).symbol || '', network: first.name, address: '', label: '' });
+  const network = networks.find((n) => n.name === f.values.network) || first;
+  const assets = network.assets.map((a) => a.symbol);
+  // Another network may not carry the asset chosen: offer its first instead.
+  const pickNetwork = (e) => {
+    const n = networks.find((x) => x.name === e.currentTarget.value) || first;
+    const symbols = n.assets.map((a) => a.symbol);
+    f.set({ network: n.name, asset: symbols.includes(f.values.asset) ? f.values.asset : symbols[0] || '' });
+  };
   const submit = async (e) => {
     e.preventDefault();
     const v = f.values;
@@ -37,10 +50,10 @@ function AddForm({ accounts, assets, run }) {
       ${accounts.length > 1 ? html`<${Field} label="Account"><select ...${f.bind('accountId')}>${accounts.map((a) => html`<option value=${a.id}>${a.name}</option>`)}</select><//>` : null}
     </div>
     <div class="form-row">
+      <${Field} label="Network"><select name="network" value=${network.name} onChange=${pickNetwork}>${networks.map((n) => html`<option value=${n.name}>${n.displayName}</option>`)}</select><//>
       <${Field} label="Asset"><select ...${f.bind('asset')}>${assets.map((a) => html`<option value=${a}>${a}</option>`)}</select><//>
-      <${Field} label="Network"><input required autocomplete="off" ...${f.bind('network')} /><//>
     </div>
-    <${Field} label="Address"><input required autocomplete="off" spellcheck="false" class="mono" ...${f.bind('address')} /><//>
+    <${Field} label="Address" hint=${network.addressFormat}><input required autocomplete="off" spellcheck="false" class="mono" placeholder=${network.addressExample} ...${f.bind('address')} /><//>
     <div><button type="submit">Whitelist address</button></div>
   </form>`;
 }
@@ -74,13 +87,15 @@ export function AddressesPage() {
       return html`
         <${Card} title="Whitelisted addresses" id="addresses">
           <${Table} id="addresses-table" caption="Whitelisted addresses" rows=${o.addresses} empty="No addresses yet: withdrawals need one."
-            rowProps=${(a) => ({ 'data-address': a.label, 'data-cooling': String(a.coolingOff) })}
+            rowProps=${(a) => ({ 'data-address': a.label, 'data-cooling': String(a.coolingOff), 'data-valid': String(a.valid) })}
             columns=${[
               { label: 'Label', render: (a) => html`<strong>${a.label}</strong>` },
               { label: 'Address', render: (a) => html`<code>${a.address}</code>` },
               { label: 'Asset', render: (a) => `${a.asset} on ${a.network}` },
               ...(o.accounts.length > 1 ? [{ label: 'Account', render: (a) => account(a.accountId) }] : []),
-              { label: 'Usable', render: (a) => (a.coolingOff
+              { label: 'Usable', render: (a) => (!a.valid
+                ? html`<div><${Status} value="FAILED">not valid<//><br /><small>${a.invalidReason}; replace it</small></div>`
+                : a.coolingOff
                 ? html`<div><${Status} value="COOLING_OFF">cooling off<//><br /><small>usable from ${when(a.usableFrom)}</small></div>`
                 : html`<div><${Status} value="ACTIVE">usable<//><br /><small class="muted">since ${when(a.usableFrom)}</small></div>`) },
               ...(manage ? [{ label: 'Actions', render: (a) => html`<${ConfirmButton} label="Remove" danger class="small"
@@ -90,7 +105,7 @@ export function AddressesPage() {
             ]} />
         <//>
         <div class="grid">
-          ${manage ? html`<${Card} title="Whitelist an address" id="add-address"><${AddForm} accounts=${o.accounts} assets=${d.assets.map((a) => a.symbol)} run=${run} /><//>` : null}
+          ${manage ? html`<${Card} title="Whitelist an address" id="add-address"><${AddForm} accounts=${o.accounts} networks=${d.networks} run=${run} /><//>` : null}
           <${Card} title="Cooling-off" id="cooling-off"><${CoolingOff} current=${o.addressCoolingOff} run=${run} /><//>
         </div>`;
     }}<//>`;

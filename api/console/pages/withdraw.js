@@ -17,7 +17,7 @@ const FORM = gql`query WithdrawForm($o: ID!) {
   assets { symbol decimals usdPrice }
   organization(id: $o) { id
     accounts { id name holdings { asset available } }
-    addresses { id accountId asset network address label coolingOff usableFrom } } }`;
+    addresses { id accountId asset network address label coolingOff usableFrom valid invalidReason } } }`;
 
 const SIMULATE = gql`query WithdrawSimulate($o: ID!, $i: WithdrawalInput!) { simulateWithdrawal(orgId: $o, input: $i) {
   outcome status approvalsRequired waitingReason policyVersion
@@ -102,7 +102,7 @@ function Form({ d }) {
   const [busy, setBusy] = useState(false);
   const [result, setResult] = useState(null);
   const addresses = d.organization.addresses.filter((a) => a.accountId === accountId);
-  const chosen = addresses.find((a) => a.id === addressId && !a.coolingOff);
+  const chosen = addresses.find((a) => a.id === addressId && !a.coolingOff && a.valid);
   const account = accounts.find((a) => a.id === accountId);
   const holding = account && chosen ? account.holdings.find((h) => h.asset === chosen.asset) : null;
   const amount = amountText.trim();
@@ -131,10 +131,11 @@ function Form({ d }) {
           <legend>To address</legend>
           ${addresses.length === 0 ? html`<p class="muted">This account has no whitelisted address. An address manager adds them under Addresses.</p>` : null}
           ${addresses.map((a) => html`<label class=${'destination' + (a.coolingOff ? ' cooling' : '')} data-address=${a.id} data-cooling=${a.coolingOff ? 'true' : 'false'}>
-            <input type="radio" name="address" value=${a.id} checked=${a.id === addressId} disabled=${a.coolingOff}
+            <input type="radio" name="address" value=${a.id} checked=${a.id === addressId} disabled=${a.coolingOff || !a.valid}
               onChange=${() => setAddress(a.id)} />
             <span><strong>${a.label}</strong> · ${a.asset}<br /><code>${a.address}</code> on ${a.network}
-              ${a.coolingOff ? html`<br /><span class="status COOLING_OFF">cooling off</span> <span data-usable-from>usable from ${when(a.usableFrom)}</span>` : null}</span>
+              ${a.coolingOff ? html`<br /><span class="status COOLING_OFF">cooling off</span> <span data-usable-from>usable from ${when(a.usableFrom)}</span>` : null}
+              ${a.valid ? null : html`<br /><span class="status FAILED">not a valid address</span> <span data-invalid>${a.invalidReason}; an address manager must replace it</span>`}</span>
           </label>`)}
         </fieldset>
         <${Field} label=${'Amount' + (chosen ? ' in ' + chosen.asset : '')}

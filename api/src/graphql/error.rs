@@ -3,7 +3,7 @@
 //! Every error a client sees carries `extensions.code`, one of [`CODES`].
 //! Internal errors are logged with their detail and shown without it.
 
-use crate::service::ServiceError;
+use crate::service::{LimitBreach, ServiceError};
 use async_graphql::{ErrorExtensions, Response};
 
 /// The stable error codes of SPEC §10; a test pins this list.
@@ -81,12 +81,32 @@ impl From<ApiError> for async_graphql::Error {
             ext.set("code", code);
             match &e {
                 RateLimited { retry_after_secs } => ext.set("retryAfterSeconds", *retry_after_secs),
-                LimitExceeded { layer, .. } => ext.set("layer", *layer),
+                LimitExceeded(b) => {
+                    for (key, value) in limit_figures(b) {
+                        ext.set(key, value);
+                    }
+                }
                 AddressCoolingOff { usable_from, .. } => ext.set("usableFrom", usable_from.to_rfc3339()),
                 _ => {}
             }
         })
     }
+}
+
+/// A limit refusal's figures as `extensions` carries them — and as
+/// `simulateWithdrawal`'s failures do, from this same list: the layer, which
+/// limit, and the USD figures as plain decimal strings, where
+/// `overshootUsd` = `usedUsd` + `heldUsd` + `amountUsd` − `capUsd`.
+pub fn limit_figures(b: &LimitBreach) -> [(&'static str, String); 7] {
+    [
+        ("layer", b.layer.to_string()),
+        ("limit", b.kind.as_str().to_string()),
+        ("capUsd", b.cap.normalize().to_string()),
+        ("usedUsd", b.used.normalize().to_string()),
+        ("heldUsd", b.held.normalize().to_string()),
+        ("amountUsd", b.amount.normalize().to_string()),
+        ("overshootUsd", b.overshoot.normalize().to_string()),
+    ]
 }
 
 /// Gives every error in a response a code: errors that never reached a

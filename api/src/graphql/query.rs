@@ -2,9 +2,10 @@
 
 use super::mutation::WithdrawalInput;
 use super::simulation::Simulation;
-use super::types::{Asset, InvitationPreview, Member, Organization, Permission, Request, ServiceUser, User};
+use super::types::{Asset, InvitationPreview, Member, Network, Organization, Permission, Request, ServiceUser, User};
 use super::{ApiResult, authz, state};
 use crate::authz::Actor;
+use crate::domain;
 use crate::service::operation::Operation;
 use crate::service::{ServiceError, simulation};
 use crate::service::{identity, invitations, ledger, membership, requests};
@@ -91,6 +92,12 @@ impl QueryRoot {
     /// Supported assets and their USD prices.
     async fn assets(&self, ctx: &Context<'_>) -> ApiResult<Vec<Asset>> {
         Ok(ledger::assets(&state(ctx).db).await?.into_iter().map(Asset).collect())
+    }
+
+    /// The networks addresses can be whitelisted on, each with the assets it
+    /// carries and its address format (reference data, like `assets`).
+    async fn networks(&self) -> Vec<Network> {
+        domain::Network::ALL.iter().copied().map(Network).collect()
     }
 
     /// A request of an organisation the caller may view.

@@ -31,6 +31,18 @@ pub struct SimulatedFailure {
     pub message: String,
     /// For `LIMIT_EXCEEDED`: the limit layer.
     pub layer: Option<String>,
+    /// For `LIMIT_EXCEEDED`, the figures the real refusal's `extensions`
+    /// carry: `PER_TRANSACTION_MAX` or `DAILY_CAP`.
+    pub limit: Option<String>,
+    /// The cap, in USD.
+    pub cap_usd: Option<Decimal>,
+    /// What already counts against the cap today (zero for a per-transaction maximum).
+    pub used_usd: Option<Decimal>,
+    pub held_usd: Option<Decimal>,
+    /// This withdrawal's USD value.
+    pub amount_usd: Option<Decimal>,
+    /// usedUsd + heldUsd + amountUsd − capUsd.
+    pub overshoot_usd: Option<Decimal>,
 }
 
 impl From<&ServiceError> for SimulatedFailure {
@@ -39,11 +51,29 @@ impl From<&ServiceError> for SimulatedFailure {
             ServiceError::Internal(_) => "internal error".to_string(),
             other => other.to_string(),
         };
-        let layer = match e {
-            ServiceError::LimitExceeded { layer, .. } => Some(layer.to_string()),
-            _ => None,
+        let mut f = Self {
+            code: code(e).to_string(),
+            message,
+            layer: None,
+            limit: None,
+            cap_usd: None,
+            used_usd: None,
+            held_usd: None,
+            amount_usd: None,
+            overshoot_usd: None,
         };
-        Self { code: code(e).to_string(), message, layer }
+        if let ServiceError::LimitExceeded(b) = e {
+            // The figures of the real refusal's `extensions` (`error::limit_figures`).
+            let usd = |d: rust_decimal::Decimal| Some(Decimal(d.normalize()));
+            f.layer = Some(b.layer.to_string());
+            f.limit = Some(b.kind.as_str().to_string());
+            f.cap_usd = usd(b.cap);
+            f.used_usd = usd(b.used);
+            f.held_usd = usd(b.held);
+            f.amount_usd = usd(b.amount);
+            f.overshoot_usd = usd(b.overshoot);
+        }
+        f
     }
 }
 

@@ -1121,6 +1121,50 @@ impl Address {
     async fn cooling_off(&self, ctx: &Context<'_>) -> bool {
         self.0.usable_from.is_some_and(|from| state(ctx).clock.now() < from)
     }
+    /// A valid address of its network, which carries its asset. Addresses
+    /// whitelisted before networks were checked may not be: withdrawals to
+    /// them are refused (`BAD_INPUT`) until they are replaced.
+    async fn valid(&self) -> bool {
+        addresses::validity(&self.0).is_ok()
+    }
+    /// Why the address is not valid (null when it is).
+    async fn invalid_reason(&self) -> Option<String> {
+        addresses::validity(&self.0).err().map(|e| e.to_string())
+    }
+}
+
+/// A network withdrawals can go out on (`AddressInput.network` takes its `name`).
+pub struct Network(pub domain::Network);
+
+#[Object]
+impl Network {
+    /// What `AddressInput.network` takes: `ethereum`.
+    async fn name(&self) -> &'static str {
+        self.0.as_str()
+    }
+    async fn display_name(&self) -> &'static str {
+        self.0.display_name()
+    }
+    /// How its addresses are written, in words.
+    async fn address_format(&self) -> &'static str {
+        self.0.address_format().describe()
+    }
+    /// A valid address of the format, for placeholders.
+    async fn address_example(&self) -> &'static str {
+        self.0.address_format().example()
+    }
+    /// The assets it carries: only these can be whitelisted on it.
+    async fn assets(&self) -> Vec<NetworkAsset> {
+        self.0.assets().iter().map(|a| NetworkAsset { symbol: a.symbol, decimals: a.decimals as i32 }).collect()
+    }
+}
+
+/// An asset a network carries.
+#[derive(SimpleObject)]
+pub struct NetworkAsset {
+    pub symbol: &'static str,
+    /// Decimal places of the asset on this network.
+    pub decimals: i32,
 }
 
 /// Whether withdrawals can run.

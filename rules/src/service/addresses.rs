@@ -4,14 +4,21 @@
 //! or the deployment's, 24 h by default): a whitelisting slipped in by a
 //! compromised account cannot be drained into at once, and there is time to
 //! notice it in the audit trail.
+//!
+//! An address is whitelisted only when it is valid on its network and the
+//! network carries its asset ([`domain::ChainAddress`]); it is stored in its
+//! canonical spelling, and duplicates are found by comparing canonical
+//! forms, so one address cannot be whitelisted twice in two spellings. Rows
+//! from before networks were checked may be invalid: [`validity`] says so,
+//! and they cannot receive ([`unusable`]) until replaced.
 
 use super::types::Applied;
 use super::{ServiceError, ServiceResult, ledger, organization};
 use crate::access::OrgAccess;
 use chrono::{DateTime, Utc};
-use domain::{Action, DisplayName, IsoDuration, RecordStatus, Workflow, new_id};
-use entity::{address, organization as org_entity};
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use domain::{Action, ChainAddress, DisplayName, IsoDuration, Network, ParseError, RecordStatus, Workflow, new_id};
+use entity::{account, address, organization as org_entity};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -26,37 +33,57 @@ pub struct NewAddress {
     pub label: String,
 }
 
-fn bounded(field: &'static str, s: &str, max: usize) -> ServiceResult<String> {
-    let t = s.trim();
-    if t.is_empty() || t.chars().count() > max || t.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(ServiceError::BadInput(format!("{field}: 1 to {max} characters, no spaces")));
-    }
-    Ok(t.to_string())
-}
-
-/// Validates an address against the organisation; returns it normalised.
+/// Validates an address against the organisation and its network; returns
+/// it normalised (the network's name, the address's canonical spelling).
 pub(crate) async fn check<C: ConnectionTrait>(db: &C, org_id: &str, a: &NewAddress) -> ServiceResult<NewAddress> {
     organization::require_account(db, org_id, &a.account_id).await?;
     let asset = ledger::find_asset(db, &a.asset).await?;
+    let network = Network::from_input(&a.network)?;
+    network.asset(&asset.symbol)?;
+    let address = ChainAddress::parse(network, &a.address)?;
     let n = NewAddress {
         account_id: a.account_id.clone(),
         asset: asset.symbol,
-        network: bounded("network", &a.network, 64)?.to_lowercase(),
-        address: bounded("address", &a.address, 200)?,
+        network: network.as_str().to_string(),
+        address: address.into_inner(),
         label: DisplayName::parse("label", &a.label)?.into_inner(),
     };
-    let dup = address::Entity::find()
+    // Rows stored before addresses were canonical may be spelled otherwise:
+    // compare what they mean, not how they are written.
+    let same_account_asset = address::Entity::find()
         .filter(address::Column::AccountId.eq(&n.account_id))
         .filter(address::Column::Asset.eq(&n.asset))
-        .filter(address::Column::Network.eq(&n.network))
-        .filter(address::Column::Address.eq(&n.address))
         .filter(address::Column::Status.eq(RecordStatus::Active))
-        .one(db)
+        .all(db)
         .await?;
-    if dup.is_some() {
+    let dup = same_account_asset.iter().any(|row| {
+        Network::from_input(&row.network).is_ok_and(|net| net == network)
+            && ChainAddress::parse(network, &row.address).map_or(row.address == n.address, |c| c.as_str() == n.address)
+    });
+    if dup {
         return Err(ServiceError::Conflict("this address is already whitelisted for the account and asset".into()));
     }
     Ok(n)
+}
+
+/// Whether a stored address is valid: a known network that carries its
+/// asset, and an address that parses on it. Rows whitelisted before these
+/// checks existed may not be.
+pub fn validity(a: &address::Model) -> Result<ChainAddress, ParseError> {
+    let network = Network::from_input(&a.network)?;
+    network.asset(&a.asset)?;
+    ChainAddress::parse(network, &a.address)
+}
+
+/// The refusal of a withdrawal to an address that is not valid on its
+/// network: it must be replaced by a corrected one first.
+pub fn unusable(a: &address::Model) -> Option<ServiceError> {
+    validity(a).err().map(|e| {
+        ServiceError::BadInput(format!(
+            "addressId: {} ({} on {}) is not a valid address ({e}); whitelist a corrected address and remove this one",
+            a.label, a.address, a.network
+        ))
+    })
 }
 
 /// The longest cooling-off an organisation may set.
@@ -121,6 +148,14 @@ pub(crate) async fn add<C: ConnectionTrait>(
     default_cooling_off_secs: i64,
     now: DateTime<Utc>,
 ) -> ServiceResult<Applied> {
+    // Concurrent whitelistings to one account take turns (PostgreSQL; SQLite
+    // writers already do), so the duplicate check in `check` holds.
+    account::Entity::find_by_id(&a.account_id)
+        .filter(account::Column::OrgId.eq(org_id))
+        .lock_exclusive()
+        .one(db)
+        .await?
+        .ok_or(ServiceError::NotFound("account"))?;
     let n = check(db, org_id, a).await?;
     let delay = cooling_off_of(db, org_id, default_cooling_off_secs).await?;
     // No delay: usable at once, whatever any other process's clock says.

@@ -3,8 +3,44 @@
 //! Each variant corresponds to one stable GraphQL `extensions.code`
 //! (see `graphql::error`, the only place that maps them).
 
-use domain::{Overflow, ParseError};
+use domain::{LimitKind, LimitLayer, Overflow, ParseError};
+use rust_decimal::Decimal;
 use sea_orm::DbErr;
+
+/// A limit a withdrawal would break and by how much, all in USD: what
+/// already counts against the cap (`used` and `held` today; nothing, for a
+/// per-transaction maximum), this withdrawal's `amount`, and the true
+/// `overshoot` = used + held + amount − cap. Refusals and dry runs report
+/// these same figures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitBreach {
+    pub layer: LimitLayer,
+    pub kind: LimitKind,
+    pub cap: Decimal,
+    pub used: Decimal,
+    pub held: Decimal,
+    pub amount: Decimal,
+    pub overshoot: Decimal,
+}
+
+impl std::fmt::Display for LimitBreach {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (layer, cap, over, amount) =
+            (self.layer, self.cap.normalize(), self.overshoot.normalize(), self.amount.normalize());
+        match self.kind {
+            LimitKind::PerTransactionMax => write!(
+                f,
+                "{layer} per-transaction maximum of {cap} USD would be exceeded by {over} USD: this withdrawal is {amount} USD"
+            ),
+            LimitKind::DailyCap => write!(
+                f,
+                "{layer} daily cap of {cap} USD would be exceeded by {over} USD: {} USD used and {} USD held today, plus this withdrawal of {amount} USD",
+                self.used.normalize(),
+                self.held.normalize()
+            ),
+        }
+    }
+}
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ServiceError {
@@ -31,8 +67,9 @@ pub enum ServiceError {
     Coverage(String),
     #[error("{0}")]
     TreasuryNotReady(String),
-    #[error("{message}")]
-    LimitExceeded { layer: &'static str, message: String },
+    /// Boxed: the figures would make every `Result` of the layer larger.
+    #[error("{0}")]
+    LimitExceeded(Box<LimitBreach>),
     #[error("{0}")]
     InsufficientFunds(String),
     /// Withdrawals are paused while the balance alert is LOW (opt-in).

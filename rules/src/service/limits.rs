@@ -11,12 +11,12 @@
 //! withdrawals serialize on it and `held + used` never passes the cap.
 
 use super::types::Applied;
-use super::{ServiceError, ServiceResult};
+use super::{LimitBreach, ServiceError, ServiceResult};
 use crate::access::OrgAccess;
 use crate::cache::Caches;
 use chrono::{DateTime, Utc};
 pub use domain::LimitLayer;
-use domain::{UsdAmount, money, new_id};
+use domain::{LimitKind, UsdAmount, money, new_id};
 use entity::money::Amount;
 use entity::{limit_counter, organization, risk_limit};
 use rust_decimal::Decimal;
@@ -173,10 +173,50 @@ async fn counter<C: ConnectionTrait>(
         .ok_or_else(|| ServiceError::internal("limit counter vanished"))
 }
 
-fn exceeded(layer: LimitLayer, what: &str, usd: Decimal, limit: Decimal) -> ServiceError {
-    ServiceError::LimitExceeded {
-        layer: layer.as_str(),
-        message: format!("{} {what} of {limit} USD would be exceeded by {usd} USD", layer.as_str()),
+/// The breach of `kind` of `cap` by a withdrawal of `usd` on top of `used`
+/// and `held`, if it does not fit.
+fn breach(
+    layer: LimitLayer,
+    kind: LimitKind,
+    cap: Decimal,
+    used: Decimal,
+    held: Decimal,
+    usd: Decimal,
+) -> ServiceResult<()> {
+    let total = money::add("usd", money::add("usd", used, held)?, usd)?;
+    if total <= cap {
+        return Ok(());
+    }
+    Err(ServiceError::LimitExceeded(Box::new(LimitBreach {
+        layer,
+        kind,
+        cap,
+        used,
+        held,
+        amount: usd,
+        overshoot: money::sub("usd", total, cap)?,
+    })))
+}
+
+/// Whether `usd` fits a per-transaction maximum (nothing else counts against it).
+fn fits_per_tx(layer: LimitLayer, max: Option<Decimal>, usd: Decimal) -> ServiceResult<()> {
+    match max {
+        Some(max) => breach(layer, LimitKind::PerTransactionMax, max, Decimal::ZERO, Decimal::ZERO, usd),
+        None => Ok(()),
+    }
+}
+
+/// Whether `usd` more fits a daily cap of which `used` and `held` are gone already.
+fn fits_daily(
+    layer: LimitLayer,
+    cap: Option<Decimal>,
+    used: Decimal,
+    held: Decimal,
+    usd: Decimal,
+) -> ServiceResult<()> {
+    match cap {
+        Some(cap) => breach(layer, LimitKind::DailyCap, cap, used, held, usd),
+        None => Ok(()),
     }
 }
 
@@ -195,10 +235,10 @@ pub(crate) async fn reserve<C: ConnectionTrait>(
     let limit = find(db, org_id, layer, subject).await?;
     let per_tx = limit.as_ref().and_then(|l| l.per_transaction_max_usd).map(Amount::value);
     let daily = limit.as_ref().and_then(|l| l.daily_cap_usd).map(Amount::value);
-    fits(layer, per_tx, None, Decimal::ZERO, usd)?;
+    fits_per_tx(layer, per_tx, usd)?;
     let c = counter(db, org_id, layer, subject, day).await?;
     let (held, used) = (c.held_usd.0, c.used_usd.0);
-    fits(layer, None, daily, money::add("usd", held, used)?, usd)?;
+    fits_daily(layer, daily, used, held, usd)?;
     let mut a: limit_counter::ActiveModel = c.into();
     if use_now {
         a.used_usd = Set(Amount(money::add("usd", used, usd)?));
@@ -206,28 +246,6 @@ pub(crate) async fn reserve<C: ConnectionTrait>(
         a.held_usd = Set(Amount(money::add("usd", held, usd)?));
     }
     a.update(db).await?;
-    Ok(())
-}
-
-/// Whether `usd` more fits a per-transaction maximum and a daily cap of
-/// which `taken` (held and used) is gone already.
-fn fits(
-    layer: LimitLayer,
-    per_tx: Option<Decimal>,
-    daily: Option<Decimal>,
-    taken: Decimal,
-    usd: Decimal,
-) -> ServiceResult<()> {
-    if let Some(max) = per_tx
-        && usd > max
-    {
-        return Err(exceeded(layer, "per-transaction maximum", usd, max));
-    }
-    if let Some(cap) = daily
-        && money::add("usd", taken, usd)? > cap
-    {
-        return Err(exceeded(layer, "daily cap", usd, cap));
-    }
     Ok(())
 }
 
@@ -243,15 +261,10 @@ pub(crate) async fn check<C: ConnectionTrait>(
     usd: Decimal,
 ) -> ServiceResult<Vec<ServiceError>> {
     let u = usage_in(db, org_id, layer, subject, day).await?;
-    Ok([
-        fits(layer, u.per_transaction_max, None, Decimal::ZERO, usd),
-        money::add("usd", u.held, u.used_today)
-            .map_err(ServiceError::from)
-            .and_then(|taken| fits(layer, None, u.daily_cap, taken, usd)),
-    ]
-    .into_iter()
-    .filter_map(Result::err)
-    .collect())
+    Ok([fits_per_tx(layer, u.per_transaction_max, usd), fits_daily(layer, u.daily_cap, u.used_today, u.held, usd)]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect())
 }
 
 /// Moves a reservation off `held`: into `used` when it settled, or away when it was released.

@@ -67,4 +67,4 @@ pub mod simulation;
 pub mod types;
 pub mod withdrawals;
 
-pub use error::{ServiceError, ServiceResult, is_unique_violation};
+pub use error::{LimitBreach, ServiceError, ServiceResult, is_unique_violation};

@@ -124,6 +124,9 @@ async fn target<C: ConnectionTrait>(db: &C, access: &OrgAccess, w: &WithdrawalSp
     if addr.account_id != account.id || addr.asset != asset.symbol {
         return Err(ServiceError::BadInput("addressId: whitelisted for another account or asset".into()));
     }
+    if let Some(e) = addresses::unusable(&addr) {
+        return Err(e);
+    }
     Ok(Target { account, asset: asset.symbol, amount, price, address: addr })
 }
 
@@ -324,7 +327,7 @@ pub(crate) async fn release<C: ConnectionTrait>(db: &C, request_id: &str, now: D
 
 /// Why an approved withdrawal can no longer settle to its address, if it
 /// cannot: the address was removed from the whitelist (or is cooling off)
-/// since the withdrawal was made. Locks the address row, so a removal
+/// since the withdrawal was made, or is not a valid address of its network. Locks the address row, so a removal
 /// cannot slip in between this check and the settlement that follows it in
 /// the same transaction.
 pub async fn unusable_destination<C: ConnectionTrait>(
@@ -344,7 +347,7 @@ pub async fn unusable_destination<C: ConnectionTrait>(
             "the destination address {} ({}) was removed from the whitelist after the withdrawal was made",
             a.label, a.address
         )),
-        Some(a) => addresses::still_cooling(&a, now).map(|e| e.to_string()),
+        Some(a) => addresses::unusable(&a).or_else(|| addresses::still_cooling(&a, now)).map(|e| e.to_string()),
     })
 }
 
