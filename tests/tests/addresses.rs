@@ -375,7 +375,36 @@ async fn limit_refusals_say_the_real_figures(backend: Backend) {
     app.stop().await;
 }
 
+/// Many clients whitelisting one address at once, each in its own spelling
+/// and request: exactly one gets it, every other is `CONFLICT`, and one row
+/// is stored. (The check and the insert hold the account's row lock.)
+async fn racing_spellings_whitelist_one_row(backend: Backend) {
+    let app = spawn(backend).await;
+    let owner = app.user("owner@example.com").await;
+    let org = app.create_org(&owner, "Acme").await;
+    let account = app.first_account(&owner, &org).await;
+    let checksummed = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed";
+    let spellings =
+        [checksummed.to_string(), checksummed.to_lowercase(), format!("0x{}", checksummed[2..].to_uppercase())];
+    let attempts = (0..12).map(|i| {
+        let address = spellings[i % spellings.len()].clone();
+        let vars = json!({"o": org, "i": {"accountId": account, "asset": "USDC", "network": "ethereum", "address": address, "label": format!("race {i}")}});
+        let (app, token) = (&app, owner.token.clone());
+        async move { app.gql(Some(&token), ADD, vars).await }
+    });
+    let answers = futures_util::future::join_all(attempts).await;
+    let won = answers.iter().filter(|b| b["data"]["addAddress"]["request"]["status"] == "COMPLETED").count();
+    let conflicts = answers.iter().filter(|b| b["errors"][0]["extensions"]["code"] == "CONFLICT").count();
+    assert_eq!((won, conflicts), (1, 11), "{answers:?}");
+    let d = app.ok(Some(&owner.token), ADDRESSES, json!({"o": org})).await;
+    let rows = d["organization"]["addresses"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["address"], checksummed);
+    app.stop().await;
+}
+
 both_backends!(
+    racing_spellings_whitelist_one_row,
     every_network_whitelists_valid_and_refuses_mutated,
     two_spellings_are_one_address,
     invalid_rows_are_reported_and_cannot_receive,
