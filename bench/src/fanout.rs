@@ -63,7 +63,11 @@ async fn subscriber(base: &str, init: Value, org: &str, tx: mpsc::UnboundedSende
                 Some("ping") => {
                     let _ = socket.send(Message::Text(json!({"type": "pong"}).to_string().into())).await;
                 }
-                Some("complete") | Some("error") => break,
+                Some("error") => {
+                    eprintln!("  a subscription was refused: {}", v["payload"]);
+                    break;
+                }
+                Some("complete") => break,
                 _ => {}
             }
         }
@@ -83,6 +87,30 @@ async fn subscribe_all(base: &str, org: &str, inits: Vec<Value>) -> anyhow::Resu
         r?;
     }
     Ok(rx)
+}
+
+/// Waits until the server counts `n` subscriptions receiving events
+/// (`countersign_subscriptions` on /metrics): a subscribe message is only
+/// sent, not yet registered, when the client's write returns, and an event
+/// published before registration is not that subscription's to see.
+async fn subscriptions_live(http: &reqwest::Client, base: &str, n: usize) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = http.get(format!("{base}/metrics")).send().await?.text().await?;
+        let live = text
+            .lines()
+            .filter(|l| l.starts_with("countersign_subscriptions"))
+            .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+            .sum::<f64>();
+        if live >= n as f64 {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "only {live} of {n} subscriptions registered within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Waits until `n` subscribers have seen `kind` for `id`; returns the latest arrival.
@@ -111,6 +139,12 @@ async fn rounds_countersign(backend: Backend, opts: &Opts) -> anyhow::Result<Vec
         let state = cs.state.clone().expect("state");
         let client = Client::new(&cs.base());
         let t = setup::treasury(&client, &state.db).await?;
+        // The watchers join straight in the database, which leaves the
+        // organisation's version (what cached access is checked against)
+        // as it was; the policy change below moves it, as any governed
+        // change does, so no process answers from access read before they joined.
+        let watchers = setup::people(&state.db, "watcher", opts.subscribers).await?;
+        setup::join(&state.db, &t.org, &watchers, &[Role::ReadOnly]).await?;
         let d = client
             .ok(
                 Some(&t.owner.token),
@@ -119,10 +153,9 @@ async fn rounds_countersign(backend: Backend, opts: &Opts) -> anyhow::Result<Vec
             )
             .await?;
         anyhow::ensure!(d["setPolicy"]["request"]["status"] == "COMPLETED", "policy: {d}");
-        let watchers = setup::people(&state.db, "watcher", opts.subscribers).await?;
-        setup::join(&state.db, &t.org, &watchers, &[Role::ReadOnly]).await?;
         let inits = watchers.iter().map(|p| json!({"token": p.token})).collect();
         let mut rx = subscribe_all(&cs.base(), &t.org, inits).await?;
+        subscriptions_live(&client.http, &cs.base(), opts.subscribers).await?;
         let withdraw = json!({"o": t.org, "i": {"accountId": t.account, "asset": "USDC", "amount": "1", "addressId": t.usdc_address}});
         let mut out = Vec::new();
         // The first round warms up and is not counted.

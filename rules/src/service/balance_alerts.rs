@@ -373,8 +373,10 @@ async fn admin_emails_of<C: ConnectionTrait>(db: &C, orgs: &[&str]) -> ServiceRe
     Ok(out)
 }
 
-/// Organisations recomputed per transaction by [`recompute_all`].
-const RECOMPUTE_BATCH: usize = 200;
+/// Organisations recomputed per transaction by [`recompute_all`]: one
+/// set-based statement's worth ([`audit::BATCH_IDS`]), so each transaction
+/// is a handful of statements however many organisations move.
+const RECOMPUTE_BATCH: usize = audit::BATCH_IDS;
 
 /// What `organization.balanceAlert` shows: the stored state, with the total computed now.
 pub struct AlertView {
