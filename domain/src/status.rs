@@ -19,13 +19,6 @@ vocabulary! {
     }
 }
 
-impl RequestStatus {
-    /// Still waiting for approvals or execution.
-    pub fn is_open(self) -> bool {
-        matches!(self, RequestStatus::PendingApproval | RequestStatus::Approved)
-    }
-}
-
 vocabulary! {
     /// Where an invitation stands as stored; a pending one past its expiry
     /// is shown as expired.

@@ -732,7 +732,6 @@ async fn decide_terminal(
     }
     allowed(&req, access)?;
     withdrawals::release(&txn, &req.id, now).await?;
-    let kind = to;
     audit::append(
         &txn,
         Entry {
@@ -749,7 +748,7 @@ async fn decide_terminal(
     .await?;
     let req = set_status(&txn, req, to, reason, now).await?;
     txn.commit().await?;
-    engine.bus.publish([event(&req, kind.as_str())]);
+    engine.bus.publish([event(&req, to.as_str())]);
     Ok(req)
 }
 
