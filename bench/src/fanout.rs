@@ -48,6 +48,10 @@ async fn subscriber(base: &str, init: Value, org: &str, tx: mpsc::UnboundedSende
     socket.send(Message::Text(sub.to_string().into())).await?;
     tokio::spawn(async move {
         while let Some(Ok(msg)) = socket.next().await {
+            if let Message::Close(frame) = &msg {
+                eprintln!("  a subscriber's socket was closed: {frame:?}");
+                break;
+            }
             let Message::Text(t) = msg else { continue };
             let at = Instant::now();
             let Ok(v) = serde_json::from_str::<Value>(&t) else { continue };
