@@ -32,7 +32,12 @@ pub struct Effects {
 impl Effects {
     /// Mail jobs, and the organisation whose alert changed if it did.
     pub fn mail_and_alert(jobs: Vec<MailJob>, alert_changed: bool, org_id: &str) -> Self {
-        Self { jobs, events: Vec::new(), alerts: if alert_changed { vec![org_id.to_string()] } else { Vec::new() } }
+        Self::of(jobs, Vec::new(), alert_changed, org_id)
+    }
+
+    /// Mail jobs, request events, and the organisation whose alert changed if it did.
+    pub fn of(jobs: Vec<MailJob>, events: Vec<RequestEventMsg>, alert_changed: bool, org_id: &str) -> Self {
+        Self { jobs, events, alerts: if alert_changed { vec![org_id.to_string()] } else { Vec::new() } }
     }
 }
 

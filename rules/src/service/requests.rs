@@ -344,8 +344,7 @@ pub async fn submit_in(
             approver_notices::owe(txn, &req, now).await?;
         }
     }
-    let alerts = if alert_changed { vec![access.org_id.clone()] } else { Vec::new() };
-    Ok((Submitted { request: req, api_key }, Effects { jobs, events, alerts }))
+    Ok((Submitted { request: req, api_key }, Effects::of(jobs, events, alert_changed, &access.org_id)))
 }
 
 async fn audit_withdrawal_created<C: ConnectionTrait>(
@@ -625,8 +624,7 @@ pub async fn approve(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> Servi
         set_status(&txn, req, RequestStatus::PendingApproval, None, now).await?
     };
     txn.commit().await?;
-    let alerts = if alert_changed { vec![req.org_id.clone()] } else { Vec::new() };
-    engine.after_commit(Effects { jobs, events, alerts }).await;
+    engine.after_commit(Effects::of(jobs, events, alert_changed, &req.org_id)).await;
     Ok(req)
 }
 
