@@ -97,16 +97,9 @@ impl From<ApiError> for async_graphql::Error {
 /// `simulateWithdrawal`'s failures do, from this same list: the layer, which
 /// limit, and the USD figures as plain decimal strings, where
 /// `overshootUsd` = `usedUsd` + `heldUsd` + `amountUsd` − `capUsd`.
-pub fn limit_figures(b: &LimitBreach) -> [(&'static str, String); 7] {
-    [
-        ("layer", b.layer.to_string()),
-        ("limit", b.kind.as_str().to_string()),
-        ("capUsd", b.cap.normalize().to_string()),
-        ("usedUsd", b.used.normalize().to_string()),
-        ("heldUsd", b.held.normalize().to_string()),
-        ("amountUsd", b.amount.normalize().to_string()),
-        ("overshootUsd", b.overshoot.normalize().to_string()),
-    ]
+pub fn limit_figures(b: &LimitBreach) -> Vec<(&'static str, String)> {
+    let names = [("layer", b.layer.to_string()), ("limit", b.kind.as_str().to_string())];
+    names.into_iter().chain(b.usd_figures().map(|(name, v)| (name, v.to_string()))).collect()
 }
 
 /// Gives every error in a response a code: errors that never reached a

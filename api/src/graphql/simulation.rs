@@ -64,14 +64,10 @@ impl From<&ServiceError> for SimulatedFailure {
         };
         if let ServiceError::LimitExceeded(b) = e {
             // The figures of the real refusal's `extensions` (`error::limit_figures`).
-            let usd = |d: rust_decimal::Decimal| Some(Decimal(d.normalize()));
+            let [cap, used, held, amount, over] = b.usd_figures().map(|(_, v)| Some(Decimal(v)));
             f.layer = Some(b.layer.to_string());
             f.limit = Some(b.kind.as_str().to_string());
-            f.cap_usd = usd(b.cap);
-            f.used_usd = usd(b.used);
-            f.held_usd = usd(b.held);
-            f.amount_usd = usd(b.amount);
-            f.overshoot_usd = usd(b.overshoot);
+            (f.cap_usd, f.used_usd, f.held_usd, f.amount_usd, f.overshoot_usd) = (cap, used, held, amount, over);
         }
         f
     }

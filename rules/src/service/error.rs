@@ -23,6 +23,21 @@ pub struct LimitBreach {
     pub overshoot: Decimal,
 }
 
+impl LimitBreach {
+    /// The USD figures, normalised, by the names a refusal's `extensions`
+    /// and a dry run's failure give them.
+    pub fn usd_figures(&self) -> [(&'static str, Decimal); 5] {
+        [
+            ("capUsd", self.cap),
+            ("usedUsd", self.used),
+            ("heldUsd", self.held),
+            ("amountUsd", self.amount),
+            ("overshootUsd", self.overshoot),
+        ]
+        .map(|(name, v)| (name, v.normalize()))
+    }
+}
+
 impl std::fmt::Display for LimitBreach {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (layer, cap, over, amount) =
