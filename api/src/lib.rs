@@ -26,6 +26,7 @@ pub mod http;
 pub mod jobs;
 pub mod limiter;
 pub mod metrics;
+pub mod session_checks;
 pub mod startup;
 pub mod state;
 pub mod ws;

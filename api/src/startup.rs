@@ -12,6 +12,7 @@ use crate::keys::MasterKey;
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
 use crate::service::identity::SessionPolicy;
+use crate::session_checks::SessionChecks;
 use crate::state::{AppState, Signals};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, TransactionTrait};
@@ -138,6 +139,7 @@ pub async fn open_state(config: Config, clock: SharedClock, public_url: String) 
     ));
     let cache = Default::default();
     let signals = Default::default();
+    let session_checks = SessionChecks::new(db.clone(), session_policy.clone(), clock.clone());
     Ok(AppState {
         db,
         clock,
@@ -152,6 +154,7 @@ pub async fn open_state(config: Config, clock: SharedClock, public_url: String) 
         limiter,
         cache,
         signals,
+        session_checks,
     })
 }
 

@@ -12,6 +12,7 @@ use crate::service::delivery::DeliveryEnv;
 use crate::service::identity::SessionPolicy;
 use crate::service::operation::OpEnv;
 use crate::service::requests::Engine;
+use crate::session_checks::SessionChecks;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub cache: Arc<Caches>,
     /// What a caller in this process can wait for instead of guessing a time.
     pub signals: Signals,
+    /// Open WebSockets' session checks, read in batches.
+    pub session_checks: Arc<SessionChecks>,
 }
 
 /// Counters that move when something this process does has happened, so a

@@ -15,7 +15,8 @@
 //!
 //! The checks read the database (the session or key row, and for each
 //! organisation an open subscription watches, the organisation's row and the
-//! member's access, through the version-validated cache), so they hold
+//! membership; a session's checks are read in batches with every other
+//! connection's, [`crate::session_checks`]), so they hold
 //! across processes: a sign-out through one `serve` closes a socket held by
 //! another. A credential that no longer holds closes the socket with 4401
 //! (signed out, expired, idle, key revoked, expired or rotated past its
@@ -152,10 +153,10 @@ impl WsConnection {
                     Actor::User(u) => u.session_id.clone(),
                     _ => String::new(),
                 };
-                match liveness::session(&self.state.db, &self.state.session_policy, &session_id, now).await {
-                    Ok(user) => self.check_watched(Actor::User(user)).await,
-                    Err(e) => Err(e),
-                }
+                let orgs = self.watched.lock().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect();
+                // Batched with every other connection's check (an event is
+                // checked for all its subscribers at once).
+                self.state.session_checks.check(liveness::Watch { session_id, orgs }).await
             }
         };
         verdict.map_err(|e| self.close_with(Close::of(&e)))

@@ -208,6 +208,43 @@ pub async fn resolve_all<C: ConnectionTrait>(
         .collect()
 }
 
+/// What an organisation asks of a member's session beyond membership: a
+/// verified second factor (`TWO_FACTOR_REQUIRED`), and use within the
+/// organisation's idle timeout (`UNAUTHENTICATED`).
+pub fn session_admitted(user: &UserSession, org: &organization::Model, now: DateTime<Utc>) -> ServiceResult<()> {
+    if !user.two_factor_verified {
+        return Err(ServiceError::TwoFactorRequired(
+            "this organisation requires two-factor authentication: enrol with enrollTotp and confirmTotp, \
+             or sign in with a TOTP code"
+                .into(),
+        ));
+    }
+    let idle = chrono::Duration::seconds(i64::from(org.session_idle_timeout_secs));
+    if now - user.last_used_at > idle {
+        return Err(ServiceError::Unauthenticated("session expired (idle); sign in again".into()));
+    }
+    Ok(())
+}
+
+/// Which of `users` are active members of which of `orgs`, in one query:
+/// the membership [`resolve`] requires, for many callers at once.
+pub async fn active_memberships<C: ConnectionTrait>(
+    db: &C,
+    orgs: &[String],
+    users: &[String],
+) -> ServiceResult<BTreeSet<(String, String)>> {
+    if orgs.is_empty() || users.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let rows = member::Entity::find()
+        .filter(member::Column::OrgId.is_in(orgs.iter().cloned()))
+        .filter(member::Column::UserId.is_in(users.iter().cloned()))
+        .filter(member::Column::Status.eq(MemberStatus::Active))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|m| (m.org_id, m.user_id)).collect())
+}
+
 /// Per-request authorization state: the actor and the organisations resolved so far.
 pub struct Authz {
     pub actor: Actor,
@@ -298,17 +335,7 @@ impl Authz {
             .access
             .get_or_fill(key, org.audit_seq, self.now, || resolve_until(&self.db, org_id, &user.user_id, self.now))
             .await?;
-        if !user.two_factor_verified {
-            return Err(ServiceError::TwoFactorRequired(
-                "this organisation requires two-factor authentication: enrol with enrollTotp and confirmTotp, \
-                 or sign in with a TOTP code"
-                    .into(),
-            ));
-        }
-        let idle = chrono::Duration::seconds(i64::from(org.session_idle_timeout_secs));
-        if self.now - user.last_used_at > idle {
-            return Err(ServiceError::Unauthenticated("session expired (idle); sign in again".into()));
-        }
+        session_admitted(user, &org, self.now)?;
         resolved.insert(org_id.to_string(), (access.clone(), org.clone()));
         Ok((access, org))
     }

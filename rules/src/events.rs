@@ -47,6 +47,23 @@ pub struct EventView {
     pub members: std::collections::HashMap<String, crate::access::OrgAccess>,
 }
 
+/// A balance-alert change as this process hands it to its subscribers,
+/// shared as [`Delivered`] is.
+#[derive(Debug)]
+pub struct AlertDelivered {
+    pub org_id: String,
+    /// Filled once, by the first subscriber that needs it; `None` if loading failed.
+    pub view: tokio::sync::OnceCell<Option<Arc<AlertEventView>>>,
+}
+
+/// What rendering one balance-alert change needs, read once after it was delivered.
+#[derive(Debug)]
+pub struct AlertEventView {
+    pub alert: crate::service::types::AlertView,
+    /// Active members' access to the organisation, by user id.
+    pub members: std::collections::HashMap<String, crate::access::OrgAccess>,
+}
+
 /// What crosses process boundaries.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type")]
@@ -59,8 +76,8 @@ enum Wire {
 #[derive(Clone)]
 pub struct EventBus {
     requests: broadcast::Sender<Arc<Delivered>>,
-    /// Organisation ids whose balance alert changed state.
-    alerts: broadcast::Sender<String>,
+    /// Organisations whose balance alert changed state.
+    alerts: broadcast::Sender<Arc<AlertDelivered>>,
     /// Set on PostgreSQL: events go out through `NOTIFY`, in order.
     outbound: Option<mpsc::UnboundedSender<Wire>>,
     /// Whether events from other processes can reach us (readiness).
@@ -139,7 +156,7 @@ impl EventBus {
                 let _ = self.requests.send(Arc::new(Delivered { msg, view: tokio::sync::OnceCell::new() }));
             }
             Wire::Alert { org_id } => {
-                let _ = self.alerts.send(org_id);
+                let _ = self.alerts.send(Arc::new(AlertDelivered { org_id, view: tokio::sync::OnceCell::new() }));
             }
         }
     }
@@ -168,7 +185,7 @@ impl EventBus {
         self.send(Wire::Alert { org_id: org_id.to_string() });
     }
 
-    pub fn subscribe_alerts(&self) -> broadcast::Receiver<String> {
+    pub fn subscribe_alerts(&self) -> broadcast::Receiver<Arc<AlertDelivered>> {
         self.alerts.subscribe()
     }
 }

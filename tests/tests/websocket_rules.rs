@@ -5,6 +5,7 @@
 //! forbidden — within a second, and delivers nothing more. On PostgreSQL
 //! this holds across processes.
 
+use futures_util::future::join_all;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tests::ws::WsClient;
@@ -217,7 +218,59 @@ async fn removed_members_are_closed_with_4403(backend: Backend) {
     assert_eq!(d["errors"][0]["extensions"]["code"], "NOT_FOUND", "{d}");
 }
 
+/// Subscribers of one organisation on one process: enough that checking
+/// each delivery on its own (a few reads per socket, all at the moment an
+/// event arrives) exhausted the pool and closed every socket with 1011.
+const CROWD: usize = 240;
+
+/// A crowd of sockets, on three credentials, all receive an event; and the
+/// checks, answered together, still tell the sockets apart: a signed-out
+/// session's sockets close with 4401 and a removed member's with 4403,
+/// while the owner's keep receiving.
+async fn a_crowd_of_subscribers_is_served_and_held_to_the_rules(backend: Backend) {
+    let app = tests::spawn_with(backend, |c| {
+        c.ws_max_per_identity = CROWD;
+        c.rate_limit_burst = 1000;
+    })
+    .await;
+    let owner = app.user("owner@example.com").await;
+    let org = app.create_org(&owner, "Acme").await;
+    let (reader, reader_id) = app.add_member(&owner, &org, "reader@example.com", &["READ_ONLY"]).await;
+    let leaving = app.sign_in(&owner).await;
+    let credentials = [owner.token.as_str(), reader.token.as_str(), leaving.as_str()];
+    let mut crowd: [Vec<WsClient>; 3] = Default::default();
+    for n in 0..CROWD {
+        let mut ws = app.ws(credentials[n % 3]).await;
+        app.subscribe(&mut ws, "events", EVENTS, json!({"o": org})).await;
+        crowd[n % 3].push(ws);
+    }
+
+    event(&app, &owner.token, &org, 1).await;
+    let firsts = join_all(crowd.iter_mut().flatten().map(|ws| event_received(ws, "one of the crowd"))).await;
+    assert_eq!(firsts.len(), CROWD);
+    for e in &firsts {
+        assert_eq!(e["data"]["requestEvents"]["kind"], "CREATED", "{e}");
+    }
+
+    let [owners, readers, leavers] = &mut crowd;
+    let since = tokio::time::Instant::now();
+    signed_out(&app, &leaving).await;
+    join_all(leavers.iter_mut().map(|ws| closes_within_a_second(ws, since, 4401, "a signed-out session"))).await;
+
+    let remove = "mutation($o:ID!,$m:ID!){ removeMember(orgId:$o,memberId:$m){ request{ status } } }";
+    let d = app.ok(Some(&owner.token), remove, json!({"o": org, "m": reader_id})).await;
+    assert_eq!(d["removeMember"]["request"]["status"], "COMPLETED");
+    let since = tokio::time::Instant::now();
+    event(&app, &owner.token, &org, 2).await;
+    join_all(readers.iter_mut().map(|ws| closes_within_a_second(ws, since, 4403, "a removed member"))).await;
+    let seconds = join_all(owners.iter_mut().map(|ws| event_received(ws, "the owner's"))).await;
+    for e in &seconds {
+        assert_eq!(e["data"]["requestEvents"]["kind"], "CREATED", "{e}");
+    }
+}
+
 both_backends!(
+    a_crowd_of_subscribers_is_served_and_held_to_the_rules,
     sign_out_closes_the_socket,
     idle_sessions_are_closed,
     key_changes_close_its_sockets,

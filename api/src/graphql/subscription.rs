@@ -7,8 +7,7 @@
 
 use super::types::{BalanceAlert, Request, RequestEvent};
 use super::{ApiError, authz, state_arc};
-use crate::authz::{Actor, resolve};
-use crate::events::EventView;
+use crate::events::{AlertEventView, EventView};
 use crate::service::{ServiceError, balance_alerts, requests};
 use crate::state::AppState;
 use crate::ws::{Watching, WsConnection};
@@ -43,6 +42,11 @@ async fn event_view(st: &AppState, msg: &crate::events::RequestEventMsg) -> Opti
     requests::event_view(&st.db, msg, st.clock.now()).await.ok().map(Arc::new)
 }
 
+/// [`balance_alerts::event_view`], read once per change for all of this process's subscribers.
+async fn alert_view(st: &AppState, org_id: &str) -> Option<Arc<AlertEventView>> {
+    balance_alerts::event_view(&st.db, org_id, st.clock.now()).await.ok().map(Arc::new)
+}
+
 /// On a WebSocket, the subscriber's access to `org_id` is re-checked for as
 /// long as the subscription lives, and the socket closed when it ends
 /// (see [`crate::ws`]). Called once the subscription receives from the bus,
@@ -68,23 +72,21 @@ impl SubscriptionRoot {
         let org_id = access.org_id.clone();
         let rx = st.bus.subscribe_alerts();
         let watching = watch(ctx, &org_id);
-        Ok(ending_when_behind(rx).filter_map(move |msg| {
+        Ok(ending_when_behind(rx).filter_map(move |delivered| {
             let _held = &watching;
-            let (st, actor, org_id, access) = (st.clone(), actor.clone(), org_id.clone(), access.clone());
+            let (st, actor, org_id) = (st.clone(), actor.clone(), org_id.clone());
             async move {
-                let changed = match msg {
-                    Ok(changed) => changed,
+                let delivered = match delivered {
+                    Ok(d) => d,
                     Err(e) => return Some(Err(e)),
                 };
-                if changed != org_id {
+                if delivered.org_id != org_id {
                     return None;
                 }
-                // Still a member? (Removal stops the stream's events at once.)
-                let now_access = match &actor {
-                    Actor::User(u) => Arc::new(resolve(&st.db, &org_id, &u.user_id, st.clock.now()).await.ok()?),
-                    _ => access.clone(),
-                };
-                balance_alerts::get(&st.db, &now_access).await.ok().map(|a| Ok(BalanceAlert::from(a)))
+                // Read once per event for all of this process's subscribers;
+                // a member removed since subscribing is not in it.
+                let view = delivered.view.get_or_init(|| alert_view(&st, &org_id)).await.clone()?;
+                balance_alerts::event_for(&view, &actor, &org_id).map(|a| Ok(BalanceAlert::from(a)))
             }
         }))
     }

@@ -11,11 +11,13 @@
 
 use super::audit::{self, AuditActor, Entry};
 use super::notifications;
+pub use super::types::AlertView;
 use super::types::Applied;
 use super::{ServiceError, ServiceResult};
-use crate::access::OrgAccess;
+use crate::access::{Actor, OrgAccess};
 use crate::bulk::{UpdateByKey, update_by_key};
 use crate::db::begin_write;
+use crate::events::AlertEventView;
 use chrono::{DateTime, Utc};
 use domain::{AlertState, MemberStatus, Role, RoleSet, UsdAmount, money};
 use entity::money::Amount;
@@ -378,21 +380,35 @@ async fn admin_emails_of<C: ConnectionTrait>(db: &C, orgs: &[&str]) -> ServiceRe
 /// is a handful of statements however many organisations move.
 const RECOMPUTE_BATCH: usize = audit::BATCH_IDS;
 
-/// What `organization.balanceAlert` shows: the stored state, with the total computed now.
-pub struct AlertView {
-    pub threshold: Option<Decimal>,
-    pub state: AlertState,
-    pub total: Decimal,
-    pub changed_at: Option<DateTime<Utc>>,
-    /// New withdrawals are refused now (the organisation opted in and the state is LOW).
-    pub withdrawals_paused: bool,
-}
-
 /// The organisation's alert: any member; a key with QUERY_FUNDS or
 /// WITHDRAW ([`OrgAccess::require_funds_view`]).
 pub async fn get<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceResult<AlertView> {
     access.require_funds_view()?;
-    let org_id = access.org_id.as_str();
+    read(db, &access.org_id).await
+}
+
+/// A balance-alert change as every subscriber of its organisation receives
+/// it, read once per event (a few hundred subscribers each reading the
+/// alert and their own access would queue for the pool): the alert, and the
+/// active members' access to decide who may see it.
+pub async fn event_view<C: ConnectionTrait>(db: &C, org_id: &str, now: DateTime<Utc>) -> ServiceResult<AlertEventView> {
+    let members = crate::authz::resolve_all(db, org_id, now).await?;
+    Ok(AlertEventView { alert: read(db, org_id).await?, members })
+}
+
+/// The alert for one subscriber: a member now ([`get`]'s rule, read from
+/// the event's view), or a service user of the organisation with a key that
+/// may see funds.
+pub fn event_for(view: &AlertEventView, actor: &Actor, org_id: &str) -> Option<AlertView> {
+    let seen = match actor {
+        Actor::User(u) => view.members.get(&u.user_id)?.require_funds_view(),
+        Actor::ServiceUser(su) => crate::authz::service_user_access(su, org_id).ok()?.require_funds_view(),
+        _ => return None,
+    };
+    seen.ok().map(|()| view.alert.clone())
+}
+
+async fn read<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<AlertView> {
     let total = totals(db, Some(org_id)).await?.remove(org_id).unwrap_or_default();
     let a = balance_alert::Entity::find_by_id(org_id).one(db).await?;
     let withdrawals_paused = paused(db, org_id).await?.is_some();

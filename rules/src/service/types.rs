@@ -1,10 +1,12 @@
 //! Types the operation dispatcher ([`super::operation`]) and the aggregates
 //! share: what applying an operation changed, what applying needs, a newly
-//! issued secret. Types only, so an aggregate can return an [`Applied`]
+//! issued secret, the balance alert as read. Types only, so an aggregate can return an [`Applied`]
 //! without depending on the dispatcher that calls it.
 
 use crate::keys::MasterKey;
 use chrono::{DateTime, Utc};
+use domain::AlertState;
+use rust_decimal::Decimal;
 use serde_json::Value;
 use workers::MailJob;
 
@@ -35,4 +37,15 @@ pub struct OpEnv<'a> {
     pub key: &'a MasterKey,
     /// The deployment's address cooling-off, for organisations without their own (seconds).
     pub cooling_off_default: i64,
+}
+
+/// What `organization.balanceAlert` shows: the stored state, with the total computed now.
+#[derive(Clone, Debug)]
+pub struct AlertView {
+    pub threshold: Option<Decimal>,
+    pub state: AlertState,
+    pub total: Decimal,
+    pub changed_at: Option<DateTime<Utc>>,
+    /// New withdrawals are refused now (the organisation opted in and the state is LOW).
+    pub withdrawals_paused: bool,
 }
