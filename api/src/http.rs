@@ -405,6 +405,10 @@ async fn graphql_ws(
         let clock = state.clock.clone();
         let init_by = clock.instant() + init_deadline;
         let mut jumps = clock.jumps();
+        // Held until the socket is closed: shutdown waits for every one.
+        let mut stopping = state.stopping.subscribe();
+        // Seen at once if the server began stopping before this socket subscribed.
+        stopping.mark_changed();
         let initialised = Arc::new(AtomicBool::new(false));
         let init_seen = initialised.clone();
         // The connection's credential, once `connection_init` establishes it,
@@ -493,6 +497,10 @@ async fn graphql_ws(
                     None => break None,
                 },
                 () = &mut serve, if serving => serving = false,
+                // The server is shutting down: say so before the pool closes.
+                changed = stopping.changed() => if changed.is_err() || *stopping.borrow_and_update() {
+                    break Some(ws::Close::going_away());
+                },
                 _ = tick.tick() => {
                     if !initialised.load(Ordering::Acquire) && clock.instant() >= init_by {
                         tracing::debug!(%peer, "WebSocket closed: no connection_init in time");
@@ -519,7 +527,7 @@ async fn graphql_ws(
             }
         };
         if let Some(ws::Close { code, reason }) = close {
-            tracing::info!(%peer, code, %reason, "WebSocket closed: its credential no longer holds");
+            tracing::info!(%peer, code, %reason, "WebSocket closed by the server");
             let _ = socket_tx.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
         }
     })

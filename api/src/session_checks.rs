@@ -61,11 +61,15 @@ impl SessionChecks {
     }
 
     async fn read_batches(self: Arc<Self>) {
-        let _reading = Reading(&self);
+        let mut turn = Reading { checks: &self, unfinished: true };
         loop {
             let batch = {
                 let mut q = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
                 if q.waiting.is_empty() {
+                    // In the same critical section as the look: a check queued
+                    // after it starts the next task.
+                    q.reading = false;
+                    turn.unfinished = false;
                     return;
                 }
                 std::mem::take(&mut q.waiting)
@@ -88,15 +92,21 @@ impl SessionChecks {
     }
 }
 
-/// Ends a reading task's turn even if it panics: the next check starts a new
-/// one, and checks it had not taken are answered with an error (their
-/// senders drop) rather than left waiting.
-struct Reading<'a>(&'a SessionChecks);
+/// Ends a reading task's turn if it stops before the queue is empty (a
+/// panic): the next check starts a new task, and the checks this one had not
+/// taken are answered with an error (their senders drop) rather than left
+/// waiting.
+struct Reading<'a> {
+    checks: &'a SessionChecks,
+    unfinished: bool,
+}
 
 impl Drop for Reading<'_> {
     fn drop(&mut self) {
-        let mut q = self.0.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        q.reading = false;
-        q.waiting.clear();
+        if self.unfinished {
+            let mut q = self.checks.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            q.reading = false;
+            q.waiting.clear();
+        }
     }
 }

@@ -90,6 +90,8 @@ impl Application {
         let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
+        // Upgraded connections are not the HTTP server's to drain.
+        self.state.close_websockets(std::time::Duration::from_secs(5)).await;
         housekeeping.abort();
         let _ = stop_tx.send(());
         if let Some(w) = workers {
@@ -155,6 +157,7 @@ pub async fn open_state(config: Config, clock: SharedClock, public_url: String) 
         cache,
         signals,
         session_checks,
+        stopping: tokio::sync::watch::Sender::new(false),
     })
 }
 

@@ -41,6 +41,10 @@ pub struct AppState {
     pub signals: Signals,
     /// Open WebSockets' session checks, read in batches.
     pub session_checks: Arc<SessionChecks>,
+    /// Set when the server shuts down. Every open WebSocket holds a
+    /// receiver, closes with 1001 when it is set and drops the receiver, so
+    /// shutdown can wait for them before the pool closes (mini-redis's pattern).
+    pub stopping: watch::Sender<bool>,
 }
 
 /// Counters that move when something this process does has happened, so a
@@ -67,6 +71,14 @@ impl Signals {
 }
 
 impl AppState {
+    /// Tells every open WebSocket to close and waits (up to `patience`) until they have.
+    pub async fn close_websockets(&self, patience: std::time::Duration) {
+        self.stopping.send_replace(true);
+        if tokio::time::timeout(patience, self.stopping.closed()).await.is_err() {
+            tracing::warn!(open = self.stopping.receiver_count(), "WebSockets still open at shutdown");
+        }
+    }
+
     /// What governed operations need, at the current time.
     pub fn op_env(&self) -> OpEnv<'_> {
         OpEnv { now: self.clock.now(), key: &self.key, cooling_off_default: self.config.address_cooling_off_secs }

@@ -23,7 +23,8 @@
 //! grace) or 4403 (the caller lives but may no longer use this connection: a
 //! removed member, a key no longer allowed on WebSockets or from this
 //! address). A check that cannot reach the database closes with 1011: the
-//! client reconnects, and nothing is delivered unchecked.
+//! client reconnects, and nothing is delivered unchecked. A server that
+//! shuts down closes every socket with 1001 first ([`crate::state::AppState::stopping`]).
 //!
 //! **What counts as use of a session.** Only operations the client starts
 //! refresh the session's last use (as an HTTP request would). Events pushed
@@ -54,6 +55,8 @@ pub const UNAUTHENTICATED: u16 = 4401;
 pub const FORBIDDEN: u16 = 4403;
 /// Close code: the credential could not be checked (RFC 6455 "internal error").
 pub const INTERNAL: u16 = 1011;
+/// Close code: the server is shutting down (RFC 6455 "going away"); reconnect.
+pub const GOING_AWAY: u16 = 1001;
 
 /// Why the server closes a connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +66,11 @@ pub struct Close {
 }
 
 impl Close {
+    /// What every open socket is told when the server stops.
+    pub fn going_away() -> Self {
+        Close { code: GOING_AWAY, reason: "the server is shutting down; reconnect".into() }
+    }
+
     fn of(e: &ServiceError) -> Self {
         let code = match e {
             ServiceError::Unauthenticated(_) | ServiceError::TwoFactorRequired(_) => UNAUTHENTICATED,

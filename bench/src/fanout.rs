@@ -23,6 +23,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
 
 const SUBSCRIBE: &str = "subscription($o:ID!){ requestEvents(orgId:$o){ kind request{ id status } } }";
@@ -49,7 +50,10 @@ async fn subscriber(base: &str, init: Value, org: &str, tx: mpsc::UnboundedSende
     tokio::spawn(async move {
         while let Some(Ok(msg)) = socket.next().await {
             if let Message::Close(frame) = &msg {
-                eprintln!("  a subscriber's socket was closed: {frame:?}");
+                // 1001 is the server stopping at the end of the run.
+                if !frame.as_ref().is_some_and(|f| f.code == CloseCode::Away) {
+                    eprintln!("  a subscriber's socket was closed: {frame:?}");
+                }
                 break;
             }
             let Message::Text(t) = msg else { continue };

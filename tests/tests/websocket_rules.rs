@@ -226,7 +226,7 @@ const CROWD: usize = 240;
 /// A crowd of sockets, on three credentials, all receive an event; and the
 /// checks, answered together, still tell the sockets apart: a signed-out
 /// session's sockets close with 4401 and a removed member's with 4403,
-/// while the owner's keep receiving.
+/// while the owner's keep receiving until the server stops.
 async fn a_crowd_of_subscribers_is_served_and_held_to_the_rules(backend: Backend) {
     let app = tests::spawn_with(backend, |c| {
         c.ws_max_per_identity = CROWD;
@@ -266,6 +266,15 @@ async fn a_crowd_of_subscribers_is_served_and_held_to_the_rules(backend: Backend
     let seconds = join_all(owners.iter_mut().map(|ws| event_received(ws, "the owner's"))).await;
     for e in &seconds {
         assert_eq!(e["data"]["requestEvents"]["kind"], "CREATED", "{e}");
+    }
+
+    // A server that stops tells every socket so (1001) before its pool closes,
+    // rather than failing their checks (1011).
+    app.stop().await;
+    let closed = join_all(owners.iter_mut().map(|ws| ws.until_closed(Duration::from_secs(3)))).await;
+    for c in closed {
+        let (code, reason) = c.close.expect("closed by the server");
+        assert_eq!(code, 1001, "at shutdown: {code} {reason}");
     }
 }
 
