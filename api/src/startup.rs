@@ -12,6 +12,7 @@ use crate::keys::MasterKey;
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
 use crate::service::identity::SessionPolicy;
+use crate::service::sequencer::Sequencer;
 use crate::session_checks::SessionChecks;
 use crate::state::{AppState, Signals};
 use migration::{Migrator, MigratorTrait};
@@ -142,6 +143,14 @@ pub async fn open_state(config: Config, clock: SharedClock, public_url: String) 
     let cache = Default::default();
     let signals = Default::default();
     let session_checks = SessionChecks::new(db.clone(), session_policy.clone(), clock.clone());
+    let sequencer = Sequencer::new(
+        db.clone(),
+        key.clone(),
+        queue.clone(),
+        bus.clone(),
+        chrono::Duration::seconds(config.request_ttl_secs),
+        config.address_cooling_off_secs,
+    );
     Ok(AppState {
         db,
         clock,
@@ -158,6 +167,7 @@ pub async fn open_state(config: Config, clock: SharedClock, public_url: String) 
         signals,
         session_checks,
         stopping: tokio::sync::watch::Sender::new(false),
+        sequencer,
     })
 }
 

@@ -12,6 +12,7 @@ use crate::service::delivery::DeliveryEnv;
 use crate::service::identity::SessionPolicy;
 use crate::service::operation::OpEnv;
 use crate::service::requests::Engine;
+use crate::service::sequencer::Sequencer;
 use crate::session_checks::SessionChecks;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
@@ -45,6 +46,8 @@ pub struct AppState {
     /// receiver, closes with 1001 when it is set and drops the receiver, so
     /// shutdown can wait for them before the pool closes (mini-redis's pattern).
     pub stopping: watch::Sender<bool>,
+    /// New withdrawals, applied in per-organisation batches.
+    pub sequencer: Arc<Sequencer>,
 }
 
 /// Counters that move when something this process does has happened, so a

@@ -319,6 +319,73 @@ async fn concurrent_withdrawals_never_pass_the_daily_cap(backend: Backend) {
     assert_eq!(usdc["held"], "1000");
 }
 
+/// Withdrawals racing in one organisation are applied in batches (one
+/// transaction for many, crate `rules`, `service::sequencer`), and a batch
+/// decides each against what the earlier ones left: refusals of every kind
+/// in the middle of a batch write nothing and fail nothing else, each caller
+/// gets its own answer, and the trail holds exactly the accepted ones, in a
+/// chain that verifies.
+async fn batched_withdrawals_answer_each_caller(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = treasury(&app).await;
+    app.ok(Some(&t.owner.token), LIMITS, json!({"o": t.org, "i": {"layer": "ORGANIZATION", "dailyCapUsd": "3000"}}))
+        .await;
+    // 0.5 ETH at 2,000.02 is 1,000.01 USD, leaving 1,999.99 of the cap.
+    let eth = app.ok(Some(&t.maker.token), WITHDRAW, w(&t, "ETH", "0.5")).await;
+    let eth = eth["withdraw"]["request"]["id"].as_str().unwrap().to_string();
+    let (batches_before, _) = app.state.sequencer.batches();
+    // Racing: 48 USDC payouts of 50 (39 fit), 8 ETH payouts beyond the
+    // balance, 8 to an address whitelisted for another asset.
+    let bodies: Vec<Value> = (0..64)
+        .map(|n| match n % 8 {
+            3 => w(&t, "ETH", "11"),
+            5 => json!({"o": t.org, "i": {"accountId": t.account, "asset": "USDC", "amount": "1", "addressId": t.eth_address}}),
+            _ => w(&t, "USDC", "50"),
+        })
+        .collect();
+    let results =
+        futures_util::future::join_all(bodies.iter().map(|b| app.gql(Some(&t.maker.token), WITHDRAW, b.clone()))).await;
+    let mut accepted = std::collections::BTreeSet::new();
+    let mut refusals: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in &results {
+        match r["data"]["withdraw"]["request"]["id"].as_str() {
+            Some(id) => assert!(accepted.insert(id.to_string()), "one id per caller: {r}"),
+            None => *refusals.entry(code(r).0.to_string()).or_default() += 1,
+        }
+    }
+    assert_eq!(accepted.len(), 39, "{refusals:?}");
+    assert_eq!(refusals.get("LIMIT_EXCEEDED"), Some(&9), "{refusals:?}");
+    assert_eq!(refusals.get("INSUFFICIENT_FUNDS"), Some(&8), "{refusals:?}");
+    assert_eq!(refusals.get("BAD_INPUT"), Some(&8), "{refusals:?}");
+    accepted.insert(eth);
+    let u = usage(&app, &t, "ORGANIZATION").await;
+    assert_eq!(u["heldUsd"], "2950.01", "{u}");
+    assert_eq!(usdc_holding(&app, &t).await["held"], "1950");
+
+    let (batches_after, _) = app.state.sequencer.batches();
+    assert!(
+        batches_after - batches_before < 64,
+        "64 racing withdrawals took {} transactions",
+        batches_after - batches_before
+    );
+    let trail = app
+        .ok(
+            Some(&t.owner.token),
+            "query($o:ID!){ organization(id:$o){ auditVerification{ valid } requests(first:100){ nodes{ id } } } }",
+            json!({"o": t.org}),
+        )
+        .await;
+    assert_eq!(trail["organization"]["auditVerification"]["valid"], true, "{trail}");
+    let listed: std::collections::BTreeSet<String> = trail["organization"]["requests"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .filter(|id| accepted.contains(id))
+        .collect();
+    assert_eq!(listed, accepted, "every accepted withdrawal is there, once");
+}
+
 async fn counters_belong_to_the_utc_day(backend: Backend) {
     // The worker's cron ticks on the wall clock, so the reset job does not run
     // at this test-clock midnight: the new day must not depend on it.
@@ -362,5 +429,6 @@ both_backends!(
     maker_approver_signer,
     limit_layers_refuse_at_their_boundaries,
     concurrent_withdrawals_never_pass_the_daily_cap,
+    batched_withdrawals_answer_each_caller,
     counters_belong_to_the_utc_day,
 );

@@ -201,7 +201,7 @@ impl MutationRoot {
     async fn submit(&self, ctx: &Context<'_>, org_id: &ID, op: Operation) -> ApiResult<RequestResult> {
         let st = state(ctx);
         let access = authz(ctx).org(org_id).await?;
-        let done = requests::submit(&st.engine(), &access, op).await?;
+        let done = st.sequencer.submit(&st.engine(), &access, op).await?;
         let api_key = done.api_key.map(|k| NewApiKey { key_id: k.key_id, secret: k.secret });
         Ok(RequestResult { request: Request::new(done.request, &access), api_key })
     }

@@ -8,7 +8,8 @@
 //! [`request_rows`] and [`approvers`] (request lookups),
 //! [`delivery`] (the one engine every e-mail goes through; [`mail`] says
 //! which outbox table a job names). The dispatcher ([`operation`]) and the engine
-//! ([`requests`]) sit on top.
+//! ([`requests`]) sit on top, and [`sequencer`] above them applies new
+//! withdrawals in per-organisation batches.
 //!
 //! # Who may call what
 //!
@@ -61,6 +62,7 @@ pub mod organization;
 pub mod policies;
 pub mod request_rows;
 pub mod requests;
+pub mod sequencer;
 pub mod service_users;
 pub mod signing;
 pub mod simulation;
