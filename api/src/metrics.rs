@@ -9,6 +9,7 @@
 
 use crate::domain::{DeliveryStatus, InvitationState, RequestStatus};
 use crate::service::ServiceResult;
+use crate::service::sequencer::Sequencer;
 use entity::{invitation, notification, request};
 use prometheus_client::encoding::{EncodeLabelSet, text::encode};
 use prometheus_client::metrics::counter::Counter;
@@ -67,6 +68,10 @@ pub struct Metrics {
     approvals_pending: Gauge,
     mail_backlog: Family<MailLabels, Gauge>,
     queue_depth: Gauge,
+    /// Withdrawal batches this process applied, and the withdrawals in them
+    /// (mirrors of the sequencer's own counts, brought up to date on render).
+    withdrawal_batches: Counter,
+    withdrawals_batched: Counter,
 }
 
 impl Default for Metrics {
@@ -104,6 +109,14 @@ impl Default for Metrics {
         );
         let queue_depth = Gauge::default();
         registry.register("queue_depth", "Jobs waiting in the mail queue", queue_depth.clone());
+        let withdrawal_batches = Counter::default();
+        registry.register(
+            "withdrawal_batches",
+            "Transactions that applied queued withdrawals (one per batch)",
+            withdrawal_batches.clone(),
+        );
+        let withdrawals_batched = Counter::default();
+        registry.register("withdrawals_batched", "Withdrawals taken into those batches", withdrawals_batched.clone());
         Self {
             registry,
             http_requests,
@@ -116,6 +129,8 @@ impl Default for Metrics {
             approvals_pending,
             mail_backlog,
             queue_depth,
+            withdrawal_batches,
+            withdrawals_batched,
         }
     }
 }
@@ -129,7 +144,10 @@ impl Metrics {
 
     /// Reads the shared backlog from the database, then renders everything
     /// in the Prometheus text format.
-    pub async fn render<C: ConnectionTrait>(&self, db: &C) -> ServiceResult<String> {
+    pub async fn render<C: ConnectionTrait>(&self, db: &C, sequencer: &Sequencer) -> ServiceResult<String> {
+        let (batches, batched) = sequencer.batches();
+        self.withdrawal_batches.inc_by(batches.saturating_sub(self.withdrawal_batches.get()));
+        self.withdrawals_batched.inc_by(batched.saturating_sub(self.withdrawals_batched.get()));
         let pending = request::Entity::find()
             .filter(request::Column::Status.eq(RequestStatus::PendingApproval))
             .count(db)

@@ -1,7 +1,8 @@
 //! Several real `countersign` processes on one PostgreSQL database (SPEC §1,
 //! issue 8): limits and nonces hold across `serve` processes, a `serve`
 //! killed with SIGKILL mid-traffic loses nothing committed and leaves no
-//! half-applied request while the survivor carries on, and `worker`
+//! half-applied request (nor a half-applied batch of withdrawals) while the
+//! survivor carries on, and `worker`
 //! processes deliver each queued job once — a killed worker's jobs are
 //! picked up by the next one.
 //!
@@ -356,6 +357,128 @@ async fn a_serve_process_killed_mid_traffic_loses_nothing() {
     let d = post(&client, &a2.base, &t.signer.token, EXECUTE, json!({"r": r})).await.unwrap();
     assert_eq!(d["data"]["execute"]["status"], "COMPLETED", "{d}");
     a2.terminate().await;
+    b.terminate().await;
+}
+
+/// Withdrawals arrive in batches on each process (`rules::service::sequencer`:
+/// many withdrawals, one transaction); a `serve` killed with SIGKILL while it
+/// applies them leaves every acknowledged withdrawal present, no batch half
+/// applied (holdings, counters and withdrawals agree to the cent) and the
+/// chain intact, while the other process's batches carry on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_serve_process_killed_during_batched_withdrawals_loses_nothing() {
+    let app = spawn_with(Backend::Postgres, |c| c.db_max_connections = 6).await;
+    let t = Arc::new(treasury(&app, "1000000").await);
+    app.ok(Some(&t.owner.token), LIMITS, json!({"o": t.org, "i": {"layer": "ORGANIZATION", "dailyCapUsd": "1000000"}}))
+        .await;
+    // One maker's payroll: no rate limit in the way.
+    let mut config = serve_config(&app);
+    config.rate_limit_per_minute = 0;
+    let a = Process::start(countersign_exe!(), Role::Serve, &config).await;
+    let b = Process::start(countersign_exe!(), Role::Serve, &config).await;
+    let bases = Arc::new(Mutex::new(vec![a.base.clone(), b.base.clone()]));
+    let client = reqwest::Client::new();
+    let acked: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    let (lost, stop) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
+    let progress = tokio::sync::watch::Sender::new(0usize);
+    let clients: Vec<_> = (0..48)
+        .map(|c| {
+            let (t, bases, client, acked) = (t.clone(), bases.clone(), client.clone(), acked.clone());
+            let (stop, lost, progress) = (stop.clone(), lost.clone(), progress.clone());
+            tokio::spawn(async move {
+                let mut n = c;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let base = {
+                        let b = bases.lock().unwrap();
+                        b[n % b.len()].clone()
+                    };
+                    let Ok(body) = post(&client, &base, &t.maker.token, WITHDRAW, withdrawal(&t, "1.25")).await else {
+                        lost.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    };
+                    assert_eq!(code(&body), "none", "{body}");
+                    let id = body["data"]["withdraw"]["request"]["id"].as_str().unwrap().to_string();
+                    let told = {
+                        let mut acked = acked.lock().unwrap();
+                        assert!(acked.insert(id), "one id per acknowledged withdrawal");
+                        acked.len()
+                    };
+                    progress.send_replace(told);
+                }
+            })
+        })
+        .collect();
+
+    // Kill A once it has applied batches of more than one withdrawal.
+    let mut told = progress.subscribe();
+    until("A batches withdrawals", Duration::from_secs(60), || async {
+        metric(&a.base, "countersign_withdrawals_batched_total").await
+            > metric(&a.base, "countersign_withdrawal_batches_total").await + 20.0
+    })
+    .await;
+    let before_kill = acked.lock().unwrap().len();
+    a.kill().await;
+    bases.lock().unwrap().retain(|base| *base == b.base);
+    let carried = tokio::time::timeout(Duration::from_secs(60), told.wait_for(|n| *n >= before_kill + 100)).await;
+    carried.expect("the survivor carries on after the kill").unwrap();
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.await.expect("client task");
+    }
+    assert!(lost.load(Ordering::Relaxed) > 0, "the kill really cut withdrawals off mid-batch");
+    let (batches, batched) = (
+        metric(&b.base, "countersign_withdrawal_batches_total").await,
+        metric(&b.base, "countersign_withdrawals_batched_total").await,
+    );
+    assert!(batched > batches, "B batched too: {batched} withdrawals in {batches} transactions");
+
+    let mut all = BTreeMap::new();
+    let mut after: Option<String> = None;
+    loop {
+        let d = app
+            .ok(
+                Some(&t.owner.token),
+                "query($o:ID!,$a:String){ organization(id:$o){ requests(workflow:INITIATE_WITHDRAWAL,first:100,after:$a){ nodes{ id status withdrawal{ amount state } } pageInfo{ hasNextPage endCursor } } } }",
+                json!({"o": t.org, "a": after}),
+            )
+            .await;
+        let page = &d["organization"]["requests"];
+        for r in page["nodes"].as_array().unwrap() {
+            assert!(all.insert(r["id"].as_str().unwrap().to_string(), r.clone()).is_none(), "listed twice: {r}");
+        }
+        if page["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].as_str().map(String::from);
+    }
+    let acked = acked.lock().unwrap().clone();
+    for id in &acked {
+        assert!(all.contains_key(id), "acknowledged withdrawal {id} was lost");
+    }
+    assert!(all.len() <= acked.len() + lost.load(Ordering::Relaxed), "only cut-off calls may have committed unseen");
+    for r in all.values() {
+        assert_eq!(
+            (r["status"].as_str(), r["withdrawal"]["state"].as_str()),
+            (Some("PENDING_APPROVAL"), Some("HELD")),
+            "{r}"
+        );
+        assert_eq!(r["withdrawal"]["amount"], "1.25", "{r}");
+    }
+    let held = rust_decimal::Decimal::new(125, 2) * rust_decimal::Decimal::from(all.len());
+    let d = app
+        .ok(
+            Some(&t.owner.token),
+            "query($o:ID!){ organization(id:$o){ accounts{ holdings{ asset held } } usage{ layer heldUsd } auditVerification{ valid } } }",
+            json!({"o": t.org}),
+        )
+        .await;
+    let org = &d["organization"];
+    let usdc = org["accounts"][0]["holdings"].as_array().unwrap().iter().find(|h| h["asset"] == "USDC").unwrap();
+    assert_eq!(usdc["held"], held.normalize().to_string(), "{usdc}");
+    let usage = org["usage"].as_array().unwrap().iter().find(|u| u["layer"] == "ORGANIZATION").unwrap();
+    assert_eq!(usage["heldUsd"], held.normalize().to_string(), "{usage}");
+    assert_eq!(org["auditVerification"]["valid"], true);
     b.terminate().await;
 }
 
