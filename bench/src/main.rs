@@ -104,6 +104,8 @@ enum Scenario {
     Session,
     /// 3. Withdrawal creation, 64 clients, one daily cap, vs a hot-row UPDATE.
     Withdrawals,
+    /// 3b. The same, the clients spread over two servers on one PostgreSQL database.
+    WithdrawalsTwoServers,
     /// 4. Approval fan-out to WebSocket subscribers.
     Fanout,
     /// 5. Daily reset and balance-alert recompute over many organisations.
@@ -120,7 +122,12 @@ async fn run(scenario: Scenario, backend: Backend, opts: &Opts) -> anyhow::Resul
     Ok(match scenario {
         Scenario::Signed => reads::run(reads::Read::Signed, backend, opts).await?,
         Scenario::Session => reads::run(reads::Read::Session, backend, opts).await?,
-        Scenario::Withdrawals => vec![withdrawals::run(backend, opts).await?],
+        Scenario::Withdrawals => vec![withdrawals::run(backend, opts, 1).await?],
+        Scenario::WithdrawalsTwoServers => match backend {
+            Backend::Postgres => vec![withdrawals::run(backend, opts, 2).await?],
+            // One SQLite file is one process's (README): nothing to measure.
+            Backend::Sqlite => Vec::new(),
+        },
         Scenario::Fanout => vec![fanout::run(backend, opts).await?],
         Scenario::Reset => reset::run(backend, opts.orgs, &opts.postgres_url, true).await?,
         Scenario::Alerts => reset::run(backend, opts.orgs, &opts.postgres_url, false).await?,
@@ -133,7 +140,14 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let scenarios = match cli.scenario {
         Scenario::All => {
-            vec![Scenario::Signed, Scenario::Session, Scenario::Withdrawals, Scenario::Fanout, Scenario::Reset]
+            vec![
+                Scenario::Signed,
+                Scenario::Session,
+                Scenario::Withdrawals,
+                Scenario::WithdrawalsTwoServers,
+                Scenario::Fanout,
+                Scenario::Reset,
+            ]
         }
         s => vec![s],
     };

@@ -12,6 +12,10 @@
 //! - SQLite: the same single-row UPDATE, one `BEGIN IMMEDIATE` transaction
 //!   each, from 64 tasks through the service's own pool settings.
 //!
+//! `withdrawals-two-servers` (3b, PostgreSQL) spreads the same clients
+//! over two servers on the one database: their batches serialize on the
+//! same row locks.
+//!
 //! After the timed run the cap is lowered to 200 USD above what is held and
 //! the 64 clients race again: exactly 200 more must be accepted, and
 //! `held ≤ cap` must hold (it is checked, and the row says so).
@@ -48,14 +52,15 @@ async fn org_usage(client: &Client, t: &Treasury) -> anyhow::Result<(f64, f64)> 
     Ok((num(&u["heldUsd"]), num(&u["dailyCapUsd"])))
 }
 
-async fn race(client: &Client, t: &Treasury, warmup: Duration, duration: Duration) -> (Outcome, u64) {
+/// The 64 clients, client `c` sending to `servers[c % servers.len()]`.
+async fn race(servers: &[Client], t: &Treasury, warmup: Duration, duration: Duration) -> (Outcome, u64) {
     let body = Arc::new(
         json!({"query": WITHDRAW, "variables": {"o": t.org, "i": {"accountId": t.account, "asset": "USDC", "amount": "1", "addressId": t.usdc_address}}})
             .to_string(),
     );
-    let (client, token) = (client.clone(), Arc::new(t.maker.token.clone()));
-    let send = move |_, _| {
-        let (client, body, token) = (client.clone(), body.clone(), token.clone());
+    let (servers, token) = (Arc::new(servers.to_vec()), Arc::new(t.maker.token.clone()));
+    let send = move |c: usize, _| {
+        let (client, body, token) = (servers[c % servers.len()].clone(), body.clone(), token.clone());
         async move { client.post_raw(client.bearer(&token, &body)).await }
     };
     let send = Arc::new(send);
@@ -122,16 +127,23 @@ async fn hot_row(db: &Database, opts: &Opts) -> anyhow::Result<(f64, String)> {
     Ok(result)
 }
 
-/// Runs the contention scenario on one backend.
-pub async fn run(backend: Backend, opts: &Opts) -> anyhow::Result<Row> {
+/// Runs the contention scenario on one backend, with the 64 clients spread
+/// over `servers` Countersign servers on the one database (each with its
+/// own runtime, pool, caches and withdrawal sequencer, as separate `serve`
+/// processes have; the bench starts them in its own process).
+pub async fn run(backend: Backend, opts: &Opts, servers: usize) -> anyhow::Result<Row> {
     let db = Database::create(backend, &opts.postgres_url).await?;
     let result = async {
         let mut config = server::config(&db);
         // 64 clients: room for each to hold a connection.
-        config.db_max_connections = config.db_max_connections.max(CLIENTS as u32);
-        let cs = server::countersign(config).await?;
-        let state = cs.state.clone().expect("state");
-        let client = Client::new(&cs.base());
+        config.db_max_connections = config.db_max_connections.max((CLIENTS / servers) as u32);
+        let mut running = Vec::new();
+        for _ in 0..servers {
+            running.push(server::countersign(config.clone()).await?);
+        }
+        let state = running[0].state.clone().expect("state");
+        let clients: Vec<Client> = running.iter().map(|cs| Client::new(&cs.base())).collect();
+        let client = clients[0].clone();
         let t = setup::treasury(&client, &state.db).await?;
         setup::set_limits(
             &client,
@@ -139,21 +151,27 @@ pub async fn run(backend: Backend, opts: &Opts) -> anyhow::Result<Row> {
             json!({"layer": "ORGANIZATION", "perTransactionMaxUsd": "5000", "dailyCapUsd": "900000"}),
         )
         .await?;
-        let (measured, warm_ok) = race(&client, &t, opts.warmup(), opts.duration()).await;
+        let (measured, warm_ok) = race(&clients, &t, opts.warmup(), opts.duration()).await;
         let (held, _) = org_usage(&client, &t).await?;
         let accepted = (warm_ok + measured.ok) as f64;
         anyhow::ensure!((held - accepted).abs() < 1e-9, "held {held} USD after {accepted} accepted 1 USD withdrawals");
         // The cap itself under the same race: exactly 200 more fit.
         let cap = held + 200.0;
         setup::set_limits(&client, &t, json!({"layer": "ORGANIZATION", "dailyCapUsd": format!("{cap}")})).await?;
-        let (last, warm_last) = race(&client, &t, Duration::ZERO, Duration::from_secs(2)).await;
+        let (last, warm_last) = race(&clients, &t, Duration::ZERO, Duration::from_secs(2)).await;
         let (held_after, cap_after) = org_usage(&client, &t).await?;
         let invariant = held_after <= cap_after && (warm_last + last.ok) == 200 && held_after == cap;
-        cs.stop().await;
+        for cs in running {
+            cs.stop().await;
+        }
         let (tps, baseline) = hot_row(&db, opts).await?;
         let ratio = measured.rate() / tps.max(1e-9);
         Ok(Row {
-            scenario: "3. withdrawals, 64 clients, one cap".into(),
+            scenario: if servers == 1 {
+                "3. withdrawals, 64 clients, one cap".into()
+            } else {
+                format!("3b. withdrawals, 64 clients, one cap, {servers} servers")
+            },
             database: backend.label().into(),
             figure: format!(
                 "{} (p50 {}, p99 {})",
