@@ -72,6 +72,7 @@ pub struct Metrics {
     /// (mirrors of the sequencer's own counts, brought up to date on render).
     withdrawal_batches: Counter,
     withdrawals_batched: Counter,
+    syncing: std::sync::Mutex<()>,
 }
 
 impl Default for Metrics {
@@ -131,6 +132,7 @@ impl Default for Metrics {
             queue_depth,
             withdrawal_batches,
             withdrawals_batched,
+            syncing: std::sync::Mutex::new(()),
         }
     }
 }
@@ -145,9 +147,13 @@ impl Metrics {
     /// Reads the shared backlog from the database, then renders everything
     /// in the Prometheus text format.
     pub async fn render<C: ConnectionTrait>(&self, db: &C, sequencer: &Sequencer) -> ServiceResult<String> {
-        let (batches, batched) = sequencer.batches();
-        self.withdrawal_batches.inc_by(batches.saturating_sub(self.withdrawal_batches.get()));
-        self.withdrawals_batched.inc_by(batched.saturating_sub(self.withdrawals_batched.get()));
+        {
+            // Under a lock: two scrapes at once must not both add the same difference.
+            let _syncing = self.syncing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let (batches, batched) = sequencer.batches();
+            self.withdrawal_batches.inc_by(batches.saturating_sub(self.withdrawal_batches.get()));
+            self.withdrawals_batched.inc_by(batched.saturating_sub(self.withdrawals_batched.get()));
+        }
         let pending = request::Entity::find()
             .filter(request::Column::Status.eq(RequestStatus::PendingApproval))
             .count(db)

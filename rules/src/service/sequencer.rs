@@ -60,13 +60,6 @@ struct Queued {
 type Done = (Reply, Submitted, Effects, DateTime<Utc>);
 type Reply = oneshot::Sender<ServiceResult<Submitted>>;
 
-#[derive(Default)]
-struct OrgQueue {
-    waiting: Vec<Queued>,
-    /// Whether a task is applying this organisation's batches.
-    applying: bool,
-}
-
 /// This process's withdrawal queues, one per organisation, and what
 /// applying them needs (owned: the task outlives the request that started it).
 pub struct Sequencer {
@@ -76,7 +69,10 @@ pub struct Sequencer {
     bus: EventBus,
     ttl: chrono::Duration,
     cooling_off_default: i64,
-    orgs: Mutex<HashMap<String, OrgQueue>>,
+    /// Queued withdrawals by organisation. An organisation has an entry
+    /// exactly while a task is applying its batches (the task removes it
+    /// when it finds the queue empty).
+    orgs: Mutex<HashMap<String, Vec<Queued>>>,
     /// Batches begun, and withdrawals taken into them (for tests and metrics).
     batches: AtomicU64,
     batched: AtomicU64,
@@ -125,9 +121,14 @@ impl Sequencer {
         let org_id = access.org_id.clone();
         let start = {
             let mut orgs = self.orgs.lock().unwrap_or_else(PoisonError::into_inner);
-            let q = orgs.entry(org_id.clone()).or_default();
-            q.waiting.push(Queued { access: access.clone(), op, now: engine.env.now, reply });
-            !std::mem::replace(&mut q.applying, true)
+            let start = !orgs.contains_key(&org_id);
+            orgs.entry(org_id.clone()).or_default().push(Queued {
+                access: access.clone(),
+                op,
+                now: engine.env.now,
+                reply,
+            });
+            start
         };
         if start {
             // A task of its own: a caller that goes away (its client hung up)
@@ -144,15 +145,15 @@ impl Sequencer {
             let batch: Vec<Queued> = {
                 let mut orgs = self.orgs.lock().unwrap_or_else(PoisonError::into_inner);
                 let Some(q) = orgs.get_mut(&org_id) else { return };
-                if q.waiting.is_empty() {
+                if q.is_empty() {
                     // In the same critical section as the look: a withdrawal
                     // queued after it starts the next task.
                     orgs.remove(&org_id);
                     turn.unfinished = false;
                     return;
                 }
-                let n = q.waiting.len().min(BATCH);
-                q.waiting.drain(..n).collect()
+                let n = q.len().min(BATCH);
+                q.drain(..n).collect()
             };
             self.apply(batch).await;
         }
