@@ -33,6 +33,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use entity::organization;
 use futures_util::{SinkExt, StreamExt};
 use sea_orm::ConnectionTrait;
 use std::net::SocketAddr;
@@ -124,18 +125,28 @@ fn bearer(headers: &HeaderMap) -> ServiceResult<Option<&str>> {
 /// `UNAUTHENTICATED`, never an anonymous caller, so a client learns that its
 /// token is stale instead of silently seeing less.
 pub async fn actor_for_token(state: &AppState, token: Option<&str>) -> ServiceResult<Actor> {
-    let Some(token) = token else { return Ok(Actor::Anonymous) };
+    Ok(actor_and_orgs_for_token(state, token).await?.0)
+}
+
+/// [`actor_for_token`], and the rows of the person's organisations read in
+/// the same query ([`identity::authenticate_with_orgs`]), for the request
+/// to reuse.
+async fn actor_and_orgs_for_token(
+    state: &AppState,
+    token: Option<&str>,
+) -> ServiceResult<(Actor, Vec<Arc<organization::Model>>)> {
+    let Some(token) = token else { return Ok((Actor::Anonymous, Vec::new())) };
     if let Some(op) = &state.config.operator_token
         && secrets::constant_time_eq(op.as_bytes(), token.as_bytes())
     {
-        return Ok(Actor::Operator);
+        return Ok((Actor::Operator, Vec::new()));
     }
-    identity::authenticate(&state.db, &state.session_policy, token, state.clock.now())
+    let (user, orgs) = identity::authenticate_with_orgs(&state.db, &state.session_policy, token, state.clock.now())
         .await?
-        .map(Actor::User)
         .ok_or_else(|| {
             ServiceError::Unauthenticated("the session token is invalid, ended or expired; sign in again".into())
-        })
+        })?;
+    Ok((Actor::User(user), orgs.into_iter().map(Arc::new).collect()))
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -294,12 +305,19 @@ async fn execute(
             websocket: false,
             peer: peer.ip(),
         };
-        signing::authenticate(&http.state.db, &http.state.key, &http.state.cache, signed, http.state.clock.now())
-            .await
-            .map(|a| (Actor::ServiceUser(a.session), Some(a.org)))
+        signing::authenticate(
+            &http.state.db,
+            &http.state.key,
+            &http.state.cache,
+            &http.state.nonces,
+            signed,
+            http.state.clock.now(),
+        )
+        .await
+        .map(|a| (Actor::ServiceUser(a.session), vec![a.org]))
     } else {
         let resolved = match bearer(headers) {
-            Ok(token) => actor_for_token(&http.state, token).await,
+            Ok(token) => actor_and_orgs_for_token(&http.state, token).await,
             Err(e) => Err(e),
         };
         // A stale or malformed token is charged to the client IP, as an
@@ -309,9 +327,9 @@ async fn execute(
         {
             return refusal(limited);
         }
-        resolved.map(|a| (a, None))
+        resolved
     };
-    let (actor, org) = match actor {
+    let (actor, orgs) = match actor {
         Ok(a) => a,
         Err(e) => return refusal(e),
     };
@@ -341,7 +359,7 @@ async fn execute(
         }
     };
     let authz = http.state.authz(actor);
-    if let Some(org) = org {
+    for org in orgs {
         authz.remember_org(org);
     }
     let authz = Arc::new(authz);
@@ -438,9 +456,16 @@ async fn graphql_ws(
                         websocket: true,
                         peer: peer.ip(),
                     };
-                    let a = signing::authenticate(&state.db, &state.key, &state.cache, signed, state.clock.now())
-                        .await
-                        .map_err(|e| async_graphql::Error::new(e.to_string()))?;
+                    let a = signing::authenticate(
+                        &state.db,
+                        &state.key,
+                        &state.cache,
+                        &state.nonces,
+                        signed,
+                        state.clock.now(),
+                    )
+                    .await
+                    .map_err(|e| async_graphql::Error::new(e.to_string()))?;
                     let credential = Credential::Key { key_id: key_id.clone(), secret_sealed: a.secret_sealed };
                     (Actor::ServiceUser(a.session), credential)
                 } else {
@@ -557,7 +582,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    match state.metrics.render(&state.db, &state.sequencer).await {
+    match state.metrics.render(&state.db, &state.sequencer, &state.nonces).await {
         Ok(text) => ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
             .into_response(),
         Err(e) => {

@@ -9,6 +9,7 @@
 
 use crate::domain::{DeliveryStatus, InvitationState, RequestStatus};
 use crate::service::ServiceResult;
+use crate::service::nonces::NonceCommits;
 use crate::service::sequencer::Sequencer;
 use entity::{invitation, notification, request};
 use prometheus_client::encoding::{EncodeLabelSet, text::encode};
@@ -72,6 +73,10 @@ pub struct Metrics {
     /// (mirrors of the sequencer's own counts, brought up to date on render).
     withdrawal_batches: Counter,
     withdrawals_batched: Counter,
+    /// Rounds of signed requests' nonces recorded together, and the nonces
+    /// accepted in them (mirrors of `NonceCommits`' counts).
+    nonce_rounds: Counter,
+    nonces_recorded: Counter,
     syncing: std::sync::Mutex<()>,
 }
 
@@ -118,6 +123,14 @@ impl Default for Metrics {
         );
         let withdrawals_batched = Counter::default();
         registry.register("withdrawals_batched", "Withdrawals taken into those batches", withdrawals_batched.clone());
+        let nonce_rounds = Counter::default();
+        registry.register(
+            "nonce_rounds",
+            "Rounds in which signed requests' nonces were recorded together",
+            nonce_rounds.clone(),
+        );
+        let nonces_recorded = Counter::default();
+        registry.register("nonces_recorded", "Nonces accepted in those rounds", nonces_recorded.clone());
         Self {
             registry,
             http_requests,
@@ -132,6 +145,8 @@ impl Default for Metrics {
             queue_depth,
             withdrawal_batches,
             withdrawals_batched,
+            nonce_rounds,
+            nonces_recorded,
             syncing: std::sync::Mutex::new(()),
         }
     }
@@ -146,13 +161,21 @@ impl Metrics {
 
     /// Reads the shared backlog from the database, then renders everything
     /// in the Prometheus text format.
-    pub async fn render<C: ConnectionTrait>(&self, db: &C, sequencer: &Sequencer) -> ServiceResult<String> {
+    pub async fn render<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        sequencer: &Sequencer,
+        nonces: &NonceCommits,
+    ) -> ServiceResult<String> {
         {
             // Under a lock: two scrapes at once must not both add the same difference.
             let _syncing = self.syncing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             let (batches, batched) = sequencer.batches();
             self.withdrawal_batches.inc_by(batches.saturating_sub(self.withdrawal_batches.get()));
             self.withdrawals_batched.inc_by(batched.saturating_sub(self.withdrawals_batched.get()));
+            let (rounds, recorded) = nonces.rounds();
+            self.nonce_rounds.inc_by(rounds.saturating_sub(self.nonce_rounds.get()));
+            self.nonces_recorded.inc_by(recorded.saturating_sub(self.nonces_recorded.get()));
         }
         let pending = request::Entity::find()
             .filter(request::Column::Status.eq(RequestStatus::PendingApproval))

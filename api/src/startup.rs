@@ -12,6 +12,7 @@ use crate::keys::MasterKey;
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
 use crate::service::identity::SessionPolicy;
+use crate::service::nonces::NonceCommits;
 use crate::service::sequencer::Sequencer;
 use crate::session_checks::SessionChecks;
 use crate::state::{AppState, Signals};
@@ -151,6 +152,7 @@ pub async fn open_state(config: Config, clock: SharedClock, public_url: String) 
         chrono::Duration::seconds(config.request_ttl_secs),
         config.address_cooling_off_secs,
     );
+    let nonces = NonceCommits::new(db.clone());
     Ok(AppState {
         db,
         clock,
@@ -168,6 +170,7 @@ pub async fn open_state(config: Config, clock: SharedClock, public_url: String) 
         session_checks,
         stopping: tokio::sync::watch::Sender::new(false),
         sequencer,
+        nonces,
     })
 }
 

@@ -10,6 +10,7 @@ use crate::limiter::Limiter;
 use crate::metrics::Metrics;
 use crate::service::delivery::DeliveryEnv;
 use crate::service::identity::SessionPolicy;
+use crate::service::nonces::NonceCommits;
 use crate::service::operation::OpEnv;
 use crate::service::requests::Engine;
 use crate::service::sequencer::Sequencer;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub stopping: watch::Sender<bool>,
     /// New withdrawals, applied in per-organisation batches.
     pub sequencer: Arc<Sequencer>,
+    /// Signed requests' nonces, recorded by group commit.
+    pub nonces: Arc<NonceCommits>,
 }
 
 /// Counters that move when something this process does has happened, so a

@@ -6,7 +6,7 @@
 //! every subscriber has its `CREATED` event, the clock starts and the
 //! approver calls `approveRequest`; the round's figure is the time until the
 //! last subscriber has received the `APPROVED` event. p50 and p99 are over
-//! rounds (target: p99 under 250 ms).
+//! rounds (target, issue 20: p99 under 100 ms).
 //!
 //! The baseline is the same measurement against the bare server, whose
 //! `approveRequest` publishes straight to a broadcast channel that its

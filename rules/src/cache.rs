@@ -9,7 +9,7 @@
 //! current while the row still shows `v`. A request reads the organisation
 //! row once — it needs it anyway, for the session idle timeout — and reuses
 //! a member's resolved access, an API key's material or the organisation's
-//! risk limits only if they were read at the version it now sees. A role, grant, delegation, key or service
+//! limit usage only if they were read at the version it now sees. A role, grant, delegation, key or service
 //! user changed by any process shows as a new version on the next request
 //! of every process, because the check is made against the database.
 //!
@@ -22,8 +22,9 @@
 //! true (`until`).
 
 use crate::access::OrgAccess;
+use crate::service::types::Usage;
 use chrono::{DateTime, Utc};
-use entity::{api_key, risk_limit, service_user};
+use entity::{api_key, service_user};
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
@@ -112,8 +113,10 @@ pub struct Caches {
     pub access: VersionCache<(String, String), OrgAccess>,
     /// API keys by public key id.
     pub keys: VersionCache<String, KeyMaterial>,
-    /// An organisation's risk limits, by organisation.
-    pub limits: VersionCache<String, Vec<risk_limit::Model>>,
+    /// Every limit layer's settings and figures, by (organisation, UTC day).
+    /// Figures move only with a withdrawal's hold, settlement or release,
+    /// each an audited change of the organisation like a limit's setting.
+    pub usage: VersionCache<(String, String), Vec<Usage>>,
     /// When and from where this process last recorded each key's use.
     key_uses: Mutex<HashMap<String, (DateTime<Utc>, IpAddr)>>,
 }

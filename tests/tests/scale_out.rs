@@ -99,6 +99,20 @@ async fn access_changed_through_one_process_holds_at_once_on_another() {
     assert_eq!(d["setMemberRoles"]["request"]["status"], "COMPLETED");
     assert!(!can_manage(&b.ok(Some(&maker.token), perms, json!({"o": org})).await), "B sees the new roles at once");
 
+    // Limit usage, cached by version on B, shows a cap set through A at once.
+    let usage = "query($o:ID!){ organization(id:$o){ usage{ layer dailyCapUsd } } }";
+    let cap = |d: &serde_json::Value| d["organization"]["usage"][0]["dailyCapUsd"].clone();
+    for _ in 0..2 {
+        assert_eq!(cap(&b.ok(Some(&owner.token), usage, json!({"o": org})).await), serde_json::Value::Null);
+    }
+    a.ok(
+        Some(&owner.token),
+        "mutation($o:ID!){ setRiskLimits(orgId:$o,input:{layer:ORGANIZATION,dailyCapUsd:\"50000\"}){ request{ status } } }",
+        json!({"o": org}),
+    )
+    .await;
+    assert_eq!(cap(&b.ok(Some(&owner.token), usage, json!({"o": org})).await), "50000", "B sees the new cap at once");
+
     // A key used on B, revoked through A, is refused by B at its next use.
     let d = a
         .ok(

@@ -275,6 +275,67 @@ async fn concurrent_replays_accept_exactly_one(backend: Backend) {
     assert_eq!(results.iter().filter(|(s, _)| *s == 200).count(), 1, "windowed: still exactly one");
 }
 
+/// Nonces are recorded by group commit (`rules::service::nonces`): many
+/// keys' requests at once are recorded in shared rounds, each accepted
+/// once, and a replay of any of them is refused by another process on the
+/// same database and by one started afresh.
+async fn nonces_recorded_together_are_each_accepted_once(backend: Backend) {
+    let app = spawn(backend).await;
+    let (owner, org, _account, first) = setup(&app, json!(["QUERY_FUNDS"])).await;
+    let mut keys = vec![first];
+    for i in 1..8 {
+        let d = app
+            .ok(
+                Some(&owner.token),
+                CREATE,
+                json!({"o": org, "i": {"name": format!("bot-{i}"), "scopes": ["QUERY_FUNDS"]}}),
+            )
+            .await;
+        let k = &d["createServiceUser"]["apiKey"];
+        keys.push((k["keyId"].as_str().unwrap().to_string(), k["secret"].as_str().unwrap().to_string()));
+    }
+    let (rounds_before, recorded_before) = app.state.nonces.rounds();
+    let q = "{ viewer { serviceUser { name } } }";
+    // Eight keys at once, each its nonces 1..=6 in order.
+    let runs = keys.iter().map(|key| {
+        let app = &app;
+        async move {
+            let mut statuses = Vec::new();
+            for nonce in 1..=6u64 {
+                statuses.push(app.signed(key, nonce, q, json!({})).await.0);
+            }
+            statuses
+        }
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(runs).await.into_iter().flatten().collect();
+    assert!(statuses.iter().all(|s| *s == 200), "every fresh nonce accepted: {statuses:?}");
+    let (rounds, recorded) = app.state.nonces.rounds();
+    assert_eq!(recorded - recorded_before, 48, "each nonce recorded once");
+    assert!(rounds - rounds_before < 48, "recorded in shared rounds: {} rounds for 48 nonces", rounds - rounds_before);
+
+    // Every one of them again, all at once, here and on a second process.
+    let other = tests::spawn_sharing(&app).await;
+    let replays = keys.iter().flat_map(|key| (1..=6u64).map(move |n| (key, n)));
+    let sends = replays.clone().map(|(key, n)| {
+        let target = if n % 2 == 0 { &app } else { &other };
+        target.signed(key, n, q, json!({}))
+    });
+    let results = futures_util::future::join_all(sends).await;
+    assert!(
+        results.iter().all(|(s, b)| *s == 401 && code(b) == "UNAUTHENTICATED"),
+        "every replay refused, on either process: {results:?}"
+    );
+    // A process started afresh on the database knows only what was recorded
+    // there (the first process owns the SQLite file's directory, so the
+    // second is the one that stops).
+    other.stop().await;
+    let restarted = tests::spawn_sharing(&app).await;
+    for (key, n) in replays {
+        assert_eq!(restarted.signed(key, n, q, json!({})).await.0, 401, "replay after a restart");
+    }
+    assert_eq!(restarted.signed(&keys[0], 7, q, json!({})).await.0, 200, "the next nonce still passes");
+}
+
 async fn websocket_and_query_windows(backend: Backend) {
     let app = spawn(backend).await;
     let (owner, org, account, key) = setup(&app, json!(["QUERY_LEDGER", "DEPOSIT", "EXPORT_DATA"])).await;
@@ -318,5 +379,6 @@ both_backends!(
     key_settings_expiry_ip_rotation_revocation,
     secrets_of_approved_requests_are_claimed_once,
     concurrent_replays_accept_exactly_one,
+    nonces_recorded_together_are_each_accepted_once,
     websocket_and_query_windows,
 );

@@ -1302,7 +1302,7 @@ async fn all_usage(ctx: &Context<'_>, access: &OrgAccess) -> ApiResult<Vec<Limit
     let now = st.clock.now();
     let (_, org) = authz(ctx).org_and_row(&access.org_id).await?;
     let usage = limits::usage_all_cached(&st.db, &st.cache, access, &org, &limits::day_of(now), now).await?;
-    Ok(usage.into_iter().map(LimitUsage).collect())
+    Ok(usage.iter().cloned().map(LimitUsage).collect())
 }
 
 /// The organisation's stablecoin balance alert.

@@ -11,6 +11,7 @@
 //! withdrawals serialize on it and `held + used` never passes the cap.
 
 use super::types::Applied;
+pub use super::types::Usage;
 use super::{LimitBreach, ServiceError, ServiceResult};
 use crate::access::OrgAccess;
 use crate::cache::Caches;
@@ -23,6 +24,7 @@ use rust_decimal::Decimal;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 use serde_json::json;
+use std::sync::Arc;
 
 /// The UTC day a time falls on, as counters key it.
 pub fn day_of(t: DateTime<Utc>) -> String {
@@ -288,21 +290,6 @@ pub(crate) async fn settle<C: ConnectionTrait>(
     Ok(())
 }
 
-/// A layer's settings and today's figures.
-#[derive(Clone, Debug)]
-pub struct Usage {
-    pub layer: LimitLayer,
-    pub subject: String,
-    pub per_transaction_max: Option<Decimal>,
-    pub daily_cap: Option<Decimal>,
-    pub used_today: Decimal,
-    pub held: Decimal,
-    /// `None` when there is no daily cap.
-    pub remaining: Option<Decimal>,
-    /// SIGNER layer: the member's own approval threshold for withdrawals they initiate.
-    pub approval_threshold: Option<Decimal>,
-}
-
 /// A member's own approval threshold (the SIGNER layer), for those who may
 /// read usage ([`OrgAccess::require_funds_view`]).
 pub async fn signer_threshold<C: ConnectionTrait>(
@@ -380,10 +367,10 @@ pub(crate) async fn usage_all<C: ConnectionTrait>(db: &C, org_id: &str, day: &st
     usage_with(db, org_id, day, &all(db, org_id).await?).await
 }
 
-/// [`usage_all`], with the organisation's limits from `cache` while the
-/// organisation is at the version they were read at (setting a limit is an
-/// audited change; see [`crate::cache`]). `org` must have been read before
-/// anything else this request reads.
+/// [`usage_all`], from `cache` while the organisation is at the version it
+/// was read at (setting a limit, and every hold, settlement and release of
+/// a withdrawal, is an audited change; see [`crate::cache`]). `org` must
+/// have been read before anything else this request reads.
 pub async fn usage_all_cached<C: ConnectionTrait>(
     db: &C,
     cache: &Caches,
@@ -391,18 +378,17 @@ pub async fn usage_all_cached<C: ConnectionTrait>(
     org: &organization::Model,
     day: &str,
     now: DateTime<Utc>,
-) -> ServiceResult<Vec<Usage>> {
+) -> ServiceResult<Arc<Vec<Usage>>> {
     access.require_funds_view()?;
     if org.id != access.org_id {
         return Err(ServiceError::NotFound("organization"));
     }
-    let limits = cache
-        .limits
-        .get_or_fill(org.id.clone(), org.audit_seq, now, || async {
-            Ok::<_, ServiceError>((all(db, &org.id).await?, None))
+    cache
+        .usage
+        .get_or_fill((org.id.clone(), day.to_string()), org.audit_seq, now, || async {
+            Ok::<_, ServiceError>((usage_all(db, &org.id, day).await?, None))
         })
-        .await?;
-    usage_with(db, &org.id, day, &limits).await
+        .await
 }
 
 /// Usage of every layer, given the organisation's limits.

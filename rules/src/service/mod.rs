@@ -56,6 +56,7 @@ pub mod liveness;
 pub mod mail;
 pub mod membership;
 pub mod names;
+pub mod nonces;
 pub mod notifications;
 pub mod operation;
 pub mod organization;

@@ -6,20 +6,17 @@
 //! then the nonce, so a request refused for any other reason consumes none.
 //! During a rotation's grace period the replaced secret verifies too.
 
-use super::{ServiceError, ServiceResult, is_unique_violation};
+use super::nonces::NonceCommits;
+use super::{ServiceError, ServiceResult};
 use crate::access::ServiceUserSession;
 use crate::cache::{Caches, KeyMaterial};
-use crate::db::begin_write;
 use crate::keys::MasterKey;
 use chrono::{DateTime, Utc};
 use domain::{IpAllowList, Nonce, RecordStatus, ScopeSet, Signature, is_key_id};
 use entity::{api_key, api_key_nonce, organization, service_user};
 use hmac::{Hmac, Mac};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, Set,
-    Statement,
-};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use sha2::Sha256;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -56,6 +53,7 @@ pub async fn authenticate(
     db: &DatabaseConnection,
     key: &MasterKey,
     cache: &Caches,
+    nonces: &Arc<NonceCommits>,
     req: Signed<'_>,
     now: DateTime<Utc>,
 ) -> ServiceResult<Authenticated> {
@@ -80,7 +78,7 @@ pub async fn authenticate(
     let Some(secret_sealed) = verified else {
         return Err(refused("bad signature"));
     };
-    consume_nonce(db, &k.id, nonce, now).await?;
+    consume_nonce(db, nonces, &k.id, nonce, now).await?;
     if cache.record_key_use(&k.key_id, now, req.peer) {
         api_key::Entity::update_many()
             .col_expr(api_key::Column::LastUsedAt, Expr::value(now))
@@ -213,39 +211,16 @@ fn signed_by(secret: &[u8], req: &Signed<'_>, signature: &Signature) -> ServiceR
 /// decides races), and without a window it must also exceed the highest
 /// accepted; with a window W any unused nonce above `highest - W` passes.
 /// Recording nonces in both modes means turning a window on later cannot
-/// make an already-used nonce acceptable again.
-///
-/// The check and the raise of the highest nonce are one conditional update
-/// of the key row (which also serialises a key's requests); on PostgreSQL the
-/// nonce's insert rides in the same statement, so a signed request costs one
-/// round trip here.
-async fn consume_nonce(db: &DatabaseConnection, key_row: &str, nonce: Nonce, now: DateTime<Utc>) -> ServiceResult<()> {
-    let stale = || refused("nonce already used or too old");
-    if db.get_database_backend() == DbBackend::Postgres {
-        let sql = format!(
-            "WITH k AS ({}) INSERT INTO api_key_nonces (key_id, nonce, at) SELECT id, $2, $3 FROM k \
-             ON CONFLICT DO NOTHING RETURNING key_id",
-            raise_highest("GREATEST", "$1", "$2")
-        );
-        let values: [sea_orm::Value; 3] = [key_row.into(), nonce.to_stored().into(), now.into()];
-        let accepted = db.query_one_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values)).await?;
-        accepted.ok_or_else(stale)?;
-    } else {
-        let txn = begin_write(db).await?;
-        let sql = raise_highest("MAX", "?", "?");
-        let raised = Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            sql,
-            // In the order the placeholders appear: the nonce, the key, the nonce twice.
-            [nonce.to_stored().into(), key_row.into(), nonce.to_stored().into(), nonce.to_stored().into()],
-        );
-        txn.query_one_raw(raised).await?.ok_or_else(stale)?;
-        api_key_nonce::ActiveModel { key_id: Set(key_row.to_string()), nonce: Set(nonce.to_stored()), at: Set(now) }
-            .insert(&txn)
-            .await
-            .map_err(|e| if is_unique_violation(&e) { stale() } else { ServiceError::from(e) })?;
-        txn.commit().await?;
-    }
+/// make an already-used nonce acceptable again. Recorded by group commit
+/// with every other request's nonce ([`NonceCommits`]).
+async fn consume_nonce(
+    db: &DatabaseConnection,
+    nonces: &Arc<NonceCommits>,
+    key_row: &str,
+    nonce: Nonce,
+    now: DateTime<Utc>,
+) -> ServiceResult<()> {
+    nonces.accept(key_row, nonce, now).await?;
     // Nonces this far below the highest can never be accepted again, even
     // under the widest window; forget them now and then.
     if nonce.0.is_multiple_of(64) {
@@ -257,16 +232,4 @@ async fn consume_nonce(db: &DatabaseConnection, key_row: &str, nonce: Nonce, now
             .await?;
     }
     Ok(())
-}
-
-/// The conditional update that accepts a nonce on the key row: strictly
-/// above the highest accepted, or within the key's window below it (the
-/// difference is taken as NUMERIC: stored nonces span the whole i64 range).
-/// Matches no row when the nonce is refused. `max` is the backend's
-/// two-argument maximum; `key` and `nonce` its placeholders.
-fn raise_highest(max: &str, key: &str, nonce: &str) -> String {
-    format!(
-        "UPDATE api_keys SET highest_nonce = {max}(highest_nonce, {nonce}) WHERE id = {key} AND ({nonce} > highest_nonce \
-         OR (nonce_window IS NOT NULL AND CAST(highest_nonce AS NUMERIC) - {nonce} < nonce_window)) RETURNING id"
-    )
 }

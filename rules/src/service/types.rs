@@ -1,11 +1,11 @@
 //! Types the operation dispatcher ([`super::operation`]) and the aggregates
 //! share: what applying an operation changed, what applying needs, a newly
-//! issued secret, the balance alert as read. Types only, so an aggregate can return an [`Applied`]
+//! issued secret, the balance alert and a limit layer's usage as read. Types only, so an aggregate can return an [`Applied`]
 //! without depending on the dispatcher that calls it.
 
 use crate::keys::MasterKey;
 use chrono::{DateTime, Utc};
-use domain::AlertState;
+use domain::{AlertState, LimitLayer};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use workers::MailJob;
@@ -48,4 +48,19 @@ pub struct AlertView {
     pub changed_at: Option<DateTime<Utc>>,
     /// New withdrawals are refused now (the organisation opted in and the state is LOW).
     pub withdrawals_paused: bool,
+}
+
+/// A layer's settings and today's figures.
+#[derive(Clone, Debug)]
+pub struct Usage {
+    pub layer: LimitLayer,
+    pub subject: String,
+    pub per_transaction_max: Option<Decimal>,
+    pub daily_cap: Option<Decimal>,
+    pub used_today: Decimal,
+    pub held: Decimal,
+    /// `None` when there is no daily cap.
+    pub remaining: Option<Decimal>,
+    /// SIGNER layer: the member's own approval threshold for withdrawals they initiate.
+    pub approval_threshold: Option<Decimal>,
 }
