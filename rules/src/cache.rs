@@ -8,8 +8,8 @@
 //! the database *after* the organisation row showed sequence `v` is still
 //! current while the row still shows `v`. A request reads the organisation
 //! row once — it needs it anyway, for the session idle timeout — and reuses
-//! a member's resolved access, an API key's material or the organisation's
-//! limit usage only if they were read at the version it now sees. A role, grant, delegation, key or service
+//! a member's resolved access, an API key's material, the organisation's
+//! limit usage, accounts or holdings only if they were read at the version it now sees. A role, grant, delegation, key or service
 //! user changed by any process shows as a new version on the next request
 //! of every process, because the check is made against the database.
 //!
@@ -24,7 +24,7 @@
 use crate::access::OrgAccess;
 use crate::service::types::Usage;
 use chrono::{DateTime, Utc};
-use entity::{api_key, service_user};
+use entity::{account, api_key, holding, service_user};
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
@@ -117,6 +117,11 @@ pub struct Caches {
     /// Figures move only with a withdrawal's hold, settlement or release,
     /// each an audited change of the organisation like a limit's setting.
     pub usage: VersionCache<(String, String), Vec<Usage>>,
+    /// An organisation's accounts, by organisation (opening one is audited).
+    pub accounts: VersionCache<String, Vec<account::Model>>,
+    /// An account's holdings, by account: they move only by a credit, a
+    /// withdrawal's hold, settlement or release, each an audited change.
+    pub holdings: VersionCache<String, Vec<holding::Model>>,
     /// When and from where this process last recorded each key's use.
     key_uses: Mutex<HashMap<String, (DateTime<Utc>, IpAddr)>>,
 }

@@ -113,6 +113,20 @@ async fn access_changed_through_one_process_holds_at_once_on_another() {
     .await;
     assert_eq!(cap(&b.ok(Some(&owner.token), usage, json!({"o": org})).await), "50000", "B sees the new cap at once");
 
+    // So do balances: a credit through A shows on B's next read.
+    let balances = "query($o:ID!){ organization(id:$o){ accounts{ id holdings{ asset amount } } } }";
+    let usdc = |d: &serde_json::Value| {
+        let holdings = d["organization"]["accounts"][0]["holdings"].as_array().cloned().unwrap_or_default();
+        holdings.iter().find(|h| h["asset"] == "USDC").map(|h| h["amount"].clone())
+    };
+    let d = b.ok(Some(&owner.token), balances, json!({"o": org})).await;
+    let account = d["organization"]["accounts"][0]["id"].as_str().unwrap().to_string();
+    assert!(matches!(usdc(&d), None | Some(serde_json::Value::String(_))), "{d}");
+    a.credit(&account, "USDC", "125.5", "scale-out-1").await;
+    assert_eq!(usdc(&b.ok(Some(&owner.token), balances, json!({"o": org})).await), Some(json!("125.5")));
+    a.credit(&account, "USDC", "0.5", "scale-out-2").await;
+    assert_eq!(usdc(&b.ok(Some(&owner.token), balances, json!({"o": org})).await), Some(json!("126")));
+
     // A key used on B, revoked through A, is refused by B at its next use.
     let d = a
         .ok(

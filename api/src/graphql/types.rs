@@ -253,13 +253,16 @@ impl Account {
     }
     /// Balances per asset (members: VIEW on withdrawals; keys: QUERY_FUNDS).
     async fn holdings(&self, ctx: &Context<'_>) -> ApiResult<Vec<Holding>> {
-        let db = &state(ctx).db;
-        let holdings = ledger::holdings(db, &self.access, &self.model.id).await?;
+        let st = state(ctx);
+        let db = &st.db;
+        let (_, org) = authz(ctx).org_and_row(&self.access.org_id).await?;
+        let holdings =
+            ledger::holdings_cached(db, &st.cache, &self.access, &org, &self.model.id, st.clock.now()).await?;
         // Every asset in one read (a short table) rather than one read per holding.
         let assets: std::collections::HashMap<String, entity::asset::Model> =
             ledger::assets(db).await?.into_iter().map(|a| (a.symbol.clone(), a)).collect();
         let mut out = Vec::new();
-        for h in holdings {
+        for h in holdings.iter().cloned() {
             let asset = assets.get(&h.asset).cloned().ok_or(ServiceError::NotFound("asset"))?;
             let (amount, held) = (h.amount.0, h.held.0);
             let usd_value = ledger::usd_value(&asset, amount)?;
@@ -641,7 +644,9 @@ impl Organization {
     }
     /// Accounts (a service user sees those its key may touch).
     async fn accounts(&self, ctx: &Context<'_>) -> ApiResult<Vec<Account>> {
-        Ok(orgs::accounts(&state(ctx).db, &self.access)
+        let st = state(ctx);
+        let (_, org) = authz(ctx).org_and_row(&self.access.org_id).await?;
+        Ok(orgs::accounts_cached(&st.db, &st.cache, &self.access, &org, st.clock.now())
             .await?
             .into_iter()
             .map(|model| Account { model, access: self.access.clone() })

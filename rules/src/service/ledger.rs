@@ -7,6 +7,7 @@ use super::audit::{self, AuditActor, Entry};
 use super::effects::{self, Engine};
 use super::{ServiceError, ServiceResult, balance_alerts, is_unique_violation, organization};
 use crate::access::{Operator, OrgAccess};
+use crate::cache::Caches;
 use crate::db::begin_write;
 use chrono::{DateTime, Utc};
 use domain::{Action, ActorKind, ApiScope, LedgerKind, MAX_AMOUNT, Workflow, money, new_id};
@@ -15,6 +16,7 @@ use entity::{account, asset, holding, ledger_entry};
 use rust_decimal::Decimal;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use serde_json::json;
+use std::sync::Arc;
 
 /// Every supported asset.
 pub async fn assets<C: ConnectionTrait>(db: &C) -> ServiceResult<Vec<asset::Model>> {
@@ -186,6 +188,29 @@ pub async fn holdings<C: ConnectionTrait>(
         .order_by_asc(holding::Column::Asset)
         .all(db)
         .await?)
+}
+
+/// [`holdings`], from `cache` while the organisation is at the version they
+/// were read at (see [`crate::cache`]); `org` must have been read before
+/// anything else this request reads.
+pub async fn holdings_cached<C: ConnectionTrait>(
+    db: &C,
+    cache: &Caches,
+    access: &OrgAccess,
+    org: &entity::organization::Model,
+    account_id: &str,
+    now: DateTime<Utc>,
+) -> ServiceResult<Arc<Vec<holding::Model>>> {
+    if org.id != access.org_id {
+        return Err(ServiceError::NotFound("organization"));
+    }
+    require_read(access, account_id, ApiScope::QueryFunds)?;
+    cache
+        .holdings
+        .get_or_fill(account_id.to_string(), org.audit_seq, now, || async {
+            Ok::<_, ServiceError>((holdings(db, access, account_id).await?, None))
+        })
+        .await
 }
 
 /// Which history a query asks for.

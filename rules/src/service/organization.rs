@@ -4,6 +4,7 @@ use super::audit::{self, AuditActor, Entry, GENESIS};
 use super::types::Applied;
 use super::{ServiceError, ServiceResult};
 use crate::access::{OrgAccess, UserSession};
+use crate::cache::Caches;
 use crate::db::begin_write;
 use chrono::{DateTime, Utc};
 use domain::{DisplayName, MemberStatus, Role, RoleSet, WithdrawalWindow, new_id};
@@ -84,6 +85,33 @@ pub async fn create(
 
 /// The organisation's accounts, oldest first. Any member may list them; a
 /// service user sees those its key may touch.
+/// [`accounts`], from `cache` while the organisation is at the version they
+/// were read at (see [`crate::cache`]); `org` must have been read before
+/// anything else this request reads.
+pub async fn accounts_cached<C: ConnectionTrait>(
+    db: &C,
+    cache: &Caches,
+    access: &OrgAccess,
+    org: &organization::Model,
+    now: DateTime<Utc>,
+) -> ServiceResult<Vec<account::Model>> {
+    if org.id != access.org_id {
+        return Err(ServiceError::NotFound("organization"));
+    }
+    let all = cache
+        .accounts
+        .get_or_fill(org.id.clone(), org.audit_seq, now, || async {
+            let all = account::Entity::find()
+                .filter(account::Column::OrgId.eq(&org.id))
+                .order_by_asc(account::Column::CreatedAt)
+                .all(db)
+                .await?;
+            Ok::<_, ServiceError>((all, None))
+        })
+        .await?;
+    Ok(all.iter().filter(|a| access.may_touch_account(&a.id)).cloned().collect())
+}
+
 pub async fn accounts<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceResult<Vec<account::Model>> {
     Ok(account::Entity::find()
         .filter(account::Column::OrgId.eq(&access.org_id))
