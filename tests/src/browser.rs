@@ -27,24 +27,31 @@ fn chromium() -> String {
 /// `tests/browser` with its Node dependencies installed (every one its
 /// `package.json` lists).
 pub async fn browser_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
+    node_packages(&Path::new(env!("CARGO_MANIFEST_DIR")).join("browser")).await
+}
+
+/// `dir` with the Node packages its `package.json` lists (dependencies and
+/// devDependencies) installed by `npm ci`, if any is missing.
+pub async fn node_packages(dir: &Path) -> PathBuf {
     let manifest: Value = std::fs::read_to_string(dir.join("package.json"))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
-        .expect("tests/browser/package.json");
-    let missing = manifest["dependencies"]
-        .as_object()
-        .is_none_or(|deps| deps.keys().any(|name| !dir.join("node_modules").join(name).exists()));
+        .unwrap_or_else(|| panic!("{}/package.json", dir.display()));
+    let missing = ["dependencies", "devDependencies"].iter().any(|kind| {
+        manifest[kind]
+            .as_object()
+            .is_some_and(|deps| deps.keys().any(|name| !dir.join("node_modules").join(name).exists()))
+    });
     if missing {
         let status = tokio::process::Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&dir)
+            .current_dir(dir)
             .status()
             .await
-            .expect("npm (Node.js) is needed for the console tests");
-        assert!(status.success(), "npm ci in tests/browser failed");
+            .expect("npm (Node.js) is needed for the console tests and the examples");
+        assert!(status.success(), "npm ci in {} failed", dir.display());
     }
-    dir
+    dir.to_path_buf()
 }
 
 /// A person's sign-in details as the journey scripts take them.
