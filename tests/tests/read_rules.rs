@@ -157,7 +157,11 @@ async fn money_never_overflows(backend: Backend) {
 
     // Money columns are typed: stored text that is not a decimal is a read
     // error (INTERNAL, detail logged), never a panic, and the next request is served.
+    // Holdings are cached by the organisation's version (its audit sequence),
+    // which every write through the service advances; this write goes around
+    // the service, so it advances the version itself.
     db.execute_unprepared("UPDATE holdings SET amount = 'not money' WHERE asset = 'BTC'").await.unwrap();
+    db.execute_unprepared("UPDATE organizations SET audit_seq = audit_seq + 1").await.unwrap();
     let body = app.gql(Some(&t.owner.token), HOLDINGS, json!({"o": t.org})).await;
     assert_eq!(error(&body).0, "INTERNAL", "{body}");
     let d = app.ok(Some(&t.owner.token), "query($o:ID!){ organization(id:$o){ name } }", json!({"o": t.org})).await;
