@@ -72,6 +72,13 @@ pub struct Config {
     /// How long a newly whitelisted address waits before it can receive,
     /// unless the organisation sets its own delay (seconds; default 24 h).
     pub address_cooling_off_secs: i64,
+    /// Webhook endpoints may be plain `http://` to a loopback host (local
+    /// receivers, tests); otherwise every endpoint is `https://`.
+    pub webhooks_allow_http_loopback: bool,
+    /// A webhook attempt in flight longer than this belonged to a worker
+    /// that died, and another worker sends it again (seconds; above the
+    /// 10-second attempt timeout, or a slow attempt may be sent twice).
+    pub webhook_lease_secs: i64,
 }
 
 impl std::fmt::Debug for Config {
@@ -129,6 +136,8 @@ impl Default for Config {
             request_timeout_secs: 30,
             ws_init_timeout_secs: 10,
             address_cooling_off_secs: 24 * 3600,
+            webhooks_allow_http_loopback: false,
+            webhook_lease_secs: 60,
         }
     }
 }
@@ -201,6 +210,15 @@ pub const SETTINGS: &[(&str, &str)] = &[
     (
         "address_cooling_off_secs",
         "how long a newly whitelisted address waits before it can receive, unless the organisation sets its own",
+    ),
+    (
+        "webhooks_allow_http_loopback",
+        "let webhook endpoints be plain http:// to a loopback host (local receivers); otherwise https:// only",
+    ),
+    (
+        "webhook_lease_secs",
+        "a webhook attempt in flight longer than this belonged to a worker that died and is sent again; keep it \
+         above the 10 s attempt timeout",
     ),
 ];
 

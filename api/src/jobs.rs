@@ -2,7 +2,7 @@
 //! call the services.
 
 use crate::service::delivery::Delivery;
-use crate::service::{approver_notices, balance_alerts, limits, mail, requests};
+use crate::service::{approver_notices, balance_alerts, limits, mail, requests, webhooks};
 use crate::state::AppState;
 use std::sync::Arc;
 use workers::{Handlers, JobError, MailJob};
@@ -96,6 +96,21 @@ impl Handlers for ApiHandlers {
             let st = &self.state;
             let jobs = approver_notices::send_due(&st.db, &st.public_url, st.clock.now()).await?;
             requests::enqueue(&st.queue, jobs).await;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn deliver_webhooks(&self) -> Result<(), JobError> {
+        let st = &self.state;
+        // Events first, so a change committed before this run is attempted in it.
+        let queued = webhooks::enqueue_events(&st.db, st.clock.now()).await?;
+        let due = webhooks::has_due(&st.db, st.clock.now()).await?;
+        if queued == 0 && !due {
+            return Ok(()); // most seconds: not counted as a job, nothing to wait for
+        }
+        self.counted("deliver_webhooks", async move {
+            webhooks::deliver_due(&st.db, &st.key, &st.webhooks, st.webhook_policy(), || st.clock.now()).await?;
             Ok(())
         })
         .await

@@ -171,6 +171,7 @@ pub async fn open_state(config: Config, clock: SharedClock, public_url: String) 
         stopping: tokio::sync::watch::Sender::new(false),
         sequencer,
         nonces,
+        webhooks: workers::WebhookSender::new()?,
     })
 }
 

@@ -14,11 +14,12 @@ use crate::service::nonces::NonceCommits;
 use crate::service::operation::OpEnv;
 use crate::service::requests::Engine;
 use crate::service::sequencer::Sequencer;
+use crate::service::webhooks::SendPolicy;
 use crate::session_checks::SessionChecks;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 use tokio::sync::watch;
-use workers::{JobQueue, Mailer};
+use workers::{JobQueue, Mailer, WebhookSender};
 
 /// Shared application state (one per process).
 pub struct AppState {
@@ -51,6 +52,8 @@ pub struct AppState {
     pub sequencer: Arc<Sequencer>,
     /// Signed requests' nonces, recorded by group commit.
     pub nonces: Arc<NonceCommits>,
+    /// Posts webhook deliveries (the workers').
+    pub webhooks: WebhookSender,
 }
 
 /// Counters that move when something this process does has happened, so a
@@ -103,6 +106,14 @@ impl AppState {
             queue: &self.queue,
             bus: &self.bus,
             ttl: chrono::Duration::seconds(self.config.request_ttl_secs),
+        }
+    }
+
+    /// What this deployment allows a webhook delivery.
+    pub fn webhook_policy(&self) -> SendPolicy {
+        SendPolicy {
+            allow_http_loopback: self.config.webhooks_allow_http_loopback,
+            lease: chrono::Duration::seconds(self.config.webhook_lease_secs.max(1)),
         }
     }
 

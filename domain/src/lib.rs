@@ -19,6 +19,7 @@ mod network;
 mod rbac;
 mod status;
 mod text;
+mod webhook;
 mod window;
 
 #[cfg(test)]
@@ -37,4 +38,5 @@ pub use status::{
     RequestStatus, ThresholdLayer, WithdrawalState,
 };
 pub use text::{DisplayName, Password};
+pub use webhook::{MAX_URL_LEN, WebhookDeliveryStatus, WebhookEvent, WebhookUrl};
 pub use window::{OutsideWindow, WithdrawalWindow};

@@ -37,4 +37,6 @@ pub mod service_user;
 pub mod session;
 pub mod sign_in_failure;
 pub mod user;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;
 pub mod withdrawal;

@@ -21,6 +21,7 @@ mod m0012_keyed_audit_chain;
 mod m0013_operator_approval_threshold;
 mod m0014_api_key_auto_execute;
 mod m0015_recovery_codes;
+mod m0016_webhooks;
 
 /// Applies every step in order; `countersign migrate` and `serve` call `Migrator::up`.
 pub struct Migrator;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0013_operator_approval_threshold::Migration),
             Box::new(m0014_api_key_auto_execute::Migration),
             Box::new(m0015_recovery_codes::Migration),
+            Box::new(m0016_webhooks::Migration),
         ]
     }
 }
@@ -75,6 +77,7 @@ mod tests {
                 "m0013_operator_approval_threshold",
                 "m0014_api_key_auto_execute",
                 "m0015_recovery_codes",
+                "m0016_webhooks",
             ]
         );
     }

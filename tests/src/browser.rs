@@ -33,6 +33,9 @@ pub async fn browser_dir() -> PathBuf {
 /// `dir` with the Node packages its `package.json` lists (dependencies and
 /// devDependencies) installed by `npm ci`, if any is missing.
 pub async fn node_packages(dir: &Path) -> PathBuf {
+    // Tests of one binary run at once; two `npm ci` in one folder break each other.
+    static INSTALLING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one_at_a_time = INSTALLING.lock().await;
     let manifest: Value = std::fs::read_to_string(dir.join("package.json"))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())

@@ -17,6 +17,7 @@
 pub mod browser;
 pub mod process;
 pub mod smtp;
+pub mod webhook_receiver;
 pub mod ws;
 
 use api::clock::{Clock, OffsetClock};
@@ -204,6 +205,8 @@ async fn start(dir: tempfile::TempDir, database_url: String, adjust: impl FnOnce
         // Most tests whitelist an address and withdraw to it at once; the
         // cooling-off test (treasury_controls.rs) sets the production default back.
         address_cooling_off_secs: 0,
+        // Webhook tests receive on 127.0.0.1 over plain HTTP.
+        webhooks_allow_http_loopback: true,
         // Working on the console: serve `api/console/` as it is on disk, so
         // a browser test sees an edit without rebuilding the server.
         console_dir: std::env::var_os("COUNTERSIGN_CONSOLE_DIR").map(std::path::PathBuf::from),

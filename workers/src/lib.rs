@@ -11,15 +11,18 @@
 //! - [`queue`]: [`JobQueue`], how the API enqueues work.
 //! - [`mailer`]: SMTP via lettre, or `.eml` files in an outbox directory.
 //! - [`runtime`]: the apalis monitor with the queue workers and schedules.
+//! - [`webhook_sender`]: the HTTP POST of a signed webhook delivery.
 
 pub mod jobs;
 pub mod mailer;
 pub mod queue;
 pub mod runtime;
+pub mod webhook_sender;
 
 pub use jobs::{DeliverInvitation, DeliverNotification, MailJob};
 pub use mailer::Mailer;
 pub use queue::JobQueue;
+pub use webhook_sender::WebhookSender;
 
 /// A job failed; apalis logs it and the job's own retry rules apply.
 pub type JobError = Box<dyn std::error::Error + Send + Sync>;
@@ -43,4 +46,7 @@ pub trait Handlers: Send + Sync + 'static {
     /// Every minute: e-mails each approver one digest of the requests that
     /// started waiting for them (at most one per approver per minute).
     async fn send_approver_digests(&self) -> Result<(), JobError>;
+    /// Every second: turns new audit records into webhook deliveries and
+    /// sends those that are due (first attempts, retries, lapsed leases).
+    async fn deliver_webhooks(&self) -> Result<(), JobError>;
 }

@@ -21,6 +21,8 @@ const POLL: Duration = Duration::from_millis(200);
 
 /// Every minute, at second 0 (sec min hour day-of-month month day-of-week).
 const MINUTELY: &str = "0 * * * * *";
+/// Every second (webhook deliveries: first attempts should not wait a minute).
+const EVERY_SECOND: &str = "* * * * * *";
 /// 00:00:00 UTC every day.
 const DAILY_UTC_MIDNIGHT: &str = "0 0 0 * * *";
 
@@ -75,6 +77,10 @@ async fn minutely(_tick: Tick, handlers: Data<Arc<dyn Handlers>>) -> Result<(), 
     first_error.map_or(Ok(()), Err)
 }
 
+async fn webhooks(_tick: Tick, handlers: Data<Arc<dyn Handlers>>) -> Result<(), JobError> {
+    handlers.deliver_webhooks().await
+}
+
 async fn daily(_tick: Tick, handlers: Data<Arc<dyn Handlers>>) -> Result<(), JobError> {
     handlers.prune_limit_counters().await
 }
@@ -89,6 +95,7 @@ pub async fn run(
 ) -> Result<(), JobError> {
     let minutely_schedule = cron::Schedule::from_str(MINUTELY)?;
     let daily_schedule = cron::Schedule::from_str(DAILY_UTC_MIDNIGHT)?;
+    let webhook_schedule = cron::Schedule::from_str(EVERY_SECOND)?;
     // A worker whose backend errored (say the database was briefly
     // unreachable) is restarted rather than left dead.
     let mut monitor = Monitor::new().shutdown_timeout(Duration::from_secs(20)).should_restart(|worker, error| {
@@ -119,6 +126,15 @@ pub async fn run(
                 .backend(CronScheduler::new(minutely_schedule.clone()))
                 .data(handlers.clone())
                 .build(minutely)
+        });
+    }
+    {
+        let (handlers, name) = (handlers.clone(), format!("{worker_name}.webhooks"));
+        monitor = monitor.register(move |_| {
+            WorkerBuilder::new(name.clone())
+                .backend(CronScheduler::new(webhook_schedule.clone()))
+                .data(handlers.clone())
+                .build(webhooks)
         });
     }
     {

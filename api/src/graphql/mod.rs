@@ -3,7 +3,8 @@
 //! - `query`, `mutation`: the root operations; each resolver reads the caller
 //!   from the context, parses input, calls one service function, wraps the
 //!   result in an output type.
-//! - `types`: output types built from entity models.
+//! - `types`: output types built from entity models; `webhooks`: endpoints
+//!   and their delivery log.
 //! - `error`: the single mapping to `extensions.code`.
 
 pub mod error;
@@ -15,6 +16,7 @@ mod scalars;
 mod simulation;
 mod subscription;
 mod types;
+mod webhooks;
 
 use crate::authz::Authz;
 use crate::state::AppState;

@@ -5,17 +5,22 @@ use super::types::{
     Asset, AuthPayload, LedgerEntry, Member, NewApiKey, Organization, Request, RequestResult, TotpEnrollment, User,
     Weekday,
 };
+use super::webhooks::{NewWebhookSecret, WebhookDelivery};
 use super::{ApiResult, ClientIp, authz, state};
 use crate::authz::OrgAccess;
-use crate::domain::{Action, ApiScope, OutsideWindow, Role, UsdAmount, WithdrawalWindow, Workflow};
+use crate::domain::{
+    Action, ApiScope, OutsideWindow, Role, UsdAmount, WebhookEvent, WebhookUrl, WithdrawalWindow, Workflow,
+};
 use crate::service::addresses::NewAddress;
 use crate::service::delegations::NewDelegation;
 use crate::service::limits::LimitLayer;
 use crate::service::operation::Operation;
 use crate::service::service_users::{KeyPatch, KeySettings};
+use crate::service::types::{NewSecret, SecretOf};
 use crate::service::withdrawals::WithdrawalSpec;
 use crate::service::{
     ServiceError, approver_notices, identity, invitations, ledger, organization as orgs, requests, service_users,
+    webhooks,
 };
 use crate::state::AppState;
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
@@ -202,8 +207,15 @@ impl MutationRoot {
         let st = state(ctx);
         let access = authz(ctx).org(org_id).await?;
         let done = st.sequencer.submit(&st.engine(), &access, op).await?;
-        let api_key = done.api_key.map(|k| NewApiKey { key_id: k.key_id, secret: k.secret });
-        Ok(RequestResult { request: Request::new(done.request, &access), api_key })
+        let (mut api_key, mut webhook_secret) = (None, None);
+        match done.api_key {
+            Some(NewSecret { of: SecretOf::ApiKey, key_id, secret }) => api_key = Some(NewApiKey { key_id, secret }),
+            Some(NewSecret { of: SecretOf::WebhookEndpoint, key_id, secret }) => {
+                webhook_secret = Some(NewWebhookSecret { endpoint_id: ID(key_id), secret })
+            }
+            None => {}
+        }
+        Ok(RequestResult { request: Request::new(done.request, &access), api_key, webhook_secret })
     }
 }
 
@@ -415,6 +427,51 @@ impl MutationRoot {
         let (st, access) = request_access(ctx, &request_id).await?;
         let k = service_users::claim(&st.db, &st.key, &access, &request_id, st.clock.now()).await?;
         Ok(NewApiKey { key_id: k.key_id, secret: k.secret })
+    }
+
+    /// Sends the organisation's events of `events` kinds to `url`, signed
+    /// (MANAGE_ACCESS). `url` is `https://` (plain `http://` only to a
+    /// loopback host, where the deployment allows it). The signing secret is
+    /// in `webhookSecret` when this completes at once; otherwise the
+    /// requester claims it once with `claimWebhookSecret` after approval.
+    async fn add_webhook_endpoint(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        url: String,
+        events: Vec<WebhookEvent>,
+    ) -> ApiResult<RequestResult> {
+        // Who may not add one learns nothing, not even whether the URL would parse.
+        authz(ctx).org(&org_id).await?.require(Workflow::ManageAccess, Action::Initiate, None)?;
+        let allow_http_loopback = state(ctx).config.webhooks_allow_http_loopback;
+        let url = WebhookUrl::parse(&url, allow_http_loopback).map_err(ServiceError::from)?;
+        self.submit(ctx, &org_id, Operation::AddWebhookEndpoint { url: url.as_str().to_string(), events }).await
+    }
+
+    /// Stops sending events to an endpoint (MANAGE_ACCESS).
+    async fn remove_webhook_endpoint(
+        &self,
+        ctx: &Context<'_>,
+        org_id: ID,
+        endpoint_id: ID,
+    ) -> ApiResult<RequestResult> {
+        self.submit(ctx, &org_id, Operation::RemoveWebhookEndpoint { endpoint_id: endpoint_id.0 }).await
+    }
+
+    /// Reveals, once, the signing secret of the endpoint an approved request of the caller's added.
+    async fn claim_webhook_secret(&self, ctx: &Context<'_>, request_id: ID) -> ApiResult<NewWebhookSecret> {
+        let (st, access) = request_access(ctx, &request_id).await?;
+        let s = webhooks::claim_secret(&st.db, &st.key, &access, &request_id, st.clock.now()).await?;
+        Ok(NewWebhookSecret { endpoint_id: ID(s.key_id), secret: s.secret })
+    }
+
+    /// Sends a FAILED delivery (or one waiting for its retry) again now
+    /// (INITIATE on MANAGE_ACCESS). A delivered event is never sent twice
+    /// (`CONFLICT`).
+    async fn redeliver_webhook(&self, ctx: &Context<'_>, org_id: ID, delivery_id: ID) -> ApiResult<WebhookDelivery> {
+        let st = state(ctx);
+        let access = authz(ctx).org(&org_id).await?;
+        Ok(WebhookDelivery(webhooks::redeliver(&st.db, &access, &delivery_id, st.clock.now()).await?))
     }
 
     /// Records a credit from custody (platform operator only).

@@ -702,6 +702,20 @@ impl Organization {
     async fn usage(&self, ctx: &Context<'_>) -> ApiResult<Vec<LimitUsage>> {
         all_usage(ctx, &self.access).await
     }
+    /// Where the organisation's events are POSTed, signed (VIEW on MANAGE_ACCESS).
+    async fn webhook_endpoints(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::webhooks::WebhookEndpoint>> {
+        super::webhooks::endpoints(ctx, &self.access).await
+    }
+    /// Every endpoint's deliveries, newest first, or one endpoint's (VIEW on MANAGE_ACCESS).
+    #[graphql(complexity = "list_complexity(first, child_complexity)")]
+    async fn webhook_deliveries(
+        &self,
+        ctx: &Context<'_>,
+        endpoint_id: Option<ID>,
+        #[graphql(default = 50, validator(minimum = 1, maximum = 200))] first: i32,
+    ) -> ApiResult<Vec<super::webhooks::WebhookDelivery>> {
+        super::webhooks::deliveries(ctx, &self.access, endpoint_id.as_ref().map(|e| e.as_str()), first).await
+    }
     /// Service users and their keys (VIEW on MANAGE_ACCESS).
     async fn service_users(&self, ctx: &Context<'_>) -> ApiResult<Vec<ServiceUser>> {
         Ok(service_users::list(&state(ctx).db, &self.access).await?.into_iter().map(ServiceUser).collect())
@@ -971,6 +985,8 @@ pub struct NewApiKey {
 pub struct RequestResult {
     pub request: Request,
     pub api_key: Option<NewApiKey>,
+    /// An added webhook endpoint's signing secret, when the request completed at once.
+    pub webhook_secret: Option<super::webhooks::NewWebhookSecret>,
 }
 
 /// Where an invitation stands.

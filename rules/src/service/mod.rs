@@ -36,7 +36,9 @@
 //!   [`balance_alerts::totals`] it reads), [`approver_notices::send_due`],
 //!   the mail deliveries and sweeps ([`mail::deliver`], [`mail::lost`]),
 //!   and the event bus's fan-out read [`requests::event_view`] (each
-//!   subscriber then sees only what [`requests::event_for`] allows).
+//!   subscriber then sees only what [`requests::event_for`] allows), and
+//!   the webhook fan-out and deliveries ([`webhooks::enqueue_events`],
+//!   [`webhooks::deliver_due`]).
 
 pub mod addresses;
 pub mod approver_notices;
@@ -68,6 +70,7 @@ pub mod service_users;
 pub mod signing;
 pub mod simulation;
 pub mod types;
+pub mod webhooks;
 pub mod withdrawals;
 
 pub use error::{LimitBreach, ServiceError, ServiceResult, is_unique_violation};

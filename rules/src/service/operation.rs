@@ -13,9 +13,12 @@ use super::policies::{self, PolicySpec};
 use super::service_users::{self, KeyPatch, KeySettings};
 pub use super::types::{Applied, OpEnv};
 use super::withdrawals::WithdrawalSpec;
-use super::{ServiceError, ServiceResult, invitations, is_unique_violation, membership, organization};
+use super::{ServiceError, ServiceResult, invitations, is_unique_violation, membership, organization, webhooks};
 use chrono::{DateTime, Utc};
-use domain::{Action, DisplayName, Email, MemberStatus, Role, RoleSet, UsdAmount, WithdrawalWindow, Workflow, new_id};
+use domain::{
+    Action, DisplayName, Email, MemberStatus, Role, RoleSet, UsdAmount, WebhookEvent, WithdrawalWindow, Workflow,
+    new_id,
+};
 use entity::{member, permission_grant};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde::{Deserialize, Serialize};
@@ -122,6 +125,14 @@ pub enum Operation {
     },
     /// Lend a member's APPROVE on one workflow to another member for a while.
     DelegateApproval(NewDelegation),
+    /// Send the organisation's events of these kinds to `url`, signed.
+    AddWebhookEndpoint {
+        url: String,
+        events: Vec<WebhookEvent>,
+    },
+    RemoveWebhookEndpoint {
+        endpoint_id: String,
+    },
     RevokeDelegation {
         delegation_id: String,
     },
@@ -144,7 +155,9 @@ impl Operation {
             | Operation::RevokeApiKey { .. }
             | Operation::RemoveServiceUser { .. }
             | Operation::DelegateApproval(_)
-            | Operation::RevokeDelegation { .. } => Workflow::ManageAccess,
+            | Operation::RevokeDelegation { .. }
+            | Operation::AddWebhookEndpoint { .. }
+            | Operation::RemoveWebhookEndpoint { .. } => Workflow::ManageAccess,
             Operation::SetPolicy { .. }
             | Operation::LockPolicy { .. }
             | Operation::UnlockPolicy { .. }
@@ -186,6 +199,8 @@ impl Operation {
             Operation::DelegateApproval(_) => "DELEGATE_APPROVAL",
             Operation::RevokeDelegation { .. } => "REVOKE_DELEGATION",
             Operation::UnlockPolicy { .. } => "UNLOCK_POLICY",
+            Operation::AddWebhookEndpoint { .. } => "ADD_WEBHOOK_ENDPOINT",
+            Operation::RemoveWebhookEndpoint { .. } => "REMOVE_WEBHOOK_ENDPOINT",
         }
     }
 
@@ -309,6 +324,10 @@ pub(crate) async fn check<C: ConnectionTrait>(
         }
         // The amount is exact by type; its bounds are the asset's, checked when it is made.
         Operation::Withdraw(_) => {}
+        Operation::AddWebhookEndpoint { url, events } => webhooks::check_new(url, events)?,
+        Operation::RemoveWebhookEndpoint { endpoint_id } => {
+            webhooks::find_active(db, org_id, endpoint_id).await?;
+        }
         Operation::GrantPermission { member_id, account_id, .. }
         | Operation::RevokePermission { member_id, account_id, .. } => {
             membership::find_active(db, org_id, member_id).await?;
@@ -407,6 +426,8 @@ async fn perform<C: ConnectionTrait>(
         }
         Operation::DelegateApproval(d) => delegations::create(db, org_id, d, now).await,
         Operation::RevokeDelegation { delegation_id } => delegations::revoke(db, org_id, delegation_id, now).await,
+        Operation::AddWebhookEndpoint { url, events } => webhooks::add(db, env.key, org_id, url, events, now).await,
+        Operation::RemoveWebhookEndpoint { endpoint_id } => webhooks::remove(db, org_id, endpoint_id, now).await,
         Operation::SetWithdrawalWindow { window } => {
             organization::set_withdrawal_window(db, org_id, window.as_ref()).await
         }

@@ -24,6 +24,8 @@ use super::limits::{self, LimitLayer};
 use super::operation::{self, Operation};
 pub(crate) use super::request_rows::{find_in_org, org_of};
 use super::service_users::{self, NewSecret};
+use super::types::SecretOf;
+use super::webhooks;
 use super::{ServiceError, ServiceResult, approver_notices, is_unique_violation, policies, withdrawals};
 use crate::access::{Actor, OrgAccess};
 use crate::authz::{Authz, resolve_all, service_user_access};
@@ -314,7 +316,7 @@ pub async fn submit_in(
             alert_changed = applied.alert_changed;
             if let Some(secret) = applied.secret {
                 // Shown now, in this response: never again.
-                service_users::attach_claim(txn, &secret.key_id, &req.id, true).await?;
+                attach_claim(txn, &secret, &req.id, true).await?;
                 api_key = Some(secret);
             }
             events.push(event(&req, "COMPLETED"));
@@ -372,7 +374,20 @@ async fn audit_withdrawal_created<C: ConnectionTrait>(
     Ok(())
 }
 
-/// A submitted request, and the API-key secret it issued if it completed at once.
+/// Records which request issued `secret`, and whether it was shown already.
+async fn attach_claim<C: ConnectionTrait>(
+    db: &C,
+    secret: &NewSecret,
+    request_id: &str,
+    shown: bool,
+) -> ServiceResult<()> {
+    match secret.of {
+        SecretOf::ApiKey => service_users::attach_claim(db, &secret.key_id, request_id, shown).await,
+        SecretOf::WebhookEndpoint => webhooks::attach_claim(db, &secret.key_id, request_id, shown).await,
+    }
+}
+
+/// A submitted request, and the API-key or webhook secret it issued if it completed at once.
 pub struct Submitted {
     pub request: request::Model,
     pub api_key: Option<NewSecret>,
@@ -589,8 +604,8 @@ pub async fn approve(engine: &Engine<'_>, access: &OrgAccess, id: &str) -> Servi
             Ok(applied) => {
                 attempt.commit().await?;
                 if let Some(secret) = &applied.secret {
-                    // The requester claims it once with claimApiKeySecret.
-                    service_users::attach_claim(&txn, &secret.key_id, &req.id, false).await?;
+                    // The requester claims it once (claimApiKeySecret, claimWebhookSecret).
+                    attach_claim(&txn, secret, &req.id, false).await?;
                 }
                 audit_applied(&txn, &req, &op, actor, applied.target, applied.before, applied.after, now).await?;
                 jobs = applied.jobs;

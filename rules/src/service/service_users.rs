@@ -13,8 +13,8 @@
 //! creator and by every holder (SPEC §4), so none of them approves them.
 
 use super::limits::{self, LimitLayer};
-use super::types::Applied;
 pub use super::types::NewSecret;
+use super::types::{Applied, SecretOf};
 use super::{ServiceError, ServiceResult, organization};
 use crate::access::OrgAccess;
 use crate::keys::MasterKey;
@@ -298,7 +298,7 @@ async fn issue<C: ConnectionTrait>(
     };
     write_settings(&mut a, settings)?;
     let model = a.insert(db).await?;
-    Ok((model, NewSecret { key_id, secret }))
+    Ok((model, NewSecret { of: SecretOf::ApiKey, key_id, secret }))
 }
 
 /// Creates a service user and its first key.
@@ -454,7 +454,7 @@ pub(crate) async fn rotate_key<C: ConnectionTrait>(
             json!({"keyId": k.key_id, "rotated": true, "grace": grace.to_iso(), "previousValidUntil": previous_until}),
         ),
         jobs: vec![],
-        secret: Some(NewSecret { key_id: k.key_id, secret }),
+        secret: Some(NewSecret { of: SecretOf::ApiKey, key_id: k.key_id, secret }),
         alert_changed: false,
     })
 }
@@ -591,7 +591,7 @@ pub async fn claim(
     )
     .await?;
     txn.commit().await?;
-    Ok(NewSecret { key_id: k.key_id, secret })
+    Ok(NewSecret { of: SecretOf::ApiKey, key_id: k.key_id, secret })
 }
 
 pub(crate) async fn find_active_user<C: ConnectionTrait>(

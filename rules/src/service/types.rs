@@ -10,9 +10,19 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use workers::MailJob;
 
+/// What a newly issued secret belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretOf {
+    /// An API key's signing secret (`key_id` is the key's public id).
+    ApiKey,
+    /// A webhook endpoint's signing secret (`key_id` is the endpoint's id).
+    WebhookEndpoint,
+}
+
 /// A newly issued secret, to be shown once.
 #[derive(Clone, Debug)]
 pub struct NewSecret {
+    pub of: SecretOf,
     pub key_id: String,
     pub secret: String,
 }
@@ -25,7 +35,7 @@ pub struct Applied {
     pub before: Option<Value>,
     pub after: Option<Value>,
     pub jobs: Vec<MailJob>,
-    /// A newly issued API-key secret, to show once.
+    /// A newly issued API-key or webhook secret, to show once.
     pub secret: Option<NewSecret>,
     /// The organisation's balance alert changed state (publish after commit).
     pub alert_changed: bool,
