@@ -153,6 +153,7 @@ pub async fn open_state(config: Config, clock: SharedClock, public_url: String) 
         config.address_cooling_off_secs,
     );
     let nonces = NonceCommits::new(db.clone());
+    let webhooks = workers::WebhookSender::new(config.webhooks_allow_http_loopback)?;
     Ok(AppState {
         db,
         clock,
@@ -171,7 +172,7 @@ pub async fn open_state(config: Config, clock: SharedClock, public_url: String) 
         stopping: tokio::sync::watch::Sender::new(false),
         sequencer,
         nonces,
-        webhooks: workers::WebhookSender::new()?,
+        webhooks,
     })
 }
 

@@ -4,6 +4,12 @@
 //! `http://` parses only for a loopback host and only where the deployment
 //! allows it (`COUNTERSIGN_WEBHOOKS_ALLOW_HTTP_LOOPBACK`, for local receivers
 //! and tests), so a signature and its payload never cross a network in clear.
+//!
+//! An endpoint is chosen by an organisation's admin but called by our
+//! servers, from inside our network: so it must be a public address
+//! ([`is_public`]), never a private, link-local or metadata one (server-side
+//! request forgery). The URL's IP literal is checked here; a name is checked
+//! again on every send, against the addresses it resolves to then.
 
 use crate::error::ParseError;
 use crate::vocabulary::vocabulary;
@@ -59,18 +65,27 @@ impl WebhookUrl {
         if url.fragment().is_some() {
             return Err(bad("must not have a #fragment"));
         }
-        let loopback = match url.host() {
-            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-            Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-            Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        let ip = match url.host() {
+            Some(url::Host::Domain(d)) => {
+                let d = d.trim_end_matches('.').to_ascii_lowercase();
+                (d == "localhost" || d.ends_with(".localhost")).then_some(IpAddr::from([127, 0, 0, 1]))
+            }
+            Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
             None => return Err(bad("must name a host")),
         };
+        let loopback = ip.is_some_and(|ip| ip.is_loopback());
+        if loopback && !allow_http_loopback {
+            return Err(bad("a loopback host is allowed only where the deployment allows local receivers"));
+        }
+        if let Some(ip) = ip.filter(|ip| !ip.is_loopback() && !is_public(*ip)) {
+            return Err(bad(&format!(
+                "{ip} is not a public address (private, link-local and reserved ones are refused)"
+            )));
+        }
         match url.scheme() {
             "https" => {}
-            "http" if loopback && allow_http_loopback => {}
-            "http" if loopback => {
-                return Err(bad("plain http:// is allowed only to a loopback host where the deployment allows it"));
-            }
+            "http" if loopback => {}
             "http" => return Err(bad("must use https:// (plain http:// only to a loopback host)")),
             _ => return Err(bad("must be an https:// URL")),
         }
@@ -87,9 +102,79 @@ impl WebhookUrl {
     }
 }
 
+/// Address ranges that are not the public internet: this host, private
+/// networks, link-local (cloud metadata lives at 169.254.169.254), shared
+/// carrier NAT, documentation, benchmarking, multicast and reserved ones.
+const NOT_PUBLIC: &[&str] = &[
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.0.2.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "224.0.0.0/3",
+    "::/127",
+    "64:ff9b::/96",
+    "100::/64",
+    "2001::/23",
+    "2001:db8::/32",
+    "2002::/16",
+    "fc00::/7",
+    "fe80::/10",
+    "ff00::/8",
+];
+
+/// Whether `ip` is on the public internet (an IPv4-mapped IPv6 address is
+/// judged as the IPv4 address it carries).
+pub fn is_public(ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    static RANGES: std::sync::LazyLock<Vec<ipnet::IpNet>> =
+        std::sync::LazyLock::new(|| NOT_PUBLIC.iter().filter_map(|net| net.parse().ok()).collect());
+    !RANGES.iter().any(|net| net.contains(&ip))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::WebhookUrl;
+    use super::{WebhookUrl, is_public};
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for ip in ["10.1.2.3", "127.0.0.1", "169.254.169.254", "172.31.0.1", "192.168.1.1", "100.64.0.1", "0.0.0.0"]
+            .iter()
+            .chain(&["::1", "::", "fe80::1", "fd00::1", "::ffff:10.0.0.1", "::ffff:127.0.0.1", "ff02::1"])
+        {
+            assert!(!is_public(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["1.1.1.1", "8.8.8.8", "2606:4700::1111", "::ffff:1.1.1.1"] {
+            assert!(is_public(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn private_and_metadata_hosts_are_refused() {
+        for url in [
+            "https://10.0.0.5/hook",
+            "https://169.254.169.254/latest/meta-data/",
+            "https://[fd00::1]/x",
+            "https://[::ffff:192.168.0.1]/x",
+            "https://0.0.0.0/x",
+        ] {
+            assert!(WebhookUrl::parse(url, true).is_err(), "{url}");
+        }
+        assert!(WebhookUrl::parse("https://127.0.0.1/x", false).is_err(), "loopback needs the setting");
+        assert!(WebhookUrl::parse("https://localhost/x", false).is_err(), "loopback needs the setting");
+        assert!(WebhookUrl::parse("https://127.0.0.1:8443/x", true).is_ok());
+        assert!(WebhookUrl::parse("https://93.184.215.14/x", false).is_ok());
+    }
 
     #[test]
     fn https_anywhere_http_only_to_loopback_when_allowed() {

@@ -4,7 +4,8 @@
 //! gets the same event id and body every time; a delivered event is never
 //! sent again; a FAILED delivery is sent again on request; a removed
 //! endpoint gets nothing more; another organisation sees and touches none
-//! of it; plain `http://` needs the deployment's setting; and a worker
+//! of it; plain `http://` (and any loopback host) needs the deployment's
+//! setting, and private or metadata addresses are refused; and a worker
 //! process killed mid-delivery leaves the delivery to the next worker.
 
 use chrono::Duration as Span;
@@ -228,6 +229,11 @@ async fn endpoints_need_https_and_their_secret_is_shown_once(backend: Backend) {
         ("https://user:pw@hooks.example.com/x", json!(["REQUEST"])),
         ("hooks.example.com/x", json!(["REQUEST"])),
         ("https://hooks.example.com/x", json!([])),
+        // Called from inside our network: never a private or metadata address.
+        ("https://169.254.169.254/latest/meta-data/", json!(["REQUEST"])),
+        ("https://10.0.0.7/hook", json!(["REQUEST"])),
+        ("https://[::ffff:192.168.1.1]/hook", json!(["REQUEST"])),
+        ("https://localhost/hook", json!(["REQUEST"])),
     ] {
         let d = app.gql(Some(&owner.token), ADD, json!({"o": org, "u": url, "e": events})).await;
         assert_eq!(d["errors"][0]["extensions"]["code"], "BAD_INPUT", "{url}: {d}");
