@@ -37,7 +37,7 @@
 //!   the mail deliveries and sweeps ([`mail::deliver`], [`mail::lost`]),
 //!   and the event bus's fan-out read [`requests::event_view`] (each
 //!   subscriber then sees only what [`requests::event_for`] allows), and
-//!   the webhook fan-out and deliveries ([`webhooks::enqueue_events`],
+//!   the webhook fan-out and deliveries ([`webhooks::enqueue_events`], [`webhooks::has_due`],
 //!   [`webhooks::deliver_due`]).
 
 pub mod addresses;
