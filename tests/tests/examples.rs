@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tests::{Backend, TestApp, both_backends, spawn};
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
@@ -203,7 +203,11 @@ async fn webhook_receivers_verify_what_they_are_sent(backend: Backend) {
         let body = r#"{"type":"permission.changed","data":{"forged":true}}"#;
         let url = receiver.url.clone();
         let name = receiver.name;
-        assert_eq!(post_signed(&url, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "evt_forged", now, body).await, 401, "{name}");
+        assert_eq!(
+            post_signed(&url, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "evt_forged", now, body).await,
+            401,
+            "{name}"
+        );
         assert_eq!(post_signed(&url, secret, "evt_stale", now - 3600, body).await, 401, "{name}: a replayed capture");
         assert_eq!(post_signed(&url, secret, &id, now, body).await, 204, "{name}: a retry is acknowledged");
         let fresh = r#"{"type":"request.completed","data":{"action":"TEST"}}"#;

@@ -69,6 +69,7 @@ const RULES: &[(&str, Rule)] = &[
     ("Organization.webhookEndpoints", AccessView),
     ("Organization.webhookDeliveries", AccessView),
     ("WebhookEndpoint.deliveries", Any),
+    ("WebhookEndpoint.events", Any),
     ("WithdrawalWindow.days", Any),
     ("TreasuryReadiness.missingRoles", Any),
     ("OutflowSeries.days", Any),

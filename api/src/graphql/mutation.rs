@@ -208,7 +208,7 @@ impl MutationRoot {
         let access = authz(ctx).org(org_id).await?;
         let done = st.sequencer.submit(&st.engine(), &access, op).await?;
         let (mut api_key, mut webhook_secret) = (None, None);
-        match done.api_key {
+        match done.secret {
             Some(NewSecret { of: SecretOf::ApiKey, key_id, secret }) => api_key = Some(NewApiKey { key_id, secret }),
             Some(NewSecret { of: SecretOf::WebhookEndpoint, key_id, secret }) => {
                 webhook_secret = Some(NewWebhookSecret { endpoint_id: ID(key_id), secret })

@@ -286,7 +286,7 @@ pub async fn submit_in(
     let actor = AuditActor::of(access);
     let mut events = vec![event(&req, "CREATED")];
     let mut jobs = Vec::new();
-    let mut api_key = None;
+    let mut issued = None;
     let mut alert_changed = false;
     match (decision, &op) {
         (Decision::CompleteNow, Operation::Withdraw(w)) => {
@@ -317,7 +317,7 @@ pub async fn submit_in(
             if let Some(secret) = applied.secret {
                 // Shown now, in this response: never again.
                 attach_claim(txn, &secret, &req.id, true).await?;
-                api_key = Some(secret);
+                issued = Some(secret);
             }
             events.push(event(&req, "COMPLETED"));
         }
@@ -346,7 +346,7 @@ pub async fn submit_in(
             approver_notices::owe(txn, &req, now).await?;
         }
     }
-    Ok((Submitted { request: req, api_key }, Effects::of(jobs, events, alert_changed, &access.org_id)))
+    Ok((Submitted { request: req, secret: issued }, Effects::of(jobs, events, alert_changed, &access.org_id)))
 }
 
 async fn audit_withdrawal_created<C: ConnectionTrait>(
@@ -390,7 +390,8 @@ async fn attach_claim<C: ConnectionTrait>(
 /// A submitted request, and the API-key or webhook secret it issued if it completed at once.
 pub struct Submitted {
     pub request: request::Model,
-    pub api_key: Option<NewSecret>,
+    /// An API-key or webhook secret issued by a request that completed at once.
+    pub secret: Option<NewSecret>,
 }
 
 #[allow(clippy::too_many_arguments)]
