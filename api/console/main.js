@@ -20,6 +20,7 @@ import { WithdrawPage } from './pages/withdraw.js';
 import { OverviewPage } from './pages/overview.js';
 import { MembersPage } from './pages/members.js';
 import { ServiceUsersPage } from './pages/service-users.js';
+import { WebhooksPage } from './pages/webhooks.js';
 import { PoliciesPage } from './pages/policies.js';
 import { LimitsPage } from './pages/limits.js';
 import { AddressesPage } from './pages/addresses.js';
@@ -40,6 +41,7 @@ const MEMBER = {
   '/risk': RiskPage,
   '/members': MembersPage,
   '/service-users': ServiceUsersPage,
+  '/webhooks': WebhooksPage,
   '/policies': PoliciesPage,
   '/limits': LimitsPage,
   '/addresses': AddressesPage,
@@ -56,6 +58,7 @@ function navItems() {
     { href: '/risk', label: 'Risk' },
     can('MANAGE_ACCESS', 'VIEW') && { href: '/members', label: 'Members' },
     can('MANAGE_ACCESS', 'VIEW') && { href: '/service-users', label: 'Service users' },
+    can('MANAGE_ACCESS', 'VIEW') && { href: '/webhooks', label: 'Webhooks' },
     can('MANAGE_POLICIES', 'VIEW') && { href: '/policies', label: 'Policies' },
     can('MANAGE_POLICIES', 'VIEW') && { href: '/limits', label: 'Limits' },
     can('MANAGE_ADDRESSES', 'VIEW') && { href: '/addresses', label: 'Addresses' },

@@ -1,6 +1,6 @@
 // The admin's journey (tests/tests/console_admin.rs prepares the
 // organisation): every governed setting changed from the console alone —
-// members, service users and keys, policies, limits of each layer, balance
+// members, service users and keys, webhooks, policies, limits of each layer, balance
 // alert and pause, withdrawal window, delegations, approval notices,
 // addresses and cooling-off — each change telling whether it completed or
 // waits for approval. A new key's secret stays on screen, copyable, while
@@ -145,6 +145,36 @@ await outcome(page, 'Remove Ledger sync');
 await page.waitForSelector('#removed-service-users [data-removed-service-user="Ledger sync"]');
 assert.equal(await page.$('[data-service-user="Ledger sync"]'), null, 'a removed service user leaves the active list');
 await checkScreen(page, 'admin-service-users');
+
+// ---- Webhooks: an endpoint, its secret shown once, its delivery log, a resend, removal.
+const hookUrl = 'http://127.0.0.1:9/hook'; // nothing listens: every attempt fails, as a receiver that is down would
+await visit(page, '/webhooks');
+await page.fill('#new-endpoint-form input[name=url]', hookUrl);
+await page.check('#new-endpoint-form input[value=PERMISSION]');
+await page.click('#new-endpoint-form button[type=submit]');
+await outcome(page, `Add the endpoint ${hookUrl}`);
+await page.waitForSelector('.secret-card pre.secret');
+assert.match((await page.textContent('.secret-card pre.secret')).trim(), /^whsec_/, 'the signing secret is shown once');
+await page.click('.secret-card [data-action=dismiss-secret]');
+const endpoint = `[data-endpoint="${hookUrl}"]`;
+await page.waitForSelector(endpoint);
+// A permission change (the second admin's) is sent, fails, and waits for its retry.
+await as(fx.admin2Token, 'mutation($o:ID!){ createServiceUser(orgId:$o,input:{name:"Hook test",scopes:[QUERY_FUNDS]}){ request{ status } } }', { o: fx.org });
+// Attempts are not live events: the page re-reads its log every few seconds.
+const rows = `${endpoint} tr[data-delivery]`;
+const attempted = (sel) => [...document.querySelectorAll(sel)].filter((r) => r.dataset.status === 'PENDING'
+  && r.textContent.includes('permission.changed') && r.querySelector('[data-action=redeliver]')).map((r) => r.dataset.delivery)[0];
+await until(page, (sel) => [...document.querySelectorAll(sel)].some((r) => r.dataset.status === 'PENDING'
+  && r.textContent.includes('permission.changed') && r.querySelector('[data-action=redeliver]')), rows, 15000);
+const delivery = await page.evaluate(attempted, rows);
+assert.match(await page.textContent(`[data-delivery="${delivery}"]`), /No answer.*[Cc]onnect/);
+await checkScreen(page, 'admin-webhooks');
+await page.click(`[data-delivery="${delivery}"] [data-action=redeliver]`);
+await until(page, () => [...document.querySelectorAll('.outcome')].some((o) => /Send evt_.* again: done/.test(o.textContent)));
+await page.click(`${endpoint} [data-action=remove-endpoint]`);
+await confirm(page);
+await outcome(page, `Remove ${hookUrl}`);
+await page.waitForSelector(endpoint, { state: 'detached' });
 
 // ---- Policies: set, lock, and unlock, which waits for the second admin.
 await visit(page, '/policies');

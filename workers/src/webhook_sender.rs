@@ -79,10 +79,12 @@ impl WebhookSender {
     }
 }
 
-/// An error and its causes, one line (reqwest's own message omits the cause).
+/// What went wrong, one line: the error's causes (reqwest's own message
+/// omits them and repeats the URL, which the log shows beside it anyway).
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
+    let first = e.source().unwrap_or(e);
+    let mut text = first.to_string();
+    let mut source = first.source();
     while let Some(cause) = source {
         text.push_str(": ");
         text.push_str(&cause.to_string());

@@ -402,6 +402,7 @@ pub async fn enqueue_events(db: &DatabaseConnection, now: DateTime<Utc>) -> Serv
         .await?;
     let mut queued = 0;
     for e in endpoints {
+        tracing::debug!(endpoint = %e.id, cursor = e.cursor, "an endpoint has audit records to consider");
         let txn = begin_write(db).await?;
         let records = audit_record::Entity::find()
             .filter(audit_record::Column::OrgId.eq(&e.org_id))
@@ -434,6 +435,7 @@ pub async fn enqueue_events(db: &DatabaseConnection, now: DateTime<Utc>) -> Serv
                 created_at: Set(now),
             })
             .collect();
+        tracing::debug!(endpoint = %e.id, records = records.len(), deliveries = rows.len(), last, "queueing webhook deliveries");
         queued += rows.len() as u64;
         if !rows.is_empty() {
             webhook_delivery::Entity::insert_many(rows)
