@@ -50,6 +50,12 @@ use tracing::Level;
 /// Requests with larger bodies are refused (SPEC §1).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// A WebSocket's read buffer. tungstenite zeroes the whole buffer before
+/// every read, so at its 128 KiB default an event's fan-out to a thousand
+/// sockets spent more time in `memset` than in everything else it did; the
+/// client's messages are small (a larger one still arrives, in more reads).
+pub const WS_READ_BUFFER: usize = 8 * 1024;
+
 #[derive(Clone)]
 pub struct Http {
     pub state: Arc<AppState>,
@@ -415,7 +421,12 @@ async fn graphql_ws(
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| async move {
+    let upgrade = upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .read_buffer_size(WS_READ_BUFFER)
+        .max_message_size(MAX_BODY_BYTES)
+        .max_frame_size(MAX_BODY_BYTES);
+    upgrade.on_upgrade(move |socket| async move {
         let state = http.state.clone();
         let init_deadline = Duration::from_secs(state.config.ws_init_timeout_secs);
         // Deadlines read the application's clock (monotonic side), so a test

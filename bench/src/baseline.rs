@@ -81,7 +81,14 @@ async fn post(State(schema): State<BareSchema>, body: Bytes) -> Response {
 }
 
 async fn ws(State(schema): State<BareSchema>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
+    // The same WebSocket settings as Countersign's (api::http), so the two
+    // servers differ only in what they do per event.
+    let upgrade = upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .read_buffer_size(api::http::WS_READ_BUFFER)
+        .max_message_size(api::http::MAX_BODY_BYTES)
+        .max_frame_size(api::http::MAX_BODY_BYTES);
+    upgrade.on_upgrade(move |socket| {
         GraphQLWebSocket::new(socket, schema, protocol)
             .on_connection_init(|_| async { Ok(async_graphql::Data::default()) })
             .serve()

@@ -98,6 +98,11 @@ pub struct Closed {
 }
 
 impl WsClient {
+    /// Sends one text message as it is (for messages no well-behaved client sends).
+    pub async fn send_raw(&mut self, text: String) {
+        let _ = self.socket.send(Message::text(text)).await;
+    }
+
     /// Reads until the server closes the connection or `timeout` passes.
     pub async fn until_closed(&mut self, timeout: Duration) -> Closed {
         let deadline = tokio::time::Instant::now() + timeout;

@@ -278,7 +278,24 @@ async fn a_crowd_of_subscribers_is_served_and_held_to_the_rules(backend: Backend
     }
 }
 
+/// A WebSocket message is held to the HTTP body limit (1 MiB): a larger
+/// one ends the connection instead of being buffered, and the server goes on
+/// serving.
+async fn oversized_messages_end_the_connection(backend: Backend) {
+    let app = spawn(backend).await;
+    let owner = app.user("owner@example.com").await;
+    let mut ws = WsClient::connect(&app.base, json!({"Authorization": format!("Bearer {}", owner.token)})).await;
+    let huge = json!({"id": "1", "type": "subscribe", "payload": {"query": format!("{{ viewer {{ user {{ email }} }} }} #{}", "x".repeat(2 << 20))}});
+    ws.send_raw(huge.to_string()).await;
+    let closed = ws.until_closed(Duration::from_secs(5)).await;
+    assert!(closed.close.is_some(), "a 2 MiB message ends the connection");
+    assert!(closed.delivered.is_empty(), "and is not answered: {:?}", closed.delivered);
+    let mut again = WsClient::connect(&app.base, json!({"Authorization": format!("Bearer {}", owner.token)})).await;
+    still_open(&mut again, "2", "a new connection after the oversized one").await;
+}
+
 both_backends!(
+    oversized_messages_end_the_connection,
     a_crowd_of_subscribers_is_served_and_held_to_the_rules,
     sign_out_closes_the_socket,
     idle_sessions_are_closed,
