@@ -605,14 +605,21 @@ async fn attempt(
     let outcome = match WebhookUrl::parse(&e.url, policy.allow_http_loopback) {
         Err(refused) => Err(format!("not sent: {refused}")),
         Ok(url) => {
-            let secret = open_secret(key, &e)?;
             let timestamp = at.timestamp();
-            let headers = [
-                ("webhook-id", d.event_id.clone()),
-                ("webhook-timestamp", timestamp.to_string()),
-                ("webhook-signature", signature(&secret, &d.event_id, timestamp, &d.payload)?),
-            ];
-            sender.post(url.as_str(), &headers, d.payload.clone()).await
+            // A secret that cannot be opened is this attempt's failure, recorded
+            // like any other, so the delivery still ends FAILED rather than
+            // being taken again and again.
+            match open_secret(key, &e).and_then(|secret| signature(&secret, &d.event_id, timestamp, &d.payload)) {
+                Err(why) => Err(format!("not sent: cannot sign ({why})")),
+                Ok(signed) => {
+                    let headers = [
+                        ("webhook-id", d.event_id.clone()),
+                        ("webhook-timestamp", timestamp.to_string()),
+                        ("webhook-signature", signed),
+                    ];
+                    sender.post(url.as_str(), &headers, d.payload.clone()).await
+                }
+            }
         }
     };
     let delivered = matches!(outcome, Ok(c) if (200..300).contains(&c));
