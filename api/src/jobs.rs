@@ -73,6 +73,11 @@ impl Handlers for ApiHandlers {
             if dropped > 0 {
                 tracing::info!(dropped, "pruned old daily limit counters");
             }
+            // The same daily pass bounds the webhook delivery log.
+            let dropped = webhooks::prune(&st.db, st.clock.now()).await?;
+            if dropped > 0 {
+                tracing::info!(dropped, "pruned settled webhook deliveries past their retention");
+            }
             Ok(())
         })
         .await

@@ -217,6 +217,20 @@ async fn failed_deliveries_are_sent_again_on_request(backend: Backend) {
         .await;
     let actions: Vec<&Value> = d["organization"]["auditLog"]["nodes"].as_array().unwrap().iter().collect();
     assert!(actions.iter().any(|a| a["action"] == "WEBHOOK_REDELIVERED" && a["target"] == id.as_str()), "{d}");
+
+    // The log is bounded: the daily job drops settled deliveries after 30 days.
+    app.run_daily_jobs().await;
+    assert!(log(&app, &owner, &org).await.iter().any(|d| d["id"] == id.as_str()), "kept within the retention");
+    app.clock.advance(Span::days(31));
+    app.run_daily_jobs().await;
+    let db = app.db().await;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let left = entity::webhook_delivery::Entity::find()
+        .filter(entity::webhook_delivery::Column::Status.is_in(["DELIVERED", "FAILED"]))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "every settled delivery past 30 days is gone");
 }
 
 async fn endpoints_need_https_and_their_secret_is_shown_once(backend: Backend) {

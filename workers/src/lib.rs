@@ -37,9 +37,10 @@ pub trait Handlers: Send + Sync + 'static {
     async fn sweep_deliveries(&self) -> Result<(), JobError>;
     /// Every minute: expires requests pending longer than allowed.
     async fn expire_requests(&self) -> Result<(), JobError>;
-    /// At 00:00 UTC: drops daily limit counters too old to matter. Counters
-    /// are keyed by UTC day, so a new day starts from zero without this job;
-    /// that is why a late or missed run is harmless.
+    /// At 00:00 UTC: drops daily limit counters too old to matter, and
+    /// settled webhook deliveries past their retention. Counters are keyed
+    /// by UTC day, so a new day starts from zero without this job; that is
+    /// why a late or missed run is harmless.
     async fn prune_limit_counters(&self) -> Result<(), JobError>;
     /// Every minute: recomputes every organisation's balance alert.
     async fn recompute_balance_alerts(&self) -> Result<(), JobError>;

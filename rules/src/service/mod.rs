@@ -38,7 +38,7 @@
 //!   and the event bus's fan-out read [`requests::event_view`] (each
 //!   subscriber then sees only what [`requests::event_for`] allows), and
 //!   the webhook fan-out and deliveries ([`webhooks::enqueue_events`], [`webhooks::has_due`],
-//!   [`webhooks::deliver_due`]).
+//!   [`webhooks::deliver_due`], [`webhooks::prune`]).
 
 pub mod addresses;
 pub mod approver_notices;

@@ -51,6 +51,9 @@ pub const MAX_ATTEMPTS: i32 = 8;
 const PER_RUN: u64 = 50;
 /// Audit records one run turns into deliveries per endpoint at most.
 const RECORDS_PER_RUN: u64 = 500;
+/// How long a settled delivery (DELIVERED or FAILED) stays in the log; the
+/// audit trail keeps the change itself for good.
+pub const LOG_RETENTION_DAYS: i64 = 30;
 
 /// The wait after failed attempt `n` (1-based): 10 s, 20 s, 40 s, … 640 s.
 pub fn backoff(attempts: i32) -> Duration {
@@ -458,6 +461,19 @@ pub async fn enqueue_events(db: &DatabaseConnection, now: DateTime<Utc>) -> Serv
         txn.commit().await?;
     }
     Ok(queued)
+}
+
+/// System entry point (the daily job): drops settled deliveries older than
+/// [`LOG_RETENTION_DAYS`], so the log stays bounded. An event is not queued
+/// again once its row is gone: its endpoint's cursor has passed it.
+pub async fn prune(db: &DatabaseConnection, now: DateTime<Utc>) -> ServiceResult<u64> {
+    let settled = [WebhookDeliveryStatus::Delivered, WebhookDeliveryStatus::Failed];
+    let res = webhook_delivery::Entity::delete_many()
+        .filter(webhook_delivery::Column::Status.is_in(settled))
+        .filter(webhook_delivery::Column::CreatedAt.lt(now - Duration::days(LOG_RETENTION_DAYS)))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected)
 }
 
 /// What the deployment allows a delivery.
