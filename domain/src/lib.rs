@@ -38,5 +38,5 @@ pub use status::{
     RequestStatus, ThresholdLayer, WithdrawalState,
 };
 pub use text::{DisplayName, Password};
-pub use webhook::{MAX_URL_LEN, WebhookDeliveryStatus, WebhookEvent, WebhookUrl, is_public};
+pub use webhook::{WebhookDeliveryStatus, WebhookEvent, WebhookUrl, is_public};
 pub use window::{OutsideWindow, WithdrawalWindow};

@@ -92,11 +92,6 @@ impl WebhookUrl {
         Ok(Self(url.to_string()))
     }
 
-    /// An already-stored URL (it parsed when the endpoint was added).
-    pub fn from_stored(s: String) -> Self {
-        Self(s)
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -1,11 +1,14 @@
-// What the administration pages (members, service users, policies, limits,
-// addresses, settings) share: the outcome of a change shown where it was
-// made — done, or waiting for approval with a link to the request — on top
-// of the toast `act` shows; form state that survives live re-reads; and the
-// few readings of API values (durations, decimals) those forms need.
+// What the administration pages (members, service users, webhooks, policies,
+// limits, addresses, settings) share: the outcome of a change shown where it
+// was made — done, or waiting for approval with a link to the request — on
+// top of the toast `act` shows; the viewer's requests whose secret is still
+// to claim; form state that survives live re-reads; and the few readings of
+// API values (durations, decimals) those forms need.
 import { html, useState, useEffect, useRef } from './html.js';
 import { errorText } from './api.js';
-import { act, describeOutcome, RequestLink } from './ui.js';
+import { act, describeOutcome, RequestLink, Card, Table, Status } from './ui.js';
+import { app } from './store.js';
+import { when } from './format.js';
 
 /**
  * `[run, notice]`: `run(label, mutate, pick)` runs a change through `act`
@@ -120,4 +123,29 @@ export function sumDecimals(values) {
   const negative = total < 0n;
   const digits = (negative ? -total : total).toString().padStart(scale + 1, '0');
   return (negative ? '-' : '') + (scale ? digits.slice(0, -scale) + '.' + digits.slice(-scale) : digits);
+}
+
+/**
+ * The viewer's own requests of `operations`, which issue a secret: those
+ * waiting for approval, with a link, and approved ones whose secret is still
+ * to be shown once (no `claimedAction` in their history yet), with a button
+ * that calls `onClaim(r)`. `what(r)` names a request in the `column` column.
+ * Nothing when there are none.
+ */
+export function ClaimsCard({ title, id, requests, operations, claimedAction, column, what, onClaim }) {
+  const me = app.viewer.user.id;
+  const mine = requests.filter((r) => operations.includes(r.operation) && r.requester.user && r.requester.user.id === me
+    && (r.status === 'PENDING_APPROVAL' || (r.status === 'COMPLETED' && r.approvals.length > 0
+      && !r.history.some((h) => h.action === claimedAction))));
+  if (!mine.length) return null;
+  return html`<${Card} title=${title} id=${id}>
+    <${Table} caption=${title} rows=${mine} rowProps=${(r) => ({ 'data-claim': r.id, 'data-status': r.status })}
+      columns=${[
+        { label: column, render: (r) => html`<div>${what(r)}<br /><small class="muted">${when(r.createdAt)}</small></div>` },
+        { label: 'Status', render: (r) => html`<${Status} value=${r.status}>${r.status === 'COMPLETED' ? 'approved' : null}<//>` },
+        { label: 'Actions', render: (r) => (r.status === 'COMPLETED'
+          ? html`<button type="button" data-action="claim" onClick=${() => onClaim(r)}>Show the secret once</button>`
+          : html`<${RequestLink} id=${r.id}>Waiting for approval: open<//>`) },
+      ]} />
+  <//>`;
 }

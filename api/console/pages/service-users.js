@@ -9,8 +9,8 @@
 import { html, useState } from '../lib/html.js';
 import { gql, request } from '../lib/api.js';
 import { app, can } from '../lib/store.js';
-import { useQuery, Loaded, Card, Table, Status, UsageBar, Field, ConfirmButton, SecretBox, PageTitle, RequestLink } from '../lib/ui.js';
-import { useChange, useForm, Checks, useReveal } from '../lib/changes.js';
+import { useQuery, Loaded, Card, Table, Status, UsageBar, Field, ConfirmButton, SecretBox, PageTitle } from '../lib/ui.js';
+import { useChange, useForm, Checks, useReveal, ClaimsCard } from '../lib/changes.js';
 import { usd, when, words, short } from '../lib/format.js';
 
 const SCOPES = ['QUERY_FUNDS', 'WITHDRAW', 'DEPOSIT', 'QUERY_LEDGER', 'EXPORT_DATA', 'EARN',
@@ -194,11 +194,6 @@ function ServiceUserCard({ su, accounts, run, onSecret, admin }) {
 
 /** The viewer's key requests that waited: pending ones, and approved ones whose secret is still to claim. */
 function Claims({ requests, serviceUsers, run, onSecret, reload }) {
-  const me = app.viewer.user.id;
-  const mine = requests.filter((r) => KEY_OPS.includes(r.operation) && r.requester.user && r.requester.user.id === me
-    && (r.status === 'PENDING_APPROVAL' || (r.status === 'COMPLETED' && r.approvals.length > 0
-      && !r.history.some((h) => h.action === 'API_KEY_SECRET_CLAIMED'))));
-  if (!mine.length) return null;
   const what = (r) => {
     const p = JSON.parse(r.payload || '{}');
     if (r.operation === 'CREATE_SERVICE_USER') return `New service user ${p.name || ''}`;
@@ -210,16 +205,8 @@ function Claims({ requests, serviceUsers, run, onSecret, reload }) {
     const d = await run(`Claim the secret of “${what(r)}”`, () => request(CLAIM, { r: r.id }));
     if (d) { onSecret({ title: `Secret of key ${d.claimApiKeySecret.keyId} (${what(r)})`, ...d.claimApiKeySecret }); reload(); }
   };
-  return html`<${Card} title="Your key requests" id="claims">
-    <${Table} caption="Your key requests" rows=${mine} rowProps=${(r) => ({ 'data-claim': r.id, 'data-status': r.status })}
-      columns=${[
-        { label: 'Request', render: (r) => html`<div>${what(r)}<br /><small class="muted">${when(r.createdAt)}</small></div>` },
-        { label: 'Status', render: (r) => html`<${Status} value=${r.status}>${r.status === 'COMPLETED' ? 'approved' : null}<//>` },
-        { label: 'Actions', render: (r) => (r.status === 'COMPLETED'
-          ? html`<button type="button" data-action="claim" onClick=${() => claim(r)}>Show the secret once</button>`
-          : html`<${RequestLink} id=${r.id}>Waiting for approval: open<//>`) },
-      ]} />
-  <//>`;
+  return html`<${ClaimsCard} title="Your key requests" id="claims" requests=${requests}
+    operations=${KEY_OPS} claimedAction="API_KEY_SECRET_CLAIMED" column="Request" what=${what} onClaim=${claim} />`;
 }
 
 export function ServiceUsersPage() {

@@ -8,8 +8,8 @@
 import { html, useState, useEffect } from '../lib/html.js';
 import { gql, request } from '../lib/api.js';
 import { app, can } from '../lib/store.js';
-import { useQuery, Loaded, Card, Table, Status, Field, ConfirmButton, SecretBox, PageTitle, RequestLink } from '../lib/ui.js';
-import { useChange, useForm, Checks } from '../lib/changes.js';
+import { useQuery, Loaded, Card, Table, Status, Field, ConfirmButton, SecretBox, PageTitle } from '../lib/ui.js';
+import { useChange, useForm, Checks, ClaimsCard } from '../lib/changes.js';
 import { when, words } from '../lib/format.js';
 
 const EVENTS = ['REQUEST', 'BALANCE_ALERT', 'PERMISSION'];
@@ -62,26 +62,14 @@ function EndpointCard({ e, run, admin }) {
 
 /** The viewer's endpoint additions that waited: pending ones, and approved ones whose secret is still to claim. */
 function Claims({ requests, run, onSecret, reload }) {
-  const me = app.viewer.user.id;
-  const mine = requests.filter((r) => r.operation === 'ADD_WEBHOOK_ENDPOINT' && r.requester.user && r.requester.user.id === me
-    && (r.status === 'PENDING_APPROVAL' || (r.status === 'COMPLETED' && r.approvals.length > 0
-      && !r.history.some((h) => h.action === 'WEBHOOK_SECRET_CLAIMED'))));
-  if (!mine.length) return null;
   const url = (r) => JSON.parse(r.payload || '{}').url || 'an endpoint';
   const claim = async (r) => {
     const d = await run(`Claim the signing secret of ${url(r)}`, () => request(CLAIM, { r: r.id }));
     if (d) { onSecret({ title: `Signing secret of ${url(r)}`, id: d.claimWebhookSecret.endpointId, secret: d.claimWebhookSecret.secret }); reload(); }
   };
-  return html`<${Card} title="Your endpoint requests" id="webhook-claims">
-    <${Table} caption="Your endpoint requests" rows=${mine} rowProps=${(r) => ({ 'data-claim': r.id, 'data-status': r.status })}
-      columns=${[
-        { label: 'Endpoint', render: (r) => html`<div><code>${url(r)}</code><br /><small class="muted">${when(r.createdAt)}</small></div>` },
-        { label: 'Status', render: (r) => html`<${Status} value=${r.status}>${r.status === 'COMPLETED' ? 'approved' : null}<//>` },
-        { label: 'Actions', render: (r) => (r.status === 'COMPLETED'
-          ? html`<button type="button" data-action="claim" onClick=${() => claim(r)}>Show the secret once</button>`
-          : html`<${RequestLink} id=${r.id}>Waiting for approval: open<//>`) },
-      ]} />
-  <//>`;
+  return html`<${ClaimsCard} title="Your endpoint requests" id="webhook-claims" requests=${requests}
+    operations=${['ADD_WEBHOOK_ENDPOINT']} claimedAction="WEBHOOK_SECRET_CLAIMED" column="Endpoint"
+    what=${(r) => html`<code>${url(r)}</code>`} onClaim=${claim} />`;
 }
 
 function NewEndpointForm({ run, onSecret }) {

@@ -544,10 +544,7 @@ pub async fn claim(
     use super::audit::{self, AuditActor, Entry};
     use sea_orm::sea_query::Expr;
     let txn = crate::db::begin_write(db).await?;
-    let req = super::request_rows::find_in_org(&txn, &access.org_id, request_id).await?;
-    if req.requester_id != access.user_id {
-        return Err(ServiceError::NotFound("request"));
-    }
+    super::request_rows::find_own(&txn, access, request_id).await?;
     let k = api_key::Entity::find()
         .filter(api_key::Column::ClaimRequestId.eq(request_id))
         .one(&txn)

@@ -200,10 +200,7 @@ pub async fn claim_secret(
     now: DateTime<Utc>,
 ) -> ServiceResult<NewSecret> {
     let txn = begin_write(db).await?;
-    let req = super::request_rows::find_in_org(&txn, &access.org_id, request_id).await?;
-    if req.requester_id != access.user_id {
-        return Err(ServiceError::NotFound("request"));
-    }
+    super::request_rows::find_own(&*txn, access, request_id).await?;
     let e = webhook_endpoint::Entity::find()
         .filter(webhook_endpoint::Column::ClaimRequestId.eq(request_id))
         .filter(webhook_endpoint::Column::OrgId.eq(&access.org_id))
