@@ -2,6 +2,7 @@
 //! Signer with live events, balances, three limit layers at their
 //! boundaries, concurrency, and the UTC day.
 
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tests::{Backend, Session, TestApp, both_backends, spawn};
@@ -386,6 +387,99 @@ async fn batched_withdrawals_answer_each_caller(backend: Backend) {
     assert_eq!(listed, accepted, "every accepted withdrawal is there, once");
 }
 
+/// A batch reads the organisation's settings once (`rules`,
+/// `service::org_reads`): a change racing the batch must still hold from the
+/// moment it is made. Payouts race the removal of their address; every
+/// payout the trail records after the removal would have gone to an address
+/// no longer whitelisted, so there must be none, and each payout after it is
+/// refused as the address being gone.
+async fn a_whitelist_change_racing_a_batch_holds_from_its_moment(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = treasury(&app).await;
+    let mut makers = vec![t.maker.token.clone()];
+    for n in 2..=4 {
+        makers.push(app.add_member(&t.owner, &t.org, &format!("maker{n}@example.com"), &["MAKER"]).await.0.token);
+    }
+    // The removal can land before or after every payout of a round; up to
+    // three rounds, each on an address of its own, until one lands mid-race.
+    let mut raced = false;
+    for round in 0..3 {
+        let address = if round == 0 { t.usdc_address.clone() } else { new_usdc_address(&app, &t, round).await };
+        let (accepted, gone) = payouts_racing_a_removal(&app, &t, &makers, &address).await;
+        raced = accepted > 0 && gone > 0;
+        if raced {
+            break;
+        }
+    }
+    assert!(raced, "in three rounds the removal never landed between payouts");
+}
+
+/// 240 payouts to `address` at once from four makers (each within the
+/// per-person burst rate), about four batches; the removal is sent when the
+/// first is answered, while the rest are queued or in a batch. Checks the
+/// trail and gives (accepted, refused as gone).
+async fn payouts_racing_a_removal(app: &TestApp, t: &Treasury, makers: &[String], address: &str) -> (usize, usize) {
+    const REMOVE: &str = "mutation($o:ID!,$a:ID!){ removeAddress(orgId:$o,addressId:$a){ request{ status } } }";
+    const TRAIL: &str =
+        "query($o:ID!){ organization(id:$o){ auditLog(first:300){ nodes{ seq action } } auditVerification{ valid } } }";
+    let seq_of = |r: &Value| r["seq"].as_i64().unwrap();
+    let trail = |d: &Value| d["organization"]["auditLog"]["nodes"].as_array().unwrap().clone();
+    let before = app.ok(Some(&t.owner.token), TRAIL, json!({"o": t.org})).await;
+    let since = trail(&before).first().map(seq_of).unwrap_or(0);
+    let held_before: rust_decimal::Decimal = usdc_holding(app, t).await["held"].as_str().unwrap().parse().unwrap();
+
+    let payout =
+        json!({"o": t.org, "i": {"accountId": t.account, "asset": "USDC", "amount": "1", "addressId": address}});
+    let mut payouts: futures_util::stream::FuturesUnordered<_> =
+        (0..240).map(|n| app.gql(Some(&makers[n % makers.len()]), WITHDRAW, payout.clone())).collect();
+    let first = payouts.next().await.expect("a payout");
+    let removal = app.ok(Some(&t.owner.token), REMOVE, json!({"o": t.org, "a": address}));
+    let (mut results, removed): (Vec<Value>, Value) = tokio::join!(payouts.collect(), removal);
+    results.push(first);
+    assert_eq!(removed["removeAddress"]["request"]["status"], "COMPLETED");
+    let accepted = results.iter().filter(|b| b.get("errors").is_none()).count();
+    let gone = results.iter().filter(|b| code(b).0 == "NOT_FOUND").count();
+    assert_eq!(
+        accepted + gone,
+        240,
+        "{:?}",
+        results.iter().find(|b| b.get("errors").is_some() && code(b).0 != "NOT_FOUND")
+    );
+
+    let after = app.ok(Some(&t.owner.token), TRAIL, json!({"o": t.org})).await;
+    assert_eq!(after["organization"]["auditVerification"]["valid"], true);
+    let round: Vec<Value> = trail(&after).into_iter().filter(|r| seq_of(r) > since).collect();
+    let removal_seq =
+        round.iter().find(|r| r["action"] == "REMOVE_ADDRESS").map(seq_of).expect("the removal is audited");
+    let recorded: Vec<i64> = round.iter().filter(|r| r["action"] == "WITHDRAWAL_REQUESTED").map(seq_of).collect();
+    assert_eq!(recorded.len(), accepted, "one record per accepted payout");
+    let late: Vec<&i64> = recorded.iter().filter(|&&s| s > removal_seq).collect();
+    assert!(late.is_empty(), "{} payouts recorded after their address was removed (at {removal_seq})", late.len());
+    let held: rust_decimal::Decimal = usdc_holding(app, t).await["held"].as_str().unwrap().parse().unwrap();
+    assert_eq!(held - held_before, rust_decimal::Decimal::from(accepted));
+    (accepted, gone)
+}
+
+/// Another whitelisted USDC address of the treasury's account.
+async fn new_usdc_address(app: &TestApp, t: &Treasury, n: usize) -> String {
+    let add = "mutation($o:ID!,$i:AddressInput!){ addAddress(orgId:$o,input:$i){ request{ status } } }";
+    let address = format!("0x{n:040x}");
+    let input = json!({"accountId": t.account, "asset": "USDC", "network": "ethereum", "address": address, "label": format!("USDC {n}")});
+    let d = app.ok(Some(&t.owner.token), add, json!({"o": t.org, "i": input})).await;
+    assert_eq!(d["addAddress"]["request"]["status"], "COMPLETED");
+    let list = app
+        .ok(
+            Some(&t.owner.token),
+            "query($o:ID!){ organization(id:$o){ addresses{ id address } } }",
+            json!({"o": t.org}),
+        )
+        .await;
+    list["organization"]["addresses"].as_array().unwrap().iter().find(|a| a["address"] == address.as_str()).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 async fn counters_belong_to_the_utc_day(backend: Backend) {
     // The worker's cron ticks on the wall clock, so the reset job does not run
     // at this test-clock midnight: the new day must not depend on it.
@@ -430,5 +524,6 @@ both_backends!(
     limit_layers_refuse_at_their_boundaries,
     concurrent_withdrawals_never_pass_the_daily_cap,
     batched_withdrawals_answer_each_caller,
+    a_whitelist_change_racing_a_batch_holds_from_its_moment,
     counters_belong_to_the_utc_day,
 );

@@ -93,10 +93,18 @@ pub(crate) async fn recompute_org<C: ConnectionTrait>(
 /// them while its balance alert is LOW and it is.
 pub(crate) async fn paused<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<Option<String>> {
     let org = organization::Entity::find_by_id(org_id).one(db).await?.ok_or(ServiceError::NotFound("organization"))?;
+    paused_given(db, &org).await
+}
+
+/// [`paused`], given the organisation's row (its setting; the alert's state is read now).
+pub(crate) async fn paused_given<C: ConnectionTrait>(
+    db: &C,
+    org: &organization::Model,
+) -> ServiceResult<Option<String>> {
     if !org.pause_on_low_balance {
         return Ok(None);
     }
-    let alert = balance_alert::Entity::find_by_id(org_id).one(db).await?;
+    let alert = balance_alert::Entity::find_by_id(&org.id).one(db).await?;
     Ok(alert.filter(|a| a.state == AlertState::Low).map(|a| {
         format!(
             "withdrawals are paused while the stablecoin balance ({} USD) is below the alert threshold ({} USD)",

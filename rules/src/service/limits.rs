@@ -235,8 +235,23 @@ pub(crate) async fn reserve<C: ConnectionTrait>(
     use_now: bool,
 ) -> ServiceResult<()> {
     let limit = find(db, org_id, layer, subject).await?;
-    let per_tx = limit.as_ref().and_then(|l| l.per_transaction_max_usd).map(Amount::value);
-    let daily = limit.as_ref().and_then(|l| l.daily_cap_usd).map(Amount::value);
+    reserve_under(db, limit.as_ref(), org_id, layer, subject, day, usd, use_now).await
+}
+
+/// [`reserve`], given the layer's limit for `subject` as read in this transaction.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn reserve_under<C: ConnectionTrait>(
+    db: &C,
+    limit: Option<&risk_limit::Model>,
+    org_id: &str,
+    layer: LimitLayer,
+    subject: &str,
+    day: &str,
+    usd: Decimal,
+    use_now: bool,
+) -> ServiceResult<()> {
+    let per_tx = limit.and_then(|l| l.per_transaction_max_usd).map(Amount::value);
+    let daily = limit.and_then(|l| l.daily_cap_usd).map(Amount::value);
     fits_per_tx(layer, per_tx, usd)?;
     let c = counter(db, org_id, layer, subject, day).await?;
     let (held, used) = (c.held_usd.0, c.used_usd.0);

@@ -61,6 +61,7 @@ pub mod names;
 pub mod nonces;
 pub mod notifications;
 pub mod operation;
+pub mod org_reads;
 pub mod organization;
 pub mod policies;
 pub mod request_rows;

@@ -20,13 +20,14 @@ pub(crate) use super::approvers::made_by;
 pub use super::approvers::{approvals_of, eligible_of};
 use super::audit::{self, AuditActor, Entry};
 pub use super::effects::{Effects, Engine, enqueue};
-use super::limits::{self, LimitLayer};
+use super::limits::LimitLayer;
 use super::operation::{self, Operation};
+use super::org_reads::OrgReads;
 pub(crate) use super::request_rows::{find_in_org, org_of};
 use super::service_users::{self, NewSecret};
 use super::types::SecretOf;
 use super::webhooks;
-use super::{ServiceError, ServiceResult, approver_notices, is_unique_violation, policies, withdrawals};
+use super::{ServiceError, ServiceResult, approver_notices, is_unique_violation, withdrawals};
 use crate::access::{Actor, OrgAccess};
 use crate::authz::{Authz, resolve_all, service_user_access};
 use crate::db::{WriteTxn, begin_write};
@@ -69,9 +70,11 @@ pub struct Threshold {
 /// The organisation's and the caller's own approval thresholds for withdrawals.
 pub async fn withdrawal_thresholds<C: ConnectionTrait>(
     db: &C,
+    reads: &OrgReads,
     access: &OrgAccess,
 ) -> ServiceResult<(Option<Decimal>, Option<Decimal>)> {
-    let org = policies::find(db, &access.org_id, Workflow::InitiateWithdrawal)
+    let org = reads
+        .policy(db, &access.org_id, Workflow::InitiateWithdrawal)
         .await?
         .and_then(|p| p.approval_threshold_usd)
         .map(entity::money::Amount::value);
@@ -79,7 +82,8 @@ pub async fn withdrawal_thresholds<C: ConnectionTrait>(
     let own = if access.service.is_some() {
         None
     } else {
-        limits::find(db, &access.org_id, LimitLayer::Signer, &access.user_id)
+        reads
+            .limit(db, &access.org_id, LimitLayer::Signer, &access.user_id)
             .await?
             .and_then(|l| l.approval_threshold_usd)
             .map(entity::money::Amount::value)
@@ -118,12 +122,13 @@ fn above_reason(t: Threshold, usd: Decimal) -> String {
 ///   everyone else waits for `requiredApprovals`.
 pub async fn decide<C: ConnectionTrait>(
     db: &C,
+    reads: &OrgReads,
     access: &OrgAccess,
     op: &Operation,
     usd: Option<Decimal>,
     outside_window: Option<String>,
 ) -> ServiceResult<Decision> {
-    let own_policy = policies::find(db, &access.org_id, op.workflow()).await?;
+    let own_policy = reads.policy(db, &access.org_id, op.workflow()).await?;
     if let Some(reason) = outside_window {
         return Ok(Decision::Wait {
             approvals: own_policy.map_or(1, |p| p.required_approvals.max(1)),
@@ -131,7 +136,7 @@ pub async fn decide<C: ConnectionTrait>(
         });
     }
     if let Some(changed) = op.changes_policy_of()
-        && policies::find(db, &access.org_id, changed).await?.is_some_and(|p| p.locked)
+        && reads.policy(db, &access.org_id, changed).await?.is_some_and(|p| p.locked)
     {
         return Ok(Decision::Wait {
             approvals: own_policy.map_or(1, |p| p.required_approvals.max(1)),
@@ -142,7 +147,7 @@ pub async fn decide<C: ConnectionTrait>(
         });
     }
     if let (Operation::Withdraw(_), Some(usd)) = (op, usd) {
-        return decide_withdrawal(db, access, own_policy.as_ref(), op.account_id(), usd).await;
+        return decide_withdrawal(db, reads, access, own_policy.as_ref(), op.account_id(), usd).await;
     }
     if access.service.is_some() {
         return Ok(Decision::Wait {
@@ -174,6 +179,7 @@ pub async fn decide<C: ConnectionTrait>(
 ///   one approval (or the policy's).
 async fn decide_withdrawal<C: ConnectionTrait>(
     db: &C,
+    reads: &OrgReads,
     access: &OrgAccess,
     policy: Option<&entity::policy::Model>,
     account_id: Option<&str>,
@@ -187,7 +193,7 @@ async fn decide_withdrawal<C: ConnectionTrait>(
             .then(|| format!("{SERVICE_USER_PREFIX}: the withdrawal policy always requires approval"));
         return Ok(Decision::Wait { approvals, reason });
     }
-    let (org, own) = withdrawal_thresholds(db, access).await?;
+    let (org, own) = withdrawal_thresholds(db, reads, access).await?;
     if let Some(t) = governing(org, own)
         && usd > t.usd
     {
@@ -230,34 +236,36 @@ fn event(req: &request::Model, kind: &str) -> RequestEventMsg {
 pub async fn submit(engine: &Engine<'_>, access: &OrgAccess, op: Operation) -> ServiceResult<Submitted> {
     op.require_initiate(access)?;
     let txn = begin_write(engine.db).await?;
-    let (submitted, effects) = submit_in(&txn, engine, access, op).await?;
+    let (submitted, effects) = submit_in(&txn, engine, access, op, &OrgReads::default()).await?;
     txn.commit().await?;
     engine.after_commit(effects).await;
     Ok(submitted)
 }
 
 /// Everything [`submit`] writes, inside `txn`, which the caller commits —
-/// or rolls back, as a dry run does ([`super::simulation`]).
+/// or rolls back, as a dry run does ([`super::simulation`]). `reads` is what
+/// `txn` has read of the organisation's settings so far (see [`OrgReads`]).
 pub async fn submit_in(
     txn: &DatabaseTransaction,
     engine: &Engine<'_>,
     access: &OrgAccess,
     op: Operation,
+    reads: &OrgReads,
 ) -> ServiceResult<(Submitted, Effects)> {
     let now = engine.env.now;
     operation::check(txn, &access.org_id, &op, now).await?;
     let id = new_id();
     let (usd, outside_window) = match &op {
         Operation::Withdraw(w) => {
-            let opened = withdrawals::open(txn, access, &id, w, now).await?;
+            let opened = withdrawals::open(txn, reads, access, &id, w, now).await?;
             (Some(opened.usd), opened.must_wait)
         }
         _ => (None, None),
     };
-    let decision = decide(txn, access, &op, usd, outside_window).await?;
+    let decision = decide(txn, reads, access, &op, usd, outside_window).await?;
     // Recorded so the request shows which policy governs it; later changes
     // to the policy do not alter what it needs.
-    let policy_version = policies::find(txn, &access.org_id, op.workflow()).await?.map(|p| p.version);
+    let policy_version = reads.policy(txn, &access.org_id, op.workflow()).await?.map(|p| p.version);
     let (status, approvals, reason) = match (&decision, &op) {
         (Decision::CompleteNow, Operation::Withdraw(_)) => (RequestStatus::Approved, 0, None),
         (Decision::CompleteNow, _) => (RequestStatus::Completed, 0, None),

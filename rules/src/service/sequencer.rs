@@ -9,9 +9,12 @@
 //! So withdrawals of one organisation queue here, in this process, and one
 //! task takes what has queued (up to [`BATCH`]) and applies it in order in
 //! one write transaction: first it locks every holding the batch draws on, in
-//! one order, then it runs each withdrawal as a savepoint of its own with the
-//! same rules as a lone submission ([`requests::submit_in`]), each deciding
-//! against the running totals the earlier ones left. A refused withdrawal
+//! one order, and the organisation's row, then it runs each withdrawal as a
+//! savepoint of its own with the same rules as a lone submission
+//! ([`requests::submit_in`]), each deciding against the running totals the
+//! earlier ones left. The organisation's settings (policy, limits, window,
+//! whitelist) are read once for the whole batch ([`OrgReads`]): the lock on
+//! its row, which every change to them takes, keeps them as read. A refused withdrawal
 //! rolls back its savepoint only: it writes nothing and fails nothing else.
 //! The batch commits once; only then does each caller get its own answer and
 //! are its mail and events sent. If the commit fails, none of the batch
@@ -28,6 +31,7 @@
 
 use super::effects::{Effects, Engine};
 use super::operation::Operation;
+use super::org_reads::OrgReads;
 use super::requests::{self, Submitted};
 use super::types::OpEnv;
 use super::{ServiceError, ServiceResult};
@@ -36,7 +40,7 @@ use crate::db::{WriteTxn, begin_write};
 use crate::events::EventBus;
 use crate::keys::MasterKey;
 use chrono::{DateTime, Utc};
-use entity::holding;
+use entity::{holding, organization};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -174,8 +178,8 @@ impl Sequencer {
     async fn apply(&self, batch: Vec<Queued>) {
         self.batches.fetch_add(1, Ordering::Relaxed);
         self.batched.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        let txn = match self.begin(&batch).await {
-            Ok(txn) => txn,
+        let (txn, reads) = match self.begin(&batch).await {
+            Ok(begun) => begun,
             Err(e) => {
                 for q in batch {
                     let _ = q.reply.send(Err(ServiceError::internal(&e)));
@@ -193,7 +197,7 @@ impl Sequencer {
             }
             at = at.max(q.now);
             let engine = self.engine(at);
-            match one(&txn, &engine, &q.access, q.op).await {
+            match one(&txn, &engine, &reads, &q.access, q.op).await {
                 Ok(Ok((submitted, effects))) => applied.push((q.reply, submitted, effects, at)),
                 // Refused: its savepoint is rolled back, the batch goes on.
                 Ok(Err(refused)) => {
@@ -231,9 +235,12 @@ impl Sequencer {
     }
 
     /// Begins the batch's transaction and locks every holding it draws on,
-    /// in (account, asset) order.
-    async fn begin(&self, batch: &[Queued]) -> ServiceResult<WriteTxn> {
+    /// in (account, asset) order, then the organisation's row (the order a
+    /// lone withdrawal takes them in: holding, then the audit head on that row).
+    /// Gives the batch's reads of the organisation's settings, starting with that row.
+    async fn begin(&self, batch: &[Queued]) -> ServiceResult<(WriteTxn, OrgReads)> {
         let txn = begin_write(&self.db).await?;
+        let org_id = batch.first().map(|q| q.access.org_id.as_str()).unwrap_or_default();
         let drawn: BTreeSet<(String, String)> = batch
             .iter()
             .filter_map(|q| match &q.op {
@@ -250,7 +257,12 @@ impl Sequencer {
                 .all(&*txn)
                 .await?;
         }
-        Ok(txn)
+        let org = organization::Entity::find_by_id(org_id)
+            .lock_exclusive()
+            .one(&*txn)
+            .await?
+            .ok_or(ServiceError::NotFound("organization"))?;
+        Ok((txn, OrgReads::knowing(org)))
     }
 }
 
@@ -260,11 +272,12 @@ impl Sequencer {
 async fn one(
     txn: &WriteTxn,
     engine: &Engine<'_>,
+    reads: &OrgReads,
     access: &OrgAccess,
     op: Operation,
 ) -> Result<ServiceResult<(Submitted, Effects)>, sea_orm::DbErr> {
     let savepoint = txn.begin().await?;
-    match requests::submit_in(&savepoint, engine, access, op).await {
+    match requests::submit_in(&savepoint, engine, access, op, reads).await {
         Ok(done) => {
             savepoint.commit().await?;
             Ok(Ok(done))

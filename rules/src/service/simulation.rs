@@ -11,6 +11,7 @@
 
 use super::limits::{self, Usage};
 use super::operation::Operation;
+use super::org_reads::OrgReads;
 use super::requests::{self, Engine};
 use super::{ServiceError, ServiceResult, withdrawals};
 use crate::access::OrgAccess;
@@ -57,7 +58,8 @@ pub async fn simulate(engine: &Engine<'_>, access: &OrgAccess, op: Operation) ->
     if simulation.failures.is_empty() {
         // The real thing, in a savepoint we always undo.
         let trial = txn.begin().await?;
-        match requests::submit_in(&trial, engine, access, op).await {
+        let reads = OrgReads::default();
+        match requests::submit_in(&trial, engine, access, op, &reads).await {
             Ok((submitted, _effects)) => {
                 if submitted.request.status == RequestStatus::PendingApproval {
                     simulation.eligible_approvers =
@@ -65,7 +67,7 @@ pub async fn simulate(engine: &Engine<'_>, access: &OrgAccess, op: Operation) ->
                 }
                 simulation.usage_after = limits::usage_all(&trial, &access.org_id, &day).await?;
                 if let Some(w) = withdrawals::of_request(&trial, &submitted.request.id).await? {
-                    let (org, own) = requests::withdrawal_thresholds(&trial, access).await?;
+                    let (org, own) = requests::withdrawal_thresholds(&trial, &reads, access).await?;
                     let usd = w.usd_value.0;
                     simulation.threshold = requests::governing(org, own).map(|t| (t, usd));
                 }

@@ -10,15 +10,14 @@
 use super::audit::{self, AuditActor, Entry};
 use super::ledger;
 use super::limits::{self, LimitLayer};
+use super::org_reads::OrgReads;
 use super::{ServiceError, ServiceResult, addresses, balance_alerts};
 use crate::access::OrgAccess;
 use chrono::{DateTime, Utc};
-use domain::{
-    Action, ActorKind, ApiScope, LedgerKind, MemberStatus, RecordStatus, Role, RoleSet, WithdrawalState, Workflow,
-};
+use domain::{Action, ActorKind, ApiScope, LedgerKind, RecordStatus, Role, WithdrawalState, Workflow};
 use domain::{MAX_USD, OutsideWindow, WithdrawalWindow, money};
 use entity::money::Amount;
-use entity::{account, holding, ledger_entry, member, organization, request, withdrawal};
+use entity::{account, holding, ledger_entry, organization, request, withdrawal};
 use rust_decimal::Decimal;
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 use serde::{Deserialize, Serialize};
@@ -40,23 +39,13 @@ pub struct WithdrawalSpec {
 
 /// Which of MAKER, APPROVER and SIGNER the organisation's active members cover.
 pub async fn readiness<C: ConnectionTrait>(db: &C, access: &OrgAccess) -> ServiceResult<[(Role, bool); 3]> {
-    roles_held(db, &access.org_id).await
-}
-
-async fn roles_held<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<[(Role, bool); 3]> {
-    let members = member::Entity::find()
-        .filter(member::Column::OrgId.eq(org_id))
-        .filter(member::Column::Status.eq(MemberStatus::Active))
-        .all(db)
-        .await?;
-    let roles: Vec<RoleSet> = members.iter().filter_map(|m| RoleSet::from_stored(&m.roles).ok()).collect();
-    Ok([Role::Maker, Role::Approver, Role::Signer].map(|r| (r, roles.iter().any(|s| s.contains(r)))))
+    OrgReads::default().roles_held(db, &access.org_id).await
 }
 
 /// Refusal when the organisation lacks an active MAKER, APPROVER or SIGNER.
-async fn not_ready<C: ConnectionTrait>(db: &C, org_id: &str) -> ServiceResult<Option<ServiceError>> {
-    let missing: Vec<&str> =
-        roles_held(db, org_id).await?.iter().filter(|(_, ok)| !ok).map(|(r, _)| r.as_str()).collect();
+async fn not_ready<C: ConnectionTrait>(db: &C, reads: &OrgReads, org_id: &str) -> ServiceResult<Option<ServiceError>> {
+    let held = reads.roles_held(db, org_id).await?;
+    let missing: Vec<&str> = held.iter().filter(|(_, ok)| !ok).map(|(r, _)| r.as_str()).collect();
     Ok((!missing.is_empty()).then(|| {
         ServiceError::TreasuryNotReady(format!(
             "withdrawals need at least one active member holding each of MAKER, APPROVER and SIGNER; missing: {}",
@@ -76,10 +65,9 @@ enum WindowVerdict {
 }
 
 /// Judges a withdrawal made at `now` against the organisation's window.
-async fn window_verdict<C: ConnectionTrait>(db: &C, org_id: &str, now: DateTime<Utc>) -> ServiceResult<WindowVerdict> {
-    let org = organization::Entity::find_by_id(org_id).one(db).await?.ok_or(ServiceError::NotFound("organization"))?;
-    let Some(stored) = org.withdrawal_window else { return Ok(WindowVerdict::Open) };
-    let window = WithdrawalWindow::from_stored(&stored).map_err(ServiceError::internal)?;
+fn window_verdict(org: &organization::Model, now: DateTime<Utc>) -> ServiceResult<WindowVerdict> {
+    let Some(stored) = &org.withdrawal_window else { return Ok(WindowVerdict::Open) };
+    let window = WithdrawalWindow::from_stored(stored).map_err(ServiceError::internal)?;
     if window.contains(now) {
         return Ok(WindowVerdict::Open);
     }
@@ -108,19 +96,20 @@ struct Target {
     address: entity::address::Model,
 }
 
-async fn target<C: ConnectionTrait>(db: &C, access: &OrgAccess, w: &WithdrawalSpec) -> ServiceResult<Target> {
-    let account = account::Entity::find_by_id(&w.account_id)
-        .filter(account::Column::OrgId.eq(&access.org_id))
-        .one(db)
-        .await?
-        .ok_or(ServiceError::NotFound("account"))?;
-    let asset = ledger::find_asset(db, &w.asset).await?;
+async fn target<C: ConnectionTrait>(
+    db: &C,
+    reads: &OrgReads,
+    access: &OrgAccess,
+    w: &WithdrawalSpec,
+) -> ServiceResult<Target> {
+    let account = reads.account(db, &access.org_id, &w.account_id).await?;
+    let asset = reads.asset(db, &w.asset).await?;
     let amount = ledger::parse_amount(&asset, w.amount)?;
     let price = asset
         .usd_price
         .map(Amount::value)
         .ok_or_else(|| ServiceError::BadInput(format!("asset: {} has no USD price yet", asset.symbol)))?;
-    let addr = addresses::find_active(db, &access.org_id, &w.address_id).await?;
+    let addr = reads.address(db, &access.org_id, &w.address_id).await?;
     if addr.account_id != account.id || addr.asset != asset.symbol {
         return Err(ServiceError::BadInput("addressId: whitelisted for another account or asset".into()));
     }
@@ -171,14 +160,16 @@ pub async fn assess<C: ConnectionTrait>(
         failures.push(ServiceError::NotFound("account"));
         return Ok(failures);
     }
-    failures.extend(not_ready(db, &access.org_id).await?);
-    if let Some(reason) = balance_alerts::paused(db, &access.org_id).await? {
+    let reads = OrgReads::default();
+    failures.extend(not_ready(db, &reads, &access.org_id).await?);
+    let org = reads.org(db, &access.org_id).await?;
+    if let Some(reason) = balance_alerts::paused_given(db, org).await? {
         failures.push(ServiceError::PausedLowBalance(reason));
     }
-    if let WindowVerdict::Refused(e) = window_verdict(db, &access.org_id, now).await? {
+    if let WindowVerdict::Refused(e) = window_verdict(org, now)? {
         failures.push(e);
     }
-    let t = match target(db, access, w).await {
+    let t = match target(db, &reads, access, w).await {
         Ok(t) => t,
         Err(e @ ServiceError::Internal(_)) => return Err(e),
         Err(e) => {
@@ -228,6 +219,7 @@ pub struct Opened {
 /// Inside the request's transaction.
 pub async fn open<C: ConnectionTrait>(
     db: &C,
+    reads: &OrgReads,
     access: &OrgAccess,
     request_id: &str,
     w: &WithdrawalSpec,
@@ -237,18 +229,19 @@ pub async fn open<C: ConnectionTrait>(
     if !access.may_touch_account(&w.account_id) {
         return Err(ServiceError::NotFound("account"));
     }
-    if let Some(e) = not_ready(db, &access.org_id).await? {
+    if let Some(e) = not_ready(db, reads, &access.org_id).await? {
         return Err(e);
     }
-    if let Some(reason) = balance_alerts::paused(db, &access.org_id).await? {
+    let org = reads.org(db, &access.org_id).await?;
+    if let Some(reason) = balance_alerts::paused_given(db, org).await? {
         return Err(ServiceError::PausedLowBalance(reason));
     }
-    let must_wait = match window_verdict(db, &access.org_id, now).await? {
+    let must_wait = match window_verdict(org, now)? {
         WindowVerdict::Open => None,
         WindowVerdict::Refused(e) => return Err(e),
         WindowVerdict::MustWait(reason) => Some(reason),
     };
-    let t = target(db, access, w).await?;
+    let t = target(db, reads, access, w).await?;
     if let Some(e) = addresses::still_cooling(&t.address, now) {
         return Err(e);
     }
@@ -261,10 +254,12 @@ pub async fn open<C: ConnectionTrait>(
     let Target { account: acct, asset, amount, address, .. } = t;
     let address_id = address.id;
     let day = limits::day_of(now);
-    limits::reserve(db, &access.org_id, LimitLayer::Organization, &access.org_id, &day, usd, false).await?;
     let key_id = access.service.as_ref().map(|s| s.key_id.clone());
-    if let Some(k) = &key_id {
-        limits::reserve(db, &access.org_id, LimitLayer::ApiKey, k, &day, usd, false).await?;
+    let mut layers = vec![(LimitLayer::Organization, access.org_id.as_str())];
+    layers.extend(key_id.as_deref().map(|k| (LimitLayer::ApiKey, k)));
+    for (layer, subject) in layers {
+        let limit = reads.limit(db, &access.org_id, layer, subject).await?;
+        limits::reserve_under(db, limit.as_ref(), &access.org_id, layer, subject, &day, usd, false).await?;
     }
     let mut hm: holding::ActiveModel = h.into();
     hm.held = Set(Amount(money::add("amount", held, amount)?));
