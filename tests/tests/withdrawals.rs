@@ -387,6 +387,52 @@ async fn batched_withdrawals_answer_each_caller(backend: Backend) {
     assert_eq!(listed, accepted, "every accepted withdrawal is there, once");
 }
 
+/// A batch locks what it needs in the order a lone settlement does (holding,
+/// counters, the organisation's row): payouts in batches racing a signer's
+/// executions of other withdrawals must all go through, none of them lost to
+/// a deadlock (on PostgreSQL, `deadlock detected` would fail one side).
+async fn batches_and_executions_race_without_deadlock(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = treasury(&app).await;
+    let mut approved = Vec::new();
+    for _ in 0..16 {
+        let d = app.ok(Some(&t.maker.token), WITHDRAW, w(&t, "ETH", "0.1")).await;
+        assert_eq!(d["withdraw"]["request"]["status"], "APPROVED", "no policy: waiting for a signer");
+        approved.push(d["withdraw"]["request"]["id"].as_str().unwrap().to_string());
+    }
+    // And someone who makes and settles payouts in one call: theirs settle
+    // in the middle of the batches (what is pending is written first).
+    let (payer, _) = app.add_member(&t.owner, &t.org, "payer@example.com", &["MAKER", "SIGNER"]).await;
+    let mut at_once = w(&t, "USDC", "2");
+    at_once["i"]["execute"] = json!(true);
+    let (maker, signer) = (&t.maker.token, &t.signer.0.token);
+    let payouts = futures_util::future::join_all((0..128).map(|n| match n % 8 {
+        0 => app.gql(Some(&payer.token), WITHDRAW, at_once.clone()),
+        _ => app.gql(Some(maker), WITHDRAW, w(&t, "USDC", "1")),
+    }));
+    let executions =
+        futures_util::future::join_all(approved.iter().map(|r| app.gql(Some(signer), EXECUTE, json!({"r": r}))));
+    let (payouts, executions) = tokio::join!(payouts, executions);
+    for body in payouts.iter().chain(&executions) {
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    let settled = executions.iter().filter(|b| b["data"]["execute"]["withdrawal"]["state"] == "SETTLED").count();
+    assert_eq!(settled, 16);
+    let completed = payouts.iter().filter(|b| b["data"]["withdraw"]["request"]["status"] == "COMPLETED").count();
+    assert_eq!(completed, 16, "the payer's 16 settled as they were made");
+    // 112 of 1 held; 16 of 2 settled out of the 10,000.
+    let usdc = usdc_holding(&app, &t).await;
+    assert_eq!((usdc["held"].as_str(), usdc["amount"].as_str()), (Some("112"), Some("9968")), "{usdc}");
+    let v = app
+        .ok(
+            Some(&t.owner.token),
+            "query($o:ID!){ organization(id:$o){ auditVerification{ valid } } }",
+            json!({"o": t.org}),
+        )
+        .await;
+    assert_eq!(v["organization"]["auditVerification"]["valid"], true);
+}
+
 /// A batch reads the organisation's settings once (`rules`,
 /// `service::org_reads`): a change racing the batch must still hold from the
 /// moment it is made. Payouts race the removal of their address; every
@@ -524,6 +570,7 @@ both_backends!(
     limit_layers_refuse_at_their_boundaries,
     concurrent_withdrawals_never_pass_the_daily_cap,
     batched_withdrawals_answer_each_caller,
+    batches_and_executions_race_without_deadlock,
     a_whitelist_change_racing_a_batch_holds_from_its_moment,
     counters_belong_to_the_utc_day,
 );

@@ -360,11 +360,17 @@ pub async fn append<C: ConnectionTrait>(
 /// plus one update per organisation: lock the organisations, insert every
 /// record, move each chain's head. For the batch jobs.
 pub async fn append_many<C: ConnectionTrait>(db: &C, entries: Vec<Entry<'_>>, now: DateTime<Utc>) -> ServiceResult<()> {
+    append_many_at(db, entries.into_iter().map(|e| (e, now)).collect()).await
+}
+
+/// [`append_many`], each entry recorded at a time of its own (in order: the
+/// chain's times never go back).
+pub async fn append_many_at<C: ConnectionTrait>(db: &C, entries: Vec<(Entry<'_>, DateTime<Utc>)>) -> ServiceResult<()> {
     if entries.is_empty() {
         return Ok(());
     }
     let keys = keys()?;
-    let mut ids: Vec<&str> = entries.iter().map(|e| e.org_id).collect();
+    let mut ids: Vec<&str> = entries.iter().map(|(e, _)| e.org_id).collect();
     ids.sort_unstable();
     ids.dedup();
     // Per organisation: the sequence number before, and the moving head (seq, hash, mac).
@@ -381,9 +387,11 @@ pub async fn append_many<C: ConnectionTrait>(db: &C, entries: Vec<Entry<'_>>, no
         }
     }
     let mut rows = Vec::with_capacity(entries.len());
-    for entry in entries {
+    let mut last_at: std::collections::HashMap<String, DateTime<Utc>> = std::collections::HashMap::new();
+    for (entry, at) in entries {
         let (_, seq, head, head_mac) = heads.get_mut(entry.org_id).ok_or(ServiceError::NotFound("organization"))?;
-        let record = chained(keys, entry, *seq, head, head_mac, now);
+        last_at.insert(entry.org_id.to_string(), at);
+        let record = chained(keys, entry, *seq, head, head_mac, at);
         *seq = record.seq;
         *head = record.hash.clone();
         *head_mac = record.mac.clone();
@@ -410,7 +418,8 @@ pub async fn append_many<C: ConnectionTrait>(db: &C, entries: Vec<Entry<'_>>, no
     };
     update_by_key(db, &update, moved).await?;
     for (org_id, (old_seq, seq, _, _)) in heads {
-        checkpoint_if_due(db, keys, &org_id, old_seq, seq, now).await?;
+        let at = last_at.get(&org_id).copied().unwrap_or_default();
+        checkpoint_if_due(db, keys, &org_id, old_seq, seq, at).await?;
     }
     Ok(())
 }

@@ -139,13 +139,7 @@ pub async fn locked_holding<C: ConnectionTrait>(
     symbol: &str,
     now: DateTime<Utc>,
 ) -> ServiceResult<holding::Model> {
-    let find = || {
-        holding::Entity::find()
-            .filter(holding::Column::AccountId.eq(&acct.id))
-            .filter(holding::Column::Asset.eq(symbol))
-            .lock_exclusive()
-    };
-    if let Some(h) = find().one(db).await? {
+    if let Some(h) = holding_locked(db, &acct.id, symbol).await? {
         return Ok(h);
     }
     holding::ActiveModel {
@@ -159,7 +153,21 @@ pub async fn locked_holding<C: ConnectionTrait>(
     }
     .insert(db)
     .await?;
-    find().one(db).await?.ok_or_else(|| ServiceError::internal("holding vanished"))
+    holding_locked(db, &acct.id, symbol).await?.ok_or_else(|| ServiceError::internal("holding vanished"))
+}
+
+/// The holding of `symbol` on `account_id`, locked, if the account has one.
+pub(crate) async fn holding_locked<C: ConnectionTrait>(
+    db: &C,
+    account_id: &str,
+    symbol: &str,
+) -> ServiceResult<Option<holding::Model>> {
+    Ok(holding::Entity::find()
+        .filter(holding::Column::AccountId.eq(account_id))
+        .filter(holding::Column::Asset.eq(symbol))
+        .lock_exclusive()
+        .one(db)
+        .await?)
 }
 
 /// May the caller read balances of `account_id`? Members: VIEW on

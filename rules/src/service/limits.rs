@@ -22,7 +22,9 @@ use entity::money::Amount;
 use entity::{limit_counter, organization, risk_limit};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, Set,
+};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -137,13 +139,26 @@ fn row_json(r: &risk_limit::Model) -> serde_json::Value {
 }
 
 /// The counter of (layer, subject, day), created at zero if missing, locked.
-async fn counter<C: ConnectionTrait>(
+/// Read first: after the day's first withdrawal it exists, and the insert
+/// (which concurrent first withdrawals of a day race on) is skipped.
+pub(crate) async fn counter<C: ConnectionTrait>(
     db: &C,
     org_id: &str,
     layer: LimitLayer,
     subject: &str,
     day: &str,
 ) -> ServiceResult<limit_counter::Model> {
+    let locked = || {
+        limit_counter::Entity::find()
+            .filter(limit_counter::Column::Layer.eq(layer))
+            .filter(limit_counter::Column::Subject.eq(subject))
+            .filter(limit_counter::Column::Day.eq(day))
+            .lock_exclusive()
+            .one(db)
+    };
+    if let Some(c) = locked().await? {
+        return Ok(c);
+    }
     let fresh = limit_counter::ActiveModel {
         id: Set(new_id()),
         org_id: Set(org_id.to_string()),
@@ -165,14 +180,7 @@ async fn counter<C: ConnectionTrait>(
         )
         .exec_without_returning(db)
         .await?;
-    limit_counter::Entity::find()
-        .filter(limit_counter::Column::Layer.eq(layer))
-        .filter(limit_counter::Column::Subject.eq(subject))
-        .filter(limit_counter::Column::Day.eq(day))
-        .lock_exclusive()
-        .one(db)
-        .await?
-        .ok_or_else(|| ServiceError::internal("limit counter vanished"))
+    locked().await?.ok_or_else(|| ServiceError::internal("limit counter vanished"))
 }
 
 /// The breach of `kind` of `cap` by a withdrawal of `usd` on top of `used`
@@ -250,19 +258,31 @@ pub(crate) async fn reserve_under<C: ConnectionTrait>(
     usd: Decimal,
     use_now: bool,
 ) -> ServiceResult<()> {
+    let mut c = counter(db, org_id, layer, subject, day).await?;
+    reserve_on(&mut c, limit, usd, use_now)?;
+    c.into_active_model().reset_all().update(db).await?;
+    Ok(())
+}
+
+/// Checks `usd` against `limit` (the layer's, for the counter's subject) on
+/// top of counter `c` and, if it fits, adds it: to `held`, or to `used` when
+/// `use_now`. `c` is unchanged when it does not fit.
+pub(crate) fn reserve_on(
+    c: &mut limit_counter::Model,
+    limit: Option<&risk_limit::Model>,
+    usd: Decimal,
+    use_now: bool,
+) -> ServiceResult<()> {
     let per_tx = limit.and_then(|l| l.per_transaction_max_usd).map(Amount::value);
     let daily = limit.and_then(|l| l.daily_cap_usd).map(Amount::value);
-    fits_per_tx(layer, per_tx, usd)?;
-    let c = counter(db, org_id, layer, subject, day).await?;
+    fits_per_tx(c.layer, per_tx, usd)?;
     let (held, used) = (c.held_usd.0, c.used_usd.0);
-    fits_daily(layer, daily, used, held, usd)?;
-    let mut a: limit_counter::ActiveModel = c.into();
+    fits_daily(c.layer, daily, used, held, usd)?;
     if use_now {
-        a.used_usd = Set(Amount(money::add("usd", used, usd)?));
+        c.used_usd = Amount(money::add("usd", used, usd)?);
     } else {
-        a.held_usd = Set(Amount(money::add("usd", held, usd)?));
+        c.held_usd = Amount(money::add("usd", held, usd)?);
     }
-    a.update(db).await?;
     Ok(())
 }
 

@@ -63,6 +63,7 @@ pub mod notifications;
 pub mod operation;
 pub mod org_reads;
 pub mod organization;
+pub mod pending;
 pub mod policies;
 pub mod request_rows;
 pub mod requests;

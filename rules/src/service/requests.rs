@@ -23,6 +23,7 @@ pub use super::effects::{Effects, Engine, enqueue};
 use super::limits::LimitLayer;
 use super::operation::{self, Operation};
 use super::org_reads::OrgReads;
+use super::pending::PendingWrites;
 pub(crate) use super::request_rows::{find_in_org, org_of};
 use super::service_users::{self, NewSecret};
 use super::types::SecretOf;
@@ -38,7 +39,7 @@ use entity::{approval, request};
 use rust_decimal::Decimal;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -236,7 +237,9 @@ fn event(req: &request::Model, kind: &str) -> RequestEventMsg {
 pub async fn submit(engine: &Engine<'_>, access: &OrgAccess, op: Operation) -> ServiceResult<Submitted> {
     op.require_initiate(access)?;
     let txn = begin_write(engine.db).await?;
-    let (submitted, effects) = submit_in(&txn, engine, access, op, &OrgReads::default()).await?;
+    let mut pending = PendingWrites::default();
+    let (submitted, effects) = submit_in(&txn, engine, access, op, &OrgReads::default(), &mut pending).await?;
+    pending.flush(&txn).await?;
     txn.commit().await?;
     engine.after_commit(effects).await;
     Ok(submitted)
@@ -244,20 +247,23 @@ pub async fn submit(engine: &Engine<'_>, access: &OrgAccess, op: Operation) -> S
 
 /// Everything [`submit`] writes, inside `txn`, which the caller commits —
 /// or rolls back, as a dry run does ([`super::simulation`]). `reads` is what
-/// `txn` has read of the organisation's settings so far (see [`OrgReads`]).
+/// `txn` has read of the organisation's settings so far (see [`OrgReads`]);
+/// what a new withdrawal changes is left in `pending` (see [`PendingWrites`]),
+/// which the caller flushes into `txn` before it commits or reads those rows.
 pub async fn submit_in(
     txn: &DatabaseTransaction,
     engine: &Engine<'_>,
     access: &OrgAccess,
     op: Operation,
     reads: &OrgReads,
+    pending: &mut PendingWrites,
 ) -> ServiceResult<(Submitted, Effects)> {
     let now = engine.env.now;
     operation::check(txn, &access.org_id, &op, now).await?;
     let id = new_id();
     let (usd, outside_window) = match &op {
         Operation::Withdraw(w) => {
-            let opened = withdrawals::open(txn, reads, access, &id, w, now).await?;
+            let opened = withdrawals::open(txn, reads, pending, access, &id, w, now).await?;
             (Some(opened.usd), opened.must_wait)
         }
         _ => (None, None),
@@ -271,26 +277,29 @@ pub async fn submit_in(
         (Decision::CompleteNow, _) => (RequestStatus::Completed, 0, None),
         (Decision::Wait { approvals, reason }, _) => (RequestStatus::PendingApproval, *approvals, reason.clone()),
     };
-    let req = request::ActiveModel {
-        id: Set(id),
-        org_id: Set(access.org_id.clone()),
-        workflow: Set(op.workflow()),
-        operation: Set(op.name().into()),
-        payload: Set(op.to_json()?),
-        requester_kind: Set(access.actor_kind()),
-        requester_id: Set(access.user_id.clone()),
-        status: Set(status),
-        approvals_required: Set(approvals),
-        reason: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        waiting_reason: Set(reason),
-        account_id: Set(op.account_id().map(str::to_string)),
-        policy_version: Set(policy_version),
+    let mut req = request::Model {
+        id,
+        org_id: access.org_id.clone(),
+        workflow: op.workflow(),
+        operation: op.name().into(),
+        payload: op.to_json()?,
+        requester_kind: access.actor_kind(),
+        requester_id: access.user_id.clone(),
+        status,
+        approvals_required: approvals,
+        reason: None,
+        created_at: now,
+        updated_at: now,
+        waiting_reason: reason,
+        account_id: op.account_id().map(str::to_string),
+        policy_version,
+    };
+    if matches!(op, Operation::Withdraw(_)) {
+        // Written with its withdrawal, which refers to it.
+        pending.insert_request(req.clone());
+    } else {
+        req.clone().into_active_model().reset_all().insert(txn).await?;
     }
-    .insert(txn)
-    .await?;
-    let mut req = req;
     let actor = AuditActor::of(access);
     let mut events = vec![event(&req, "CREATED")];
     let mut jobs = Vec::new();
@@ -298,12 +307,14 @@ pub async fn submit_in(
     let mut alert_changed = false;
     match (decision, &op) {
         (Decision::CompleteNow, Operation::Withdraw(w)) => {
-            audit_withdrawal_created(txn, &req, actor, usd, now).await?;
+            pending.append_audit(withdrawal_created(&req, actor, usd), now);
             events.push(event(&req, "APPROVED"));
             // Straight-through: a key allowed to settle its own payouts that
             // need no approval does so now, after every limit layer held it.
             let straight = withdrawals::straight_through(txn, access).await?;
             if w.execute || straight {
+                // Settling reads what was decided from the database.
+                pending.flush(txn).await?;
                 let (changed, mail) = if straight {
                     withdrawals::settle_straight_through(txn, access, &req, now).await?
                 } else {
@@ -330,8 +341,8 @@ pub async fn submit_in(
             events.push(event(&req, "COMPLETED"));
         }
         (Decision::Wait { .. }, Operation::Withdraw(_)) => {
-            audit_withdrawal_created(txn, &req, actor, usd, now).await?;
-            approver_notices::owe(txn, &req, now).await?;
+            pending.append_audit(withdrawal_created(&req, actor, usd), now);
+            pending.owe_approvers(req.clone(), now);
         }
         (Decision::Wait { .. }, _) => {
             let trial = txn.begin().await?;
@@ -357,29 +368,18 @@ pub async fn submit_in(
     Ok((Submitted { request: req, secret: issued }, Effects::of(jobs, events, alert_changed, &access.org_id)))
 }
 
-async fn audit_withdrawal_created<C: ConnectionTrait>(
-    db: &C,
-    req: &request::Model,
-    actor: AuditActor,
-    usd: Option<Decimal>,
-    now: DateTime<Utc>,
-) -> ServiceResult<()> {
+/// The audit entry of a new withdrawal's request.
+fn withdrawal_created(req: &request::Model, actor: AuditActor, usd: Option<Decimal>) -> Entry<'_> {
     let payload: serde_json::Value = serde_json::from_str(&req.payload).unwrap_or_default();
-    audit::append(
-        db,
-        Entry {
-            org_id: &req.org_id,
-            actor,
-            action: "WITHDRAWAL_REQUESTED",
-            target: Some(req.id.clone()),
-            before: None,
-            after: Some(json!({"withdrawal": payload, "usdValue": usd.map(|u| u.to_string()), "status": req.status})),
-            request_id: Some(req.id.clone()),
-        },
-        now,
-    )
-    .await?;
-    Ok(())
+    Entry {
+        org_id: &req.org_id,
+        actor,
+        action: "WITHDRAWAL_REQUESTED",
+        target: Some(req.id.clone()),
+        before: None,
+        after: Some(json!({"withdrawal": payload, "usdValue": usd.map(|u| u.to_string()), "status": req.status})),
+        request_id: Some(req.id.clone()),
+    }
 }
 
 /// Records which request issued `secret`, and whether it was shown already.

@@ -9,16 +9,20 @@
 //! So withdrawals of one organisation queue here, in this process, and one
 //! task takes what has queued (up to [`BATCH`]) and applies it in order in
 //! one write transaction: first it locks every holding the batch draws on, in
-//! one order, and the organisation's row, then it runs each withdrawal as a
-//! savepoint of its own with the same rules as a lone submission
-//! ([`requests::submit_in`]), each deciding against the running totals the
-//! earlier ones left. The organisation's settings (policy, limits, window,
-//! whitelist) are read once for the whole batch ([`OrgReads`]): the lock on
-//! its row, which every change to them takes, keeps them as read. A refused withdrawal
-//! rolls back its savepoint only: it writes nothing and fails nothing else.
-//! The batch commits once; only then does each caller get its own answer and
-//! are its mail and events sent. If the commit fails, none of the batch
-//! happened and every caller whose withdrawal was in it is told so.
+//! one order, and the organisation's row; then it decides each withdrawal
+//! with the same rules as a lone submission ([`requests::submit_in`]),
+//! against the running totals the earlier ones left. The organisation's
+//! settings (policy, limits, window, whitelist) are read once for the whole
+//! batch ([`OrgReads`]): the lock on its row, which every change to them
+//! takes, keeps them as read. What the withdrawals change is kept in memory
+//! ([`PendingWrites`]) and written once, before the commit: hot rows updated
+//! once, new rows in multi-row inserts, audit records appended in order. A
+//! refused withdrawal is rewound out of it: it writes nothing and fails
+//! nothing else. (One that settles at once runs in a savepoint of its own,
+//! after what is pending is written.) The batch commits once; only then does
+//! each caller get its own answer and are its mail and events sent. If the
+//! commit fails, none of the batch happened and every caller whose
+//! withdrawal was in it is told so.
 //!
 //! Across processes (PostgreSQL) batches serialize on the same row locks a
 //! lone withdrawal takes, so every invariant holds with several `serve`
@@ -30,8 +34,10 @@
 //! Other operations go straight to [`requests::submit`].
 
 use super::effects::{Effects, Engine};
+use super::limits::{self, LimitLayer};
 use super::operation::Operation;
 use super::org_reads::OrgReads;
+use super::pending::PendingWrites;
 use super::requests::{self, Submitted};
 use super::types::OpEnv;
 use super::{ServiceError, ServiceResult};
@@ -40,8 +46,8 @@ use crate::db::{WriteTxn, begin_write};
 use crate::events::EventBus;
 use crate::keys::MasterKey;
 use chrono::{DateTime, Utc};
-use entity::{holding, organization};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait};
+use entity::organization;
+use sea_orm::{DatabaseConnection, EntityTrait, QuerySelect, TransactionTrait};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -178,7 +184,7 @@ impl Sequencer {
     async fn apply(&self, batch: Vec<Queued>) {
         self.batches.fetch_add(1, Ordering::Relaxed);
         self.batched.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        let (txn, reads) = match self.begin(&batch).await {
+        let (txn, reads, mut pending) = match self.begin(&batch).await {
             Ok(begun) => begun,
             Err(e) => {
                 for q in batch {
@@ -197,19 +203,24 @@ impl Sequencer {
             }
             at = at.max(q.now);
             let engine = self.engine(at);
-            match one(&txn, &engine, &reads, &q.access, q.op).await {
+            match one(&txn, &engine, &reads, &mut pending, &q.access, q.op).await {
                 Ok(Ok((submitted, effects))) => applied.push((q.reply, submitted, effects, at)),
-                // Refused: its savepoint is rolled back, the batch goes on.
+                // Refused: it left nothing behind, the batch goes on.
                 Ok(Err(refused)) => {
                     let _ = q.reply.send(Err(refused));
                 }
-                // A savepoint could not be made or undone: the transaction
-                // is in no state to commit.
+                // What was pending could not be written, or a savepoint could
+                // not be made or undone: the transaction is in no state to commit.
                 Err(e) => {
                     let _ = q.reply.send(Err(ServiceError::internal(&e)));
                     broken = Some(ServiceError::internal(&e));
                 }
             }
+        }
+        if broken.is_none()
+            && let Err(e) = pending.flush(&*txn).await
+        {
+            broken = Some(e);
         }
         let committed = match broken {
             Some(e) => {
@@ -234,50 +245,77 @@ impl Sequencer {
         }
     }
 
-    /// Begins the batch's transaction and locks every holding it draws on,
-    /// in (account, asset) order, then the organisation's row (the order a
-    /// lone withdrawal takes them in: holding, then the audit head on that row).
-    /// Gives the batch's reads of the organisation's settings, starting with that row.
-    async fn begin(&self, batch: &[Queued]) -> ServiceResult<(WriteTxn, OrgReads)> {
+    /// Begins the batch's transaction and locks, in this order, every holding
+    /// it draws on (sorted), the day's limit counters it reserves on (sorted),
+    /// and the organisation's row: the order a lone withdrawal or settlement
+    /// takes them in (holding, counters, then the audit head on that row), so
+    /// no transaction elsewhere can hold one of them while waiting for another.
+    /// Gives the batch's reads of the organisation's settings, starting with
+    /// that row, and its pending writes, starting with those rows.
+    async fn begin(&self, batch: &[Queued]) -> ServiceResult<(WriteTxn, OrgReads, PendingWrites)> {
         let txn = begin_write(&self.db).await?;
         let org_id = batch.first().map(|q| q.access.org_id.as_str()).unwrap_or_default();
-        let drawn: BTreeSet<(String, String)> = batch
-            .iter()
-            .filter_map(|q| match &q.op {
-                Operation::Withdraw(w) => Some((w.account_id.clone(), w.asset.clone())),
-                _ => None,
-            })
-            .collect();
-        for (account, asset) in &drawn {
-            holding::Entity::find()
-                .filter(holding::Column::AccountId.eq(account))
-                .filter(holding::Column::Asset.eq(asset))
-                .order_by_asc(holding::Column::Id)
-                .lock_exclusive()
-                .all(&*txn)
-                .await?;
+        let mut drawn = BTreeSet::new();
+        let mut counters = BTreeSet::new();
+        let mut at = DateTime::<Utc>::MIN_UTC;
+        for q in batch {
+            let Operation::Withdraw(w) = &q.op else { continue };
+            drawn.insert((w.account_id.as_str(), w.asset.as_str()));
+            // The day each will count on (times only move forward in a batch).
+            at = at.max(q.now);
+            let day = limits::day_of(at);
+            counters.insert((LimitLayer::Organization, org_id, day.clone()));
+            if let Some(s) = &q.access.service {
+                counters.insert((LimitLayer::ApiKey, s.key_id.as_str(), day));
+            }
+        }
+        let mut pending = PendingWrites::default();
+        for (account_id, asset) in drawn {
+            pending.holding(&*txn, account_id, asset).await?;
+        }
+        for (layer, subject, day) in counters {
+            pending.counter(&*txn, org_id, layer, subject, &day).await?;
         }
         let org = organization::Entity::find_by_id(org_id)
             .lock_exclusive()
             .one(&*txn)
             .await?
             .ok_or(ServiceError::NotFound("organization"))?;
-        Ok((txn, OrgReads::knowing(org)))
+        Ok((txn, OrgReads::knowing(org), pending))
     }
 }
 
-/// One withdrawal of a batch in a savepoint of its own: `Ok(Ok(..))` applied
-/// (the savepoint released), `Ok(Err(..))` refused (rolled back to it),
-/// `Err(..)` the savepoint itself failed.
+/// One withdrawal of a batch: `Ok(Ok(..))` applied, `Ok(Err(..))` refused
+/// (it left nothing behind), `Err(..)` the transaction is in no state to go on.
+///
+/// Most are decided against `pending` alone and leave their writes there
+/// (undone by rewinding it when refused). One that settles at once writes
+/// to the database itself, so what is pending is written first and it runs
+/// in a savepoint of its own.
 async fn one(
     txn: &WriteTxn,
     engine: &Engine<'_>,
     reads: &OrgReads,
+    pending: &mut PendingWrites,
     access: &OrgAccess,
     op: Operation,
-) -> Result<ServiceResult<(Submitted, Effects)>, sea_orm::DbErr> {
+) -> ServiceResult<ServiceResult<(Submitted, Effects)>> {
+    if !settles_at_once(&op, access) {
+        let mark = pending.mark();
+        let done = requests::submit_in(txn, engine, access, op, reads, pending).await;
+        if done.is_err() {
+            pending.rewind(mark);
+        }
+        return Ok(done);
+    }
+    pending.flush(&**txn).await?;
     let savepoint = txn.begin().await?;
-    match requests::submit_in(&savepoint, engine, access, op, reads).await {
+    let mut own = PendingWrites::default();
+    let done = match requests::submit_in(&savepoint, engine, access, op, reads, &mut own).await {
+        Ok(done) => own.flush(&savepoint).await.map(|()| done),
+        Err(refused) => Err(refused),
+    };
+    match done {
         Ok(done) => {
             savepoint.commit().await?;
             Ok(Ok(done))
@@ -286,6 +324,16 @@ async fn one(
             savepoint.rollback().await?;
             Ok(Err(refused))
         }
+    }
+}
+
+/// Whether a new withdrawal may settle in the call that makes it: asked to
+/// (`execute`), or made by a service user, whose key may settle its payouts
+/// straight through. Settling reads and moves the rows [`PendingWrites`] holds.
+fn settles_at_once(op: &Operation, access: &OrgAccess) -> bool {
+    match op {
+        Operation::Withdraw(w) => w.execute || access.service.is_some(),
+        _ => true,
     }
 }
 

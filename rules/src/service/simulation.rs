@@ -12,6 +12,7 @@
 use super::limits::{self, Usage};
 use super::operation::Operation;
 use super::org_reads::OrgReads;
+use super::pending::PendingWrites;
 use super::requests::{self, Engine};
 use super::{ServiceError, ServiceResult, withdrawals};
 use crate::access::OrgAccess;
@@ -59,8 +60,13 @@ pub async fn simulate(engine: &Engine<'_>, access: &OrgAccess, op: Operation) ->
         // The real thing, in a savepoint we always undo.
         let trial = txn.begin().await?;
         let reads = OrgReads::default();
-        match requests::submit_in(&trial, engine, access, op, &reads).await {
-            Ok((submitted, _effects)) => {
+        let mut pending = PendingWrites::default();
+        let submitted = match requests::submit_in(&trial, engine, access, op, &reads, &mut pending).await {
+            Ok((submitted, _effects)) => pending.flush(&trial).await.map(|()| submitted),
+            Err(e) => Err(e),
+        };
+        match submitted {
+            Ok(submitted) => {
                 if submitted.request.status == RequestStatus::PendingApproval {
                     simulation.eligible_approvers =
                         requests::eligible_approvers(&trial, &submitted.request, engine.env.now).await?;

@@ -11,6 +11,7 @@ use super::audit::{self, AuditActor, Entry};
 use super::ledger;
 use super::limits::{self, LimitLayer};
 use super::org_reads::OrgReads;
+use super::pending::PendingWrites;
 use super::{ServiceError, ServiceResult, addresses, balance_alerts};
 use crate::access::OrgAccess;
 use chrono::{DateTime, Utc};
@@ -215,11 +216,13 @@ pub struct Opened {
     pub must_wait: Option<String>,
 }
 
-/// Checks everything about a new withdrawal and reserves funds and capacity.
-/// Inside the request's transaction.
+/// Checks everything about a new withdrawal and reserves funds and capacity:
+/// decided against, and recorded in, `pending`, which the request's
+/// transaction writes before it commits.
 pub async fn open<C: ConnectionTrait>(
     db: &C,
     reads: &OrgReads,
+    pending: &mut PendingWrites,
     access: &OrgAccess,
     request_id: &str,
     w: &WithdrawalSpec,
@@ -245,11 +248,12 @@ pub async fn open<C: ConnectionTrait>(
     if let Some(e) = addresses::still_cooling(&t.address, now) {
         return Err(e);
     }
-    let h = ledger::locked_holding(db, &t.account, &t.asset, now).await?;
-    let (balance, held) = (h.amount.0, h.held.0);
+    let h = pending.holding(db, &t.account.id, &t.asset).await?;
+    let (balance, held) = h.as_ref().map_or((Decimal::ZERO, Decimal::ZERO), |h| (h.amount.0, h.held.0));
     if let Some(e) = short_of_funds(&t, balance, held) {
         return Err(e);
     }
+    let Some(mut h) = h else { return Err(ServiceError::internal("funds without a holding")) };
     let usd = withdrawal_usd(&t)?;
     let Target { account: acct, asset, amount, address, .. } = t;
     let address_id = address.id;
@@ -257,15 +261,19 @@ pub async fn open<C: ConnectionTrait>(
     let key_id = access.service.as_ref().map(|s| s.key_id.clone());
     let mut layers = vec![(LimitLayer::Organization, access.org_id.as_str())];
     layers.extend(key_id.as_deref().map(|k| (LimitLayer::ApiKey, k)));
+    let mut reserved = Vec::with_capacity(layers.len());
     for (layer, subject) in layers {
         let limit = reads.limit(db, &access.org_id, layer, subject).await?;
-        limits::reserve_under(db, limit.as_ref(), &access.org_id, layer, subject, &day, usd, false).await?;
+        let mut c = pending.counter(db, &access.org_id, layer, subject, &day).await?;
+        limits::reserve_on(&mut c, limit.as_ref(), usd, false)?;
+        reserved.push(c);
     }
-    let mut hm: holding::ActiveModel = h.into();
-    hm.held = Set(Amount(money::add("amount", held, amount)?));
-    hm.updated_at = Set(now);
-    hm.update(db).await?;
-    withdrawal::ActiveModel {
+    // Every layer held it: now it counts.
+    reserved.into_iter().for_each(|c| pending.set_counter(c));
+    h.held = Amount(money::add("amount", held, amount)?);
+    h.updated_at = now;
+    pending.set_holding(h);
+    pending.insert_withdrawal(withdrawal::ActiveModel {
         request_id: Set(request_id.to_string()),
         org_id: Set(access.org_id.clone()),
         account_id: Set(acct.id),
@@ -279,9 +287,7 @@ pub async fn open<C: ConnectionTrait>(
         settlement_reference: Set(None),
         executed_by: Set(None),
         executed_at: Set(None),
-    }
-    .insert(db)
-    .await?;
+    });
     Ok(Opened { usd, must_wait })
 }
 
