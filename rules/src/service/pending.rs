@@ -16,9 +16,9 @@
 //! on it; a zero counter reads as none).
 //!
 //! Whatever reads these tables from the database within the transaction —
-//! settling a withdrawal at once, a dry run's usage — must [`flush`] first
-//! (`PendingWrites::flush`), which also forgets the totals, as later writes
-//! may move them.
+//! settling a withdrawal at once, a dry run's usage — must call
+//! [`PendingWrites::flush`] first, which also forgets the totals, as later
+//! writes may move them.
 
 use super::audit::{self, AuditActor, Entry};
 use super::limits::{self, LimitLayer};
