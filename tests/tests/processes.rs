@@ -380,11 +380,14 @@ async fn a_serve_process_killed_during_batched_withdrawals_loses_nothing() {
     let client = reqwest::Client::new();
     let acked: Arc<Mutex<BTreeSet<String>>> = Arc::default();
     let (lost, stop) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
+    // Withdrawals sent to A and not yet answered: A is killed while some are.
+    let at_a = Arc::new(AtomicUsize::new(0));
     let progress = tokio::sync::watch::Sender::new(0usize);
     let clients: Vec<_> = (0..48)
         .map(|c| {
             let (t, bases, client, acked) = (t.clone(), bases.clone(), client.clone(), acked.clone());
-            let (stop, lost, progress) = (stop.clone(), lost.clone(), progress.clone());
+            let (stop, lost, progress, at_a, a_base) =
+                (stop.clone(), lost.clone(), progress.clone(), at_a.clone(), a.base.clone());
             tokio::spawn(async move {
                 let mut n = c;
                 while !stop.load(Ordering::Relaxed) {
@@ -393,7 +396,15 @@ async fn a_serve_process_killed_during_batched_withdrawals_loses_nothing() {
                         let b = bases.lock().unwrap();
                         b[n % b.len()].clone()
                     };
-                    let Ok(body) = post(&client, &base, &t.maker.token, WITHDRAW, withdrawal(&t, "1.25")).await else {
+                    let to_a = base == a_base;
+                    if to_a {
+                        at_a.fetch_add(1, Ordering::SeqCst);
+                    }
+                    let sent = post(&client, &base, &t.maker.token, WITHDRAW, withdrawal(&t, "1.25")).await;
+                    if to_a {
+                        at_a.fetch_sub(1, Ordering::SeqCst);
+                    }
+                    let Ok(body) = sent else {
                         lost.fetch_add(1, Ordering::Relaxed);
                         continue;
                     };
@@ -412,9 +423,10 @@ async fn a_serve_process_killed_during_batched_withdrawals_loses_nothing() {
 
     // Kill A once it has applied batches of more than one withdrawal.
     let mut told = progress.subscribe();
-    until("A batches withdrawals", Duration::from_secs(60), || async {
+    until("A batches withdrawals with some in flight", Duration::from_secs(60), || async {
         metric(&a.base, "countersign_withdrawals_batched_total").await
             > metric(&a.base, "countersign_withdrawal_batches_total").await + 20.0
+            && at_a.load(Ordering::SeqCst) >= 8
     })
     .await;
     let before_kill = acked.lock().unwrap().len();
