@@ -243,23 +243,8 @@ pub(crate) async fn reserve<C: ConnectionTrait>(
     use_now: bool,
 ) -> ServiceResult<()> {
     let limit = find(db, org_id, layer, subject).await?;
-    reserve_under(db, limit.as_ref(), org_id, layer, subject, day, usd, use_now).await
-}
-
-/// [`reserve`], given the layer's limit for `subject` as read in this transaction.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn reserve_under<C: ConnectionTrait>(
-    db: &C,
-    limit: Option<&risk_limit::Model>,
-    org_id: &str,
-    layer: LimitLayer,
-    subject: &str,
-    day: &str,
-    usd: Decimal,
-    use_now: bool,
-) -> ServiceResult<()> {
     let mut c = counter(db, org_id, layer, subject, day).await?;
-    reserve_on(&mut c, limit, usd, use_now)?;
+    reserve_on(&mut c, limit.as_ref(), usd, use_now)?;
     c.into_active_model().reset_all().update(db).await?;
     Ok(())
 }
