@@ -72,6 +72,21 @@ enum Wire {
     Alert { org_id: String },
 }
 
+/// An event as it travels on [`CHANNEL`]: `seq` only keeps one
+/// statement's payloads distinct (see [`EventBus::postgres`]). Flattened, so
+/// the payload is the event's own JSON with one more field.
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    seq: u64,
+    #[serde(flatten)]
+    event: Wire,
+}
+
+/// Events one `NOTIFY` statement sends at most (each payload is under
+/// PostgreSQL's 8,000-byte limit; this bounds the statement).
+const NOTIFY_BATCH: usize = 256;
+
 /// Fan-out of request and balance-alert events to subscribers.
 #[derive(Clone)]
 pub struct EventBus {
@@ -111,8 +126,8 @@ impl EventBus {
                 let received = listener.recv().await;
                 local.connected.store(received.is_ok(), Ordering::Release);
                 match received {
-                    Ok(n) => match serde_json::from_str::<Wire>(n.payload()) {
-                        Ok(w) => local.deliver(w),
+                    Ok(n) => match serde_json::from_str::<Envelope>(n.payload()) {
+                        Ok(e) => local.deliver(e.event),
                         Err(e) => tracing::warn!(error = %e, "ignoring a malformed event"),
                     },
                     Err(_) if listen_pool.is_closed() => break,
@@ -127,15 +142,34 @@ impl EventBus {
         });
         let (tx, mut rx) = mpsc::unbounded_channel::<Wire>();
         tokio::spawn(async move {
-            while let Some(w) = rx.recv().await {
-                let Ok(payload) = serde_json::to_string(&w) else { continue };
-                let sent =
-                    sea_orm::sqlx::query("SELECT pg_notify($1, $2)").bind(CHANNEL).bind(&payload).execute(&pool).await;
+            // One statement for whatever has queued since the last one went
+            // out: a burst of withdrawals' events costs one round trip, not
+            // one each. Each payload carries this task's running number, as
+            // PostgreSQL folds identical notifications of one transaction
+            // into one (two approvals of one request would otherwise be one
+            // event).
+            let mut seq: u64 = 0;
+            let mut queued = Vec::with_capacity(NOTIFY_BATCH);
+            while rx.recv_many(&mut queued, NOTIFY_BATCH).await > 0 {
+                let payloads: Vec<String> = queued
+                    .drain(..)
+                    .filter_map(|event| {
+                        seq += 1;
+                        serde_json::to_string(&Envelope { seq, event }).ok()
+                    })
+                    .collect();
+                // `unnest` yields the array in order, and one transaction's
+                // notifications are delivered in the order they were sent.
+                let sent = sea_orm::sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+                    .bind(CHANNEL)
+                    .bind(&payloads)
+                    .execute(&pool)
+                    .await;
                 if let Err(e) = sent {
                     if pool.is_closed() {
                         break;
                     }
-                    tracing::warn!(error = %e, "could not publish an event");
+                    tracing::warn!(error = %e, events = payloads.len(), "could not publish events");
                 }
             }
         });
@@ -187,5 +221,28 @@ impl EventBus {
 
     pub fn subscribe_alerts(&self) -> broadcast::Receiver<Arc<AlertDelivered>> {
         self.alerts.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_travels_as_its_own_json_with_a_sequence_number() {
+        let event = Wire::Request(RequestEventMsg {
+            org_id: "org-1".into(),
+            request_id: "req-1".into(),
+            workflow: domain::Workflow::InitiateWithdrawal,
+            kind: "APPROVED".into(),
+        });
+        let payload = serde_json::to_string(&Envelope { seq: 7, event: event.clone() }).unwrap();
+        let back: Envelope = serde_json::from_str(&payload).unwrap();
+        assert_eq!((back.seq, back.event), (7, event.clone()));
+        // What a process of the previous release sends (no number) is still read.
+        let bare: Envelope = serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
+        assert_eq!(bare.event, event);
+        let alert: Envelope = serde_json::from_str(r#"{"seq":1,"type":"Alert","org_id":"org-2"}"#).unwrap();
+        assert_eq!(alert.event, Wire::Alert { org_id: "org-2".into() });
     }
 }
