@@ -42,6 +42,7 @@ pub async fn seed_orgs(db: &DatabaseConnection, n: usize) -> anyhow::Result<()> 
                 owner_user_id: Set("bench".into()),
                 session_idle_timeout_secs: Set(1800),
                 audit_seq: Set(0),
+                settings_seq: Set(0),
                 audit_head: Set(api::service::audit::GENESIS.into()),
                 audit_head_mac: Set(api::service::audit::GENESIS.into()),
                 created_at: Set(now),

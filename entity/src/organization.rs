@@ -16,6 +16,10 @@ pub struct Model {
     pub audit_head: String,
     /// MAC of the newest audit record (64 zeros when none).
     pub audit_head_mac: String,
+    /// Sequence number of the newest audit record that changed anything but
+    /// money (members, roles, grants, delegations, keys, policies, limits…):
+    /// the version cached access, keys and accounts are checked against.
+    pub settings_seq: i64,
     pub created_at: DateTimeUtc,
     /// Refuse new withdrawals while the stablecoin balance alert is LOW.
     pub pause_on_low_balance: bool,

@@ -22,6 +22,7 @@ mod m0013_operator_approval_threshold;
 mod m0014_api_key_auto_execute;
 mod m0015_recovery_codes;
 mod m0016_webhooks;
+mod m0017_settings_seq;
 
 /// Applies every step in order; `countersign migrate` and `serve` call `Migrator::up`.
 pub struct Migrator;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0014_api_key_auto_execute::Migration),
             Box::new(m0015_recovery_codes::Migration),
             Box::new(m0016_webhooks::Migration),
+            Box::new(m0017_settings_seq::Migration),
         ]
     }
 }
@@ -78,6 +80,7 @@ mod tests {
                 "m0014_api_key_auto_execute",
                 "m0015_recovery_codes",
                 "m0016_webhooks",
+                "m0017_settings_seq",
             ]
         );
     }

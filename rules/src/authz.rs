@@ -333,7 +333,7 @@ impl Authz {
         let access = self
             .cache
             .access
-            .get_or_fill(key, org.audit_seq, self.now, || resolve_until(&self.db, org_id, &user.user_id, self.now))
+            .get_or_fill(key, org.settings_seq, self.now, || resolve_until(&self.db, org_id, &user.user_id, self.now))
             .await?;
         session_admitted(user, &org, self.now)?;
         resolved.insert(org_id.to_string(), (access.clone(), org.clone()));

@@ -17,6 +17,14 @@
 //! commits in between leaves an entry stamped with the old version, which
 //! the next request (seeing the new one) ignores and replaces.
 //!
+//! Two versions, because most changes are money moving. `audit_seq` moves
+//! with every record; `settings_seq` only with those that change anything
+//! but money (`audit::moves_settings`: everything except a request's life,
+//! a withdrawal and a credit). A member's access, an API key's material and
+//! the account list are made of settings alone, so they are checked against
+//! `settings_seq` and outlive the withdrawals of a payroll run; holdings and
+//! limit usage move with money and are checked against `audit_seq`.
+//!
 //! The one thing a version cannot see is the clock: a delegation starts or
 //! lapses on its own, so an entry may also carry the instant it stops being
 //! true (`until`).
@@ -109,15 +117,15 @@ pub struct KeyMaterial {
 /// The caches one process keeps.
 #[derive(Default)]
 pub struct Caches {
-    /// A member's resolved access, by (organisation, user).
+    /// A member's resolved access, by (organisation, user), at `settings_seq`.
     pub access: VersionCache<(String, String), OrgAccess>,
-    /// API keys by public key id.
+    /// API keys by public key id, at `settings_seq`.
     pub keys: VersionCache<String, KeyMaterial>,
     /// Every limit layer's settings and figures, by (organisation, UTC day).
     /// Figures move only with a withdrawal's hold, settlement or release,
     /// each an audited change of the organisation like a limit's setting.
     pub usage: VersionCache<(String, String), Vec<Usage>>,
-    /// An organisation's accounts, by organisation (opening one is audited).
+    /// An organisation's accounts, by organisation, at `settings_seq`.
     pub accounts: VersionCache<String, Vec<account::Model>>,
     /// An account's holdings, by account: they move only by a credit, a
     /// withdrawal's hold, settlement or release, each an audited change.

@@ -150,6 +150,7 @@ async fn many_alerts_move_in_one_recompute(backend: Backend) {
                 owner_user_id: Set("seeded".into()),
                 session_idle_timeout_secs: Set(1800),
                 audit_seq: Set(0),
+                settings_seq: Set(0),
                 audit_head: Set(genesis.into()),
                 audit_head_mac: Set(genesis.into()),
                 created_at: Set(now),

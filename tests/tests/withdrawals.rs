@@ -565,6 +565,42 @@ async fn counters_belong_to_the_utc_day(backend: Backend) {
     assert_eq!(count(db).await, 0);
 }
 
+/// Withdrawals move the organisation's chain but not its settings, so a
+/// member's resolved access outlives them (`rules::cache`); a change to the
+/// member's roles must still hold at their very next request, when it is
+/// asked for (nothing changes yet), and when its approval applies it.
+async fn a_role_taken_away_between_withdrawals_holds_at_the_next(backend: Backend) {
+    let app = spawn(backend).await;
+    let t = treasury(&app).await;
+    let (maker2, maker2_member) = app.add_member(&t.owner, &t.org, "maker2@example.com", &["MAKER"]).await;
+    let (admin, _) = app.add_member(&t.owner, &t.org, "admin@example.com", &["ADMIN"]).await;
+    let policy = "mutation($o:ID!){ setPolicy(orgId:$o,workflow:MANAGE_ACCESS,input:{requiredApprovals:1,alwaysRequireApproval:true}){ request{ status } } }";
+    let d = app.ok(Some(&t.owner.token), policy, json!({"o": t.org})).await;
+    assert_eq!(d["setPolicy"]["request"]["status"], "COMPLETED");
+    // Both makers' access is resolved and reused while withdrawals move the chain.
+    for _ in 0..3 {
+        for maker in [&t.maker, &maker2] {
+            let d = app.ok(Some(&maker.token), WITHDRAW, w(&t, "USDC", "1")).await;
+            assert_eq!(d["withdraw"]["request"]["status"], "APPROVED");
+        }
+    }
+    let set_roles =
+        "mutation($o:ID!,$m:ID!){ setMemberRoles(orgId:$o,memberId:$m,roles:[READ_ONLY]){ request{ id status } } }";
+    let d = app.ok(Some(&t.owner.token), set_roles, json!({"o": t.org, "m": maker2_member})).await;
+    assert_eq!(d["setMemberRoles"]["request"]["status"], "PENDING_APPROVAL");
+    let change = d["setMemberRoles"]["request"]["id"].as_str().unwrap().to_string();
+    // Asked for, not applied: maker2 is still a maker.
+    let d = app.ok(Some(&maker2.token), WITHDRAW, w(&t, "USDC", "1")).await;
+    assert_eq!(d["withdraw"]["request"]["status"], "APPROVED");
+    let d = app.ok(Some(&admin.token), APPROVE, json!({"r": change})).await;
+    assert_eq!(d["approveRequest"]["status"], "COMPLETED");
+    let body = app.gql(Some(&maker2.token), WITHDRAW, w(&t, "USDC", "1")).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "the approved change holds at once: {body}");
+    // The other maker, whose access did not change, goes on.
+    let d = app.ok(Some(&t.maker.token), WITHDRAW, w(&t, "USDC", "1")).await;
+    assert_eq!(d["withdraw"]["request"]["status"], "APPROVED");
+}
+
 both_backends!(
     maker_approver_signer,
     limit_layers_refuse_at_their_boundaries,
@@ -573,4 +609,5 @@ both_backends!(
     batches_and_executions_race_without_deadlock,
     a_whitelist_change_racing_a_batch_holds_from_its_moment,
     counters_belong_to_the_utc_day,
+    a_role_taken_away_between_withdrawals_holds_at_the_next,
 );

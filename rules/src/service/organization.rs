@@ -33,6 +33,7 @@ pub async fn create(
         owner_user_id: Set(who.user_id.clone()),
         session_idle_timeout_secs: Set(DEFAULT_IDLE_SECS),
         audit_seq: Set(0),
+        settings_seq: Set(0),
         audit_head: Set(GENESIS.to_string()),
         audit_head_mac: Set(GENESIS.to_string()),
         created_at: Set(now),
@@ -100,7 +101,7 @@ pub async fn accounts_cached<C: ConnectionTrait>(
     }
     let all = cache
         .accounts
-        .get_or_fill(org.id.clone(), org.audit_seq, now, || async {
+        .get_or_fill(org.id.clone(), org.settings_seq, now, || async {
             let all = account::Entity::find()
                 .filter(account::Column::OrgId.eq(&org.id))
                 .order_by_asc(account::Column::CreatedAt)

@@ -184,7 +184,7 @@ async fn key_material(
     let org = organization::Entity::find_by_id(&org_id).one(db).await?.map(Arc::new).ok_or_else(unknown)?;
     let material = cache
         .keys
-        .get_or_fill(key_id.to_string(), org.audit_seq, now, || async {
+        .get_or_fill(key_id.to_string(), org.settings_seq, now, || async {
             let key = find_key().await?;
             let service_user = service_user::Entity::find_by_id(&key.service_user_id)
                 .filter(service_user::Column::Status.eq(RecordStatus::Active))
