@@ -9,9 +9,10 @@
 //! current while the row still shows `v`. A request reads the organisation
 //! row once — it needs it anyway, for the session idle timeout — and reuses
 //! a member's resolved access, an API key's material, the organisation's
-//! limit usage, accounts or holdings only if they were read at the version it now sees. A role, grant, delegation, key or service
-//! user changed by any process shows as a new version on the next request
-//! of every process, because the check is made against the database.
+//! limit usage, accounts or holdings only if they were read at the version
+//! it now sees. A role, grant, delegation, key or service user changed by
+//! any process shows as a new version on the next request of every process,
+//! because the check is made against the database.
 //!
 //! Fill order matters: read the version first, then the rows. A change that
 //! commits in between leaves an entry stamped with the old version, which
@@ -19,11 +20,13 @@
 //!
 //! Two versions, because most changes are money moving. `audit_seq` moves
 //! with every record; `settings_seq` only with those that change anything
-//! but money (`audit::moves_settings`: everything except a request's life,
-//! a withdrawal and a credit). A member's access, an API key's material and
-//! the account list are made of settings alone, so they are checked against
-//! `settings_seq` and outlive the withdrawals of a payroll run; holdings and
-//! limit usage move with money and are checked against `audit_seq`.
+//! but money: the database moves it for every record except those of a
+//! request's life, a withdrawal, a credit and a balance alert's state (a
+//! trigger, migration `m0017_settings_seq`, so writers of every release keep
+//! it). A member's access, an API key's material and the account list are
+//! made of settings alone, so they are checked against `settings_seq` and
+//! outlive the withdrawals of a payroll run; holdings and limit usage move
+//! with money and are checked against `audit_seq`.
 //!
 //! The one thing a version cannot see is the clock: a delegation starts or
 //! lapses on its own, so an entry may also carry the instant it stops being

@@ -601,6 +601,67 @@ async fn a_role_taken_away_between_withdrawals_holds_at_the_next(backend: Backen
     assert_eq!(d["withdraw"]["request"]["status"], "APPROVED");
 }
 
+/// The settings version is kept by the database, not by the code that
+/// appends: a process of an earlier release (which knows nothing of it)
+/// changing a member's roles beside newer processes, as in a rolling
+/// upgrade, still ends the access they cached; its money records do not.
+async fn an_earlier_release_changing_roles_ends_cached_access(backend: Backend) {
+    use api::domain::ActorKind;
+    use entity::{audit_record, member, organization};
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+
+    let app = spawn(backend).await;
+    let t = treasury(&app).await;
+    let (maker2, maker2_member) = app.add_member(&t.owner, &t.org, "maker2@example.com", &["MAKER"]).await;
+    for _ in 0..2 {
+        let d = app.ok(Some(&maker2.token), WITHDRAW, w(&t, "USDC", "1")).await;
+        assert_eq!(d["withdraw"]["request"]["status"], "APPROVED");
+    }
+    let db = app.db().await;
+    let versions = || async {
+        let o = organization::Entity::find_by_id(&t.org).one(&db).await.unwrap().unwrap();
+        (o.audit_seq, o.settings_seq)
+    };
+    // What an earlier release writes: its change, a record, the chain's new head.
+    let earlier_release = |action: &'static str, seq: i64| audit_record::ActiveModel {
+        org_id: Set(t.org.clone()),
+        seq: Set(seq),
+        actor_kind: Set(ActorKind::User),
+        actor_id: Set("earlier-release".into()),
+        action: Set(action.into()),
+        target: Set(None),
+        before: Set(None),
+        after: Set(None),
+        request_id: Set(None),
+        at: Set(chrono::Utc::now()),
+        prev_hash: Set("earlier".into()),
+        hash: Set(format!("earlier-{seq}")),
+        mac: Set("earlier".into()),
+        ..Default::default()
+    };
+    let (seq, settings) = versions().await;
+    assert!(settings < seq, "the withdrawals moved the chain, not the settings: {settings} < {seq}");
+    earlier_release("ACCOUNT_CREDITED", seq + 1).insert(&db).await.unwrap();
+    assert_eq!(versions().await.1, settings, "a money record leaves the settings version alone");
+    member::Entity::update_many()
+        .col_expr(member::Column::Roles, Expr::value("READ_ONLY"))
+        .filter(member::Column::Id.eq(&maker2_member))
+        .exec(&db)
+        .await
+        .unwrap();
+    earlier_release("SET_MEMBER_ROLES", seq + 2).insert(&db).await.unwrap();
+    organization::Entity::update_many()
+        .col_expr(organization::Column::AuditSeq, Expr::value(seq + 2))
+        .filter(organization::Column::Id.eq(&t.org))
+        .exec(&db)
+        .await
+        .unwrap();
+    assert_eq!(versions().await, (seq + 2, seq + 2));
+    let body = app.gql(Some(&maker2.token), WITHDRAW, w(&t, "USDC", "1")).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN", "{body}");
+}
+
 both_backends!(
     maker_approver_signer,
     limit_layers_refuse_at_their_boundaries,
@@ -610,4 +671,5 @@ both_backends!(
     a_whitelist_change_racing_a_batch_holds_from_its_moment,
     counters_belong_to_the_utc_day,
     a_role_taken_away_between_withdrawals_holds_at_the_next,
+    an_earlier_release_changing_roles_ends_cached_access,
 );

@@ -331,31 +331,6 @@ fn insertable(record: audit_record::Model) -> audit_record::ActiveModel {
     active
 }
 
-/// Actions that move money, or a request through its life, and change
-/// nothing a member's access, an API key or the account list is made of.
-/// A request's *effect* is recorded under its operation's own name (an
-/// executed role change as `SET_MEMBER_ROLES`), so it is not among them.
-const MONEY_ACTIONS: &[&str] = &[
-    "REQUEST_CREATED",
-    "WITHDRAWAL_REQUESTED",
-    "REQUEST_APPROVED",
-    "REQUEST_REJECTED",
-    "REQUEST_CANCELLED",
-    "REQUEST_EXPIRED",
-    "REQUEST_FAILED",
-    "WITHDRAW",
-    "WITHDRAWAL_EXECUTED",
-    "ACCOUNT_CREDITED",
-];
-
-/// Whether a record of `action` moves the organisation's settings version
-/// (`organizations.settings_seq`) as well as its chain. Everything not known
-/// to be money moving does: a new kind of change invalidates the caches
-/// until it is shown harmless here.
-pub fn moves_settings(action: &str) -> bool {
-    !MONEY_ACTIONS.contains(&action)
-}
-
 /// Appends `entry` to its organisation's chain inside the caller's transaction.
 pub async fn append<C: ConnectionTrait>(
     db: &C,
@@ -369,14 +344,10 @@ pub async fn append<C: ConnectionTrait>(
         .await?
         .ok_or(ServiceError::NotFound("organization"))?;
     let old_seq = org.audit_seq;
-    let settings = moves_settings(entry.action);
     let record = chained(keys, entry, org.audit_seq, &org.audit_head, &org.audit_head_mac, now);
     let inserted = insertable(record.clone()).insert(db).await?;
     let mut org: organization::ActiveModel = org.into();
     org.audit_seq = Set(record.seq);
-    if settings {
-        org.settings_seq = Set(record.seq);
-    }
     org.audit_head = Set(record.hash.clone());
     org.audit_head_mac = Set(record.mac.clone());
     org.update(db).await?;
@@ -404,8 +375,7 @@ pub async fn append_many_at<C: ConnectionTrait>(db: &C, entries: Vec<(Entry<'_>,
     ids.dedup();
     // Per organisation: the sequence number before, and the moving head (seq, hash, mac).
     let mut heads: std::collections::HashMap<String, (i64, i64, String, String)> = std::collections::HashMap::new();
-    // Per organisation: its settings version, moved by the entries that change settings.
-    let mut settings: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+
     for chunk in ids.chunks(BATCH_IDS) {
         for org in organization::Entity::find()
             .filter(organization::Column::Id.is_in(chunk.iter().copied()))
@@ -414,7 +384,6 @@ pub async fn append_many_at<C: ConnectionTrait>(db: &C, entries: Vec<(Entry<'_>,
             .all(db)
             .await?
         {
-            settings.insert(org.id.clone(), org.settings_seq);
             heads.insert(org.id, (org.audit_seq, org.audit_seq, org.audit_head, org.audit_head_mac));
         }
     }
@@ -423,11 +392,7 @@ pub async fn append_many_at<C: ConnectionTrait>(db: &C, entries: Vec<(Entry<'_>,
     for (entry, at) in entries {
         let (_, seq, head, head_mac) = heads.get_mut(entry.org_id).ok_or(ServiceError::NotFound("organization"))?;
         last_at.insert(entry.org_id.to_string(), at);
-        let moved = moves_settings(entry.action);
         let record = chained(keys, entry, *seq, head, head_mac, at);
-        if moved {
-            settings.insert(record.org_id.clone(), record.seq);
-        }
         *seq = record.seq;
         *head = record.hash.clone();
         *head_mac = record.mac.clone();
@@ -443,14 +408,13 @@ pub async fn append_many_at<C: ConnectionTrait>(db: &C, entries: Vec<(Entry<'_>,
     let moved: Vec<Vec<sea_orm::Value>> = heads
         .iter()
         .map(|(org_id, (_, seq, head, mac))| {
-            let settings_seq = settings.get(org_id).copied().unwrap_or(*seq);
-            vec![org_id.clone().into(), (*seq).into(), head.clone().into(), mac.clone().into(), settings_seq.into()]
+            vec![org_id.clone().into(), (*seq).into(), head.clone().into(), mac.clone().into()]
         })
         .collect();
     let update = UpdateByKey {
         table: "organizations",
         key: "id",
-        columns: &["audit_seq", "audit_head", "audit_head_mac", "settings_seq"],
+        columns: &["audit_seq", "audit_head", "audit_head_mac"],
         constants: Vec::new(),
     };
     update_by_key(db, &update, moved).await?;
@@ -997,20 +961,4 @@ pub async fn for_request<C: ConnectionTrait>(
         q = q.filter(audit_record::Column::At.lt(t));
     }
     Ok(q.order_by_asc(audit_record::Column::Seq).all(db).await?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_money_moving_actions_leave_the_settings_version_alone() {
-        for action in ["REQUEST_CREATED", "REQUEST_APPROVED", "WITHDRAW", "WITHDRAWAL_EXECUTED", "ACCOUNT_CREDITED"] {
-            assert!(!moves_settings(action), "{action}");
-        }
-        // An effect applied through a request, and anything unknown, moves it.
-        for action in ["SET_MEMBER_ROLES", "REVOKE_API_KEY", "DELEGATE_APPROVAL", "INVITATION_ACCEPTED", "NEW_KIND"] {
-            assert!(moves_settings(action), "{action}");
-        }
-    }
 }
