@@ -19,6 +19,7 @@ pub struct Model {
     /// Sequence number of the newest audit record that changed anything but
     /// money (members, roles, grants, delegations, keys, policies, limits…):
     /// the version cached access, keys and accounts are checked against.
+    /// Moved by a trigger on `audit_records` (migration `m0017_settings_seq`).
     pub settings_seq: i64,
     pub created_at: DateTimeUtc,
     /// Refuse new withdrawals while the stablecoin balance alert is LOW.

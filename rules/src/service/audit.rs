@@ -375,7 +375,6 @@ pub async fn append_many_at<C: ConnectionTrait>(db: &C, entries: Vec<(Entry<'_>,
     ids.dedup();
     // Per organisation: the sequence number before, and the moving head (seq, hash, mac).
     let mut heads: std::collections::HashMap<String, (i64, i64, String, String)> = std::collections::HashMap::new();
-
     for chunk in ids.chunks(BATCH_IDS) {
         for org in organization::Entity::find()
             .filter(organization::Column::Id.is_in(chunk.iter().copied()))
